@@ -1,0 +1,63 @@
+/*
+ * main.c - dispatch to a subcommand.  `prepyc PATH...` is `prepyc compile PATH...`.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "util.h"
+#include "banned.h"
+
+#ifndef PREPYC_VERSION
+#define PREPYC_VERSION "0.1.0"
+#endif
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, const char **argv);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "compile", cmd_compile, "compile .py files into the target's bytecode cache" },
+};
+
+static void usage(FILE *fp)
+{
+	size_t i;
+
+	fprintf(fp, "usage: prepyc [COMMAND] [OPTIONS] PATH...\n\n"
+		    "Precompile Python bytecode for deployment, with the target interpreter's\n"
+		    "own compiler.  Without a command, prepyc compiles.\n\n"
+		    "commands:\n");
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(fp, "\n'prepyc COMMAND --help' describes a command's options.\n\n"
+		    "exit status: 0 success; 1 a file failed to compile (the others were\n"
+		    "compiled); 2 usage or environment error (bad option, unusable target\n"
+		    "interpreter); 130/143 interrupted by SIGINT/SIGTERM.\n");
+}
+
+int main(int argc, const char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("prepyc %s\n", PREPYC_VERSION);
+		return 0;
+	}
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	/* no command: compile, with argv[0] standing in for the command name */
+	return cmd_compile(argc, argv);
+}

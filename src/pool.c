@@ -1,0 +1,403 @@
+#define _POSIX_C_SOURCE 200809L
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "util.h"
+#include "banned.h"
+
+static volatile sig_atomic_t interrupted;
+
+void pool_interrupt(void)
+{
+	interrupted = 1;
+}
+
+struct job {
+	uint32_t id;
+	struct strbuf frame;
+};
+
+struct worker {
+	struct child child;
+	int req, resp;   /* our ends of its fd 3 and fd 4; -1 when closed */
+	int alive;       /* started and not yet reaped */
+	int hello;       /* it said hello: the target can run workers */
+	struct job q[POOL_DEPTH];
+	int nq;          /* frames it holds; q[0] is the one being compiled */
+	int nsent;       /* frames fully written */
+	size_t off;      /* bytes of q[nsent] written */
+	struct strbuf in;
+};
+
+struct pool {
+	const struct target *t;
+	const struct pool_ops *ops;
+	void *ctx;
+	char **env;
+	struct worker *w;
+	int nr;
+	struct job *requeue; /* frames of dead workers, to send again */
+	size_t nrequeue, requeue_alloc;
+	int no_more;         /* ops->next() said there is nothing left */
+	int ever_hello;
+	int start_failures;
+	char *start_error;
+};
+
+static int make_pipe(int fds[2])
+{
+	if (pipe(fds) < 0)
+		return -1;
+	set_cloexec(fds[0]);
+	set_cloexec(fds[1]);
+	return 0;
+}
+
+static int worker_start(struct pool *p, struct worker *w)
+{
+	int req[2], resp[2];
+
+	if (make_pipe(req) < 0)
+		return error_errno("cannot create a pipe");
+	if (make_pipe(resp) < 0) {
+		close(req[0]);
+		close(req[1]);
+		return error_errno("cannot create a pipe");
+	}
+	w->child = (struct child)CHILD_INIT;
+	w->child.argv = p->t->worker_argv;
+	w->child.env = p->env;
+	w->child.out_fd = 2; /* nothing of the worker's may reach our stdout */
+	w->child.fd3 = req[0];
+	w->child.fd4 = resp[1];
+	if (child_start(&w->child) < 0) {
+		error_errno("cannot run '%s'", p->t->executable);
+		close(req[0]);
+		close(req[1]);
+		close(resp[0]);
+		close(resp[1]);
+		return -1;
+	}
+	close(req[0]);
+	close(resp[1]);
+	w->req = req[1];
+	w->resp = resp[0];
+	set_nonblock(w->req, 1);
+	set_nonblock(w->resp, 1);
+	w->alive = 1;
+	w->hello = 0;
+	w->nq = w->nsent = 0;
+	w->off = 0;
+	strbuf_reset(&w->in);
+	return 0;
+}
+
+/* Reap a worker that is finished or broken; hand its frames back. */
+static void worker_reap(struct pool *p, struct worker *w, const char *problem)
+{
+	int status = 0, i;
+	char why[256];
+
+	if (problem)
+		kill(w->child.pid, SIGKILL);
+	if (w->req >= 0)
+		close(w->req);
+	close(w->resp);
+	w->req = w->resp = -1;
+	child_wait(&w->child, &status);
+	w->alive = 0;
+	snprintf(why, sizeof(why), "%s", problem ? problem : child_describe_status(status));
+
+	if (!w->hello) {
+		p->start_failures++;
+		if (!p->start_error)
+			p->start_error = xstrdup(why);
+	}
+	for (i = 0; i < w->nq; i++) {
+		if (i == 0 && w->hello) {
+			p->ops->failed(p->ctx, w->q[0].id, why);
+			strbuf_release(&w->q[0].frame);
+			continue;
+		}
+		ALLOC_GROW(p->requeue, p->nrequeue + 1, p->requeue_alloc);
+		p->requeue[p->nrequeue++] = w->q[i];
+	}
+	w->nq = w->nsent = 0;
+	w->off = 0;
+	strbuf_release(&w->in);
+}
+
+static int take_job(struct pool *p, struct job *job)
+{
+	if (p->nrequeue) {
+		*job = p->requeue[--p->nrequeue];
+		return 1;
+	}
+	if (p->no_more)
+		return 0;
+	strbuf_init(&job->frame, 0);
+	if (p->ops->next(p->ctx, &job->frame, &job->id))
+		return 1;
+	strbuf_release(&job->frame);
+	p->no_more = 1;
+	return 0;
+}
+
+static void worker_flush(struct pool *p, struct worker *w)
+{
+	while (w->nsent < w->nq) {
+		struct strbuf *f = &w->q[w->nsent].frame;
+		ssize_t n = xwrite(w->req, f->buf + w->off, f->len - w->off);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* EPIPE: it died; its end of file on the reply pipe follows */
+			close(w->req);
+			w->req = -1;
+			return;
+		}
+		w->off += (size_t)n;
+		if (w->off == f->len) {
+			w->nsent++;
+			w->off = 0;
+		}
+	}
+	(void)p;
+}
+
+static void pool_fill(struct pool *p)
+{
+	int i;
+
+	for (i = 0; i < p->nr; i++) {
+		struct worker *w = &p->w[i];
+
+		while (w->alive && w->req >= 0 && w->nq < POOL_DEPTH) {
+			if (!take_job(p, &w->q[w->nq]))
+				break;
+			w->nq++;
+		}
+		if (w->alive && w->req >= 0)
+			worker_flush(p, w);
+	}
+}
+
+/* Handle the complete frames in w->in; -1 if the worker broke the protocol. */
+static int worker_parse(struct pool *p, struct worker *w, const char **problem)
+{
+	size_t used = 0;
+	int rc = 0;
+
+	for (;;) {
+		const char *payload;
+		size_t plen;
+		struct proto_msg msg;
+		long n = proto_frame(w->in.buf + used, w->in.len - used, &payload, &plen);
+
+		if (n == 0)
+			break;
+		if (n < 0 || proto_decode(payload, plen, &msg) < 0) {
+			*problem = "sent a malformed reply";
+			rc = -1;
+			break;
+		}
+		used += (size_t)n;
+		if (msg.type == PROTO_HELLO) {
+			if (msg.version != PROTO_VERSION) {
+				*problem = "speaks another protocol version";
+				rc = -1;
+				break;
+			}
+			w->hello = 1;
+			p->ever_hello = 1;
+			continue;
+		}
+		if ((msg.type != PROTO_CODE && msg.type != PROTO_ERROR &&
+		     msg.type != PROTO_WARNING) ||
+		    !w->hello || !w->nsent || msg.id != w->q[0].id) {
+			*problem = "sent an unexpected reply";
+			rc = -1;
+			break;
+		}
+		p->ops->reply(p->ctx, &msg);
+		if (msg.type != PROTO_WARNING) {
+			strbuf_release(&w->q[0].frame);
+			memmove(&w->q[0], &w->q[1], sizeof(w->q[0]) * (size_t)(w->nq - 1));
+			w->nq--;
+			w->nsent--;
+		}
+	}
+	strbuf_remove_front(&w->in, used);
+	return rc;
+}
+
+/* Read what the worker sent; reap it at end of file or on garbage. */
+static void worker_read(struct pool *p, struct worker *w)
+{
+	const char *problem = NULL;
+
+	for (;;) {
+		ssize_t n;
+
+		strbuf_grow(&w->in, 65536);
+		n = xread(w->resp, w->in.buf + w->in.len, w->in.alloc - w->in.len - 1);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			problem = "cannot be read from";
+			break;
+		}
+		if (n == 0) {
+			if (worker_parse(p, w, &problem) == 0 && w->in.len)
+				problem = "sent a truncated reply";
+			worker_reap(p, w, problem);
+			return;
+		}
+		strbuf_setlen(&w->in, w->in.len + (size_t)n);
+		if (worker_parse(p, w, &problem) < 0)
+			break;
+	}
+	if (problem)
+		worker_reap(p, w, problem);
+}
+
+static int pool_busy(const struct pool *p)
+{
+	int i;
+
+	for (i = 0; i < p->nr; i++)
+		if (p->w[i].alive && p->w[i].nq)
+			return 1;
+	return 0;
+}
+
+static int pool_loop(struct pool *p)
+{
+	struct pollfd *pfd = xcalloc((size_t)p->nr * 2, sizeof(*pfd));
+	int *owner = xcalloc((size_t)p->nr * 2, sizeof(*owner));
+	int rc = 0;
+
+	for (;;) {
+		int i, n = 0, alive = 0;
+
+		if (interrupted) {
+			rc = -2;
+			break;
+		}
+		pool_fill(p);
+		if (!pool_busy(p) && !p->nrequeue && p->no_more)
+			break;
+		/* replace dead workers while there is work for them */
+		for (i = 0; i < p->nr; i++) {
+			struct worker *w = &p->w[i];
+
+			if (!w->alive && p->start_failures < p->nr + 2 &&
+			    (p->nrequeue || !p->no_more))
+				if (worker_start(p, w) < 0) {
+					rc = -1;
+					goto out;
+				}
+			alive += w->alive;
+		}
+		if (!alive) {
+			error("cannot start a worker of '%s': it %s", p->t->executable,
+			      p->start_error ? p->start_error : "did not start");
+			rc = -1;
+			break;
+		}
+		pool_fill(p);
+		for (i = 0; i < p->nr; i++) {
+			struct worker *w = &p->w[i];
+
+			if (!w->alive)
+				continue;
+			pfd[n].fd = w->resp;
+			pfd[n].events = POLLIN;
+			owner[n++] = i;
+			if (w->req >= 0 && w->nsent < w->nq) {
+				pfd[n].fd = w->req;
+				pfd[n].events = POLLOUT;
+				owner[n++] = i;
+			}
+		}
+		if (poll(pfd, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = error_errno("poll failed");
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct worker *w = &p->w[owner[i]];
+
+			if (!w->alive || !pfd[i].revents)
+				continue;
+			if (pfd[i].fd == w->resp)
+				worker_read(p, w);
+			else if (pfd[i].fd == w->req)
+				worker_flush(p, w);
+		}
+	}
+out:
+	free(pfd);
+	free(owner);
+	return rc;
+}
+
+int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, void *ctx)
+{
+	struct pool p;
+	int i, rc = 0;
+	size_t j;
+
+	memset(&p, 0, sizeof(p));
+	p.t = t;
+	p.ops = ops;
+	p.ctx = ctx;
+	p.env = child_python_env();
+	p.nr = nworkers < 1 ? 1 : nworkers;
+	p.w = xcalloc((size_t)p.nr, sizeof(*p.w));
+	for (i = 0; i < p.nr; i++) {
+		p.w[i].req = p.w[i].resp = -1;
+		strbuf_init(&p.w[i].in, 0);
+	}
+	for (i = 0; i < p.nr && rc == 0; i++)
+		rc = worker_start(&p, &p.w[i]);
+	if (rc == 0)
+		rc = pool_loop(&p);
+
+	/* end of input tells a worker to exit; a broken or interrupted run kills them */
+	for (i = 0; i < p.nr; i++) {
+		struct worker *w = &p.w[i];
+		int status;
+
+		if (!w->alive)
+			continue;
+		if (rc != 0)
+			kill(w->child.pid, SIGKILL);
+		if (w->req >= 0)
+			close(w->req);
+		close(w->resp);
+		child_wait(&w->child, &status);
+		for (j = 0; j < (size_t)w->nq; j++)
+			strbuf_release(&w->q[j].frame);
+		strbuf_release(&w->in);
+	}
+	for (j = 0; j < p.nrequeue; j++)
+		strbuf_release(&p.requeue[j].frame);
+	free(p.requeue);
+	free(p.w);
+	free(p.start_error);
+	child_free_env(p.env);
+	return rc;
+}

@@ -1,0 +1,47 @@
+/*
+ * pool.h - a pool of worker processes of one target interpreter.
+ *
+ * The pool starts `nworkers` copies of the embedded worker (src/worker.py)
+ * and drives them from one poll() loop: it asks the caller for work with
+ * ops->next(), sends each compile frame to a worker with room for it (each
+ * worker holds up to POOL_DEPTH frames so it never waits for the next one),
+ * and hands every reply to ops->reply() while the reply's bytes are still
+ * in the pool's buffer (copy what you keep).
+ *
+ * A worker that dies, or that sends something that is not a frame, is
+ * reaped (killed if need be); the file it was compiling is reported with
+ * ops->failed() and a description of what happened, the other frames it
+ * held are given to another worker, and a new worker replaces it while
+ * work remains.  Workers that die before saying hello mean the target
+ * cannot run the worker at all: pool_run() then fails.
+ *
+ * pool_run() returns 0 when all work is done, -1 after printing an error
+ * when no worker could be started, and -2 when interrupted by a signal
+ * (pool_interrupt() from a handler); in every case all workers are gone.
+ */
+#ifndef POOL_H
+#define POOL_H
+
+#include <stdint.h>
+
+#include "proto.h"
+#include "strbuf.h"
+#include "target.h"
+
+#define POOL_DEPTH 2
+
+struct pool_ops {
+	/* Append the next compile frame to `frame`, set *id; 1, or 0 when no work is left. */
+	int (*next)(void *ctx, struct strbuf *frame, uint32_t *id);
+	/* A 'K', 'E' or 'W' message from a worker (W precede the K/E of the same id). */
+	void (*reply)(void *ctx, const struct proto_msg *msg);
+	/* The worker compiling `id` died or misbehaved: `why` says how. */
+	void (*failed)(void *ctx, uint32_t id, const char *why);
+};
+
+int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, void *ctx);
+
+/* Async-signal-safe: make a running pool_run() stop and return -2. */
+void pool_interrupt(void);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * proto.h - the frames the core and its workers exchange over pipes.
+ *
+ * Every message is a frame:  length:u32le  payload[length]
+ * (length counts the payload only and is at most PROTO_MAX_FRAME).
+ *
+ * Core -> worker (the worker's fd 3):
+ *   compile  = 'C' id:u32le optimize:i32le dfile_len:u32le dfile source
+ *              dfile is the bytes of co_filename (os.fsdecode'd by the worker),
+ *              source is the rest of the payload, the file's raw bytes.
+ *   End of input (the core closing the pipe) tells the worker to exit.
+ *
+ * Worker -> core (the worker's fd 4):
+ *   hello    = 'H' version:u32le                      once, at startup
+ *   code     = 'K' id:u32le marshalled-code           compile succeeded
+ *   error    = 'E' id:u32le kind-len:u8 kind message  compile failed: kind is
+ *              the exception's class name, message the formatted error (UTF-8)
+ *   warning  = 'W' id:u32le message                   zero or more before K/E
+ *
+ * proto_decode() is pure and total: any byte string either decodes or is
+ * rejected with -1; it never reads out of bounds (it is a fuzz target).
+ */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+
+#define PROTO_VERSION 1
+#define PROTO_MAX_FRAME (1u << 30)
+
+enum proto_type {
+	PROTO_HELLO = 'H',
+	PROTO_COMPILE = 'C',
+	PROTO_CODE = 'K',
+	PROTO_ERROR = 'E',
+	PROTO_WARNING = 'W',
+};
+
+struct proto_msg {
+	enum proto_type type;
+	uint32_t id;        /* all but hello */
+	uint32_t version;   /* hello */
+	int32_t optimize;   /* compile */
+	const char *dfile;  /* compile; not NUL-terminated */
+	size_t dfile_len;
+	const char *kind;   /* error; not NUL-terminated */
+	size_t kind_len;
+	const char *data;   /* compile: source; code: marshal data; error, warning: message */
+	size_t data_len;
+};
+
+/*
+ * Start a compile frame at the end of `out` and return where it starts; the
+ * caller appends the source bytes, then calls proto_end_frame() to fill in
+ * the length.  This lets a source be read straight into the frame.
+ */
+size_t proto_begin_compile(struct strbuf *out, uint32_t id, int32_t optimize,
+			   const char *dfile, size_t dfile_len);
+/* 0, or -1 if the frame grew beyond PROTO_MAX_FRAME. */
+int proto_end_frame(struct strbuf *out, size_t start);
+
+/* Append a whole compile frame (length prefix included) to `out`. */
+void proto_add_compile(struct strbuf *out, uint32_t id, int32_t optimize,
+		       const char *dfile, size_t dfile_len, const char *source,
+		       size_t source_len);
+
+/*
+ * Look for one complete frame at the start of buf[0..len).  Returns the
+ * number of bytes it occupies (prefix included) and fills `payload` and
+ * `payload_len`; 0 if more bytes are needed; -1 if the length is invalid.
+ */
+long proto_frame(const char *buf, size_t len, const char **payload, size_t *payload_len);
+
+/* Decode one payload into `msg` (pointing into `payload`); 0 or -1. */
+int proto_decode(const char *payload, size_t len, struct proto_msg *msg);
+
+#endif

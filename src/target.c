@@ -1,0 +1,219 @@
+#define _POSIX_C_SOURCE 200809L
+#include "target.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "strbuf.h"
+#include "util.h"
+#include "banned.h"
+
+extern const char facts_py[];
+extern const char worker_py[];
+
+const char *target_default_python(void)
+{
+	static char *venv_python;
+	const char *venv = getenv("VIRTUAL_ENV");
+
+	if (venv && *venv) {
+		if (!venv_python)
+			venv_python = xstrfmt("%s/bin/python", venv);
+		return venv_python;
+	}
+	return "python3";
+}
+
+/* Find KEY in the NUL-separated KEY=VALUE records; NULL if absent. */
+static const char *fact(const struct strbuf *out, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = out->buf, *end = out->buf + out->len;
+
+	while (p < end) {
+		size_t n = strnlen(p, (size_t)(end - p));
+		if (n > klen && !memcmp(p, key, klen) && p[klen] == '=')
+			return p + klen + 1;
+		p += n + 1;
+	}
+	return NULL;
+}
+
+static int parse_magic(const char *hex, unsigned char magic[4])
+{
+	int i;
+
+	if (!hex || strlen(hex) != 8)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		magic[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+/* Run facts.py in `python`; its stdout into `out`. */
+static int run_facts(const char *python, struct strbuf *out)
+{
+	const char *argv[] = { python, "-c", facts_py, NULL };
+	struct child c = CHILD_INIT;
+	int pfd[2], status;
+	long n;
+
+	if (pipe(pfd) < 0)
+		return error_errno("cannot create a pipe");
+	set_cloexec(pfd[0]);
+	set_cloexec(pfd[1]);
+	c.argv = argv;
+	c.out_fd = pfd[1];
+	c.search_path = !strchr(python, '/');
+	if (child_start(&c) < 0) {
+		int e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		errno = e;
+		if (e == ENOEXEC)
+			return error("cannot run '%s': not an executable program", python);
+		return error_errno("cannot run '%s'", python);
+	}
+	close(pfd[1]);
+	n = strbuf_read_fd(out, pfd[0], 1024);
+	close(pfd[0]);
+	if (child_wait(&c, &status) < 0)
+		return error_errno("cannot wait for '%s'", python);
+	if (n < 0)
+		return error_errno("cannot read from '%s'", python);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !out->len)
+			return error("cannot run '%s': not found", python);
+		return error("'%s' is not a usable Python interpreter (%s)", python,
+			     child_describe_status(status));
+	}
+	return 0;
+}
+
+static char *dup_fact(const struct strbuf *out, const char *key)
+{
+	const char *v = fact(out, key);
+	return v ? xstrdup(v) : NULL;
+}
+
+static void build_worker_argv(struct target *t)
+{
+	const char **argv = xcalloc(8, sizeof(*argv));
+	int i = 0;
+
+	argv[i++] = t->executable;
+	argv[i++] = "-S"; /* no site: workers import nothing of the environment */
+	argv[i++] = "-s";
+	argv[i++] = "-B"; /* and write no bytecode of their own */
+	argv[i++] = "-c";
+	argv[i++] = worker_py;
+	argv[i] = NULL;
+	t->worker_argv = argv;
+}
+
+int target_probe(struct target *t, const char *python)
+{
+	struct strbuf out = STRBUF_INIT;
+	const char *v, *exe;
+	char cwd[4096];
+	int micro = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->python = xstrdup(python);
+	if (run_facts(python, &out) < 0)
+		goto fail;
+	v = fact(&out, "version");
+	if (!v || sscanf(v, "%d.%d.%d", &t->major, &t->minor, &micro) < 2) {
+		error("'%s' is not a usable Python interpreter (it did not report its version)",
+		      python);
+		goto fail;
+	}
+	t->version = xstrdup(v);
+	if (t->major < 3) {
+		error("'%s' is Python %s: prepyc supports Python 3.6 and later only", python, v);
+		goto fail;
+	}
+	if (t->major == 3 && t->minor < 6) {
+		error("'%s' is Python %s: prepyc supports Python 3.6 and later only", python, v);
+		goto fail;
+	}
+	if (!fact(&out, "end") || parse_magic(fact(&out, "magic"), t->fmt.magic) < 0) {
+		error("'%s' did not report its bytecode facts", python);
+		goto fail;
+	}
+	t->implementation = dup_fact(&out, "implementation");
+	t->impl_version = dup_fact(&out, "impl_version");
+	if (!t->implementation)
+		t->implementation = xstrdup("python");
+	if (!strcmp(t->implementation, "cpython"))
+		t->display = xstrfmt("CPython %s", t->version);
+	else if (!strcmp(t->implementation, "pypy") && t->impl_version)
+		t->display = xstrfmt("PyPy %s (Python %s)", t->impl_version, t->version);
+	else
+		t->display = xstrfmt("%s %s", t->implementation, t->version);
+	t->cache_tag = dup_fact(&out, "cache_tag");
+	if (!t->cache_tag || !*t->cache_tag) {
+		error("'%s' (%s) has no bytecode cache (sys.implementation.cache_tag is None)",
+		      python, t->display);
+		goto fail;
+	}
+	t->pycache_prefix = dup_fact(&out, "pycache_prefix");
+	v = fact(&out, "optimize");
+	t->optimize = v ? atoi(v) : 0;
+	v = fact(&out, "recursion_limit");
+	t->recursion_limit = v ? atoi(v) : 1000;
+	exe = fact(&out, "executable");
+	t->executable = xstrdup(exe && exe[0] == '/' ? exe : python);
+	if (!getcwd(cwd, sizeof(cwd))) {
+		error_errno("cannot get the current directory");
+		goto fail;
+	}
+	t->cwd = xstrdup(cwd);
+
+	t->fmt.header_len = (t->major == 3 && t->minor < 7) ? 12 : 16;
+	t->layout.cache_tag = t->cache_tag;
+	t->layout.pycache_prefix = t->pycache_prefix;
+	t->layout.cwd = t->cwd;
+	t->layout.strip_dot_slash = t->major > 3 || t->minor >= 12;
+	build_worker_argv(t);
+	strbuf_release(&out);
+	return 0;
+fail:
+	strbuf_release(&out);
+	target_release(t);
+	return -1;
+}
+
+void target_release(struct target *t)
+{
+	free(t->python);
+	free(t->executable);
+	free(t->version);
+	free(t->implementation);
+	free(t->impl_version);
+	free(t->cache_tag);
+	free(t->pycache_prefix);
+	free(t->display);
+	free(t->cwd);
+	free(t->worker_argv);
+	memset(t, 0, sizeof(*t));
+}
+
+int target_default_maxlevels(const struct target *t)
+{
+	/* compileall: 10 up to 3.8, sys.getrecursionlimit() from 3.9 */
+	if (t->major == 3 && t->minor < 9)
+		return 10;
+	return t->recursion_limit;
+}

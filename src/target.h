@@ -1,0 +1,46 @@
+/*
+ * target.h - a target interpreter: the Python whose bytecode we write.
+ *
+ * target_probe() runs the interpreter once (src/facts.py, with the caller's
+ * environment) and records what the core needs: version, magic number,
+ * cache tag, sys.pycache_prefix, the -O level, the recursion limit.  It
+ * refuses, with a message and -1, an interpreter that cannot be run, that
+ * is Python 2 or older than 3.6, or that has no bytecode cache.
+ *
+ * target_worker_argv() is the command line of a worker process for it.
+ * Memory: everything in a struct target is owned by it; target_release().
+ */
+#ifndef TARGET_H
+#define TARGET_H
+
+#include "pyc.h"
+
+struct target {
+	char *python;         /* as given on the command line (or the default) */
+	char *executable;     /* what workers run: sys.executable, else `python` */
+	char *version;        /* "3.11.7" */
+	int major, minor;
+	char *implementation; /* sys.implementation.name: "cpython", "pypy" */
+	char *impl_version;   /* PyPy's own version, else NULL */
+	char *cache_tag;
+	char *pycache_prefix; /* NULL when unset */
+	int optimize;         /* sys.flags.optimize under the caller's environment */
+	int recursion_limit;
+	char *display;        /* "CPython 3.11.7" */
+	char *cwd;
+	struct pyc_format fmt;
+	struct pyc_layout layout;
+	const char **worker_argv; /* NULL-terminated */
+};
+
+/* The default target: $VIRTUAL_ENV/bin/python, else python3 on PATH. */
+const char *target_default_python(void);
+
+/* Probe `python`; 0, or -1 after printing why it cannot be a target. */
+int target_probe(struct target *t, const char *python);
+void target_release(struct target *t);
+
+/* compileall's default recursion depth for this target's version. */
+int target_default_maxlevels(const struct target *t);
+
+#endif

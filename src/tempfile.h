@@ -1,0 +1,27 @@
+/*
+ * tempfile.h - write files atomically.
+ *
+ * write_file_atomic() creates a temporary file beside `path`
+ * (DIR/.prepyc-PID-N.tmp, O_CREAT|O_EXCL|O_CLOEXEC, `mode` before umask),
+ * writes the buffers, checks close(), and renames it over `path`, so a
+ * reader sees the old file or the whole new one, never a part.  Missing
+ * parent directories are created (mode 0777 before umask, as os.makedirs).
+ * On any failure the temporary file is removed, nothing else changed, and
+ * -1 is returned with errno set and `*what` naming the step that failed.
+ *
+ * The ".prepyc-" prefix is reserved: a temporary file left by a process
+ * killed with SIGKILL is recognisable as ours.
+ */
+#ifndef TEMPFILE_H
+#define TEMPFILE_H
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
+		      int iovcnt, const char **what);
+
+/* mkdir -p of the directory part of `path`; 0 or -1 with errno. */
+int mkdirs_for(const char *path);
+
+#endif

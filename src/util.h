@@ -1,0 +1,94 @@
+/*
+ * util.h - the small layer every other file stands on.
+ *
+ * Error reporting: error() and warning() print "prepyc: error: ..." on stderr;
+ * error() returns -1 so library code can write `return error(...)`.  Only the
+ * cmd_* layer and main() exit; die() is for the rare fatal condition that has
+ * no caller to return to (out of memory, BUG()).
+ *
+ * Memory: the x* allocators never return NULL; they die once on exhaustion.
+ * st_add()/st_mult() die on size_t overflow so size arithmetic is checked.
+ *
+ * I/O: xread()/xwrite() retry on EINTR; read_in_full()/write_in_full() also
+ * loop over short counts.  They return -1 with errno set on failure.
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#define NORETURN __attribute__((noreturn))
+#else
+#define PRINTF_LIKE(f, a)
+#define NORETURN
+#endif
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The basename used in every message ("prepyc"). */
+extern const char *progname;
+
+int error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+int error_errno(const char *fmt, ...) PRINTF_LIKE(1, 2); /* appends ": strerror(errno)" */
+void warning(const char *fmt, ...) PRINTF_LIKE(1, 2);
+NORETURN void die(const char *fmt, ...) PRINTF_LIKE(1, 2);
+NORETURN void bug_fl(const char *file, int line, const char *fmt, ...) PRINTF_LIKE(3, 4);
+#define BUG(...) bug_fl(__FILE__, __LINE__, __VA_ARGS__)
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xstrfmt(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+size_t st_add(size_t a, size_t b);
+size_t st_mult(size_t a, size_t b);
+
+/* Grow `array` (of `nr` used elements, `alloc` allocated) to hold at least `n`. */
+#define ALLOC_GROW(array, n, alloc)                                              \
+	do {                                                                     \
+		if ((n) > (alloc)) {                                             \
+			size_t new_alloc_ = (alloc) < 16 ? 16 : (alloc);         \
+			while (new_alloc_ < (n))                                 \
+				new_alloc_ = st_mult(new_alloc_, 2);             \
+			(array) = xrealloc((array), st_mult(new_alloc_, sizeof(*(array)))); \
+			(alloc) = new_alloc_;                                    \
+		}                                                                \
+	} while (0)
+
+ssize_t xread(int fd, void *buf, size_t len);
+ssize_t xwrite(int fd, const void *buf, size_t len);
+ssize_t read_in_full(int fd, void *buf, size_t len);
+ssize_t write_in_full(int fd, const void *buf, size_t len);
+
+/* Set or clear O_NONBLOCK / FD_CLOEXEC; -1 with errno on failure. */
+int set_nonblock(int fd, int on);
+int set_cloexec(int fd);
+
+/* Monotonic clock in seconds. */
+double now_seconds(void);
+
+/* Number of online processors (at least 1). */
+int online_cpus(void);
+
+/* Little-endian helpers used by the pyc and frame formats. */
+static inline void put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static inline uint32_t get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+#endif

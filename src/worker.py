@@ -1,0 +1,91 @@
+# prepyc worker: compiles Python sources sent by the prepyc core, in the
+# target interpreter itself, and sends back the marshalled code objects.
+#
+# Embedded into the prepyc binary at build time and run as
+#     python -S -s -B -c <this file>
+# with the request pipe on fd 3 and the response pipe on fd 4.  The frame
+# grammar is in src/proto.h.  The worker only compiles: it never executes
+# the code it compiles, never reads or writes files, and exits at the end
+# of its input.  It must run on CPython 3.6-3.14 and PyPy 3.
+import marshal
+import os
+import signal
+import sys
+import warnings
+
+PROTO_VERSION = 1
+REQ_FD = 3
+RESP_FD = 4
+
+
+def read_exact(n):
+    chunks = []
+    while n:
+        chunk = os.read(REQ_FD, n if n < 1048576 else 1048576)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def send(*parts):
+    body = b"".join(parts)
+    data = memoryview(len(body).to_bytes(4, "little") + body)
+    while data:
+        n = os.write(RESP_FD, data)
+        data = data[n:]
+
+
+def text(s):
+    return s.encode("utf-8", "backslashreplace")
+
+
+def describe(exc, dfile):
+    # The message py_compile.PyCompileError would carry.
+    if type(exc) is SyntaxError:
+        import traceback
+        msg = "".join(traceback.format_exception_only(type(exc), exc))
+        return msg.replace('File "<string>"', 'File "%s"' % dfile)
+    return "Sorry: %s: %s" % (type(exc).__name__, exc)
+
+
+def compile_one(ident, optimize, dfile, source):
+    idb = ident.to_bytes(4, "little")
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            code = compile(source, dfile, "exec", dont_inherit=True,
+                           optimize=optimize)
+            data = marshal.dumps(code)
+            code = None
+        except Exception as exc:  # what py_compile catches
+            kind = text(type(exc).__name__)[:255]
+            message = text(describe(exc, dfile))
+            data = None
+    for w in caught:
+        send(b"W", idb, text(warnings.formatwarning(
+            w.message, w.category, w.filename, w.lineno, "")))
+    if data is None:
+        send(b"E", idb, bytes([len(kind)]), kind, message)
+    else:
+        send(b"K", idb, data)
+
+
+def main():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    send(b"H", PROTO_VERSION.to_bytes(4, "little"))
+    while True:
+        head = read_exact(4)
+        if head is None:
+            return
+        payload = read_exact(int.from_bytes(head, "little"))
+        if payload is None or payload[:1] != b"C":
+            return
+        ident = int.from_bytes(payload[1:5], "little")
+        optimize = int.from_bytes(payload[5:9], "little", signed=True)
+        dlen = int.from_bytes(payload[9:13], "little")
+        dfile = os.fsdecode(payload[13:13 + dlen])
+        compile_one(ident, optimize, dfile, payload[13 + dlen:])
+
+
+main()
