@@ -28,6 +28,7 @@ LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 MAIN_OBJ = $(BUILD)/main.o
 UNIT_SRC = $(wildcard tests/unit/*.c)
+UNIT_HDR = tests/unit/harness.h tests/unit/tests.list
 UNIT_OBJ = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%.o)
 
 all: prepyc
@@ -38,7 +39,7 @@ prepyc: $(MAIN_OBJ) $(LIB_OBJ)
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/unit/%.o: tests/unit/%.c | $(BUILD)
+$(BUILD)/unit/%.o: tests/unit/%.c $(UNIT_HDR) | $(BUILD)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
 
@@ -59,18 +60,23 @@ $(BUILD)/embedded.o: $(BUILD)/worker_py.c $(BUILD)/facts_py.c
 $(BUILD):
 	@mkdir -p $(BUILD)
 
-tests/unit/unit-tests: $(UNIT_OBJ) $(LIB_OBJ)
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS)
 
-test: prepyc tests/unit/unit-tests
-	$(PYTHON) tests/run.py
+test: prepyc $(BUILD)/unit-tests
+	PREPYC=$(CURDIR)/prepyc PREPYC_UNIT_TESTS=$(CURDIR)/$(BUILD)/unit-tests $(PYTHON) tests/run.py
 
 # Sanitized build in its own directory; the tests run against it.
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-		LDFLAGS="-fsanitize=address,undefined" prepyc tests/unit/unit-tests
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(PYTHON) tests/run.py
-	$(MAKE) clean-objects
+	$(MAKE) BUILD=build-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+		build-asan/prepyc build-asan/unit-tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		PREPYC=$(CURDIR)/build-asan/prepyc PREPYC_UNIT_TESTS=$(CURDIR)/build-asan/unit-tests \
+		$(PYTHON) tests/run.py
+
+$(BUILD)/prepyc: $(MAIN_OBJ) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS)
 
 conformance: prepyc
 	$(PYTHON) tests/conformance.py
@@ -82,12 +88,9 @@ install: prepyc
 	mkdir -p $(DESTDIR)$(BINDIR)
 	cp prepyc $(DESTDIR)$(BINDIR)/prepyc
 
-clean-objects:
-	rm -f prepyc tests/unit/unit-tests
-
 clean:
-	rm -rf build build-asan prepyc tests/unit/unit-tests
+	rm -rf build build-asan prepyc
 
-.PHONY: all test asan conformance bench install clean clean-objects
+.PHONY: all test asan conformance bench install clean
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/unit/*.d)

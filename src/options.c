@@ -100,8 +100,14 @@ int parse_options(int argc, const char **argv, const struct option *opts)
 					return error("option '--%s' needs a value", o->long_name);
 				val = argv[++i];
 			}
-			if (set_value(o, val, a) < 0)
-				return -1;
+			{
+				char *shown = xstrfmt("--%s", o->long_name);
+				int rc = set_value(o, val, shown);
+
+				free(shown);
+				if (rc < 0)
+					return -1;
+			}
 			continue;
 		}
 		for (a++; *a; a++) {

@@ -1,0 +1,101 @@
+#include <stdlib.h>
+
+#include "harness.h"
+#include "options.h"
+#include "strbuf.h"
+#include "util.h"
+#include "walk.h"
+
+TEST(strbuf_grows_and_detaches)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t len, i;
+	char *p;
+
+	CHECK_STR(sb.buf, "");
+	for (i = 0; i < 10000; i++)
+		strbuf_addch(&sb, 'a' + (int)(i % 26));
+	CHECK_INT(sb.len, 10000);
+	CHECK_INT(sb.buf[10000], 0);
+	p = strbuf_detach(&sb, &len);
+	CHECK_INT(len, 10000);
+	CHECK_INT(sb.len, 0);
+	CHECK_STR(sb.buf, "");
+	free(p);
+}
+
+TEST(strbuf_addf_and_remove_front)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addf(&sb, "%s-%d", "abc", 42);
+	CHECK_STR(sb.buf, "abc-42");
+	strbuf_addf(&sb, "%0300d", 7); /* forces a second vsnprintf after growing */
+	CHECK_INT(sb.len, 306);
+	strbuf_remove_front(&sb, 4);
+	CHECK_INT(sb.len, 302);
+	CHECK_INT(sb.buf[0], '4');
+	strbuf_reset(&sb);
+	CHECK_STR(sb.buf, "");
+	strbuf_release(&sb);
+}
+
+TEST(options_short_long_bundled)
+{
+	int quiet = 0, force = 0, jobs = -5;
+	const char *py = NULL;
+	struct option_list pys = { NULL, 0, 0 };
+	const struct option opts[] = {
+		OPT_COUNT('q', "quiet", &quiet, ""),
+		OPT_FLAG('f', "force", &force, ""),
+		OPT_INT('j', "jobs", &jobs, "N", ""),
+		OPT_STRING('p', "prefix", &py, "P", ""),
+		OPT_LIST(0, "python", &pys, "PATH", ""),
+		OPT_END(),
+	};
+	const char *argv[] = { "a", "-qqf", "-j3", "b", "--python", "x", "--python=y",
+			       "--prefix=/p", "--", "-c", NULL };
+
+	CHECK_INT(parse_options(10, argv, opts), 3);
+	CHECK_STR(argv[0], "a");
+	CHECK_STR(argv[1], "b");
+	CHECK_STR(argv[2], "-c");
+	CHECK_INT(quiet, 2);
+	CHECK_INT(force, 1);
+	CHECK_INT(jobs, 3);
+	CHECK_STR(py, "/p");
+	CHECK_INT(pys.nr, 2);
+	CHECK_STR(pys.v[0], "x");
+	CHECK_STR(pys.v[1], "y");
+	option_list_release(&pys);
+}
+
+TEST(options_errors)
+{
+	int jobs = 0, f = 0;
+	const struct option opts[] = {
+		OPT_INT('j', "jobs", &jobs, "N", ""),
+		OPT_FLAG('f', "force", &f, ""),
+		OPT_END(),
+	};
+	const char *a1[] = { "-x" }, *a2[] = { "-j" }, *a3[] = { "--jobs=many" },
+		   *a4[] = { "--force=1" }, *a5[] = { "--nope" }, *a6[] = { "--help" };
+
+	printf("  (the next lines of errors are expected)\n");
+	CHECK_INT(parse_options(1, a1, opts), -1);
+	CHECK_INT(parse_options(1, a2, opts), -1);
+	CHECK_INT(parse_options(1, a3, opts), -1);
+	CHECK_INT(parse_options(1, a4, opts), -1);
+	CHECK_INT(parse_options(1, a5, opts), -1);
+	CHECK_INT(parse_options(1, a6, opts), -2);
+}
+
+TEST(walk_is_py_name)
+{
+	CHECK(is_py_name("a.py"));
+	CHECK(is_py_name(".py"));
+	CHECK(!is_py_name("py"));
+	CHECK(!is_py_name("a.pyw"));
+	CHECK(!is_py_name("a.PY"));
+	CHECK(!is_py_name("a.py.bak"));
+}
