@@ -95,7 +95,7 @@ TEST(proto_decode_rejects_malformed)
 	CHECK_INT(proto_decode("K\x01\x00\x00", 4, &m), -1);        /* short id */
 	CHECK_INT(proto_decode("H\x01\x00\x00\x00\x00", 6, &m), -1); /* long hello */
 	CHECK_INT(proto_decode("Z\x01\x00\x00\x00", 5, &m), -1);    /* unknown type */
-	CHECK_INT(proto_decode("E\x01\x00\x00\x00\x09abc", 9, &m), -1); /* kind past the end */
+	CHECK_INT(proto_decode("E\x01\x00\x00\x00\x09" "abc", 9, &m), -1); /* kind past the end */
 	CHECK_INT(proto_decode("E\x01\x00\x00\x00", 5, &m), -1);    /* no kind length */
 	/* compile: dfile length past the end */
 	CHECK_INT(proto_decode("C\x01\x00\x00\x00\x00\x00\x00\x00\x09\x00\x00\x00ab", 15, &m), -1);
