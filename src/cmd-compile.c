@@ -336,6 +336,12 @@ static const char *const compile_usage[] = {
 	NULL,
 };
 
+static const char compile_epilog[] =
+	"\nexit status: 0 every file compiled or up to date; 1 some file could not be\n"
+	"compiled, read or written, or a PATH is missing (the others were compiled);\n"
+	"2 usage error or unusable target interpreter (nothing written);\n"
+	"130/143 interrupted by SIGINT/SIGTERM.\n";
+
 int cmd_compile(int argc, const char **argv)
 {
 	struct compile_opts o;
@@ -356,12 +362,13 @@ int cmd_compile(int argc, const char **argv)
 	npaths = parse_options(argc - 1, argv + 1, opts);
 	if (npaths == -2) {
 		usage_with_options(stdout, compile_usage, opts);
+		fputs(compile_epilog, stdout);
 		option_list_release(&o.pythons);
 		return 0;
 	}
 	if (npaths < 0 || (npaths == 0 && (error("no PATH given"), 1)) ||
 	    (o.jobs < 0 && (error("option '-j' expects a number of workers >= 0"), 1))) {
-		usage_with_options(stderr, compile_usage, opts);
+		fprintf(stderr, "%s\nTry 'prepyc compile --help' for the options.\n", compile_usage[0]);
 		option_list_release(&o.pythons);
 		return 2;
 	}
