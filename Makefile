@@ -18,8 +18,9 @@ WARN = -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes
 ifeq ($(DEVELOPER),1)
 WARN += -Werror
 endif
-ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -DPREPYC_VERSION='"$(VERSION)"' -MMD -MP
+ALL_CFLAGS = -std=c11 -pthread $(WARN) $(CFLAGS) -DPREPYC_VERSION='"$(VERSION)"' -MMD -MP
 LDFLAGS ?=
+LIBS = -pthread
 
 BUILD = build
 LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c \
@@ -34,7 +35,7 @@ UNIT_OBJ = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%.o)
 all: prepyc
 
 prepyc: $(MAIN_OBJ) $(LIB_OBJ)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -61,7 +62,7 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
 test: prepyc $(BUILD)/unit-tests
 	PREPYC=$(CURDIR)/prepyc PREPYC_UNIT_TESTS=$(CURDIR)/$(BUILD)/unit-tests $(PYTHON) tests/run.py
@@ -76,7 +77,7 @@ asan:
 		$(PYTHON) tests/run.py
 
 $(BUILD)/prepyc: $(MAIN_OBJ) $(LIB_OBJ)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
 conformance: prepyc
 	$(PYTHON) tests/conformance.py

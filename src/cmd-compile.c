@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,10 @@ struct item {
 	uint32_t mtime32;
 	uint64_t size;
 	mode_t mode;
+	int fresh;
 };
+
+#define PLAN_THREADS 4
 
 struct run {
 	const struct target *t;
@@ -264,6 +268,64 @@ static int pyc_is_fresh(const struct target *t, const struct source *s, const ch
 					    pyc_mtime32(s->mtime_sec, s->mtime_nsec), s->size);
 }
 
+struct plan_slice {
+	const struct target *t;
+	struct item *items;
+	size_t nr;
+	int force;
+};
+
+static void *plan_slice_run(void *arg)
+{
+	struct plan_slice *p = arg;
+	size_t i;
+
+	for (i = 0; i < p->nr; i++) {
+		struct item *it = &p->items[i];
+
+		it->pyc = pyc_cache_path(&p->t->layout, it->src->path, it->opt);
+		it->fresh = !p->force && pyc_is_fresh(p->t, it->src, it->pyc);
+	}
+	return NULL;
+}
+
+/*
+ * Compute every item's pyc path and whether it is fresh.  This is a
+ * system call or three per file and dominates a run where nothing changed,
+ * so large plans are split over a few threads.
+ */
+static void plan_items(const struct target *t, struct item *items, size_t nr, int force)
+{
+	struct plan_slice slices[PLAN_THREADS];
+	pthread_t tids[PLAN_THREADS];
+	int started[PLAN_THREADS] = { 0 };
+	size_t nthreads = (size_t)online_cpus(), per, i;
+
+	if (nthreads > PLAN_THREADS)
+		nthreads = PLAN_THREADS;
+	if (nr < 1024)
+		nthreads = 1;
+	per = (nr + nthreads - 1) / nthreads;
+	for (i = 0; i < nthreads; i++) {
+		size_t from = i * per < nr ? i * per : nr;
+
+		slices[i].t = t;
+		slices[i].items = items + from;
+		slices[i].nr = nr - from < per ? nr - from : per;
+		slices[i].force = force;
+		/* the first slice runs here; a thread that cannot start runs here too */
+		if (i > 0 && !pthread_create(&tids[i], NULL, plan_slice_run, &slices[i]))
+			started[i] = 1;
+	}
+	plan_slice_run(&slices[0]);
+	for (i = 1; i < nthreads; i++) {
+		if (started[i])
+			pthread_join(tids[i], NULL);
+		else
+			plan_slice_run(&slices[i]);
+	}
+}
+
 struct compile_opts {
 	struct option_list pythons;
 	int jobs;
@@ -280,7 +342,7 @@ static int compile_for_target(const struct compile_opts *o, const struct target 
 	struct pool_ops ops = { next_job, on_reply, on_failed };
 	int maxlevels = o->no_recurse ? 0 : target_default_maxlevels(t);
 	int opt = t->optimize;
-	size_t i, uptodate = 0, alloc = 0;
+	size_t i, kept, uptodate = 0, alloc = 0;
 	int jobs = o->jobs > 0 ? o->jobs : online_cpus();
 	double start = now_seconds();
 	int rc = 0;
@@ -289,24 +351,28 @@ static int compile_for_target(const struct compile_opts *o, const struct target 
 	r.t = t;
 	r.quiet = o->quiet;
 	for (i = 0; i < list->nr; i++) {
-		const struct source *s = &list->v[i];
-		char *pyc;
-
-		if (s->depth > maxlevels)
+		if (list->v[i].depth > maxlevels)
 			continue;
-		pyc = pyc_cache_path(&t->layout, s->path, opt);
-		if (!o->force && pyc_is_fresh(t, s, pyc)) {
-			uptodate++;
-			free(pyc);
-			continue;
-		}
 		ALLOC_GROW(r.items, r.nr + 1, alloc);
-		r.items[r.nr].src = s;
-		r.items[r.nr].pyc = pyc;
+		memset(&r.items[r.nr], 0, sizeof(r.items[r.nr]));
+		r.items[r.nr].src = &list->v[i];
 		r.items[r.nr].opt = opt;
 		r.nr++;
 	}
+	plan_items(t, r.items, r.nr, o->force);
+	/* keep the stale ones */
+	for (i = 0, kept = 0; i < r.nr; i++) {
+		if (r.items[i].fresh) {
+			uptodate++;
+			free(r.items[i].pyc);
+			continue;
+		}
+		r.items[kept++] = r.items[i];
+	}
+	r.nr = kept;
 	qsort(r.items, r.nr, sizeof(*r.items), by_size_desc);
+	trace("plan: %zu to compile, %zu up to date in %.1f ms", r.nr, uptodate,
+	      (now_seconds() - start) * 1e3);
 
 	if (r.nr) {
 		if ((size_t)jobs > r.nr)
@@ -347,7 +413,8 @@ int cmd_compile(int argc, const char **argv)
 	struct compile_opts o;
 	struct target *targets;
 	struct source_list list = SOURCE_LIST_INIT;
-	int npaths, i, maxlevels = 0, any_failed = 0, rc = 0;
+	int npaths, i, any_failed = 0, rc = 0;
+	double trace_start;
 	const struct option opts[] = {
 		OPT_LIST(0, "python", &o.pythons, "PATH",
 			 "target interpreter (repeatable; default $VIRTUAL_ENV/bin/python, else python3)"),
@@ -377,25 +444,38 @@ int cmd_compile(int argc, const char **argv)
 		o.pythons.v[o.pythons.nr++] = target_default_python();
 	}
 
+	/*
+	 * Probe the targets while walking: the interpreters start on another
+	 * core in the time the walk takes.  The walk records depths, so it
+	 * need not know each target's compileall depth limit yet.
+	 */
+	trace_start = now_seconds();
 	targets = xcalloc(o.pythons.nr, sizeof(*targets));
 	for (i = 0; i < (int)o.pythons.nr; i++) {
-		if (target_probe(&targets[i], o.pythons.v[i]) < 0) {
+		if (target_probe_start(&targets[i], o.pythons.v[i]) < 0) {
 			while (--i >= 0)
 				target_release(&targets[i]);
 			free(targets);
 			option_list_release(&o.pythons);
 			return 2;
 		}
-		if (target_default_maxlevels(&targets[i]) > maxlevels)
-			maxlevels = target_default_maxlevels(&targets[i]);
 	}
-	if (o.no_recurse)
-		maxlevels = 0;
 
 	install_signals();
 	for (i = 0; i < npaths; i++)
-		if (walk_path(argv[1 + i], maxlevels, &list))
+		if (walk_path(argv[1 + i], o.no_recurse ? 0 : WALK_MAX_DEPTH, &list))
 			any_failed = 1;
+	trace("walk: %zu sources in %.1f ms", list.nr, (now_seconds() - trace_start) * 1e3);
+
+	for (i = 0; i < (int)o.pythons.nr; i++) {
+		if (target_probe_finish(&targets[i]) < 0)
+			rc = 2;
+		else
+			trace("probe: %s ready after %.1f ms", targets[i].display,
+			      (now_seconds() - trace_start) * 1e3);
+	}
+	if (rc)
+		goto out;
 
 	for (i = 0; i < (int)o.pythons.nr && rc == 0; i++) {
 		int r = compile_for_target(&o, &targets[i], &list, &any_failed);
@@ -406,7 +486,7 @@ int cmd_compile(int argc, const char **argv)
 	}
 	if (rc == 0)
 		rc = any_failed ? 1 : 0;
-
+out:
 	fflush(stdout);
 	source_list_release(&list);
 	for (i = 0; i < (int)o.pythons.nr; i++)

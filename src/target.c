@@ -61,22 +61,22 @@ static int parse_magic(const char *hex, unsigned char magic[4])
 	return 0;
 }
 
-/* Run facts.py in `python`; its stdout into `out`. */
-static int run_facts(const char *python, struct strbuf *out)
+/* Start facts.py in `python`, its stdout on t->probe_fd. */
+static int facts_start(struct target *t, const char *python)
 {
 	const char *argv[] = { python, "-c", facts_py, NULL };
-	struct child c = CHILD_INIT;
-	int pfd[2], status;
-	long n;
+	int pfd[2];
 
+	t->probe = (struct child)CHILD_INIT;
+	t->probe_fd = -1;
 	if (pipe(pfd) < 0)
 		return error_errno("cannot create a pipe");
 	set_cloexec(pfd[0]);
 	set_cloexec(pfd[1]);
-	c.argv = argv;
-	c.out_fd = pfd[1];
-	c.search_path = !strchr(python, '/');
-	if (child_start(&c) < 0) {
+	t->probe.argv = argv;
+	t->probe.out_fd = pfd[1];
+	t->probe.search_path = !strchr(python, '/');
+	if (child_start(&t->probe) < 0) {
 		int e = errno;
 		close(pfd[0]);
 		close(pfd[1]);
@@ -86,12 +86,25 @@ static int run_facts(const char *python, struct strbuf *out)
 		return error_errno("cannot run '%s'", python);
 	}
 	close(pfd[1]);
-	n = strbuf_read_fd(out, pfd[0], 1024);
-	close(pfd[0]);
-	if (child_wait(&c, &status) < 0)
+	t->probe_fd = pfd[0];
+	return 0;
+}
+
+/* Collect what facts.py printed into `out`. */
+static int facts_finish(struct target *t, const char *python, struct strbuf *out)
+{
+	int status;
+	long n = strbuf_read_fd(out, t->probe_fd, 1024);
+	int e = errno;
+
+	close(t->probe_fd);
+	t->probe_fd = -1;
+	if (child_wait(&t->probe, &status) < 0)
 		return error_errno("cannot wait for '%s'", python);
-	if (n < 0)
+	if (n < 0) {
+		errno = e;
 		return error_errno("cannot read from '%s'", python);
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !out->len)
 			return error("cannot run '%s': not found", python);
@@ -122,16 +135,32 @@ static void build_worker_argv(struct target *t)
 	t->worker_argv = argv;
 }
 
+int target_probe_start(struct target *t, const char *python)
+{
+	memset(t, 0, sizeof(*t));
+	t->python = xstrdup(python);
+	if (facts_start(t, python) < 0) {
+		target_release(t);
+		return -1;
+	}
+	return 0;
+}
+
 int target_probe(struct target *t, const char *python)
 {
+	if (target_probe_start(t, python) < 0)
+		return -1;
+	return target_probe_finish(t);
+}
+
+int target_probe_finish(struct target *t)
+{
 	struct strbuf out = STRBUF_INIT;
-	const char *v, *exe;
+	const char *v, *exe, *python = t->python;
 	char cwd[4096];
 	int micro = 0;
 
-	memset(t, 0, sizeof(*t));
-	t->python = xstrdup(python);
-	if (run_facts(python, &out) < 0)
+	if (facts_finish(t, python, &out) < 0)
 		goto fail;
 	v = fact(&out, "version");
 	if (!v || sscanf(v, "%d.%d.%d", &t->major, &t->minor, &micro) < 2) {
@@ -197,6 +226,12 @@ fail:
 
 void target_release(struct target *t)
 {
+	if (t->probe_fd >= 0 && t->probe.pid > 0) {
+		int status;
+
+		close(t->probe_fd);
+		child_wait(&t->probe, &status);
+	}
 	free(t->python);
 	free(t->executable);
 	free(t->version);

@@ -13,6 +13,7 @@
 #ifndef TARGET_H
 #define TARGET_H
 
+#include "child.h"
 #include "pyc.h"
 
 struct target {
@@ -31,6 +32,10 @@ struct target {
 	struct pyc_format fmt;
 	struct pyc_layout layout;
 	const char **worker_argv; /* NULL-terminated */
+
+	/* private: the probe while it runs */
+	struct child probe;
+	int probe_fd;
 };
 
 /* The default target: $VIRTUAL_ENV/bin/python, else python3 on PATH. */
@@ -38,6 +43,14 @@ const char *target_default_python(void);
 
 /* Probe `python`; 0, or -1 after printing why it cannot be a target. */
 int target_probe(struct target *t, const char *python);
+
+/*
+ * The same in two steps, so the caller can work while the interpreter
+ * starts: start() launches the probe (-1 if it cannot be run), finish()
+ * collects it.  After a failed finish() the target is released.
+ */
+int target_probe_start(struct target *t, const char *python);
+int target_probe_finish(struct target *t);
 void target_release(struct target *t);
 
 /* compileall's default recursion depth for this target's version. */

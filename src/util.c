@@ -56,6 +56,20 @@ void warning(const char *fmt, ...)
 	va_end(ap);
 }
 
+void trace(const char *fmt, ...)
+{
+	static int enabled = -1;
+	va_list ap;
+
+	if (enabled < 0)
+		enabled = getenv("PREPYC_TRACE") && *getenv("PREPYC_TRACE");
+	if (!enabled)
+		return;
+	va_start(ap, fmt);
+	vreport("trace: ", fmt, ap, 0);
+	va_end(ap);
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;

@@ -35,6 +35,8 @@ extern const char *progname;
 int error(const char *fmt, ...) PRINTF_LIKE(1, 2);
 int error_errno(const char *fmt, ...) PRINTF_LIKE(1, 2); /* appends ": strerror(errno)" */
 void warning(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* With PREPYC_TRACE set in the environment, print "prepyc: trace: ..." on stderr. */
+void trace(const char *fmt, ...) PRINTF_LIKE(1, 2);
 NORETURN void die(const char *fmt, ...) PRINTF_LIKE(1, 2);
 NORETURN void bug_fl(const char *file, int line, const char *fmt, ...) PRINTF_LIKE(3, 4);
 #define BUG(...) bug_fl(__FILE__, __LINE__, __VA_ARGS__)

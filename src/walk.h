@@ -41,6 +41,9 @@ struct source_list {
 
 #define SOURCE_LIST_INIT { NULL, 0, 0 }
 
+/* Deeper than any compileall default, shallow enough for our stack. */
+#define WALK_MAX_DEPTH 10000
+
 int walk_path(const char *arg, int maxlevels, struct source_list *list);
 void source_list_release(struct source_list *list);
 
