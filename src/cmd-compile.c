@@ -220,7 +220,7 @@ static void on_reply(void *ctx, const struct proto_msg *msg)
 		free(head);
 		return;
 	case PROTO_WARNING:
-		if (r->quiet >= 2)
+		if (r->quiet)
 			return;
 		progress_clear(&r->progress);
 		head = xstrfmt("%s: warning: while compiling '%s'", progname, it->src->path);
@@ -420,7 +420,7 @@ int cmd_compile(int argc, const char **argv)
 			 "target interpreter (repeatable; default $VIRTUAL_ENV/bin/python, else python3)"),
 		OPT_INT('j', "jobs", &o.jobs, "N", "worker processes (default, or 0: one per core)"),
 		OPT_FLAG('f', "force", &o.force, "recompile even fresh pycs"),
-		OPT_COUNT('q', "quiet", &o.quiet, "print only errors; -qq prints nothing"),
+		OPT_COUNT('q', "quiet", &o.quiet, "print only errors (no summary, no warnings); -qq nothing"),
 		OPT_FLAG('l', NULL, &o.no_recurse, "do not recurse into subdirectories"),
 		OPT_END(),
 	};

@@ -64,7 +64,12 @@ static int parse_magic(const char *hex, unsigned char magic[4])
 /* Start facts.py in `python`, its stdout on t->probe_fd. */
 static int facts_start(struct target *t, const char *python)
 {
-	const char *argv[] = { python, "-c", facts_py, NULL };
+	/*
+	 * -S -s -B: the probe must neither run the caller's site hooks nor
+	 * write bytecode of its own; the environment is kept, so that
+	 * PYTHONOPTIMIZE and PYTHONPYCACHEPREFIX count as they do for compileall.
+	 */
+	const char *argv[] = { python, "-S", "-s", "-B", "-c", facts_py, NULL };
 	int pfd[2];
 
 	t->probe = (struct child)CHILD_INIT;

@@ -1,0 +1,687 @@
+#!/usr/bin/env python3
+"""Benchmark prepyc against `python -m compileall -j0`, and against a limit.
+
+What is measured
+----------------
+Two trees are copied into a scratch directory: the target interpreter's
+site-packages (every site-/dist-packages directory on its sys.path, each as a
+subdirectory) and its standard library (including test/, excluding
+site-packages).  For each tree, each scenario is run --runs times per tool and
+the median wall-clock time is reported:
+
+  cold     no __pycache__ anywhere in the tree; every file is compiled.
+  no-op    every pyc is already fresh; the tool only has to find that out.
+  touched  every source's mtime is bumped while the old pycs are still there;
+           every file is recompiled (and every pyc replaced).
+
+The tools are `TARGET -m compileall -q -j0 TREE` (the thing prepyc replaces)
+and `prepyc compile -q --python TARGET TREE`.  Exit status 1 ("some file
+failed to compile") is expected: the stdlib's test/ holds broken files.
+
+The limit
+---------
+Compiling is done by the target interpreter, so no tool can write pycs faster
+than the interpreter can compile + marshal them.  The limit is the CPU time
+one process of the target spends on
+    marshal.dumps(compile(source, path, 'exec', dont_inherit=True))
+for every .py file of the tree (sources read beforehand, files that fail to
+compile left out), divided by the number of cores: what a perfect parallel
+tool, with zero overhead for walking, stat'ing, process start-up, IPC and
+writing, would take.  `prepyc/limit` says how close prepyc gets (1.00 =
+perfect).  The limit is measured once per tree; it applies to the scenarios
+that recompile every file (cold, touched), not to no-op.
+
+Each tool also gets its children's CPU time (user+sys, via getrusage), shown
+with the min-max wall times in brackets at the end of each scenario line.
+
+Output: one greppable line per tree and per scenario, prefixed "bench:".
+
+Extending: a scenario is an entry of SCENARIOS (name -> prepare function run
+before each timed run, the tools to run, extra per-tool arguments, and whether
+the limit applies); a tool is an entry of the table built by make_tools().
+
+Standard library only; runs on Python 3.8+ (the target may be 3.6+).
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import stat
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+# Variables that would change where/how pycs are written or how freshness is
+# decided; they are removed from the tools' environment.
+SCRUBBED_ENV = ("PYTHONPYCACHEPREFIX", "PYTHONOPTIMIZE", "SOURCE_DATE_EPOCH")
+TOOL_TIMEOUT = 3600  # seconds; a run taking longer counts as a failure
+
+failures = []  # human-readable failure descriptions; non-empty -> exit 1
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+def fail(msg):
+    failures.append(msg)
+    say("bench: FAILURE: " + msg)
+
+
+# --------------------------------------------------------------------------
+# Interpreters
+# --------------------------------------------------------------------------
+
+PROBE = r"""
+import importlib.util, json, os, platform, sys, sysconfig
+print(json.dumps({
+    "magic": importlib.util.MAGIC_NUMBER.hex(),
+    "executable": sys.executable,
+    "version": list(sys.version_info[:3]),
+    "impl": platform.python_implementation(),
+    "impl_version": platform.python_version(),
+    "cache_tag": sys.implementation.cache_tag,
+    "path": sys.path,
+    "stdlib": sysconfig.get_paths()["stdlib"],
+}))
+"""
+
+
+@dataclass
+class Interp:
+    executable: str
+    version: Tuple[int, int, int]
+    label: str  # e.g. "CPython 3.11.7"
+    stdlib: str
+    site_dirs: List[str]
+    cache_tag: str
+    magic: bytes
+    py_files: int = 0  # .py files in site_dirs (for choosing the richest)
+
+
+def probe(python: str) -> Optional[Interp]:
+    """Ask an interpreter about itself; None if it is unusable."""
+    try:
+        out = subprocess.run([python, "-c", PROBE], capture_output=True,
+                             text=True, timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    try:
+        info = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    if info["version"][0] < 3 or not info["cache_tag"]:
+        return None
+    site_dirs, seen = [], set()
+    for p in info["path"]:
+        real = os.path.realpath(p) if p else ""
+        if (os.path.basename(p.rstrip(os.sep)) in ("site-packages", "dist-packages")
+                and os.path.isdir(p) and real not in seen):
+            seen.add(real)
+            site_dirs.append(p)
+    return Interp(executable=info["executable"],
+                  version=tuple(info["version"]),
+                  label="%s %s" % (info["impl"], info["impl_version"]),
+                  stdlib=info["stdlib"], site_dirs=site_dirs,
+                  cache_tag=info["cache_tag"], magic=bytes.fromhex(info["magic"]))
+
+
+def pyenv_root() -> Optional[str]:
+    if os.environ.get("PYENV_ROOT"):
+        return os.environ["PYENV_ROOT"]
+    try:
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True,
+                             timeout=30)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    default = os.path.expanduser("~/.pyenv")
+    return default if os.path.isdir(default) else None
+
+
+def candidate_paths() -> List[str]:
+    """Python 3 interpreters that may be installed here."""
+    pattern = re.compile(r"^(python|pypy)3(\.\d+)?$")
+    dirs = ["/usr/bin", "/usr/local/bin"]
+    root = pyenv_root()
+    if root and os.path.isdir(os.path.join(root, "versions")):
+        for v in sorted(os.listdir(os.path.join(root, "versions"))):
+            dirs.append(os.path.join(root, "versions", v, "bin"))
+    found = []
+    for d in dirs:
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            continue
+        # versioned names first, so "python3.11" is reported rather than "python3"
+        names = sorted((n for n in names if pattern.match(n)), key=lambda n: ("." not in n, n))
+        found += [os.path.join(d, n) for n in names]
+    return found
+
+
+_py_file_counts: Dict[str, int] = {}
+
+
+def count_py_files(top: str) -> int:
+    real = os.path.realpath(top)
+    if real not in _py_file_counts:
+        _py_file_counts[real] = sum(1 for _ in walk_sources(top))
+    return _py_file_counts[real]
+
+
+def richest_interpreter() -> Optional[Interp]:
+    """The Python 3 interpreter with the most .py files in its site dirs."""
+    best, seen = None, set()
+    for path in candidate_paths():
+        interp = probe(path)
+        if interp is None:
+            continue
+        real = os.path.realpath(interp.executable)
+        if real in seen:
+            continue
+        seen.add(real)
+        interp.py_files = sum(count_py_files(d) for d in interp.site_dirs)
+        if best is None or (interp.py_files, interp.version) > (best.py_files, best.version):
+            best = interp
+    return best
+
+
+# --------------------------------------------------------------------------
+# Trees
+# --------------------------------------------------------------------------
+
+@dataclass
+class Tree:
+    name: str  # "site-packages" or "stdlib"
+    root: str
+    sources: List[str] = field(default_factory=list)  # .py files compileall compiles
+    source_bytes: int = 0
+
+
+def walk_sources(top: str):
+    """Yield the .py files compileall would compile under top.
+
+    Like compileall: __pycache__ skipped, symlinked directories not entered,
+    names ending exactly in ".py" (symlinked files included).
+    """
+    try:
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
+    except OSError:
+        return
+    for e in entries:
+        if e.name == "__pycache__":
+            continue
+        if e.is_dir(follow_symlinks=False):
+            yield from walk_sources(e.path)
+        elif e.name.endswith(".py"):
+            yield e.path
+
+
+def copy_ignore(excluded_dirs=()):
+    """A copytree ignore function: drop __pycache__, *.pyc, special files."""
+    def ignore(src, names):
+        dropped = []
+        for n in names:
+            if n == "__pycache__" or n.endswith(".pyc") or n in excluded_dirs:
+                dropped.append(n)
+                continue
+            try:
+                mode = os.lstat(os.path.join(src, n)).st_mode
+            except OSError:
+                dropped.append(n)
+                continue
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                dropped.append(n)
+        return dropped
+    return ignore
+
+
+def copy_tree(src: str, dst: str, excluded_dirs=()):
+    shutil.copytree(src, dst, symlinks=True,
+                    ignore=copy_ignore(excluded_dirs))
+
+
+def build_tree(name: str, interp: Interp, workdir: str) -> Optional[Tree]:
+    root = os.path.join(workdir, name)
+    if name == "site-packages":
+        os.makedirs(root)
+        for d in interp.site_dirs:
+            sub = os.path.abspath(d).strip(os.sep).replace(os.sep, "_")
+            copy_tree(d, os.path.join(root, sub))
+    elif name == "stdlib":
+        copy_tree(interp.stdlib, root,
+                  excluded_dirs=("site-packages", "dist-packages"))
+    else:
+        raise ValueError(name)
+    tree = Tree(name=name, root=root, sources=list(walk_sources(root)))
+    for s in tree.sources:
+        try:
+            tree.source_bytes += os.stat(s).st_size
+        except OSError:
+            pass
+    return tree
+
+
+def remove_pycaches(top: str):
+    for dirpath, dirnames, _ in os.walk(top):
+        for d in list(dirnames):
+            if d == "__pycache__":
+                full = os.path.join(dirpath, d)
+                if not os.path.islink(full):
+                    shutil.rmtree(full)
+                dirnames.remove(d)
+
+
+def count_fresh_pycs(tree: Tree, interp: Interp) -> int:
+    """Sources whose pyc (as import would look for it) is valid now.
+
+    A timestamp pyc must match the source's mtime and size; a hash-based pyc
+    (3.7+, flags != 0) is counted as valid.  Catches a tool that skips work.
+    """
+    new_header = interp.version >= (3, 7)
+    fresh = 0
+    for src in tree.sources:
+        head, base = os.path.split(src)
+        pyc = os.path.join(head, "__pycache__",
+                           "%s.%s.pyc" % (base[:-3], interp.cache_tag))
+        try:
+            st = os.stat(src)
+            with open(pyc, "rb") as f:
+                data = f.read(16 if new_header else 12)
+        except OSError:
+            continue
+        if data[:4] != interp.magic or len(data) < (16 if new_header else 12):
+            continue
+        if new_header and data[4:8] != b"\0\0\0\0":
+            fresh += 1
+            continue
+        mtime, size = struct.unpack("<II", data[-8:])
+        if (mtime, size) == (int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF):
+            fresh += 1
+    return fresh
+
+
+def has_pycache(top: str) -> bool:
+    for dirpath, dirnames, _ in os.walk(top):
+        if "__pycache__" in dirnames:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------
+# Tools
+# --------------------------------------------------------------------------
+
+@dataclass
+class Tool:
+    name: str   # key, e.g. "prepyc"
+    label: str  # as printed, e.g. "compileall -j0"
+    argv: Callable[[Tree, List[str]], List[str]]  # (tree, extra args) -> argv
+    env: Dict[str, str]
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    wall: float
+    cpu: float  # user+sys of the tool and its children
+    fresh: int = 0  # sources with a valid pyc after the run
+
+
+def base_env() -> Dict[str, str]:
+    env = dict(os.environ)
+    for k in SCRUBBED_ENV:
+        env.pop(k, None)
+    return env
+
+
+def make_tools(interp: Interp, prepyc: str) -> Dict[str, Tool]:
+    py = interp.executable
+    ca_env = base_env()
+    ca_env["PYTHONHASHSEED"] = "0"
+    return {
+        "compileall": Tool(
+            "compileall", "compileall -j0",
+            lambda tree, extra: [py, "-m", "compileall", "-q", "-j0"] + extra + [tree.root],
+            ca_env),
+        "prepyc": Tool(
+            "prepyc", "prepyc",
+            lambda tree, extra: [prepyc, "compile", "-q", "--python", py] + extra + [tree.root],
+            base_env()),
+    }
+
+
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def tail(data: bytes, lines=15) -> str:
+    text = data.decode("utf-8", "replace").rstrip("\n").splitlines()
+    return "\n".join("    | " + l for l in text[-lines:])
+
+
+def run_tool(tool: Tool, tree: Tree, extra: List[str], what: str) -> RunResult:
+    """Run a tool once on a tree; exit status 0 and 1 count as success."""
+    argv = tool.argv(tree, extra)
+    cpu0, t0 = children_cpu(), time.perf_counter()
+    try:
+        proc = subprocess.run(argv, env=tool.env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=TOOL_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        fail("%s: %s timed out after %ds" % (what, tool.label, TOOL_TIMEOUT))
+        say(tail(e.stderr or b""))
+        return RunResult(False, 0.0, 0.0)
+    except OSError as e:
+        fail("%s: cannot run %s: %s" % (what, argv[0], e))
+        return RunResult(False, 0.0, 0.0)
+    wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
+    if proc.returncode not in (0, 1):
+        how = ("killed by signal %d" % -proc.returncode if proc.returncode < 0
+               else "exit status %d" % proc.returncode)
+        msg = "%s: %s: %s\n  command: %s" % (what, tool.label, how, " ".join(argv))
+        if proc.stderr.strip():
+            msg += "\n  stderr tail:\n" + tail(proc.stderr)
+        if proc.stdout.strip():
+            msg += "\n  stdout tail:\n" + tail(proc.stdout, 5)
+        fail(msg)
+        return RunResult(False, wall, cpu)
+    return RunResult(True, wall, cpu)
+
+
+# --------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------
+
+class Bench:
+    """State shared by the prepare functions (e.g. the mtime counter)."""
+
+    def __init__(self, interp: Interp):
+        self.interp = interp
+        self.last_mtime = int(time.time())
+
+    def next_mtime(self) -> int:
+        """A fresh mtime, later than anything any pyc could record."""
+        self.last_mtime = max(self.last_mtime, int(time.time())) + 7
+        return self.last_mtime
+
+
+# A prepare function puts the tree into the scenario's starting state before
+# each timed run; it returns False if it failed (the failure is recorded).
+
+def prepare_cold(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
+    remove_pycaches(tree.root)
+    return True
+
+
+def prepare_fresh(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
+    """Untimed warm-up run of the same tool: afterwards every pyc is fresh."""
+    return run_tool(tool, tree, extra, "%s warm-up" % tree.name).ok
+
+
+def prepare_touched(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
+    """Make sure pycs exist, then give every source a new mtime."""
+    if not has_pycache(tree.root):
+        if not run_tool(tool, tree, extra, "%s warm-up" % tree.name).ok:
+            return False
+    t = bench.next_mtime()
+    for s in tree.sources:
+        try:
+            if stat.S_ISREG(os.lstat(s).st_mode):  # never touch outside the tree
+                os.utime(s, (t, t))
+        except OSError:
+            pass
+    return True
+
+
+@dataclass
+class Scenario:
+    prepare: Callable[[Bench, Tree, Tool, List[str]], bool]
+    tools: Tuple[str, ...] = ("compileall", "prepyc")  # reference first, subject last
+    extra: Dict[str, List[str]] = field(default_factory=dict)  # tool name -> args
+    limit: bool = False  # compare with the compile limit (all files recompiled)
+
+
+SCENARIOS: Dict[str, Scenario] = {
+    "cold": Scenario(prepare_cold, limit=True),
+    "no-op": Scenario(prepare_fresh),
+    "touched": Scenario(prepare_touched, limit=True),
+}
+
+
+def run_scenario(bench: Bench, name: str, sc: Scenario, tree: Tree,
+                 tools: Dict[str, Tool], runs: int) -> Dict[str, List[RunResult]]:
+    """Alternate the tools; each run starts from the scenario's state."""
+    results = {t: [] for t in sc.tools}
+    broken = set()
+    for i in range(runs):
+        for tname in sc.tools:
+            if tname in broken:
+                continue
+            tool, extra = tools[tname], sc.extra.get(tname, [])
+            if not sc.prepare(bench, tree, tool, extra):
+                broken.add(tname)
+                continue
+            r = run_tool(tool, tree, extra, "%s %s run %d" % (tree.name, name, i + 1))
+            if not r.ok:
+                broken.add(tname)
+            else:
+                r.fresh = count_fresh_pycs(tree, bench.interp)
+                results[tname].append(r)
+    for tname in broken:
+        results[tname] = []
+    return results
+
+
+# --------------------------------------------------------------------------
+# The limit
+# --------------------------------------------------------------------------
+
+LIMIT_SCRIPT = r"""
+import json, marshal, sys, time
+with open(sys.argv[1]) as f:
+    paths = json.load(f)
+sources = []
+for p in paths:
+    try:
+        with open(p, "rb") as f:
+            sources.append((p, f.read()))
+    except OSError:
+        pass
+clock = time.process_time
+cpu = 0.0
+ok = failed = 0
+for p, src in sources:
+    t0 = clock()
+    try:
+        marshal.dumps(compile(src, p, "exec", dont_inherit=True))
+    except Exception:
+        failed += 1
+        continue
+    cpu += clock() - t0
+    ok += 1
+print(json.dumps({"cpu": cpu, "ok": ok, "failed": failed}))
+"""
+
+
+def measure_limit(interp: Interp, tree: Tree, workdir: str) -> Optional[dict]:
+    """CPU seconds to compile+marshal the tree in one target process."""
+    listfile = os.path.join(workdir, tree.name + ".files.json")
+    with open(listfile, "w") as f:
+        json.dump(tree.sources, f)
+    env = base_env()
+    env["PYTHONHASHSEED"] = "0"
+    proc = subprocess.run([interp.executable, "-S", "-s", "-c", LIMIT_SCRIPT, listfile],
+                          env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=TOOL_TIMEOUT)
+    if proc.returncode != 0:
+        fail("%s limit: exit status %d\n%s" % (tree.name, proc.returncode, tail(proc.stderr)))
+        return None
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------
+
+def fmt_ratio(x: float) -> str:
+    if x >= 100:
+        return "%.0fx" % x
+    if x >= 10:
+        return "%.1fx" % x
+    return "%.2fx" % x
+
+
+def report(tree: Tree, name: str, sc: Scenario, tools: Dict[str, Tool],
+           results: Dict[str, List[RunResult]], limit: Optional[float]):
+    parts, spread, med, all_fresh = [], [], {}, set()
+    for tname in sc.tools:
+        label = tools[tname].label
+        extra = " ".join(sc.extra.get(tname, []))
+        if extra:
+            label += " " + extra
+        rs = results[tname]
+        if not rs:
+            parts.append("%s FAILED" % label)
+            continue
+        walls = [r.wall for r in rs]
+        med[tname] = statistics.median(walls)
+        parts.append("%s %6.3fs" % (label, med[tname]))
+        fresh = sorted({r.fresh for r in rs})
+        spread.append("%s %.3f-%.3fs cpu %.2fs pycs %s" % (
+            tname, min(walls), max(walls), statistics.median(r.cpu for r in rs),
+            "/".join(map(str, fresh))))
+        all_fresh.update(fresh)
+    ref, subj = sc.tools[0], sc.tools[-1]
+    if ref in med and subj in med and med[subj] > 0:
+        parts.append("speedup %s" % fmt_ratio(med[ref] / med[subj]))
+    if sc.limit and limit:
+        parts.append("limit %6.3fs" % limit)
+        if subj in med:
+            parts.append("%s/limit %.2f" % (subj, med[subj] / limit))
+    say("bench: %s %-8s %s  [min-max %s]" % (tree.name, name, "  ".join(parts),
+                                            "; ".join(spread)))
+    if len(all_fresh) > 1:
+        say("bench: WARNING: %s %s: the runs left different numbers of valid pycs "
+            "(see 'pycs' above): some tool skipped or botched files" % (tree.name, name))
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description="Benchmark prepyc against compileall.")
+    ap.add_argument("--prepyc", required=True, help="path to the prepyc binary")
+    ap.add_argument("--python", help="target interpreter (default: the one with the "
+                    "most .py files in its site-packages)")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per scenario and tool")
+    ap.add_argument("--trees", default="site,stdlib", help="comma list of: site, stdlib")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
+                    help="comma list of: " + ", ".join(SCENARIOS))
+    ap.add_argument("--workdir", help="scratch dir is created inside this (default: $TMPDIR)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--quick", action="store_true", help="one run per scenario (smoke test)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.runs = 1
+    if args.runs < 1:
+        ap.error("--runs must be >= 1")
+    tree_names = {"site": "site-packages", "site-packages": "site-packages", "stdlib": "stdlib"}
+    args.tree_list = []
+    for t in filter(None, args.trees.split(",")):
+        if t not in tree_names:
+            ap.error("unknown tree %r (use site, stdlib)" % t)
+        args.tree_list.append(tree_names[t])
+    args.scenario_list = [s for s in args.scenarios.split(",") if s]
+    for s in args.scenario_list:
+        if s not in SCENARIOS:
+            ap.error("unknown scenario %r (use %s)" % (s, ", ".join(SCENARIOS)))
+    args.prepyc = os.path.abspath(args.prepyc)
+    if not (os.path.isfile(args.prepyc) and os.access(args.prepyc, os.X_OK)):
+        ap.error("--prepyc %s: not an executable file" % args.prepyc)
+    return args
+
+
+def choose_interpreter(args) -> Optional[Interp]:
+    if args.python:
+        interp = probe(args.python)
+        if interp is None:
+            say("bench: error: %s: not found, or not a usable Python 3 interpreter" % args.python)
+        return interp
+    interp = richest_interpreter()
+    if interp is None:
+        say("bench: error: no Python 3 interpreter found")
+    return interp
+
+
+def bench_tree(bench: Bench, name: str, interp: Interp, tools, args, workdir: str):
+    t0 = time.perf_counter()
+    tree = build_tree(name, interp, workdir)
+    cores = os.cpu_count() or 1
+    say("bench: tree %s: %d files, %.1f MB, target %s, %d cores, %d runs (copied in %.1fs)"
+        % (name, len(tree.sources), tree.source_bytes / 1e6, interp.label, cores,
+           args.runs, time.perf_counter() - t0))
+    limit = None
+    if any(SCENARIOS[s].limit for s in args.scenario_list):
+        lim = measure_limit(interp, tree, workdir)
+        if lim:
+            limit = lim["cpu"] / cores
+            say("bench: %s limit: %.3fs CPU to compile+marshal %d files in one process "
+                "(%d fail to compile) / %d cores = %.3fs"
+                % (name, lim["cpu"], lim["ok"], lim["failed"], cores, limit))
+    for sname in args.scenario_list:
+        sc = SCENARIOS[sname]
+        results = run_scenario(bench, sname, sc, tree, tools, args.runs)
+        report(tree, sname, sc, tools, results, limit)
+    if not args.keep:
+        shutil.rmtree(tree.root, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    interp = choose_interpreter(args)
+    if interp is None:
+        return 2
+    say("bench: target %s (%s), prepyc %s, load average %.2f"
+        % (interp.executable, interp.label, args.prepyc, os.getloadavg()[0]))
+    for k in SCRUBBED_ENV:
+        if k in os.environ:
+            say("bench: note: %s is set; removed from the tools' environment" % k)
+    tools = make_tools(interp, args.prepyc)
+    if args.workdir:
+        os.makedirs(args.workdir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="prepyc-bench-", dir=args.workdir)
+    bench = Bench(interp)
+    try:
+        for name in args.tree_list:
+            bench_tree(bench, name, interp, tools, args, workdir)
+    except KeyboardInterrupt:
+        say("bench: interrupted")
+        return 130
+    finally:
+        if args.keep:
+            say("bench: scratch directory kept: %s" % workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if failures:
+        say("bench: %d failure(s)" % len(failures))
+        return 1
+    say("bench: done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""prepyc's test entry point (``make test`` runs ``python3 tests/run.py``).
+
+1. the C unit tests: the binary named by ``PREPYC_UNIT_TESTS`` (the Makefile
+   sets it), else ``tests/unit/unit-tests`` or ``build/unit-tests`` if built;
+   its output ends with ``unit: N passed, N failed``;
+2. the end-to-end unittest suite in tests/e2e (one test class per target
+   interpreter; ``PREPYC_TEST_PYTHONS=/path/a,/path/b`` restricts them).
+
+The last line printed is ``N passed, N failed[, N skipped]`` over both
+layers; the exit status is non-zero when anything failed.
+
+Options:
+  -k PATTERN     run only e2e tests matching PATTERN (unittest -k; repeatable)
+  --no-unit      skip the C unit tests
+  --no-e2e       skip the end-to-end tests
+  -q             less verbose e2e output
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+E2E = os.path.join(HERE, 'e2e')
+
+
+def unit_binary():
+    named = os.environ.get('PREPYC_UNIT_TESTS')
+    if named:
+        return named, True
+    for cand in (os.path.join(HERE, 'unit', 'unit-tests'), os.path.join(REPO, 'build', 'unit-tests')):
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand, False
+    return None, False
+
+
+def run_unit():
+    """Returns (passed, failed, skipped)."""
+    UNIT, required = unit_binary()
+    if UNIT is None:
+        print('== C unit tests: not built, skipped', flush=True)
+        return 0, 0, 0
+    if not (os.path.isfile(UNIT) and os.access(UNIT, os.X_OK)):
+        print('== C unit tests: %s (PREPYC_UNIT_TESTS) does not exist: counted as 1 failure'
+              % UNIT, flush=True)
+        return 0, 1, 0
+    print('== C unit tests: %s' % os.path.relpath(UNIT, REPO), flush=True)
+    try:
+        proc = subprocess.Popen([UNIT], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+    except OSError as e:
+        print('cannot run the unit tests: %s' % e)
+        return 0, 1, 0
+    last = None
+    for raw in proc.stdout:
+        line = raw.decode('utf-8', 'replace')
+        sys.stdout.write(line)
+        m = re.match(r'^\s*unit:\s*(\d+) passed, (\d+) failed', line)
+        if m:
+            last = (int(m.group(1)), int(m.group(2)))
+    rc = proc.wait()
+    sys.stdout.flush()
+    if last is None:
+        print('unit-tests printed no "unit: N passed, N failed" line (exit status %d): '
+              'counted as 1 failure' % rc)
+        return 0, 1, 0
+    passed, failed = last
+    if rc != 0 and failed == 0:
+        print('unit-tests exited with status %d: counted as 1 failure' % rc)
+        failed = 1
+    return passed, failed, 0
+
+
+def run_e2e(patterns, verbosity):
+    print('== end-to-end tests: %s (prepyc: %s)'
+          % (os.path.relpath(E2E, REPO),
+             os.environ.get('PREPYC') or os.path.join(REPO, 'prepyc')), flush=True)
+    sys.path.insert(0, E2E)
+    loader = unittest.TestLoader()
+    if patterns:
+        loader.testNamePatterns = ['*%s*' % p if '*' not in p else p for p in patterns]
+    try:
+        suite = loader.discover(E2E, pattern='test_*.py', top_level_dir=E2E)
+    except Exception as e:  # an import error in the test modules themselves
+        print('cannot load the e2e tests: %r' % e)
+        return 0, 1, 0
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=verbosity)
+    result = runner.run(suite)
+    # loader errors (import failures) show up as failed tests in the suite run
+    skipped = len(result.skipped)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    # a test with failing subtests counts once as run but may add several failures
+    failed_tests = set(id(t) for t, _ in result.failures + result.errors) | \
+        set(id(t) for t in result.unexpectedSuccesses)
+    passed = max(0, result.testsRun - skipped - len(failed_tests) - len(result.expectedFailures))
+    passed += len(result.expectedFailures)
+    return passed, failed, skipped
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description='run prepyc\'s tests')
+    ap.add_argument('-k', dest='patterns', action='append', default=[],
+                    help='only e2e tests whose name matches (substring or glob)')
+    ap.add_argument('--no-unit', action='store_true')
+    ap.add_argument('--no-e2e', action='store_true')
+    ap.add_argument('-q', '--quiet', action='store_true')
+    args = ap.parse_args(argv)
+
+    start = time.monotonic()
+    passed = failed = skipped = 0
+    if not args.no_unit:
+        p, f, s = run_unit()
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+    if not args.no_e2e:
+        p, f, s = run_e2e(args.patterns, 1 if args.quiet else 2)
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+    print('== total time %.1fs' % (time.monotonic() - start))
+    line = '%d passed, %d failed' % (passed, failed)
+    if skipped:
+        line += ', %d skipped' % skipped
+    print(line, flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
