@@ -24,7 +24,7 @@ LIBS = -pthread
 
 BUILD = build
 LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c \
-	  src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c \
+	  src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c src/factscache.c \
 	  src/cmd-compile.c
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 MAIN_OBJ = $(BUILD)/main.o
@@ -72,7 +72,7 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		build-asan/prepyc build-asan/unit-tests
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
 		PREPYC=$(CURDIR)/build-asan/prepyc PREPYC_UNIT_TESTS=$(CURDIR)/build-asan/unit-tests \
 		$(PYTHON) tests/run.py
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "factscache.h"
 #include "strbuf.h"
 #include "util.h"
 #include "banned.h"
@@ -144,6 +145,16 @@ int target_probe_start(struct target *t, const char *python)
 {
 	memset(t, 0, sizeof(*t));
 	t->python = xstrdup(python);
+	t->probe_fd = -1;
+	strbuf_init(&t->cache_key, 0);
+	strbuf_init(&t->cached, 0);
+	if (factscache_key(python, &t->cache_key) == 0) {
+		t->cacheable = 1;
+		if (factscache_get(&t->cache_key, &t->cached)) {
+			trace("facts of '%s' from the cache", python);
+			return 0; /* no interpreter to start */
+		}
+	}
 	if (facts_start(t, python) < 0) {
 		target_release(t);
 		return -1;
@@ -163,10 +174,15 @@ int target_probe_finish(struct target *t)
 	struct strbuf out = STRBUF_INIT;
 	const char *v, *exe, *python = t->python;
 	char cwd[4096];
-	int micro = 0;
+	int micro = 0, store = 0;
 
-	if (facts_finish(t, python, &out) < 0)
-		goto fail;
+	if (t->cached.len) {
+		strbuf_add(&out, t->cached.buf, t->cached.len);
+	} else {
+		if (facts_finish(t, python, &out) < 0)
+			goto fail;
+		store = t->cacheable;
+	}
 	v = fact(&out, "version");
 	if (!v || sscanf(v, "%d.%d.%d", &t->major, &t->minor, &micro) < 2) {
 		error("'%s' is not a usable Python interpreter (it did not report its version)",
@@ -221,6 +237,9 @@ int target_probe_finish(struct target *t)
 	t->layout.cwd = t->cwd;
 	t->layout.strip_dot_slash = t->major > 3 || t->minor >= 12;
 	build_worker_argv(t);
+	/* only a usable target's facts are remembered */
+	if (store)
+		factscache_put(&t->cache_key, &out);
 	strbuf_release(&out);
 	return 0;
 fail:
@@ -247,7 +266,10 @@ void target_release(struct target *t)
 	free(t->display);
 	free(t->cwd);
 	free(t->worker_argv);
+	strbuf_release(&t->cache_key);
+	strbuf_release(&t->cached);
 	memset(t, 0, sizeof(*t));
+	t->probe_fd = -1;
 }
 
 int target_default_maxlevels(const struct target *t)

@@ -15,6 +15,7 @@
 
 #include "child.h"
 #include "pyc.h"
+#include "strbuf.h"
 
 struct target {
 	char *python;         /* as given on the command line (or the default) */
@@ -33,9 +34,12 @@ struct target {
 	struct pyc_layout layout;
 	const char **worker_argv; /* NULL-terminated */
 
-	/* private: the probe while it runs */
+	/* private: the probe while it runs, or the facts from the cache */
 	struct child probe;
 	int probe_fd;
+	int cacheable;
+	struct strbuf cache_key;
+	struct strbuf cached;
 };
 
 /* The default target: $VIRTUAL_ENV/bin/python, else python3 on PATH. */

@@ -13,6 +13,7 @@ Interpreter discovery
 """
 
 import json
+import atexit
 import os
 import re
 import shutil
@@ -32,12 +33,19 @@ DEFAULT_TIMEOUT = 300
 _SCRUB_EXACT = {'VIRTUAL_ENV', 'SOURCE_DATE_EPOCH', 'PREPYC_TEST_PYTHONS'}
 
 
+# prepyc remembers target facts under its cache directory: keep the tests'
+# cache apart from the user's, and fresh for every run of the suite.
+CACHE_DIR = tempfile.mkdtemp(prefix='prepyc-e2e-cache-')
+atexit.register(shutil.rmtree, CACHE_DIR, True)
+
+
 def base_env(**extra):
     """A clean environment: no PYTHON* variables, no VIRTUAL_ENV, no
     SOURCE_DATE_EPOCH, a UTF-8 locale.  ``extra`` values of None delete."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith('PYTHON') and k not in _SCRUB_EXACT}
     env['LC_ALL'] = 'C.UTF-8'
+    env['PREPYC_CACHE_DIR'] = CACHE_DIR
     env.pop('LANG', None)
     env.pop('LANGUAGE', None)
     for k, v in extra.items():

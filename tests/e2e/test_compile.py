@@ -703,6 +703,45 @@ class InterpreterTests(CompileTestBase):
             self.assertSummary(res, compiled=0, uptodate=len(files))
             support.move_pycs(self.path('t'), self.path('done%d' % level))
 
+    def test_facts_cache(self):
+        """The target's facts are remembered, keyed by the interpreter and the
+        PYTHON* environment; a changed environment or a damaged entry is a miss."""
+        cache = os.path.join(self.tmp, 'cache')
+        support.write_tree(self.path('t'), {'a.py': 'A = 1\n'})
+        env = support.base_env(PREPYC_CACHE_DIR=cache, PREPYC_TRACE=1)
+        res = self.pp(['t'], env=env)
+        self.assertRc(res, 0)
+        self.assertNotIn('from the cache', res.err)
+        entries = os.listdir(os.path.join(cache, 'targets'))
+        self.assertEqual(len(entries), 1, entries)
+        res = self.pp(['-f', 't'], env=env)
+        self.assertRc(res, 0)
+        self.assertIn('from the cache', res.err)
+        self.assertSummary(res, compiled=1)
+        # another PYTHONOPTIMIZE is another target: opt-1 pycs, not the cached level 0
+        env1 = dict(env, PYTHONOPTIMIZE='1')
+        res = self.pp(['t'], env=env1)
+        self.assertRc(res, 0)
+        self.assertNotIn('from the cache', res.err)
+        self.assertEqual(sorted(support.pyc_files(self.path('t'))),
+                         ['__pycache__/a.%s.opt-1.pyc' % self.py.cache_tag,
+                          '__pycache__/a.%s.pyc' % self.py.cache_tag])
+        # a damaged entry is ignored and replaced
+        for name in os.listdir(os.path.join(cache, 'targets')):
+            with open(os.path.join(cache, 'targets', name), 'r+b') as f:
+                f.truncate(20)
+        res = self.pp(['-f', 't'], env=env)
+        self.assertRc(res, 0)
+        self.assertNotIn('from the cache', res.err)
+        self.assertSummary(res, compiled=1)
+        res = self.pp(['-f', 't'], env=env)
+        self.assertIn('from the cache', res.err)
+        # an unwritable cache directory only costs time
+        bad = dict(env, PREPYC_CACHE_DIR='/proc/prepyc-cache')
+        res = self.pp(['-f', 't'], env=bad)
+        self.assertRc(res, 0)
+        self.assertSummary(res, compiled=1)
+
     # -- tricky sources ---------------------------------------------------------
 
     def test_tricky_sources_match_compileall(self):

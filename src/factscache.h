@@ -1,0 +1,36 @@
+/*
+ * factscache.h - remember what a target interpreter told us, so that a run
+ * where nothing needs compiling starts no interpreter at all.
+ *
+ * An entry is keyed by everything the facts depend on: the interpreter as
+ * given, the file it resolves to (device, inode, size, mtime, and the same
+ * for the path itself when it is a symlink, as a virtualenv's is), and every
+ * PYTHON* variable of the environment.  Interpreters that are scripts (pyenv
+ * shims, wrappers: files starting with "#!") are never cached: what they run
+ * depends on more than we can see.
+ *
+ * Entry file: DIR/targets/HHHHHHHHHHHHHHHH (FNV-1a of the key), holding
+ *   "prepyc-facts 1\n" key "\0" facts
+ * where facts is facts.py's output verbatim.  The key is compared in full
+ * on lookup, so a hash collision is a miss.  DIR is $PREPYC_CACHE_DIR, else
+ * $XDG_CACHE_HOME/prepyc, else $HOME/.cache/prepyc.  Every failure (no
+ * home, read-only cache) is a silent miss: the cache only saves time.
+ */
+#ifndef FACTSCACHE_H
+#define FACTSCACHE_H
+
+#include "strbuf.h"
+
+/* Build the key for `python` into `key`; -1 if this interpreter must not be cached. */
+int factscache_key(const char *python, struct strbuf *key);
+
+/* 1 and the facts appended to `facts` on a hit, else 0. */
+int factscache_get(const struct strbuf *key, struct strbuf *facts);
+
+/* Store; failures are ignored. */
+void factscache_put(const struct strbuf *key, const struct strbuf *facts);
+
+/* The cache directory (a new string), or NULL when none can be determined. */
+char *prepyc_cache_dir(void);
+
+#endif
