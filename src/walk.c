@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,11 +16,6 @@
 
 enum kind { K_SKIP, K_SOURCE, K_DIR };
 
-struct entry {
-	char *name;
-	enum kind kind;
-	struct stat st;
-};
 
 int is_py_name(const char *name)
 {
@@ -52,11 +48,6 @@ static void add_source(struct source_list *list, char *path, const struct stat *
 	s->depth = depth;
 }
 
-static int cmp_entry(const void *a, const void *b)
-{
-	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
-}
-
 /* Decide what one directory entry is, with as few stat calls as d_type allows. */
 static enum kind classify(int dfd, const struct dirent *de, struct stat *st)
 {
@@ -87,50 +78,166 @@ static enum kind classify(int dfd, const struct dirent *de, struct stat *st)
 	}
 }
 
-static int walk_dir(const char *dir, int depth, int maxlevels, struct source_list *list)
+/*
+ * List one directory: its sources go to `list`, its subdirectories to
+ * `subdirs` (when `depth` allows).  Returns the number of errors reported.
+ */
+static int list_dir(const char *dir, int depth, int maxlevels, struct source_list *list,
+		    struct source_list *subdirs)
 {
 	DIR *d;
 	struct dirent *de;
-	struct entry *ents = NULL;
-	size_t nr = 0, alloc = 0, i;
 	int errors = 0;
 
 	d = opendir(dir);
 	if (!d)
 		return -error_errno("cannot list '%s'", dir);
 	while ((errno = 0, de = readdir(d))) {
-		struct entry e;
+		struct stat st;
+		enum kind kind;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    !strcmp(de->d_name, "__pycache__"))
 			continue;
-		e.kind = classify(dirfd(d), de, &e.st);
-		if (e.kind == K_SKIP || (e.kind == K_DIR && depth >= maxlevels))
-			continue;
-		e.name = xstrdup(de->d_name);
-		ALLOC_GROW(ents, nr + 1, alloc);
-		ents[nr++] = e;
+		kind = classify(dirfd(d), de, &st);
+		if (kind == K_SOURCE)
+			add_source(list, path_join(dir, de->d_name), &st, depth);
+		else if (kind == K_DIR && depth < maxlevels)
+			add_source(subdirs, path_join(dir, de->d_name), &st, depth + 1);
 	}
 	if (errno) {
 		error_errno("cannot list '%s'", dir);
 		errors++;
 	}
 	closedir(d);
-
-	qsort(ents, nr, sizeof(*ents), cmp_entry);
-	for (i = 0; i < nr; i++) {
-		char *path = path_join(dir, ents[i].name);
-
-		if (ents[i].kind == K_SOURCE) {
-			add_source(list, path, &ents[i].st, depth);
-		} else {
-			errors += walk_dir(path, depth + 1, maxlevels, list);
-			free(path);
-		}
-		free(ents[i].name);
-	}
-	free(ents);
 	return errors;
+}
+
+/*
+ * compileall's order: a depth-first walk over sorted names, which is the
+ * order of the paths compared component by component ("a/z.py" before
+ * "a.b/y.py", because the name "a" sorts before "a.b").
+ */
+static int cmp_walk_order(const void *x, const void *y)
+{
+	const unsigned char *a = (const unsigned char *)((const struct source *)x)->path;
+	const unsigned char *b = (const unsigned char *)((const struct source *)y)->path;
+
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	if (*a == *b)
+		return 0;
+	if (!*a || *a == '/')
+		return -1;
+	if (!*b || *b == '/')
+		return 1;
+	return *a < *b ? -1 : 1;
+}
+
+/*
+ * The walk of one directory argument runs on a few threads sharing a stack
+ * of directories to list; each collects sources in its own list, and the
+ * union is sorted into compileall's order at the end.  Listing is system
+ * calls, so this matters most when nothing needs compiling.
+ */
+#define WALK_THREADS 4
+
+struct walk_shared {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct source_list todo; /* directories to list (path and depth used) */
+	int busy;                /* threads listing a directory now */
+	int maxlevels;
+	int errors;
+};
+
+struct walk_thread {
+	struct walk_shared *sh;
+	struct source_list found;
+	pthread_t tid;
+	int started;
+};
+
+static void *walk_thread_run(void *arg)
+{
+	struct walk_thread *wt = arg;
+	struct walk_shared *sh = wt->sh;
+	struct source_list subdirs = SOURCE_LIST_INIT;
+
+	pthread_mutex_lock(&sh->lock);
+	for (;;) {
+		struct source dir;
+		size_t i;
+		int errors;
+
+		while (!sh->todo.nr && sh->busy)
+			pthread_cond_wait(&sh->cond, &sh->lock);
+		if (!sh->todo.nr)
+			break; /* nothing queued and nobody can queue more */
+		dir = sh->todo.v[--sh->todo.nr];
+		sh->busy++;
+		pthread_mutex_unlock(&sh->lock);
+
+		errors = list_dir(dir.path, dir.depth, sh->maxlevels, &wt->found, &subdirs);
+		free(dir.path);
+
+		pthread_mutex_lock(&sh->lock);
+		sh->errors += errors;
+		for (i = 0; i < subdirs.nr; i++) {
+			ALLOC_GROW(sh->todo.v, sh->todo.nr + 1, sh->todo.alloc);
+			sh->todo.v[sh->todo.nr++] = subdirs.v[i];
+		}
+		subdirs.nr = 0;
+		sh->busy--;
+		pthread_cond_broadcast(&sh->cond);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	free(subdirs.v);
+	return NULL;
+}
+
+static int walk_dir(const char *dir, int maxlevels, struct source_list *list)
+{
+	struct walk_shared sh;
+	struct walk_thread wt[WALK_THREADS];
+	int n = online_cpus(), i;
+	size_t start = list->nr;
+	struct stat st;
+
+	if (n > WALK_THREADS)
+		n = WALK_THREADS;
+	memset(&sh, 0, sizeof(sh));
+	pthread_mutex_init(&sh.lock, NULL);
+	pthread_cond_init(&sh.cond, NULL);
+	sh.maxlevels = maxlevels;
+	memset(&st, 0, sizeof(st));
+	add_source(&sh.todo, xstrdup(dir), &st, 0);
+
+	for (i = 0; i < n; i++) {
+		memset(&wt[i], 0, sizeof(wt[i]));
+		wt[i].sh = &sh;
+		if (i > 0 && !pthread_create(&wt[i].tid, NULL, walk_thread_run, &wt[i]))
+			wt[i].started = 1;
+	}
+	walk_thread_run(&wt[0]);
+	for (i = 0; i < n; i++) {
+		if (wt[i].started)
+			pthread_join(wt[i].tid, NULL);
+		if (wt[i].found.nr) {
+			ALLOC_GROW(list->v, list->nr + wt[i].found.nr, list->alloc);
+			memcpy(list->v + list->nr, wt[i].found.v,
+			       wt[i].found.nr * sizeof(*list->v));
+			list->nr += wt[i].found.nr;
+		}
+		free(wt[i].found.v);
+	}
+	qsort(list->v + start, list->nr - start, sizeof(*list->v), cmp_walk_order);
+	free(sh.todo.v);
+	pthread_mutex_destroy(&sh.lock);
+	pthread_cond_destroy(&sh.cond);
+	return sh.errors;
 }
 
 int walk_path(const char *arg, int maxlevels, struct source_list *list)
@@ -151,7 +258,7 @@ int walk_path(const char *arg, int maxlevels, struct source_list *list)
 	}
 	if (!S_ISDIR(st.st_mode))
 		return -error("cannot compile '%s': not a regular file or directory", arg);
-	return walk_dir(arg, 0, maxlevels, list);
+	return walk_dir(arg, maxlevels, list);
 }
 
 void source_list_release(struct source_list *list)
