@@ -3,6 +3,7 @@
 #   make test            C unit tests + end-to-end tests (ends with "N passed, N failed")
 #   make asan            the same tests with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make conformance     compare with compileall on the full stdlib of every interpreter
+#   make compileall-tests  CPython's test_compileall command-line tests against `prepyc compileall`
 #   make bench           compare speed with `python -m compileall -j0`
 #   make install PREFIX=/usr/local
 #   DEVELOPER=1          adds -Werror and stricter warnings
@@ -24,13 +25,14 @@ LIBS = -pthread
 
 BUILD = build
 LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c \
-	  src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c src/factscache.c \
-	  src/cmd-compile.c
+	  src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c src/factscache.c src/siphash.c \
+	  src/engine.c src/driver.c src/cmd-compile.c src/cmd-compileall.c
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 MAIN_OBJ = $(BUILD)/main.o
 UNIT_SRC = $(wildcard tests/unit/*.c)
 UNIT_HDR = tests/unit/harness.h tests/unit/tests.list
 UNIT_OBJ = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%.o)
+TOOL_OBJ = $(BUILD)/tools/test-tool.o
 
 all: prepyc
 
@@ -44,6 +46,10 @@ $(BUILD)/unit/%.o: tests/unit/%.c $(UNIT_HDR) | $(BUILD)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
 
+$(BUILD)/tools/%.o: tests/tools/%.c | $(BUILD)
+	@mkdir -p $(BUILD)/tools
+	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
+
 # The Python programs the binary runs in target interpreters, embedded as C arrays.
 $(BUILD)/embed: tools/embed.c | $(BUILD)
 	$(CC) -O1 -o $@ $<
@@ -54,8 +60,15 @@ $(BUILD)/worker_py.c: src/worker.py $(BUILD)/embed
 $(BUILD)/facts_py.c: src/facts.py $(BUILD)/embed
 	$(BUILD)/embed facts_py $< $@
 
-$(BUILD)/embedded.o: $(BUILD)/worker_py.c $(BUILD)/facts_py.c
-	cat $(BUILD)/worker_py.c $(BUILD)/facts_py.c > $(BUILD)/embedded.c
+$(BUILD)/rxfilter_py.c: src/rxfilter.py $(BUILD)/embed
+	$(BUILD)/embed rxfilter_py $< $@
+
+$(BUILD)/syspath_py.c: src/syspath.py $(BUILD)/embed
+	$(BUILD)/embed syspath_py $< $@
+
+EMBEDDED = $(BUILD)/worker_py.c $(BUILD)/facts_py.c $(BUILD)/rxfilter_py.c $(BUILD)/syspath_py.c
+$(BUILD)/embedded.o: $(EMBEDDED)
+	cat $(EMBEDDED) > $(BUILD)/embedded.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $(BUILD)/embedded.c
 
 $(BUILD):
@@ -64,16 +77,22 @@ $(BUILD):
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
-test: prepyc $(BUILD)/unit-tests
-	PREPYC=$(CURDIR)/prepyc PREPYC_UNIT_TESTS=$(CURDIR)/$(BUILD)/unit-tests $(PYTHON) tests/run.py
+# The end-to-end tests' helper (tests/tools/test-tool.c), linked like the unit tests.
+$(BUILD)/test-tool: $(TOOL_OBJ) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
+
+test: prepyc $(BUILD)/unit-tests $(BUILD)/test-tool
+	PREPYC=$(CURDIR)/prepyc PREPYC_UNIT_TESTS=$(CURDIR)/$(BUILD)/unit-tests \
+		PREPYC_TEST_TOOL=$(CURDIR)/$(BUILD)/test-tool $(PYTHON) tests/run.py
 
 # Sanitized build in its own directory; the tests run against it.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
-		build-asan/prepyc build-asan/unit-tests
+		build-asan/prepyc build-asan/unit-tests build-asan/test-tool
 	ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
 		PREPYC=$(CURDIR)/build-asan/prepyc PREPYC_UNIT_TESTS=$(CURDIR)/build-asan/unit-tests \
+		PREPYC_TEST_TOOL=$(CURDIR)/build-asan/test-tool \
 		$(PYTHON) tests/run.py
 
 $(BUILD)/prepyc: $(MAIN_OBJ) $(LIB_OBJ)
@@ -81,6 +100,11 @@ $(BUILD)/prepyc: $(MAIN_OBJ) $(LIB_OBJ)
 
 conformance: prepyc
 	$(PYTHON) tests/conformance.py
+
+# CPython's own compileall command-line tests (each interpreter's
+# Lib/test/test_compileall.py) run against `prepyc compileall`.
+compileall-tests: prepyc
+	PREPYC=$(CURDIR)/prepyc $(PYTHON) tests/cpython/run_compileall_tests.py
 
 bench: prepyc
 	$(PYTHON) bench/bench.py --prepyc ./prepyc
@@ -92,6 +116,6 @@ install: prepyc
 clean:
 	rm -rf build build-asan prepyc
 
-.PHONY: all test asan conformance bench install clean
+.PHONY: all test asan conformance compileall-tests bench install clean
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/unit/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/unit/*.d $(BUILD)/tools/*.d)

@@ -8,5 +8,6 @@
 #define CMD_H
 
 int cmd_compile(int argc, const char **argv);
+int cmd_compileall(int argc, const char **argv);
 
 #endif

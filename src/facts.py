@@ -38,5 +38,7 @@ put("pycache_prefix", getattr(sys, "pycache_prefix", None))
 put("optimize", sys.flags.optimize)
 put("recursion_limit", sys.getrecursionlimit())
 put("executable", sys.executable)
+if hasattr(importlib.util, "source_hash"):  # 3.7+: hash-based pycs
+    put("source_hash_abc", importlib.util.source_hash(b"abc").hex())
 put("end", "1")
 out.flush()

@@ -21,6 +21,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "compile", cmd_compile, "compile .py files into the target's bytecode cache" },
+	{ "compileall", cmd_compileall, "python -m compileall ARGS, the same output, on all cores" },
 };
 
 static void usage(FILE *fp)

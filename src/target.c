@@ -12,6 +12,7 @@
 
 #include "child.h"
 #include "factscache.h"
+#include "siphash.h"
 #include "strbuf.h"
 #include "util.h"
 #include "banned.h"
@@ -190,6 +191,7 @@ int target_probe_finish(struct target *t)
 		goto fail;
 	}
 	t->version = xstrdup(v);
+	t->micro = micro;
 	if (t->major < 3) {
 		error("'%s' is Python %s: prepyc supports Python 3.6 and later only", python, v);
 		goto fail;
@@ -223,6 +225,22 @@ int target_probe_finish(struct target *t)
 	t->optimize = v ? atoi(v) : 0;
 	v = fact(&out, "recursion_limit");
 	t->recursion_limit = v ? atoi(v) : 1000;
+	v = fact(&out, "source_hash_abc");
+	if (v) {
+		unsigned char abc[8];
+		enum source_hash_kind kind;
+		int i, ok = strlen(v) == 16;
+
+		for (i = 0; ok && i < 8; i++) {
+			unsigned x;
+			ok = sscanf(v + 2 * i, "%2x", &x) == 1;
+			abc[i] = (unsigned char)x;
+		}
+		if (ok && source_hash_kind_from_probe(t->fmt.magic, abc, &kind) == 0) {
+			t->hash_kind = kind;
+			t->has_hash_pycs = 1;
+		}
+	}
 	exe = fact(&out, "executable");
 	t->executable = xstrdup(exe && exe[0] == '/' ? exe : python);
 	if (!getcwd(cwd, sizeof(cwd))) {
@@ -270,6 +288,15 @@ void target_release(struct target *t)
 	strbuf_release(&t->cached);
 	memset(t, 0, sizeof(*t));
 	t->probe_fd = -1;
+}
+
+int target_at_least(const struct target *t, int major, int minor, int micro)
+{
+	if (t->major != major)
+		return t->major > major;
+	if (t->minor != minor)
+		return t->minor > minor;
+	return t->micro >= micro;
 }
 
 int target_default_maxlevels(const struct target *t)

@@ -21,13 +21,15 @@ struct target {
 	char *python;         /* as given on the command line (or the default) */
 	char *executable;     /* what workers run: sys.executable, else `python` */
 	char *version;        /* "3.11.7" */
-	int major, minor;
+	int major, minor, micro;
 	char *implementation; /* sys.implementation.name: "cpython", "pypy" */
 	char *impl_version;   /* PyPy's own version, else NULL */
 	char *cache_tag;
 	char *pycache_prefix; /* NULL when unset */
 	int optimize;         /* sys.flags.optimize under the caller's environment */
 	int recursion_limit;
+	int has_hash_pycs;    /* 3.7+, and its source hash is one we compute */
+	int hash_kind;        /* enum source_hash_kind */
 	char *display;        /* "CPython 3.11.7" */
 	char *cwd;
 	struct pyc_format fmt;
@@ -56,6 +58,9 @@ int target_probe(struct target *t, const char *python);
 int target_probe_start(struct target *t, const char *python);
 int target_probe_finish(struct target *t);
 void target_release(struct target *t);
+
+/* Is the target at least version major.minor.micro? */
+int target_at_least(const struct target *t, int major, int minor, int micro);
 
 /* compileall's default recursion depth for this target's version. */
 int target_default_maxlevels(const struct target *t);

@@ -14,9 +14,6 @@
 #include "util.h"
 #include "banned.h"
 
-enum kind { K_SKIP, K_SOURCE, K_DIR };
-
-
 int is_py_name(const char *name)
 {
 	size_t n = strlen(name);
@@ -33,79 +30,116 @@ static char *path_join(const char *dir, const char *name)
 	return xstrfmt("%s/%s", dir, name);
 }
 
-static void add_source(struct source_list *list, char *path, const struct stat *st,
-		       int depth)
+static struct source *add_entry(struct source_list *list, char *path, enum entry_kind kind,
+				const struct stat *st, int depth)
 {
 	struct source *s;
 
 	ALLOC_GROW(list->v, list->nr + 1, list->alloc);
 	s = &list->v[list->nr++];
+	memset(s, 0, sizeof(*s));
 	s->path = path;
-	s->size = (uint64_t)st->st_size;
-	s->mtime_sec = (int64_t)st->st_mtim.tv_sec;
-	s->mtime_nsec = st->st_mtim.tv_nsec;
-	s->mode = st->st_mode;
+	s->kind = (unsigned char)kind;
 	s->depth = depth;
+	if (st) {
+		s->size = (uint64_t)st->st_size;
+		s->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+		s->mtime_nsec = st->st_mtim.tv_nsec;
+		s->mode = st->st_mode;
+	}
+	return s;
 }
 
+enum kind { K_SKIP, K_SOURCE, K_OTHER, K_DIR };
+
 /* Decide what one directory entry is, with as few stat calls as d_type allows. */
-static enum kind classify(int dfd, const struct dirent *de, struct stat *st)
+static enum kind classify(int dfd, const struct dirent *de, struct stat *st, int *is_link)
 {
 	const char *name = de->d_name;
-	int py = is_py_name(name);
 	unsigned char type = DT_UNKNOWN;
 
 #ifdef _DIRENT_HAVE_D_TYPE
 	type = de->d_type;
 #endif
+	*is_link = 0;
 	if (type == DT_UNKNOWN) {
 		if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
-			return K_SKIP;
+			return K_OTHER;
 		type = S_ISDIR(st->st_mode) ? DT_DIR : S_ISREG(st->st_mode) ? DT_REG
 			: S_ISLNK(st->st_mode) ? DT_LNK : DT_FIFO;
 	}
 	switch (type) {
 	case DT_DIR:
 		return K_DIR;
-	case DT_REG:
 	case DT_LNK:
-		/* a symlink to a directory is neither entered nor compiled */
-		if (!py || fstatat(dfd, name, st, 0) < 0 || !S_ISREG(st->st_mode))
+		*is_link = 1;
+		/* a symlink to a directory is neither entered nor considered */
+		if (fstatat(dfd, name, st, 0) < 0)
+			return K_OTHER;
+		if (S_ISDIR(st->st_mode))
 			return K_SKIP;
-		return K_SOURCE;
+		return S_ISREG(st->st_mode) && is_py_name(name) ? K_SOURCE : K_OTHER;
+	case DT_REG:
+		if (!is_py_name(name))
+			return K_OTHER;
+		/* stat anyway: the plan needs the size and mtime */
+		return fstatat(dfd, name, st, 0) == 0 && S_ISREG(st->st_mode) ? K_SOURCE : K_OTHER;
 	default:
-		return K_SKIP;
+		return K_OTHER;
 	}
 }
 
+struct walk_shared {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct source_list todo; /* directories to list (path and depth used) */
+	int busy;                /* threads listing a directory now */
+	int maxlevels;
+	unsigned flags;
+	int errors;
+};
+
 /*
- * List one directory: its sources go to `list`, its subdirectories to
+ * List one directory: its entries go to `list`, its subdirectories to
  * `subdirs` (when `depth` allows).  Returns the number of errors reported.
  */
-static int list_dir(const char *dir, int depth, int maxlevels, struct source_list *list,
-		    struct source_list *subdirs)
+static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
+		    struct source_list *list, struct source_list *subdirs)
 {
+	int all = sh->flags & WALK_COMPILEALL;
 	DIR *d;
 	struct dirent *de;
 	int errors = 0;
 
 	d = opendir(dir);
-	if (!d)
+	if (!d) {
+		if (all) {
+			add_entry(list, xstrdup(dir), ENTRY_DIR_ERROR, NULL, depth)->err = errno;
+			return 0;
+		}
 		return -error_errno("cannot list '%s'", dir);
+	}
+	if (all)
+		add_entry(list, xstrdup(dir), ENTRY_DIR, NULL, depth);
 	while ((errno = 0, de = readdir(d))) {
 		struct stat st;
 		enum kind kind;
+		int is_link;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    !strcmp(de->d_name, "__pycache__"))
 			continue;
-		kind = classify(dirfd(d), de, &st);
+		kind = classify(dirfd(d), de, &st, &is_link);
 		if (kind == K_SOURCE)
-			add_source(list, path_join(dir, de->d_name), &st, depth);
-		else if (kind == K_DIR && depth < maxlevels)
-			add_source(subdirs, path_join(dir, de->d_name), &st, depth + 1);
+			add_entry(list, path_join(dir, de->d_name), ENTRY_SOURCE, &st, depth)->is_link =
+				(unsigned char)is_link;
+		else if (kind == K_OTHER && all)
+			add_entry(list, path_join(dir, de->d_name), ENTRY_OTHER, NULL, depth)->is_link =
+				(unsigned char)is_link;
+		else if (kind == K_DIR && depth < sh->maxlevels)
+			add_entry(subdirs, path_join(dir, de->d_name), ENTRY_DIR, NULL, depth + 1);
 	}
-	if (errno) {
+	if (errno && !all) {
 		error_errno("cannot list '%s'", dir);
 		errors++;
 	}
@@ -116,7 +150,8 @@ static int list_dir(const char *dir, int depth, int maxlevels, struct source_lis
 /*
  * compileall's order: a depth-first walk over sorted names, which is the
  * order of the paths compared component by component ("a/z.py" before
- * "a.b/y.py", because the name "a" sorts before "a.b").
+ * "a.b/y.py", because the name "a" sorts before "a.b"; a directory before
+ * what it holds).
  */
 static int cmp_walk_order(const void *x, const void *y)
 {
@@ -138,20 +173,11 @@ static int cmp_walk_order(const void *x, const void *y)
 
 /*
  * The walk of one directory argument runs on a few threads sharing a stack
- * of directories to list; each collects sources in its own list, and the
+ * of directories to list; each collects entries in its own list, and the
  * union is sorted into compileall's order at the end.  Listing is system
  * calls, so this matters most when nothing needs compiling.
  */
 #define WALK_THREADS 4
-
-struct walk_shared {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct source_list todo; /* directories to list (path and depth used) */
-	int busy;                /* threads listing a directory now */
-	int maxlevels;
-	int errors;
-};
 
 struct walk_thread {
 	struct walk_shared *sh;
@@ -180,7 +206,7 @@ static void *walk_thread_run(void *arg)
 		sh->busy++;
 		pthread_mutex_unlock(&sh->lock);
 
-		errors = list_dir(dir.path, dir.depth, sh->maxlevels, &wt->found, &subdirs);
+		errors = list_dir(sh, dir.path, dir.depth, &wt->found, &subdirs);
 		free(dir.path);
 
 		pthread_mutex_lock(&sh->lock);
@@ -198,13 +224,12 @@ static void *walk_thread_run(void *arg)
 	return NULL;
 }
 
-static int walk_dir(const char *dir, int maxlevels, struct source_list *list)
+static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct source_list *list)
 {
 	struct walk_shared sh;
 	struct walk_thread wt[WALK_THREADS];
 	int n = online_cpus(), i;
 	size_t start = list->nr;
-	struct stat st;
 
 	if (n > WALK_THREADS)
 		n = WALK_THREADS;
@@ -212,8 +237,8 @@ static int walk_dir(const char *dir, int maxlevels, struct source_list *list)
 	pthread_mutex_init(&sh.lock, NULL);
 	pthread_cond_init(&sh.cond, NULL);
 	sh.maxlevels = maxlevels;
-	memset(&st, 0, sizeof(st));
-	add_source(&sh.todo, xstrdup(dir), &st, 0);
+	sh.flags = flags;
+	add_entry(&sh.todo, xstrdup(dir), ENTRY_DIR, NULL, 0);
 
 	for (i = 0; i < n; i++) {
 		memset(&wt[i], 0, sizeof(wt[i]));
@@ -234,31 +259,39 @@ static int walk_dir(const char *dir, int maxlevels, struct source_list *list)
 		free(wt[i].found.v);
 	}
 	qsort(list->v + start, list->nr - start, sizeof(*list->v), cmp_walk_order);
+	if ((flags & WALK_COMPILEALL) && list->nr > start)
+		list->v[start].top = 1; /* the argument's own directory entry */
 	free(sh.todo.v);
 	pthread_mutex_destroy(&sh.lock);
 	pthread_cond_destroy(&sh.cond);
 	return sh.errors;
 }
 
-int walk_path(const char *arg, int maxlevels, struct source_list *list)
+int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list *list)
 {
-	struct stat st;
+	struct stat st, lst;
+	const char *slash = strrchr(arg, '/');
+	int py = is_py_name(slash ? slash + 1 : arg);
+	struct source *s;
 
-	if (stat(arg, &st) < 0)
+	if (stat(arg, &st) < 0) {
+		if (flags & WALK_COMPILEALL)
+			return walk_dir(arg, maxlevels, flags, list);
 		return -error_errno("cannot compile '%s'", arg);
+	}
 	if (S_ISREG(st.st_mode)) {
-		const char *slash = strrchr(arg, '/');
-
-		if (!is_py_name(slash ? slash + 1 : arg)) {
+		if (!py && !(flags & WALK_COMPILEALL)) {
 			warning("'%s' is not a .py file: skipped", arg);
 			return 0;
 		}
-		add_source(list, xstrdup(arg), &st, 0);
+		s = add_entry(list, xstrdup(arg), py ? ENTRY_SOURCE : ENTRY_OTHER, &st, 0);
+		s->is_link = lstat(arg, &lst) == 0 && S_ISLNK(lst.st_mode);
+		s->top = 1;
 		return 0;
 	}
-	if (!S_ISDIR(st.st_mode))
+	if (!S_ISDIR(st.st_mode) && !(flags & WALK_COMPILEALL))
 		return -error("cannot compile '%s': not a regular file or directory", arg);
-	return walk_dir(arg, maxlevels, list);
+	return walk_dir(arg, maxlevels, flags, list);
 }
 
 void source_list_release(struct source_list *list)

@@ -1,22 +1,29 @@
 /*
- * walk.h - find the sources to compile, exactly as compileall does.
+ * walk.h - find what to compile, exactly as compileall does.
  *
- * For each PATH argument: a regular file (or a symlink to one) is a source
- * when its name ends in ".py"; anything else is walked as a directory.  In
- * a directory, names are sorted, "__pycache__" is skipped, real
- * subdirectories are entered while `maxlevels` allows (symlinked
- * directories never are), and entries whose name ends exactly in ".py" and
- * that are regular files, or symlinks to regular files, are sources.
- * FIFOs, sockets and devices are never opened.
+ * For each PATH argument: a regular file (or a symlink to one) is
+ * considered on its own; anything else is walked as a directory.  In a
+ * directory, "__pycache__" is skipped, real subdirectories are entered while
+ * `maxlevels` allows (symlinked directories never are), and every other
+ * entry is a file compileall considers; those whose name ends exactly in
+ * ".py" and that are regular files, or symlinks to regular files, are
+ * sources.  FIFOs, sockets and devices are never opened.
  *
- * A source's path is os.path.join(dir, name) built from the argument as
- * given: it is what compileall uses for co_filename.
+ * An entry's path is os.path.join(dir, name) built from the argument as
+ * given: it is what compileall uses for co_filename and prints.  The list
+ * is in compileall's order (a depth-first walk over sorted names), each
+ * directory before its contents.
+ *
+ * By default only sources are listed and problems are reported as errors
+ * (the `prepyc compile` view).  WALK_COMPILEALL lists directories (with
+ * the errno of a failed listing, reported by nobody: compileall prints
+ * "Can't list") and the other files too, and treats an argument that is
+ * not a file as a directory even when it does not exist.
  *
  * walk_path() appends to `list` and returns the number of errors it
- * reported (a missing argument, a directory that cannot be listed).
- * Each source records its depth, so that callers serving targets with
- * different compileall defaults can walk once with the largest `maxlevels`
- * and keep, per target, the sources with depth <= that target's.
+ * reported.  Each entry records its depth, so that callers serving targets
+ * with different compileall defaults can walk once, deep enough, and keep
+ * per target the entries with depth <= that target's `maxlevels`.
  */
 #ifndef WALK_H
 #define WALK_H
@@ -25,13 +32,24 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+enum entry_kind {
+	ENTRY_SOURCE,    /* a .py regular file (or symlink to one) */
+	ENTRY_OTHER,     /* anything else compileall would pass to compile_file */
+	ENTRY_DIR,       /* a directory that was listed */
+	ENTRY_DIR_ERROR, /* a directory that could not be listed: `err` says why */
+};
+
 struct source {
 	char *path;
 	uint64_t size;
 	int64_t mtime_sec;
 	long mtime_nsec;
 	mode_t mode;
-	int depth; /* directories between the argument and the file */
+	int depth;            /* directories between the argument and the entry */
+	int err;              /* ENTRY_DIR_ERROR: the errno */
+	unsigned char kind;   /* enum entry_kind */
+	unsigned char is_link;
+	unsigned char top;    /* the argument itself */
 };
 
 struct source_list {
@@ -41,10 +59,14 @@ struct source_list {
 
 #define SOURCE_LIST_INIT { NULL, 0, 0 }
 
+enum walk_flags {
+	WALK_COMPILEALL = 1 << 0,
+};
+
 /* Deeper than any compileall default, shallow enough for our stack. */
 #define WALK_MAX_DEPTH 10000
 
-int walk_path(const char *arg, int maxlevels, struct source_list *list);
+int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list *list);
 void source_list_release(struct source_list *list);
 
 /* Does `name` end exactly in ".py"? */

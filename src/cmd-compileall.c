@@ -1,0 +1,256 @@
+/*
+ * cmd-compileall.c - `prepyc compileall ARGS...`: python -m compileall ARGS,
+ * with the same options, output lines and exit status, on all cores.
+ *
+ * The arguments are parsed the way compileall's argparse parser does for
+ * the forms people write (short options, bundled flags, attached values,
+ * --long=value, unambiguous prefixes of long options, "--").  Anything this
+ * parser is unsure of, and -h, is handed to the target's own compileall,
+ * which then prints exactly its own usage or error: a faithful answer is
+ * worth more than a fast one there.  An option the target's compileall
+ * does not have is refused with a message naming it and the version.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "child.h"
+#include "driver.h"
+#include "target.h"
+#include "util.h"
+#include "banned.h"
+
+enum { FALLBACK = -3 };
+
+struct copt {
+	char short_name;
+	const char *long_name;
+	int takes_value;
+};
+
+static const struct copt copts[] = {
+	{ 'l', NULL, 0 }, { 'r', NULL, 1 }, { 'f', NULL, 0 }, { 'q', NULL, 0 },
+	{ 'b', NULL, 0 }, { 'd', NULL, 1 }, { 's', NULL, 1 }, { 'p', NULL, 1 },
+	{ 'x', NULL, 1 }, { 'i', NULL, 1 }, { 'j', "workers", 1 }, { 'o', NULL, 1 },
+	{ 'e', NULL, 1 }, { 0, "invalidation-mode", 1 }, { 0, "hardlink-dupes", 0 },
+	{ 0, "python", 1 }, /* ours: the target */
+};
+
+static int to_int(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < -1000000 || v > 1000000)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* Apply one option; FALLBACK when argparse would have something to say. */
+static int apply(struct driver_opts *d, const struct copt *o, const char *val)
+{
+	int n;
+
+	switch (o->short_name) {
+	case 'l': d->no_recurse = 1; return 0;
+	case 'f': d->e.force = 1; return 0;
+	case 'q': d->e.quiet++; return 0;
+	case 'b': d->e.legacy = 1; return 0;
+	case 'd': d->e.ddir = val; return 0;
+	case 's': d->e.stripdir = val; d->given_s = 1; return 0;
+	case 'p': d->e.prependdir = val; d->given_p = 1; return 0;
+	case 'x': d->rx = val; return 0;
+	case 'i': d->flist = val; return 0;
+	case 'e': d->e.limit_sl_dest = *val ? val : NULL; d->given_e = 1; return 0;
+	case 'r':
+		if (to_int(val, &n) < 0)
+			return FALLBACK;
+		d->recursion = n < 0 ? 0 : n;
+		return 0;
+	case 'j':
+		if (to_int(val, &n) < 0 || n < 0)
+			return FALLBACK;
+		d->e.jobs = n;
+		return 0;
+	case 'o':
+		if (to_int(val, &n) < 0 || d->e.nlevels >= ENGINE_MAX_LEVELS)
+			return FALLBACK;
+		d->e.levels[d->e.nlevels++] = n;
+		d->given_o = 1;
+		return 0;
+	}
+	if (!strcmp(o->long_name, "invalidation-mode")) {
+		d->e.invalidation = parse_invalidation(val);
+		d->given_inval = 1;
+		return d->e.invalidation < 0 ? FALLBACK : 0;
+	}
+	if (!strcmp(o->long_name, "hardlink-dupes")) {
+		d->e.hardlink_dupes = 1;
+		d->given_hardlink = 1;
+		return 0;
+	}
+	if (!strcmp(o->long_name, "python")) {
+		ALLOC_GROW(d->pythons.v, d->pythons.nr + 1, d->pythons.alloc);
+		d->pythons.v[d->pythons.nr++] = val;
+		return 0;
+	}
+	BUG("unhandled option");
+}
+
+static const struct copt *find_long(const char *name, size_t len)
+{
+	const struct copt *found = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(copts); i++) {
+		const char *l = copts[i].long_name;
+
+		if (!l || strncmp(l, name, len))
+			continue;
+		if (strlen(l) == len)
+			return &copts[i];
+		if (found)
+			return NULL; /* ambiguous prefix */
+		found = &copts[i];
+	}
+	return found;
+}
+
+static const struct copt *find_short(char c)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(copts); i++)
+		if (copts[i].short_name == c)
+			return &copts[i];
+	return NULL;
+}
+
+/* Parse like argparse; the positional arguments end up in argv[0..n).  n or FALLBACK. */
+static int parse(struct driver_opts *d, int argc, const char **argv)
+{
+	int i, npos = 0, only_pos = 0, rc;
+
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (only_pos || a[0] != '-' || !a[1]) {
+			argv[npos++] = a;
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			only_pos = 1;
+			continue;
+		}
+		if (a[1] == '-') {
+			const char *name = a + 2, *eq = strchr(name, '=');
+			const struct copt *o = find_long(name, eq ? (size_t)(eq - name) : strlen(name));
+			const char *val = eq ? eq + 1 : NULL;
+
+			if (!o || (!o->takes_value && val))
+				return FALLBACK;
+			if (o->takes_value && !val) {
+				if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1]))
+					return FALLBACK;
+				val = argv[++i];
+			}
+			if ((rc = apply(d, o, val)) < 0)
+				return rc;
+			continue;
+		}
+		for (a++; *a; a++) {
+			const struct copt *o = find_short(*a);
+
+			if (!o)
+				return FALLBACK;
+			if (!o->takes_value) {
+				apply(d, o, NULL);
+				continue;
+			}
+			if (a[1]) {
+				rc = apply(d, o, a[1] == '=' ? a + 2 : a + 1);
+			} else {
+				/* argparse takes "-1" as a value, but not other dash words */
+				if (i + 1 >= argc ||
+				    (argv[i + 1][0] == '-' && argv[i + 1][1] &&
+				     !(argv[i + 1][1] >= '0' && argv[i + 1][1] <= '9')))
+					return FALLBACK;
+				rc = apply(d, o, argv[++i]);
+			}
+			if (rc < 0)
+				return rc;
+			break;
+		}
+	}
+	/* what main() itself refuses with parser.error() */
+	if (d->e.ddir && (d->e.stripdir || d->e.prependdir))
+		return FALLBACK;
+	if (d->e.hardlink_dupes && d->e.nlevels < 2)
+		return FALLBACK;
+	return npos;
+}
+
+/* Let the target's own compileall answer (usage, errors, --help). */
+static int run_real_compileall(const char *python, int argc, const char **argv)
+{
+	const char **args = xcalloc((size_t)argc + 4, sizeof(*args));
+	struct child c = CHILD_INIT;
+	int i, n = 0, status;
+
+	args[n++] = python;
+	args[n++] = "-m";
+	args[n++] = "compileall";
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--python") && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		if (!strncmp(argv[i], "--python=", 9))
+			continue;
+		args[n++] = argv[i];
+	}
+	args[n] = NULL;
+	c.argv = args;
+	c.in_fd = 0;
+	c.search_path = !strchr(python, '/');
+	fflush(stdout);
+	if (child_start(&c) < 0) {
+		error_errno("cannot run '%s'", python);
+		free(args);
+		return 2;
+	}
+	child_wait(&c, &status);
+	free(args);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int cmd_compileall(int argc, const char **argv)
+{
+	struct driver_opts d = DRIVER_OPTS_INIT;
+	const char **copy = xcalloc((size_t)argc + 1, sizeof(*copy));
+	int npaths, rc;
+
+	memcpy(copy, argv + 1, sizeof(*copy) * (size_t)(argc - 1));
+	d.e.style = STYLE_COMPILEALL;
+	npaths = parse(&d, argc - 1, copy);
+	if (npaths == FALLBACK) {
+		const char *python = d.pythons.nr ? d.pythons.v[0] : target_default_python();
+
+		rc = run_real_compileall(python, argc - 1, argv + 1);
+		goto out;
+	}
+	d.compile_path = npaths == 0 && !d.flist;
+	rc = driver_run(&d, npaths, copy);
+out:
+	option_list_release(&d.pythons);
+	free(copy);
+	return rc;
+}

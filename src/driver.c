@@ -1,0 +1,351 @@
+/*
+ * driver.c - from parsed options to engine runs (see driver.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "driver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "pool.h"
+#include "strbuf.h"
+#include "target.h"
+#include "util.h"
+#include "walk.h"
+#include "banned.h"
+
+extern const char rxfilter_py[];
+extern const char syspath_py[];
+
+static volatile sig_atomic_t caught_signal;
+
+static void on_signal(int sig)
+{
+	caught_signal = sig;
+	pool_interrupt();
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+int parse_invalidation(const char *s)
+{
+	if (!strcmp(s, "timestamp"))
+		return INVAL_TIMESTAMP;
+	if (!strcmp(s, "checked-hash"))
+		return INVAL_CHECKED_HASH;
+	if (!strcmp(s, "unchecked-hash"))
+		return INVAL_UNCHECKED_HASH;
+	return -1;
+}
+
+static int needs(const struct target *t, int given, const char *option, int minor)
+{
+	if (!given || target_at_least(t, 3, minor, 0))
+		return 0;
+	return error("option '%s' needs Python 3.%d or later: '%s' is %s", option, minor,
+		     t->python, t->display);
+}
+
+/* Refuse, before anything is written, the options a target cannot honour. */
+static int check_target(const struct driver_opts *d, const struct target *t)
+{
+	int inval = engine_invalidation(&d->e, t);
+
+	if (needs(t, d->given_o, "-o", 9) || needs(t, d->given_s, "-s", 9) ||
+	    needs(t, d->given_p, "-p", 9) || needs(t, d->given_e, "-e", 9) ||
+	    needs(t, d->given_hardlink, "--hardlink-dupes", 9) ||
+	    needs(t, d->given_inval, "--invalidation-mode", 7))
+		return -1;
+	if (inval != INVAL_TIMESTAMP && !t->has_hash_pycs)
+		return error("'%s' (%s) cannot write hash-based pycs (--invalidation-mode %s)",
+			     t->python, t->display,
+			     inval == INVAL_CHECKED_HASH ? "checked-hash" : "unchecked-hash");
+	return 0;
+}
+
+/* Run `argv` with `input` on its stdin; its stdout into `out`.  Exit status, or -1. */
+static int run_filter(const char *const *argv, const struct strbuf *input, struct strbuf *out,
+		      int search_path)
+{
+	struct child c = CHILD_INIT;
+	int in[2], outp[2], status;
+	long n;
+
+	if (pipe(in) < 0)
+		return error_errno("cannot create a pipe");
+	if (pipe(outp) < 0) {
+		close(in[0]);
+		close(in[1]);
+		return error_errno("cannot create a pipe");
+	}
+	set_cloexec(in[0]);
+	set_cloexec(in[1]);
+	set_cloexec(outp[0]);
+	set_cloexec(outp[1]);
+	c.argv = argv;
+	c.in_fd = in[0];
+	c.out_fd = outp[1];
+	c.search_path = search_path;
+	if (child_start(&c) < 0) {
+		error_errno("cannot run '%s'", argv[0]);
+		close(in[0]);
+		close(in[1]);
+		close(outp[0]);
+		close(outp[1]);
+		return -1;
+	}
+	close(in[0]);
+	close(outp[1]);
+	/* the filters read all their input before writing anything */
+	if (input->len && write_in_full(in[1], input->buf, input->len) < 0)
+		error_errno("cannot write to '%s'", argv[0]);
+	close(in[1]);
+	n = strbuf_read_fd(out, outp[0], 0);
+	close(outp[0]);
+	if (child_wait(&c, &status) < 0 || n < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* -x: mark the entries whose path the target's re.search() matches. */
+static int eval_rx(const struct driver_opts *d, const struct target *t,
+		   const struct source_list *list, unsigned char **skip)
+{
+	const char *argv[] = { t->executable, "-S", "-s", "-B", "-c", rxfilter_py, d->rx, NULL };
+	struct strbuf in = STRBUF_INIT, out = STRBUF_INIT;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < list->nr; i++) {
+		strbuf_addstr(&in, list->v[i].path);
+		strbuf_addch(&in, '\0');
+	}
+	rc = run_filter(argv, &in, &out, 0);
+	strbuf_release(&in);
+	if (rc != 0 || out.len != list->nr) {
+		strbuf_release(&out);
+		if (rc == 3)
+			return error("option '-x': the target cannot compile the pattern");
+		return error("cannot evaluate -x with '%s'", t->python);
+	}
+	*skip = (unsigned char *)strbuf_detach(&out, NULL);
+	return 0;
+}
+
+/* -i FILE: one path per line, stripped, after the arguments (compileall's rule). */
+static int read_flist(const char *flist, struct option_list *paths)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *p, *line;
+	int fd = strcmp(flist, "-") ? open(flist, O_RDONLY | O_CLOEXEC) : 0;
+
+	if (fd < 0)
+		return -1;
+	if (strbuf_read_fd(&sb, fd, 0) < 0) {
+		if (fd)
+			close(fd);
+		strbuf_release(&sb);
+		return -1;
+	}
+	if (fd)
+		close(fd);
+	for (line = p = sb.buf; p <= sb.buf + sb.len; p++) {
+		if (p < sb.buf + sb.len && *p != '\n')
+			continue;
+		if (p == sb.buf + sb.len && p == line)
+			break; /* no final unterminated line */
+		{
+			char *a = line, *b = p;
+
+			/* str.strip(): whitespace at both ends */
+			while (a < b && (*a == ' ' || (*a >= '\t' && *a <= '\r')))
+				a++;
+			while (b > a && (b[-1] == ' ' || (b[-1] >= '\t' && b[-1] <= '\r')))
+				b--;
+			ALLOC_GROW(paths->v, paths->nr + 1, paths->alloc);
+			paths->v[paths->nr++] = xstrndup(a, (size_t)(b - a));
+		}
+		line = p + 1;
+	}
+	strbuf_release(&sb);
+	return 0;
+}
+
+/* The sys.path of `python -m compileall` for this target. */
+static int target_sys_path(const struct target *t, struct option_list *dirs)
+{
+	const char *argv[] = { t->python, "-c", syspath_py, NULL };
+	struct strbuf in = STRBUF_INIT, out = STRBUF_INIT;
+	const char *safe = getenv("PYTHONSAFEPATH");
+	size_t i;
+
+	if (run_filter(argv, &in, &out, !strchr(t->python, '/')) != 0)
+		return error("cannot read the sys.path of '%s'", t->python);
+	/* -m puts '' first up to 3.6, the working directory after, nothing with -P (3.11+) */
+	if (!(safe && *safe && target_at_least(t, 3, 11, 0))) {
+		ALLOC_GROW(dirs->v, dirs->nr + 1, dirs->alloc);
+		dirs->v[dirs->nr++] = target_at_least(t, 3, 7, 0) ? xstrdup(t->cwd) : xstrdup("");
+	}
+	for (i = 0; i < out.len;) {
+		size_t n = strlen(out.buf + i);
+
+		ALLOC_GROW(dirs->v, dirs->nr + 1, dirs->alloc);
+		dirs->v[dirs->nr++] = xstrdup(out.buf + i);
+		i += n + 1;
+	}
+	strbuf_release(&out);
+	return 0;
+}
+
+static void free_strings(struct option_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		free((char *)l->v[i]);
+	option_list_release(l);
+}
+
+/* compile_path(): each sys.path directory without recursion; stops at the first failure. */
+static int run_compile_path(struct driver_opts *d, const struct target *t, int *any_failed)
+{
+	struct option_list dirs = { NULL, 0, 0 };
+	struct engine_opts e = d->e;
+	size_t i;
+	int rc = 0;
+
+	if (target_sys_path(t, &dirs) < 0)
+		return -1;
+	e.maxlevels = 0;
+	e.nlevels = 0;
+	e.ddir = e.stripdir = e.prependdir = e.limit_sl_dest = NULL;
+	e.hardlink_dupes = 0;
+	for (i = 0; i < dirs.nr && rc == 0 && !*any_failed; i++) {
+		struct source_list list = SOURCE_LIST_INIT;
+
+		if (!dirs.v[i][0] || !strcmp(dirs.v[i], ".")) {
+			if (e.quiet < 2)
+				printf("Skipping current directory\n");
+			continue;
+		}
+		walk_path(dirs.v[i], 0, WALK_COMPILEALL, &list);
+		rc = engine_run(&e, t, &list, any_failed);
+		source_list_release(&list);
+	}
+	free_strings(&dirs);
+	return rc;
+}
+
+int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
+{
+	struct target *targets;
+	struct source_list list = SOURCE_LIST_INIT;
+	struct option_list paths = { NULL, 0, 0 };
+	unsigned walk_flags = d->e.style == STYLE_COMPILEALL ? WALK_COMPILEALL : 0;
+	int i, any_failed = 0, rc = 0, maxlevels;
+	size_t k;
+	double start;
+
+	for (i = 0; i < npaths; i++) {
+		ALLOC_GROW(paths.v, paths.nr + 1, paths.alloc);
+		paths.v[paths.nr++] = xstrdup(argpaths[i]);
+	}
+	if (d->flist && read_flist(d->flist, &paths) < 0) {
+		if (d->e.style == STYLE_COMPILEALL) {
+			if (d->e.quiet < 2)
+				printf("Error reading file list %s\n", d->flist);
+		} else {
+			error_errno("cannot read the file list '%s'", d->flist);
+		}
+		free_strings(&paths);
+		return 1;
+	}
+	if (!d->pythons.nr) {
+		ALLOC_GROW(d->pythons.v, 1, d->pythons.alloc);
+		d->pythons.v[d->pythons.nr++] = target_default_python();
+	}
+	if (d->recursion >= 0)
+		d->e.maxlevels = d->recursion;
+	else if (d->no_recurse)
+		d->e.maxlevels = 0;
+
+	/*
+	 * Probe the targets while walking: the interpreters start on another
+	 * core in the time the walk takes.  The walk records depths, so it
+	 * need not know each target's compileall depth limit yet.
+	 */
+	start = now_seconds();
+	targets = xcalloc(d->pythons.nr, sizeof(*targets));
+	for (k = 0; k < d->pythons.nr; k++) {
+		if (target_probe_start(&targets[k], d->pythons.v[k]) < 0) {
+			while (k-- > 0)
+				target_release(&targets[k]);
+			free(targets);
+			free_strings(&paths);
+			return 2;
+		}
+	}
+	install_signals();
+	maxlevels = d->e.maxlevels >= 0 ? d->e.maxlevels : WALK_MAX_DEPTH;
+	for (k = 0; k < paths.nr; k++)
+		if (walk_path(paths.v[k], maxlevels, walk_flags, &list))
+			any_failed = 1;
+	trace("walk: %zu entries in %.1f ms", list.nr, (now_seconds() - start) * 1e3);
+	for (k = 0; k < d->pythons.nr; k++) {
+		if (target_probe_finish(&targets[k]) < 0)
+			rc = 2;
+		else if (check_target(d, &targets[k]) < 0)
+			rc = 2;
+	}
+	trace("probe: ready after %.1f ms", (now_seconds() - start) * 1e3);
+
+	for (k = 0; k < d->pythons.nr && rc == 0; k++) {
+		struct engine_opts e = d->e;
+		unsigned char *skip = NULL;
+		int r;
+
+		if (d->rx && !d->compile_path) {
+			if (eval_rx(d, &targets[k], &list, &skip) < 0) {
+				rc = 2;
+				break;
+			}
+			e.rx_skip = skip;
+		}
+		if (d->compile_path)
+			r = run_compile_path(d, &targets[k], &any_failed);
+		else
+			r = engine_run(&e, &targets[k], &list, &any_failed);
+		free(skip);
+		if (r == -2)
+			rc = 128 + (caught_signal ? caught_signal : SIGINT);
+		else if (r < 0)
+			rc = 2;
+	}
+	if (rc == 0)
+		rc = any_failed ? 1 : 0;
+	fflush(stdout);
+	source_list_release(&list);
+	for (k = 0; k < d->pythons.nr; k++)
+		target_release(&targets[k]);
+	free(targets);
+	free_strings(&paths);
+	return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * driver.h - what `prepyc compile` and `prepyc compileall` share once their
+ * arguments are parsed: probe the targets, refuse what a target cannot do,
+ * read -i lists, walk, evaluate -x with the target's `re`, and run the
+ * engine for each target.
+ *
+ * driver_run() returns the process exit status (see cmd.h).
+ */
+#ifndef DRIVER_H
+#define DRIVER_H
+
+#include "engine.h"
+#include "options.h"
+
+struct driver_opts {
+	struct engine_opts e;
+	struct option_list pythons;
+	const char *rx;           /* -x */
+	const char *flist;        /* -i FILE, "-" for stdin */
+	int recursion;            /* -r N; -1 when not given */
+	int no_recurse;           /* -l */
+	/* which options were given, to refuse those the target's compileall lacks */
+	int given_o, given_s, given_p, given_e, given_hardlink, given_inval;
+	int compile_path;         /* compileall with no paths: compile sys.path */
+};
+
+#define DRIVER_OPTS_INIT { ENGINE_OPTS_INIT, { NULL, 0, 0 }, NULL, NULL, -1, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+int driver_run(struct driver_opts *d, int npaths, const char **paths);
+
+/* Parse an --invalidation-mode value; -1 if it is not one. */
+int parse_invalidation(const char *s);
+
+#endif

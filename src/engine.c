@@ -1,0 +1,988 @@
+/*
+ * engine.c - plan, compile, write and report, for one target (see engine.h).
+ *
+ * Each entry of the walk becomes a `struct file` (in walk order, which is
+ * the order compileall prints in); each optimization level of a file that
+ * needs compiling becomes a `struct item` (sorted largest first, the order
+ * the pool is fed in).  A file is read once whatever its number of levels;
+ * its pycs are written as their code comes back; when its last level is
+ * done the file is final and, in compileall style, its lines are printed
+ * as soon as every file before it is final too.
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "pool.h"
+#include "progress.h"
+#include "proto.h"
+#include "pyc.h"
+#include "siphash.h"
+#include "strbuf.h"
+#include "tempfile.h"
+#include "util.h"
+#include "banned.h"
+
+enum fstate {
+	FS_SKIP,    /* nothing to do or print: directories, -x, -e, not .py */
+	FS_FRESH,   /* every pyc up to date */
+	FS_PENDING, /* being compiled */
+	FS_DONE,      /* compiled and written */
+	FS_FAILED,
+};
+
+struct file {
+	const struct source *src;
+	char *dfile;     /* co_filename; NULL means src->path */
+	char *note;      /* compileall's stripdir warning, printed before the file */
+	enum fstate state;
+	int nlevels;     /* items of this file */
+	int dispatched;  /* frames sent */
+	int pending;     /* items not finished */
+	char *pyerror;   /* the compileall text after "*** " */
+	size_t first;    /* while planning: index of its first item */
+	char **pycs;     /* per level, in level order (for --hardlink-dupes) */
+	/* the source as read for compiling, shared by its levels */
+	struct strbuf data;
+	int loaded;
+	uint32_t mtime32;
+	uint64_t size;
+	mode_t mode;
+	unsigned char hash[8];
+};
+
+struct item {
+	struct file *f;
+	int opt;    /* the optimization level compiled with */
+	char *pyc;
+};
+
+struct run {
+	const struct engine_opts *o;
+	const struct target *t;
+	int inval;
+	struct file *files;
+	size_t nfiles, printed;
+	struct item *items;
+	size_t nitems, next;
+	size_t compiled, uptodate, failed, done;
+	struct progress progress;
+};
+
+/* ---- output ------------------------------------------------------------ */
+
+static int is_printable(unsigned cp)
+{
+	if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0xa0) || cp == 0xad)
+		return 0;
+	if (cp == 0x61c || cp == 0x1680 || cp == 0x180e || (cp >= 0x2000 && cp <= 0x200f) ||
+	    (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 ||
+	    (cp >= 0xd800 && cp <= 0xf8ff) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb) ||
+	    cp >= 0xf0000)
+		return 0;
+	return 1;
+}
+
+/* Decode one UTF-8 sequence; 0 (and *cp the byte) when it is not valid. */
+static size_t utf8_decode(const unsigned char *s, unsigned *cp)
+{
+	unsigned c = s[0], n, i, min;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if ((c & 0xe0) == 0xc0)
+		n = 2, min = 0x80, c &= 0x1f;
+	else if ((c & 0xf0) == 0xe0)
+		n = 3, min = 0x800, c &= 0x0f;
+	else if ((c & 0xf8) == 0xf0)
+		n = 4, min = 0x10000, c &= 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+char *py_repr_path(const char *path)
+{
+	const unsigned char *p = (const unsigned char *)path;
+	struct strbuf sb = STRBUF_INIT;
+	char quote = strchr(path, '\'') && !strchr(path, '"') ? '"' : '\'';
+
+	strbuf_addch(&sb, quote);
+	while (*p) {
+		unsigned cp;
+		size_t n = utf8_decode(p, &cp);
+
+		if (!n) {
+			/* surrogateescape: an undecodable byte is U+DC80..U+DCFF */
+			strbuf_addf(&sb, "\\udc%02x", *p);
+			p++;
+			continue;
+		}
+		if (cp == '\\' || cp == (unsigned)quote)
+			strbuf_addf(&sb, "\\%c", (char)cp);
+		else if (cp == '\t')
+			strbuf_addstr(&sb, "\\t");
+		else if (cp == '\n')
+			strbuf_addstr(&sb, "\\n");
+		else if (cp == '\r')
+			strbuf_addstr(&sb, "\\r");
+		else if (is_printable(cp))
+			strbuf_add(&sb, p, n);
+		else if (cp < 0x100)
+			strbuf_addf(&sb, "\\x%02x", cp);
+		else if (cp < 0x10000)
+			strbuf_addf(&sb, "\\u%04x", cp);
+		else
+			strbuf_addf(&sb, "\\U%08x", cp);
+		p += n;
+	}
+	strbuf_addch(&sb, quote);
+	return strbuf_detach(&sb, NULL);
+}
+
+/* The class Python gives an OSError of this errno. */
+static const char *py_oserror_class(int err)
+{
+	switch (err) {
+	case EACCES:
+	case EPERM:
+		return "PermissionError";
+	case ENOENT:
+		return "FileNotFoundError";
+	case EEXIST:
+		return "FileExistsError";
+	case EISDIR:
+		return "IsADirectoryError";
+	case ENOTDIR:
+		return "NotADirectoryError";
+	case EINTR:
+		return "InterruptedError";
+	default:
+		return "OSError";
+	}
+}
+
+/* "PermissionError: [Errno 13] Permission denied: 'path'", as compileall prints an OSError. */
+static char *py_oserror(int err, const char *path)
+{
+	char *r = py_repr_path(path);
+	char *s = xstrfmt("%s: [Errno %d] %s: %s", py_oserror_class(err), err, strerror(err), r);
+
+	free(r);
+	return s;
+}
+
+static void print_block(FILE *fp, const char *head, const char *msg)
+{
+	size_t len = strlen(msg);
+
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		len--;
+	if (memchr(msg, '\n', len))
+		fprintf(fp, "%s:\n%.*s\n", head, (int)len, msg);
+	else
+		fprintf(fp, "%s: %.*s\n", head, (int)len, msg);
+}
+
+/* Print, in walk order, the lines of every final file not yet printed (compileall style). */
+static void flush_compileall(struct run *r)
+{
+	int q = r->o->quiet;
+
+	while (r->printed < r->nfiles) {
+		struct file *f = &r->files[r->printed];
+		const struct source *s = f->src;
+		char *name;
+
+		if (f->state == FS_PENDING)
+			break;
+		progress_clear(&r->progress);
+		name = py_repr_path(s->path);
+		if (s->kind == ENTRY_DIR || s->kind == ENTRY_DIR_ERROR) {
+			if (!q)
+				printf("Listing %s...\n", name);
+			if (s->kind == ENTRY_DIR_ERROR && q < 2)
+				printf("Can't list %s\n", name);
+		} else {
+			if (f->note && q < 2)
+				printf("%s\n", f->note);
+			if (f->state == FS_DONE && !q)
+				printf("Compiling %s...\n", name);
+			if (f->state == FS_FAILED && q < 2) {
+				if (q)
+					printf("*** Error compiling %s...\n", name);
+				else
+					printf("Compiling %s...\n*** ", name);
+				printf("%s\n", f->pyerror);
+			}
+		}
+		free(name);
+		r->printed++;
+	}
+}
+
+/* ---- file state -------------------------------------------------------- */
+
+static int files_equal(const char *a, const char *b)
+{
+	struct strbuf x = STRBUF_INIT, y = STRBUF_INIT;
+	int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC);
+	int eq = fa >= 0 && fb >= 0 && strbuf_read_fd(&x, fa, 0) >= 0 &&
+		 strbuf_read_fd(&y, fb, 0) >= 0 && x.len == y.len && !memcmp(x.buf, y.buf, x.len);
+
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	strbuf_release(&x);
+	strbuf_release(&y);
+	return eq;
+}
+
+/* compileall --hardlink-dupes: a level identical to the previous one becomes a link to it. */
+static void hardlink_dupes(struct run *r, struct file *f)
+{
+	int i;
+
+	for (i = 1; i < f->nlevels; i++) {
+		if (strcmp(f->pycs[i - 1], f->pycs[i]) && files_equal(f->pycs[i - 1], f->pycs[i])) {
+			if (unlink(f->pycs[i]) < 0 || link(f->pycs[i - 1], f->pycs[i]) < 0) {
+				progress_clear(&r->progress);
+				error_errno("cannot link '%s' to '%s'", f->pycs[i], f->pycs[i - 1]);
+			}
+		}
+	}
+}
+
+static void file_final(struct run *r, struct file *f)
+{
+	strbuf_release(&f->data);
+	if (f->pyerror) {
+		f->state = FS_FAILED;
+		r->failed++;
+	} else {
+		if (r->o->hardlink_dupes)
+			hardlink_dupes(r, f);
+		f->state = FS_DONE;
+		r->compiled++;
+	}
+	r->done++;
+	progress_update(&r->progress, r->done);
+	if (r->o->style == STYLE_COMPILEALL)
+		flush_compileall(r);
+}
+
+/*
+ * Record a failure of `f` (the first one wins, as compileall stops at it):
+ * `pyerror` is what compileall prints after "***", `fmt` prepyc's own message.
+ */
+static void file_error(struct run *r, struct file *f, char *pyerror, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void file_error(struct run *r, struct file *f, char *pyerror, const char *fmt, ...)
+{
+	if (f->pyerror) {
+		free(pyerror);
+		return;
+	}
+	f->pyerror = pyerror;
+	if (r->o->style == STYLE_CONCISE && r->o->quiet < 2) {
+		char msg[8192];
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		progress_clear(&r->progress);
+		fprintf(stderr, "%s: error: %s\n", progname, msg);
+	}
+}
+
+static void item_done(struct run *r, struct file *f)
+{
+	if (--f->pending == 0)
+		file_final(r, f);
+}
+
+/* ---- reading, writing -------------------------------------------------- */
+
+/* Read `f` once for all its levels; -1 after recording why not. */
+static int load_file(struct run *r, struct file *f)
+{
+	const char *path = f->src->path;
+	struct stat st;
+	int fd, e;
+
+	/* O_NONBLOCK: if the file became a FIFO since the walk, do not hang on it */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		file_error(r, f, xstrfmt("OSError: %s is no longer a regular file", path),
+			   "cannot read '%s': no longer a regular file", path);
+		return -1;
+	}
+	/* the header describes the file as it was when read, before any later change */
+	f->mtime32 = pyc_mtime32((int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	f->size = (uint64_t)st.st_size;
+	f->mode = st.st_mode;
+	strbuf_init(&f->data, st.st_size > 0 && (uint64_t)st.st_size < PROTO_MAX_FRAME
+				      ? (size_t)st.st_size + 1 : 0);
+	if (strbuf_read_fd(&f->data, fd, 0) < 0)
+		goto fail;
+	close(fd);
+	fd = -1;
+	if (f->data.len > PROTO_MAX_FRAME - 4096) {
+		file_error(r, f, xstrfmt("OSError: %s is too large", path),
+			   "cannot compile '%s': file too large", path);
+		return -1;
+	}
+	if (r->inval != INVAL_TIMESTAMP)
+		pyc_source_hash((enum source_hash_kind)r->t->hash_kind, r->t->fmt.magic,
+				f->data.buf, f->data.len, f->hash);
+	f->loaded = 1;
+	return 0;
+fail:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	file_error(r, f, py_oserror(e, path), "cannot read '%s': %s", path, strerror(e));
+	return -1;
+}
+
+static size_t build_header(const struct run *r, const struct file *f, unsigned char *hdr)
+{
+	if (r->inval == INVAL_TIMESTAMP)
+		return pyc_header_timestamp(&r->t->fmt, hdr, f->mtime32, f->size);
+	memcpy(hdr, r->t->fmt.magic, 4);
+	put_le32(hdr + 4, (uint32_t)r->inval);
+	memcpy(hdr + 8, f->hash, 8);
+	return 16;
+}
+
+static int write_pyc(struct run *r, struct item *it, const char *code, size_t len)
+{
+	struct file *f = it->f;
+	unsigned char hdr[PYC_HEADER_MAX];
+	struct iovec iov[2];
+	struct stat st;
+	const char *what = "";
+
+	/* py_compile refuses to replace a symlink or a non-regular file */
+	if (lstat(it->pyc, &st) == 0 && (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode))) {
+		int link = S_ISLNK(st.st_mode);
+
+		file_error(r, f,
+			   xstrfmt("FileExistsError: %s is a %s and will be changed into a regular "
+				   "file if import writes a byte-compiled file to it",
+				   it->pyc, link ? "symlink" : "non-regular file"),
+			   "cannot write '%s': it is %s", it->pyc,
+			   link ? "a symbolic link" : "not a regular file");
+		return -1;
+	}
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = build_header(r, f, hdr);
+	iov[1].iov_base = (void *)code;
+	iov[1].iov_len = len;
+	if (write_file_atomic(it->pyc, pyc_mode(f->mode), iov, 2, &what) < 0) {
+		int e = errno;
+
+		file_error(r, f, py_oserror(e, it->pyc), "%s '%s': %s", what, it->pyc, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the pool's callbacks ---------------------------------------------- */
+
+static int next_job(void *ctx, struct strbuf *frame, uint32_t *id)
+{
+	struct run *r = ctx;
+
+	while (r->next < r->nitems) {
+		size_t i = r->next++;
+		struct item *it = &r->items[i];
+		struct file *f = it->f;
+		const char *dfile = f->dfile ? f->dfile : f->src->path;
+
+		if (f->pyerror && !f->dispatched) {
+			/* reading it failed for an earlier level */
+			item_done(r, f);
+			continue;
+		}
+		if (!f->loaded && load_file(r, f) < 0) {
+			item_done(r, f);
+			continue;
+		}
+		strbuf_reset(frame);
+		proto_add_compile(frame, (uint32_t)i, it->opt, dfile, strlen(dfile), f->data.buf,
+				  f->data.len);
+		if (++f->dispatched == f->nlevels)
+			strbuf_release(&f->data); /* every level has its copy */
+		*id = (uint32_t)i;
+		return 1;
+	}
+	return 0;
+}
+
+static void on_reply(void *ctx, const struct proto_msg *msg)
+{
+	struct run *r = ctx;
+	struct item *it;
+	struct file *f;
+
+	if (msg->id >= r->nitems)
+		BUG("reply for unknown job %u", (unsigned)msg->id);
+	it = &r->items[msg->id];
+	f = it->f;
+	switch (msg->type) {
+	case PROTO_CODE:
+		if (!f->pyerror)
+			write_pyc(r, it, msg->data, msg->data_len);
+		item_done(r, f);
+		return;
+	case PROTO_ERROR: {
+		char *text = xstrndup(msg->data, msg->data_len);
+		size_t len = msg->data_len;
+
+		/* concise: one block under our own line */
+		if (r->o->style == STYLE_CONCISE && r->o->quiet < 2 && !f->pyerror) {
+			char *head = xstrfmt("%s: error: cannot compile '%s'", progname,
+					     f->src->path);
+			progress_clear(&r->progress);
+			print_block(stderr, head, text);
+			free(head);
+		}
+		/* compileall prints py_compile's message as is (print adds a newline) */
+		if (!f->pyerror)
+			f->pyerror = text;
+		else
+			free(text);
+		(void)len;
+		item_done(r, f);
+		return;
+	}
+	case PROTO_WARNING:
+		if (r->o->quiet)
+			return;
+		progress_clear(&r->progress);
+		if (r->o->style == STYLE_COMPILEALL) {
+			/* compileall lets the warnings module print them on stderr */
+			fprintf(stderr, "%.*s", (int)msg->data_len, msg->data);
+		} else {
+			char *head = xstrfmt("%s: warning: while compiling '%s'", progname,
+					     f->src->path);
+			char *text = xstrndup(msg->data, msg->data_len);
+			print_block(stderr, head, text);
+			free(text);
+			free(head);
+		}
+		return;
+	default:
+		BUG("unexpected reply type %d", (int)msg->type);
+	}
+}
+
+static void on_failed(void *ctx, uint32_t id, const char *why)
+{
+	struct run *r = ctx;
+	struct file *f = r->items[id].f;
+
+	file_error(r, f, xstrfmt("RuntimeError: the worker compiling it %s", why),
+		   "cannot compile '%s': the worker compiling it %s", f->src->path, why);
+	item_done(r, f);
+}
+
+/* ---- planning ---------------------------------------------------------- */
+
+/* posixpath.join(a, *parts) */
+static void py_join(struct strbuf *sb, const char *part)
+{
+	if (part[0] == '/')
+		strbuf_reset(sb);
+	else if (sb->len && sb->buf[sb->len - 1] != '/')
+		strbuf_addch(sb, '/');
+	strbuf_addstr(sb, part);
+}
+
+struct parts {
+	char **v;
+	size_t nr, alloc;
+};
+
+/* str.split('/') */
+static void split_parts(const char *s, struct parts *p)
+{
+	const char *slash;
+
+	p->nr = 0;
+	for (;;) {
+		slash = strchr(s, '/');
+		ALLOC_GROW(p->v, p->nr + 1, p->alloc);
+		p->v[p->nr++] = slash ? xstrndup(s, (size_t)(slash - s)) : xstrdup(s);
+		if (!slash)
+			break;
+		s = slash + 1;
+	}
+}
+
+static void free_parts(struct parts *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nr; i++)
+		free(p->v[i]);
+	free(p->v);
+}
+
+/* compile_file()'s -s/-p handling (3.9+), with its 3.9-3.12 and 3.13+ forms. */
+static char *strip_prepend(const struct target *t, const char *fullname, const char *stripdir,
+			   const char *prependdir, char *dfile, char **note)
+{
+	if (stripdir) {
+		struct parts fp = { NULL, 0, 0 }, sp = { NULL, 0, 0 };
+		struct strbuf sb = STRBUF_INIT;
+		size_t i, j;
+
+		split_parts(fullname, &fp);
+		split_parts(stripdir, &sp);
+		if (target_at_least(t, 3, 13, 0)) {
+			int prefix = sp.nr <= fp.nr;
+
+			for (i = 0; prefix && i < sp.nr; i++)
+				prefix = !strcmp(sp.v[i], fp.v[i]);
+			if (!prefix) {
+				char *a = py_repr_path(stripdir), *b = py_repr_path(fullname);
+
+				*note = xstrfmt("The stripdir path %s is not a valid prefix for "
+						"source path %s; ignoring", a, b);
+				free(a);
+				free(b);
+			} else if (sp.nr < fp.nr) {
+				for (i = sp.nr; i < fp.nr; i++)
+					py_join(&sb, fp.v[i]);
+				free(dfile);
+				dfile = strbuf_detach(&sb, NULL);
+			}
+		} else {
+			/* for spart, opart in zip(...): if equal: ddir_parts.remove(spart) */
+			struct parts dp = { NULL, 0, 0 };
+
+			split_parts(fullname, &dp);
+			for (i = 0; i < sp.nr && i < fp.nr; i++) {
+				if (strcmp(sp.v[i], fp.v[i]))
+					continue;
+				for (j = 0; j < dp.nr; j++) {
+					if (!strcmp(dp.v[j], sp.v[i])) {
+						free(dp.v[j]);
+						memmove(dp.v + j, dp.v + j + 1,
+							(dp.nr - j - 1) * sizeof(*dp.v));
+						dp.nr--;
+						break;
+					}
+				}
+			}
+			for (i = 0; i < dp.nr; i++)
+				py_join(&sb, dp.v[i]);
+			if (dp.nr) {
+				free(dfile);
+				dfile = strbuf_detach(&sb, NULL);
+			}
+			free_parts(&dp);
+		}
+		strbuf_release(&sb);
+		free_parts(&fp);
+		free_parts(&sp);
+	}
+	if (prependdir) {
+		struct strbuf sb = STRBUF_INIT;
+
+		strbuf_addstr(&sb, prependdir);
+		py_join(&sb, dfile ? dfile : fullname);
+		free(dfile);
+		dfile = strbuf_detach(&sb, NULL);
+	}
+	return dfile;
+}
+
+/* The co_filename compileall of this target's version gives the file. */
+static char *compute_dfile(const struct engine_opts *o, const struct target *t,
+			   const struct source *s, const char *arg, char **note)
+{
+	const char *name = strrchr(s->path, '/');
+	struct strbuf sb = STRBUF_INIT;
+
+	name = name ? name + 1 : s->path;
+	if (s->top || !arg) {
+		/* a file argument: compile_file(dest, ddir, ...) */
+		char *dfile = NULL;
+
+		if (o->ddir) {
+			strbuf_addstr(&sb, o->ddir);
+			py_join(&sb, name);
+			dfile = strbuf_detach(&sb, NULL);
+		}
+		if (target_at_least(t, 3, 9, 0))
+			dfile = strip_prepend(t, s->path, o->stripdir, o->prependdir, dfile, note);
+		return dfile;
+	}
+	if (target_at_least(t, 3, 9, 0)) {
+		/* compile_dir turns -d into stripdir=dir, prependdir=ddir */
+		if (o->ddir)
+			return strip_prepend(t, s->path, arg, o->ddir, NULL, note);
+		return strip_prepend(t, s->path, o->stripdir, o->prependdir, NULL, note);
+	}
+	if (!o->ddir)
+		return NULL;
+	strbuf_addstr(&sb, o->ddir);
+	if (target_at_least(t, 3, 8, 2) || (t->minor == 7 && t->micro >= 7)) {
+		/* the directories under the argument are kept (bpo-39769) */
+		size_t n = strlen(arg);
+		const char *rel = s->path + n;
+
+		while (*rel == '/')
+			rel++;
+		py_join(&sb, rel);
+	} else {
+		py_join(&sb, name);
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
+/* -e: a symlink is skipped when it resolves outside the directory. */
+static int outside_limit(const char *limit_real, const char *path)
+{
+	char *real = realpath(path, NULL);
+	size_t n = strlen(limit_real);
+	int outside;
+
+	if (!real)
+		return 1;
+	if (!strcmp(limit_real, "/"))
+		outside = !strcmp(real, "/");
+	else
+		outside = strncmp(real, limit_real, n) || real[n] != '/';
+	free(real);
+	return outside;
+}
+
+static int read_header(const char *pyc, unsigned char *hdr, size_t n)
+{
+	int fd = open(pyc, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	ssize_t got;
+
+	if (fd < 0)
+		return 0;
+	got = read_in_full(fd, hdr, n);
+	close(fd);
+	return got == (ssize_t)n;
+}
+
+/* Are all pycs of `f` fresh?  For hash pycs this reads and hashes the source. */
+static int file_is_fresh(const struct run *r, struct file *f, struct item *items)
+{
+	const struct target *t = r->t;
+	unsigned char hdr[PYC_HEADER_MAX], want[PYC_HEADER_MAX];
+	size_t n;
+	int i;
+
+	if (r->inval == INVAL_TIMESTAMP) {
+		n = pyc_header_timestamp(&t->fmt, want, pyc_mtime32(f->src->mtime_sec,
+								   f->src->mtime_nsec),
+					 f->src->size);
+	} else {
+		struct strbuf src = STRBUF_INIT;
+		int fd = open(f->src->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+		if (fd < 0)
+			return 0;
+		if (strbuf_read_fd(&src, fd, (size_t)f->src->size + 1) < 0) {
+			close(fd);
+			strbuf_release(&src);
+			return 0;
+		}
+		close(fd);
+		memcpy(want, t->fmt.magic, 4);
+		put_le32(want + 4, (uint32_t)r->inval);
+		pyc_source_hash((enum source_hash_kind)t->hash_kind, t->fmt.magic, src.buf,
+				src.len, want + 8);
+		strbuf_release(&src);
+		n = 16;
+	}
+	for (i = 0; i < f->nlevels; i++)
+		if (!read_header(items[i].pyc, hdr, n) || memcmp(hdr, want, n))
+			return 0;
+	return 1;
+}
+
+struct plan_slice {
+	struct run *r;
+	struct file **files;
+	size_t nr;
+};
+
+static void *plan_slice_run(void *arg)
+{
+	struct plan_slice *p = arg;
+	size_t i;
+
+	for (i = 0; i < p->nr; i++) {
+		struct file *f = p->files[i];
+
+		if (!p->r->o->force && file_is_fresh(p->r, f, &p->r->items[f->first]))
+			f->state = FS_FRESH;
+	}
+	return NULL;
+}
+
+#define PLAN_THREADS 4
+
+/*
+ * Decide freshness of the candidate files on a few threads: it is a system
+ * call or three per file (plus reading the source for hash pycs) and
+ * dominates a run where nothing changed.
+ */
+static void plan_freshness(struct run *r, struct file **cand, size_t nr)
+{
+	struct plan_slice slices[PLAN_THREADS];
+	pthread_t tids[PLAN_THREADS];
+	int started[PLAN_THREADS] = { 0 };
+	size_t nthreads = (size_t)online_cpus(), per, i;
+
+	if (nthreads > PLAN_THREADS)
+		nthreads = PLAN_THREADS;
+	if (nr < 512)
+		nthreads = 1;
+	per = (nr + nthreads - 1) / nthreads;
+	for (i = 0; i < nthreads; i++) {
+		size_t from = i * per < nr ? i * per : nr;
+
+		slices[i].r = r;
+		slices[i].files = cand + from;
+		slices[i].nr = nr - from < per ? nr - from : per;
+		/* the first slice runs here; a thread that cannot start runs here too */
+		if (i > 0 && !pthread_create(&tids[i], NULL, plan_slice_run, &slices[i]))
+			started[i] = 1;
+	}
+	plan_slice_run(&slices[0]);
+	for (i = 1; i < nthreads; i++) {
+		if (started[i])
+			pthread_join(tids[i], NULL);
+		else
+			plan_slice_run(&slices[i]);
+	}
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+static int by_size_desc(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	if (x->f->src->size != y->f->src->size)
+		return x->f->src->size < y->f->src->size ? 1 : -1;
+	/* equal sizes keep walk order, then level order: a run is deterministic */
+	if (x->f != y->f)
+		return x->f < y->f ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+int engine_invalidation(const struct engine_opts *o, const struct target *t)
+{
+	const char *sde;
+
+	if (o->invalidation != INVAL_DEFAULT)
+		return o->invalidation;
+	sde = getenv("SOURCE_DATE_EPOCH");
+	if (sde && *sde && t->has_hash_pycs)
+		return INVAL_CHECKED_HASH;
+	return INVAL_TIMESTAMP;
+}
+
+/* Build r->files for every entry and r->items for the stale ones, largest first. */
+static void plan(struct run *r, const struct source_list *list)
+{
+	const struct engine_opts *o = r->o;
+	const struct target *t = r->t;
+	int maxlevels = o->maxlevels >= 0 ? o->maxlevels : target_default_maxlevels(t);
+	int levels[ENGINE_MAX_LEVELS], nlevels = 0, i;
+	char *limit_real = o->limit_sl_dest ? realpath(o->limit_sl_dest, NULL) : NULL;
+	const char *arg = NULL;
+	size_t k, j, falloc = 0, ialloc = 0, ncand = 0;
+	struct file **cand;
+
+	/* sorted(set(levels)), -1 meaning the target's own level */
+	if (!o->nlevels)
+		levels[nlevels++] = -1;
+	for (i = 0; i < o->nlevels; i++)
+		levels[nlevels++] = o->levels[i];
+	qsort(levels, (size_t)nlevels, sizeof(int), cmp_int);
+	for (i = 1, k = 1; i < nlevels; i++)
+		if (levels[i] != levels[k - 1])
+			levels[k++] = levels[i];
+	nlevels = (int)k;
+
+	for (k = 0; k < list->nr; k++) {
+		const struct source *s = &list->v[k];
+		struct file *f;
+
+		if (s->top)
+			arg = (s->kind == ENTRY_DIR || s->kind == ENTRY_DIR_ERROR) ? s->path : NULL;
+		if (s->depth > maxlevels)
+			continue;
+		ALLOC_GROW(r->files, r->nfiles + 1, falloc);
+		f = &r->files[r->nfiles++];
+		memset(f, 0, sizeof(*f));
+		f->src = s;
+		f->state = FS_SKIP;
+		if (s->kind == ENTRY_DIR || s->kind == ENTRY_DIR_ERROR)
+			continue;
+		f->dfile = compute_dfile(o, t, s, arg, &f->note);
+		if (o->rx_skip && o->rx_skip[k])
+			continue;
+		if (limit_real && s->is_link && outside_limit(limit_real, s->path))
+			continue;
+		if (s->kind != ENTRY_SOURCE)
+			continue;
+		f->state = FS_PENDING;
+		ncand++;
+	}
+	free(limit_real);
+
+	/* the items of each candidate, its pyc paths de-duplicated (-b, -1 = level) */
+	for (k = 0; k < r->nfiles; k++) {
+		struct file *f = &r->files[k];
+
+		if (f->state != FS_PENDING)
+			continue;
+		for (i = 0; i < nlevels; i++) {
+			int opt = levels[i] < 0 ? t->optimize : levels[i];
+			char *pyc = o->legacy ? xstrfmt("%sc", f->src->path)
+					      : pyc_cache_path(&t->layout, f->src->path, opt);
+			int dup = 0;
+
+			for (j = r->nitems - (size_t)f->nlevels; j < r->nitems; j++)
+				dup |= !strcmp(r->items[j].pyc, pyc);
+			if (dup) {
+				free(pyc);
+				continue;
+			}
+			ALLOC_GROW(r->items, r->nitems + 1, ialloc);
+			r->items[r->nitems].f = f;
+			r->items[r->nitems].opt = opt;
+			r->items[r->nitems].pyc = pyc;
+			r->nitems++;
+			f->nlevels++;
+		}
+	}
+
+	/* freshness */
+	cand = xcalloc(ncand ? ncand : 1, sizeof(*cand));
+	ncand = 0;
+	for (k = 0, j = 0; k < r->nfiles; k++) {
+		struct file *f = &r->files[k];
+
+		if (f->state != FS_PENDING)
+			continue;
+		f->first = j;
+		j += (size_t)f->nlevels;
+		cand[ncand++] = f;
+	}
+	plan_freshness(r, cand, ncand);
+	free(cand);
+
+	/* keep the items of stale files (still grouped by file, in level order) */
+	for (k = 0, j = 0; k < r->nitems; k++) {
+		struct file *f = r->items[k].f;
+
+		if (f->state == FS_FRESH) {
+			free(r->items[k].pyc);
+			continue;
+		}
+		if (!f->pycs)
+			f->pycs = xcalloc((size_t)f->nlevels, sizeof(*f->pycs));
+		f->pycs[f->pending++] = r->items[k].pyc;
+		r->items[j++] = r->items[k];
+	}
+	r->nitems = j;
+	for (k = 0; k < r->nfiles; k++)
+		r->uptodate += r->files[k].state == FS_FRESH;
+	qsort(r->items, r->nitems, sizeof(*r->items), by_size_desc);
+}
+
+int engine_run(const struct engine_opts *o, const struct target *t, const struct source_list *list,
+	       int *any_failed)
+{
+	struct run r;
+	struct pool_ops ops = { next_job, on_reply, on_failed };
+	int jobs = o->jobs > 0 ? o->jobs : online_cpus();
+	double start = now_seconds();
+	size_t k, pending_files = 0;
+	int rc = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	r.t = t;
+	r.inval = engine_invalidation(o, t);
+	plan(&r, list);
+	for (k = 0; k < r.nfiles; k++)
+		pending_files += r.files[k].state == FS_PENDING;
+	trace("plan: %zu to compile (%zu pycs), %zu up to date in %.1f ms", pending_files,
+	      r.nitems, r.uptodate, (now_seconds() - start) * 1e3);
+
+	if (r.nitems) {
+		if ((size_t)jobs > r.nitems)
+			jobs = (int)r.nitems;
+		progress_start(&r.progress, "compiling", pending_files, o->quiet < 2);
+		rc = pool_run(t, jobs, &ops, &r);
+		progress_stop(&r.progress);
+	}
+	if (rc == 0 && o->style == STYLE_COMPILEALL)
+		flush_compileall(&r);
+	if (rc == 0 && o->style == STYLE_CONCISE && !o->quiet)
+		printf("%s: %zu compiled, %zu up to date, %zu failed (%s, %s, %d worker%s) in %.2fs\n",
+		       progname, r.compiled, r.uptodate, r.failed, t->display, t->cache_tag,
+		       r.nitems ? jobs : 0, r.nitems && jobs == 1 ? "" : "s",
+		       now_seconds() - start);
+	if (r.failed)
+		*any_failed = 1;
+	for (k = 0; k < r.nitems; k++)
+		free(r.items[k].pyc);
+	for (k = 0; k < r.nfiles; k++) {
+		free(r.files[k].dfile);
+		free(r.files[k].note);
+		free(r.files[k].pyerror);
+		free(r.files[k].pycs);
+		strbuf_release(&r.files[k].data);
+	}
+	free(r.items);
+	free(r.files);
+	return rc;
+}

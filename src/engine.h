@@ -1,0 +1,74 @@
+/*
+ * engine.h - compile a walked tree for one target: plan, compile, write, report.
+ *
+ * Calling sequence: walk the paths (walk.h), probe the targets (target.h),
+ * then engine_run() once per target with the same list.  The engine decides
+ * per file what compileall of that target's version would do with it (the
+ * co_filename from -d/-s/-p, -x, -e, the optimization levels, the pyc
+ * paths), keeps the files whose pycs are not fresh, compiles them on a pool
+ * of workers, largest first, writes every pyc atomically, and reports:
+ *
+ *   STYLE_CONCISE     prepyc's own: errors and warnings on stderr as they
+ *                     come, one summary line on stdout;
+ *   STYLE_COMPILEALL  compileall's own lines on stdout ("Listing ...",
+ *                     "Compiling ...", "*** ..."), in the order a serial
+ *                     compileall prints them, whatever order the pool
+ *                     finishes in.
+ *
+ * Errors in one file never stop the others.  engine_run() returns 0 when
+ * the run completed (setting *any_failed when a file failed), -1 when it
+ * could not run at all (message printed), -2 when interrupted by a signal
+ * (see pool_interrupt()).
+ */
+#ifndef ENGINE_H
+#define ENGINE_H
+
+#include "target.h"
+#include "walk.h"
+
+enum engine_style {
+	STYLE_CONCISE,
+	STYLE_COMPILEALL,
+};
+
+/* The invalidation modes; the values are the pyc header's flags. */
+enum invalidation {
+	INVAL_DEFAULT = -1, /* checked-hash when SOURCE_DATE_EPOCH is set (3.7+), else timestamp */
+	INVAL_TIMESTAMP = 0,
+	INVAL_UNCHECKED_HASH = 1,
+	INVAL_CHECKED_HASH = 3,
+};
+
+#define ENGINE_MAX_LEVELS 16
+
+struct engine_opts {
+	enum engine_style style;
+	int force;
+	int quiet;          /* 1: errors only; 2: nothing */
+	int legacy;         /* -b: SOURCE.pyc beside the source */
+	int hardlink_dupes;
+	int jobs;           /* workers; 0: one per core */
+	int maxlevels;      /* -1: the target's compileall default */
+	const char *ddir, *stripdir, *prependdir;
+	const char *limit_sl_dest;
+	int levels[ENGINE_MAX_LEVELS]; /* -o; -1 is the target's own -O level */
+	int nlevels;                   /* 0: just -1 */
+	int invalidation;              /* enum invalidation */
+	const unsigned char *rx_skip;  /* per entry of the list: excluded by -x; or NULL */
+};
+
+#define ENGINE_OPTS_INIT { STYLE_CONCISE, 0, 0, 0, 0, 0, -1, NULL, NULL, NULL, NULL, { 0 }, 0, INVAL_DEFAULT, NULL }
+
+int engine_run(const struct engine_opts *o, const struct target *t, const struct source_list *list,
+	       int *any_failed);
+
+/* The invalidation mode a run will use for `t` (resolving INVAL_DEFAULT). */
+int engine_invalidation(const struct engine_opts *o, const struct target *t);
+
+/*
+ * Python's repr() of a path (bytes decoded as UTF-8 with surrogateescape),
+ * as compileall prints it with {!r}.  Returns a new string.
+ */
+char *py_repr_path(const char *path);
+
+#endif

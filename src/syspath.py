@@ -1,0 +1,12 @@
+# prepyc sys.path probe: the directories `python -m compileall` with no
+# arguments would compile.  Embedded into the prepyc binary and run as
+#     python -c <this file>
+# with the caller's environment and site (as compileall runs).  Prints the
+# entries of sys.path after the first, NUL-terminated; the first entry is
+# what -c put there, and prepyc replaces it by what -m would have.
+import os
+import sys
+
+out = sys.stdout.buffer
+for p in sys.path[1:]:
+    out.write(os.fsencode(p) + b"\0")

@@ -1,0 +1,170 @@
+/*
+ * test-tool - reach prepyc's C code from the end-to-end tests (git's
+ * t/helper/test-tool).  Built by `make build/test-tool`, never installed;
+ * the Makefile hands its path to the tests as PREPYC_TEST_TOOL.
+ *
+ *   test-tool source-hash KIND MAGIC_HEX FILE...
+ *       KIND is 13 (SipHash-1-3) or 24 (SipHash-2-4); MAGIC_HEX is the
+ *       target's 4 magic bytes as 8 hex digits (e.g. 3.12's "cb0d0d0a").
+ *       Prints, per FILE, one line: the 8 bytes a hash-based pyc stores
+ *       for it, as 16 hex digits.
+ *
+ *   test-tool source-hash-kind MAGIC_HEX ABC_HEX
+ *       ABC_HEX is what the target gave for _imp.source_hash(magic, b'abc')
+ *       (16 hex digits, as stored); prints the KIND (13 or 24) that gives
+ *       it, as prepyc decides it, or fails when neither does.
+ *
+ * Exit status: 0 success; 1 a file could not be read (the others are
+ * still printed, its line is missing); 2 usage.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "siphash.h"
+#include "strbuf.h"
+#include "util.h"
+#include "banned.h"
+
+static int parse_hex(const char *hex, unsigned char *out, size_t n)
+{
+	size_t i;
+
+	if (strlen(hex) != 2 * n)
+		return -1;
+	for (i = 0; i < 2 * n; i++) {
+		char c = hex[i];
+		int v;
+
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return -1;
+		if (i % 2)
+			out[i / 2] |= (unsigned char)v;
+		else
+			out[i / 2] = (unsigned char)(v << 4);
+	}
+	return 0;
+}
+
+static int read_file(const char *path, struct strbuf *sb)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int saved;
+
+	if (fd < 0)
+		return error_errno("cannot open '%s'", path);
+	if (strbuf_read_fd(sb, fd, 0) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return error_errno("cannot read '%s'", path);
+	}
+	close(fd);
+	return 0;
+}
+
+static int cmd_source_hash(int argc, const char **argv)
+{
+	enum source_hash_kind kind;
+	unsigned char magic[4], out[8];
+	struct strbuf sb = STRBUF_INIT;
+	int i, rc = 0;
+
+	if (argc < 3)
+		return -2;
+	if (!strcmp(argv[1], "13"))
+		kind = SOURCE_HASH_SIPHASH13;
+	else if (!strcmp(argv[1], "24"))
+		kind = SOURCE_HASH_SIPHASH24;
+	else
+		return -2;
+	if (parse_hex(argv[2], magic, sizeof(magic)) < 0)
+		return -2;
+	for (i = 3; i < argc; i++) {
+		strbuf_reset(&sb);
+		if (read_file(argv[i], &sb) < 0) {
+			rc = 1;
+			continue;
+		}
+		pyc_source_hash(kind, magic, sb.buf, sb.len, out);
+		printf("%02x%02x%02x%02x%02x%02x%02x%02x\n", out[0], out[1], out[2], out[3],
+		       out[4], out[5], out[6], out[7]);
+	}
+	strbuf_release(&sb);
+	return rc;
+}
+
+static int cmd_source_hash_kind(int argc, const char **argv)
+{
+	enum source_hash_kind kind;
+	unsigned char magic[4], abc[8];
+
+	if (argc != 3 || parse_hex(argv[1], magic, sizeof(magic)) < 0 ||
+	    parse_hex(argv[2], abc, sizeof(abc)) < 0)
+		return -2;
+	if (source_hash_kind_from_probe(magic, abc, &kind) < 0) {
+		error("no SipHash variant gives %s for b'abc' with magic %s", argv[2], argv[1]);
+		return 1;
+	}
+	printf("%d\n", (int)kind);
+	return 0;
+}
+
+struct tool {
+	const char *name;
+	/* 0 success, 1 failure, -2 bad usage (the table's usage line is printed) */
+	int (*fn)(int argc, const char **argv);
+	const char *usage;
+};
+
+static const struct tool tools[] = {
+	{ "source-hash", cmd_source_hash, "source-hash 13|24 MAGIC_HEX FILE..." },
+	{ "source-hash-kind", cmd_source_hash_kind, "source-hash-kind MAGIC_HEX ABC_HEX" },
+};
+
+static void usage(void)
+{
+	size_t i;
+
+	fprintf(stderr, "usage:\n");
+	for (i = 0; i < ARRAY_SIZE(tools); i++)
+		fprintf(stderr, "  test-tool %s\n", tools[i].usage);
+}
+
+int main(int argc, const char **argv)
+{
+	size_t i;
+	int rc;
+
+	progname = "test-tool";
+	if (argc < 2) {
+		usage();
+		return 2;
+	}
+	for (i = 0; i < ARRAY_SIZE(tools); i++) {
+		if (strcmp(argv[1], tools[i].name))
+			continue;
+		rc = tools[i].fn(argc - 1, argv + 1);
+		if (rc == -2) {
+			fprintf(stderr, "usage: test-tool %s\n", tools[i].usage);
+			return 2;
+		}
+		if (fflush(stdout) || ferror(stdout)) {
+			error_errno("cannot write to stdout");
+			return 1;
+		}
+		return rc;
+	}
+	error("unknown subcommand '%s'", argv[1]);
+	usage();
+	return 2;
+}
