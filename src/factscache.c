@@ -100,7 +100,8 @@ int factscache_key(const char *python, struct strbuf *key)
 			vars[nr++] = environ[i];
 		}
 	}
-	qsort(vars, nr, sizeof(*vars), cmp_str);
+	if (nr)
+		qsort(vars, nr, sizeof(*vars), cmp_str);
 	for (i = 0; i < nr; i++)
 		strbuf_addf(key, "env:%s\n", vars[i]);
 	free(vars);

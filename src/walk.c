@@ -99,6 +99,39 @@ struct walk_shared {
 	int errors;
 };
 
+static int is_pyc_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 4 && !strcmp(name + n - 4, ".pyc");
+}
+
+/* WALK_PYCACHE: the pyc files of DIR/__pycache__, which must be a real directory. */
+static void list_pycache(const char *dir, int dfd, int depth, struct source_list *list)
+{
+	char *path = path_join(dir, "__pycache__");
+	int fd = openat(dfd, "__pycache__", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!is_pyc_name(de->d_name) || fstatat(dirfd(d), de->d_name, &st,
+							 AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		add_entry(list, path_join(path, de->d_name), ENTRY_CACHED, &st, depth)->is_link =
+			S_ISLNK(st.st_mode);
+	}
+	closedir(d);
+	free(path);
+}
+
 /*
  * List one directory: its entries go to `list`, its subdirectories to
  * `subdirs` (when `depth` allows).  Returns the number of errors reported.
@@ -126,9 +159,20 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 		enum kind kind;
 		int is_link;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    !strcmp(de->d_name, "__pycache__"))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		if (!strcmp(de->d_name, "__pycache__")) {
+			if (sh->flags & WALK_PYCACHE)
+				list_pycache(dir, dirfd(d), depth, list);
+			continue;
+		}
+		if ((sh->flags & WALK_PYCACHE) && is_pyc_name(de->d_name) &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISDIR(st.st_mode)) {
+			add_entry(list, path_join(dir, de->d_name), ENTRY_LEGACY, &st, depth)->is_link =
+				S_ISLNK(st.st_mode);
+			continue;
+		}
 		kind = classify(dirfd(d), de, &st, &is_link);
 		if (kind == K_SOURCE)
 			add_entry(list, path_join(dir, de->d_name), ENTRY_SOURCE, &st, depth)->is_link =

@@ -37,6 +37,8 @@ enum entry_kind {
 	ENTRY_OTHER,     /* anything else compileall would pass to compile_file */
 	ENTRY_DIR,       /* a directory that was listed */
 	ENTRY_DIR_ERROR, /* a directory that could not be listed: `err` says why */
+	ENTRY_CACHED,    /* WALK_PYCACHE: a *.pyc in a real __pycache__ directory */
+	ENTRY_LEGACY,    /* WALK_PYCACHE: a *.pyc outside __pycache__ (legacy layout) */
 };
 
 struct source {
@@ -61,6 +63,12 @@ struct source_list {
 
 enum walk_flags {
 	WALK_COMPILEALL = 1 << 0,
+	/*
+	 * Also list the pyc files: those in real (not symlinked) __pycache__
+	 * directories as ENTRY_CACHED, the others as ENTRY_LEGACY, both with
+	 * their lstat (a symlink is reported, never followed).  For check and clean.
+	 */
+	WALK_PYCACHE = 1 << 1,
 };
 
 /* Deeper than any compileall default, shallow enough for our stack. */
