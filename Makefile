@@ -24,10 +24,11 @@ LDFLAGS ?=
 LIBS = -pthread
 
 BUILD = build
-LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c \
+LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c src/marshal.c \
 	  src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c \
 	  src/factscache.c src/siphash.c \
-	  src/engine.c src/driver.c src/cmd-compile.c src/cmd-compileall.c
+	  src/engine.c src/driver.c src/verify.c \
+	  src/cmd-compile.c src/cmd-compileall.c src/cmd-check.c src/cmd-clean.c
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 MAIN_OBJ = $(BUILD)/main.o
 UNIT_SRC = $(wildcard tests/unit/*.c)
@@ -67,7 +68,11 @@ $(BUILD)/rxfilter_py.c: src/rxfilter.py $(BUILD)/embed
 $(BUILD)/syspath_py.c: src/syspath.py $(BUILD)/embed
 	$(BUILD)/embed syspath_py $< $@
 
-EMBEDDED = $(BUILD)/worker_py.c $(BUILD)/facts_py.c $(BUILD)/rxfilter_py.c $(BUILD)/syspath_py.c
+$(BUILD)/importcheck_py.c: src/importcheck.py $(BUILD)/embed
+	$(BUILD)/embed importcheck_py $< $@
+
+EMBEDDED = $(BUILD)/worker_py.c $(BUILD)/facts_py.c $(BUILD)/rxfilter_py.c $(BUILD)/syspath_py.c \
+	   $(BUILD)/importcheck_py.c
 $(BUILD)/embedded.o: $(EMBEDDED)
 	cat $(EMBEDDED) > $(BUILD)/embedded.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $(BUILD)/embedded.c

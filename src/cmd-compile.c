@@ -93,6 +93,7 @@ int cmd_compile(int argc, const char **argv)
 		OPT_STRING('e', NULL, &d.e.limit_sl_dest, "DIR", "skip symlinks that point outside DIR (3.9+)"),
 		OPT_STRING(0, "invalidation-mode", &inval, "MODE", "timestamp, checked-hash or unchecked-hash (3.7+)"),
 		OPT_FLAG(0, "hardlink-dupes", &d.e.hardlink_dupes, "hard-link identical pycs of successive -o levels (3.9+)"),
+		OPT_STRING(0, "pycache-prefix", &d.pycache_prefix, "DIR", "write pycs under DIR, as sys.pycache_prefix does (3.8+)"),
 		OPT_END(),
 	};
 

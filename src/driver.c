@@ -45,6 +45,17 @@ static void install_signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+int driver_apply_prefix(const struct driver_opts *d, struct target *t)
+{
+	if (!d->pycache_prefix)
+		return 0;
+	if (!target_at_least(t, 3, 8, 0))
+		return error("option '--pycache-prefix' needs Python 3.8 or later: '%s' is %s",
+			     t->python, t->display);
+	t->layout.pycache_prefix = d->pycache_prefix;
+	return 0;
+}
+
 int parse_invalidation(const char *s)
 {
 	if (!strcmp(s, "timestamp"))
@@ -65,7 +76,7 @@ static int needs(const struct target *t, int given, const char *option, int mino
 }
 
 /* Refuse, before anything is written, the options a target cannot honour. */
-static int check_target(const struct driver_opts *d, const struct target *t)
+int driver_check_target(const struct driver_opts *d, const struct target *t)
 {
 	int inval = engine_invalidation(&d->e, t);
 
@@ -126,7 +137,7 @@ static int run_filter(const char *const *argv, const struct strbuf *input, struc
 }
 
 /* -x: mark the entries whose path the target's re.search() matches. */
-static int eval_rx(const struct driver_opts *d, const struct target *t,
+int driver_eval_rx(const struct driver_opts *d, const struct target *t,
 		   const struct source_list *list, unsigned char **skip)
 {
 	const char *argv[] = { t->executable, "-S", "-s", "-B", "-c", rxfilter_py, d->rx, NULL };
@@ -312,7 +323,9 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	for (k = 0; k < d->pythons.nr; k++) {
 		if (target_probe_finish(&targets[k]) < 0)
 			rc = 2;
-		else if (check_target(d, &targets[k]) < 0)
+		else if (driver_apply_prefix(d, &targets[k]) < 0)
+			rc = 2;
+		else if (driver_check_target(d, &targets[k]) < 0)
 			rc = 2;
 	}
 	trace("probe: ready after %.1f ms", (now_seconds() - start) * 1e3);
@@ -323,7 +336,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 		int r;
 
 		if (d->rx && !d->compile_path) {
-			if (eval_rx(d, &targets[k], &list, &skip) < 0) {
+			if (driver_eval_rx(d, &targets[k], &list, &skip) < 0) {
 				rc = 2;
 				break;
 			}

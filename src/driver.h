@@ -22,11 +22,18 @@ struct driver_opts {
 	/* which options were given, to refuse those the target's compileall lacks */
 	int given_o, given_s, given_p, given_e, given_hardlink, given_inval;
 	int compile_path;         /* compileall with no paths: compile sys.path */
+	const char *pycache_prefix; /* --pycache-prefix: overrides the target's */
 };
 
-#define DRIVER_OPTS_INIT { ENGINE_OPTS_INIT, { NULL, 0, 0 }, NULL, NULL, -1, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define DRIVER_OPTS_INIT { ENGINE_OPTS_INIT, { NULL, 0, 0 }, NULL, NULL, -1, 0, 0, 0, 0, 0, 0, 0, 0, NULL }
 
 int driver_run(struct driver_opts *d, int npaths, const char **paths);
+
+/* The pieces, for the commands that do not compile (check, clean). */
+int driver_check_target(const struct driver_opts *d, const struct target *t);
+int driver_apply_prefix(const struct driver_opts *d, struct target *t);
+int driver_eval_rx(const struct driver_opts *d, const struct target *t,
+		   const struct source_list *list, unsigned char **skip);
 
 /* Parse an --invalidation-mode value; -1 if it is not one. */
 int parse_invalidation(const char *s);

@@ -22,6 +22,8 @@ struct command {
 static const struct command commands[] = {
 	{ "compile", cmd_compile, "compile .py files into the target's bytecode cache" },
 	{ "compileall", cmd_compileall, "python -m compileall ARGS, the same output, on all cores" },
+	{ "check", cmd_check, "verify that a tree is fully and freshly compiled" },
+	{ "clean", cmd_clean, "remove orphaned and stale bytecode" },
 };
 
 static void usage(FILE *fp)

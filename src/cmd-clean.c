@@ -1,0 +1,252 @@
+/*
+ * cmd-clean.c - `prepyc clean PATH...`: remove stale and orphaned bytecode.
+ *
+ * What may go, and nothing else:
+ *   - *.pyc files in real __pycache__ directories (never through a symlink:
+ *     the walk enters no symlinked directory and opens __pycache__ with
+ *     O_NOFOLLOW; a pyc that is a symlink loses the link, never its target);
+ *   - legacy *.pyc beside their .py, only with --legacy; a sourceless one
+ *     (no .py beside it: it is importable) only with --sourceless too;
+ *   - __pycache__ directories left empty.
+ * Which pycs: by default orphans (no source) and the targets' own pycs that
+ * are stale, of another magic, or corrupt; --other-versions adds pycs of
+ * cache tags that are none of the targets'; --all takes every pyc.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "options.h"
+#include "pyc.h"
+#include "target.h"
+#include "util.h"
+#include "verify.h"
+#include "walk.h"
+#include "banned.h"
+
+struct clean_opts {
+	int all, other_versions, legacy, sourceless, dry_run, quiet, verbose;
+};
+
+static int exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+/* Is this __pycache__ pyc one of a target's, stale or invalid for its source? */
+static int stale_for_targets(const struct source *pyc, const struct target *targets, size_t nt,
+			     const char *tag, const char *src)
+{
+	struct source s;
+	struct stat st;
+	size_t k;
+	int opt;
+
+	if (stat(src, &st) < 0)
+		return 0;
+	memset(&s, 0, sizeof(s));
+	s.path = (char *)src;
+	s.size = (uint64_t)st.st_size;
+	s.mtime_sec = (int64_t)st.st_mtim.tv_sec;
+	s.mtime_nsec = st.st_mtim.tv_nsec;
+	for (k = 0; k < nt; k++) {
+		if (strcmp(targets[k].cache_tag, tag))
+			continue;
+		for (opt = 0; opt <= 2; opt++) {
+			char *want = pyc_cache_path(&targets[k].layout, src, opt);
+			int same = !strcmp(want, pyc->path);
+			char detail[200];
+			enum pyc_status stt;
+
+			free(want);
+			if (!same)
+				continue;
+			stt = verify_pyc(&targets[k], pyc->path, &s, -1, detail, sizeof(detail));
+			return stt != PYC_OK && stt != PYC_MISSING && stt != PYC_UNREADABLE;
+		}
+	}
+	return 0;
+}
+
+static const char *const clean_usage[] = {
+	"usage: prepyc clean [OPTIONS] PATH...",
+	"",
+	"Remove orphan pycs (no source) and the targets' stale or invalid pycs under",
+	"each PATH, and the __pycache__ directories left empty.  Only *.pyc files in",
+	"__pycache__ directories are ever removed (legacy ones with --legacy); no",
+	"symlink is followed out of the trees.",
+	NULL,
+};
+
+int cmd_clean(int argc, const char **argv)
+{
+	struct driver_opts d = DRIVER_OPTS_INIT;
+	struct clean_opts o;
+	struct target *targets = NULL;
+	struct source_list list = SOURCE_LIST_INIT;
+	size_t k, nt = 0, removed = 0, dirs = 0;
+	unsigned long long bytes = 0;
+	int npaths, rc = 0, i, failed = 0;
+	const struct option opts[] = {
+		OPT_LIST(0, "python", &d.pythons, "PATH", "target interpreter (repeatable)"),
+		OPT_FLAG(0, "all", &o.all, "remove every pyc and __pycache__ under the paths"),
+		OPT_FLAG(0, "other-versions", &o.other_versions, "also remove pycs of other cache tags than the targets'"),
+		OPT_FLAG(0, "legacy", &o.legacy, "also consider legacy SOURCE.pyc files beside their source"),
+		OPT_FLAG(0, "sourceless", &o.sourceless, "with --legacy: also legacy pycs with no source"),
+		OPT_FLAG('n', "dry-run", &o.dry_run, "list what would be removed, remove nothing"),
+		OPT_FLAG('v', "verbose", &o.verbose, "list every file removed"),
+		OPT_COUNT('q', "quiet", &o.quiet, "no summary; -qq: nothing"),
+		OPT_END(),
+	};
+
+	memset(&o, 0, sizeof(o));
+	npaths = parse_options(argc - 1, argv + 1, opts);
+	if (npaths == -2) {
+		usage_with_options(stdout, clean_usage, opts);
+		printf("\nexit status: 0 done; 1 something could not be removed; 2 usage error.\n");
+		goto out;
+	}
+	if (npaths <= 0) {
+		if (npaths == 0)
+			error("no PATH given");
+		fprintf(stderr, "%s\nTry 'prepyc clean --help' for the options.\n", clean_usage[0]);
+		rc = 2;
+		goto out;
+	}
+	/* the targets decide staleness; --all needs none */
+	if (!o.all) {
+		if (!d.pythons.nr) {
+			ALLOC_GROW(d.pythons.v, 1, d.pythons.alloc);
+			d.pythons.v[d.pythons.nr++] = target_default_python();
+		}
+		nt = d.pythons.nr;
+		targets = xcalloc(nt, sizeof(*targets));
+		for (k = 0; k < nt; k++)
+			if (target_probe(&targets[k], d.pythons.v[k]) < 0)
+				rc = 2;
+		if (rc)
+			goto out;
+	}
+	for (i = 0; i < npaths; i++)
+		if (walk_path(argv[1 + i], WALK_MAX_DEPTH, WALK_PYCACHE, &list))
+			failed = 1;
+
+	for (k = 0; k < list.nr; k++) {
+		const struct source *s = &list.v[k];
+		char *tag = NULL, *src = NULL;
+		int go = 0;
+
+		if (s->kind == ENTRY_CACHED) {
+			if (S_ISDIR(s->mode))
+				continue;
+			if (o.all) {
+				go = 1;
+			} else if (pycache_name_parts(s->path, &tag, &src) == 0) {
+				size_t t;
+				int ours = 0;
+
+				for (t = 0; t < nt; t++)
+					ours |= !strcmp(targets[t].cache_tag, tag);
+				if (!exists(src))
+					go = 1; /* orphan */
+				else if (!ours)
+					go = o.other_versions;
+				else
+					go = stale_for_targets(s, targets, nt, tag, src);
+			}
+		} else if (s->kind == ENTRY_LEGACY && o.legacy) {
+			char *py = xstrndup(s->path, strlen(s->path) - 1);
+
+			/* a sourceless pyc is importable: only on request */
+			go = exists(py) ? 1 : o.sourceless;
+			if (go && !o.all && exists(py) && nt) {
+				/* beside its source: only when stale for a target (legacy layout) */
+				struct stat st;
+				struct source sp;
+				char detail[200];
+
+				go = 0;
+				if (stat(py, &st) == 0) {
+					size_t t;
+
+					memset(&sp, 0, sizeof(sp));
+					sp.path = py;
+					sp.size = (uint64_t)st.st_size;
+					sp.mtime_sec = (int64_t)st.st_mtim.tv_sec;
+					sp.mtime_nsec = st.st_mtim.tv_nsec;
+					for (t = 0; t < nt && !go; t++) {
+						enum pyc_status stt = verify_pyc(&targets[t], s->path, &sp, -1,
+										 detail, sizeof(detail));
+						go = stt != PYC_OK && stt != PYC_UNREADABLE;
+					}
+				}
+			}
+			free(py);
+		}
+		free(tag);
+		free(src);
+		if (!go)
+			continue;
+		if (o.dry_run) {
+			if (o.quiet < 2)
+				printf("would remove %s\n", s->path);
+		} else if (unlink(s->path) < 0) {
+			if (errno != ENOENT) {
+				error_errno("cannot remove '%s'", s->path);
+				failed = 1;
+			}
+			continue;
+		} else if (o.verbose && o.quiet < 2) {
+			printf("removed %s\n", s->path);
+		}
+		removed++;
+		bytes += s->size;
+	}
+
+	/* __pycache__ directories left empty (rmdir refuses the others) */
+	for (k = 0; k < list.nr && !o.dry_run; k++) {
+		const struct source *s = &list.v[k];
+		char *slash;
+		char *dir;
+
+		if (s->kind != ENTRY_CACHED)
+			continue;
+		dir = xstrdup(s->path);
+		slash = strrchr(dir, '/');
+		*slash = '\0';
+		if (k + 1 < list.nr && !strncmp(list.v[k + 1].path, dir, strlen(dir)) &&
+		    list.v[k + 1].path[strlen(dir)] == '/') {
+			free(dir); /* not the last pyc of this directory */
+			continue;
+		}
+		if (rmdir(dir) == 0) {
+			dirs++;
+			if (o.verbose && o.quiet < 2)
+				printf("removed %s/\n", dir);
+		}
+		free(dir);
+	}
+	if (!o.quiet && o.dry_run)
+		printf("%s: clean: would remove %zu pyc%s (%.1f MB)\n", progname, removed,
+		       removed == 1 ? "" : "s", (double)bytes / 1e6);
+	else if (!o.quiet)
+		printf("%s: clean: removed %zu pyc%s (%.1f MB) and %zu empty __pycache__ director%s\n",
+		       progname, removed, removed == 1 ? "" : "s", (double)bytes / 1e6, dirs,
+		       dirs == 1 ? "y" : "ies");
+	rc = failed ? 1 : 0;
+out:
+	source_list_release(&list);
+	for (k = 0; k < nt; k++)
+		target_release(&targets[k]);
+	free(targets);
+	option_list_release(&d.pythons);
+	return rc;
+}

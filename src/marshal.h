@@ -1,0 +1,203 @@
+/*
+ * marshal.h - read, and write back, the marshal stream that is a pyc's body.
+ *
+ * A pyc is a header (pyc.h) followed by `marshal.dumps(code)`.  This module
+ * parses that stream into a tree of `struct mobj` exactly as the target's
+ * `marshal.loads` would read it, so that `prepyc check` can say whether a
+ * pyc is corrupt, and so that a re-encoder can rewrite the stream.
+ * Semantics follow CPython's Python/marshal.c of each language version
+ * (3.6-3.14; PyPy writes the CPython layout of its language version).
+ *
+ * The stream (all integers little-endian; u32/i32 are 4 bytes, u16 2):
+ *
+ *   object   = code:u8 payload          code = type | FLAG_REF (0x80)?
+ *   '0' null  'N' None  'F' False  'T' True  'S' StopIteration  '.' Ellipsis
+ *                                                    (no payload)
+ *   'i' int            i32
+ *   'I' int64          i64                          (read, never written)
+ *   'l' long           n:i32, |n| digits u16 (0..32767, last nonzero), sign of n
+ *   'g' float          8 bytes IEEE double;  'y' complex  16 bytes
+ *   'f' float (text)   n:u8, n chars;        'x' complex  two of those
+ *   's' bytes          n:u32, n bytes
+ *   't' 'u'            n:u32, n bytes UTF-8 (surrogates allowed); 't' interned
+ *   'a' 'A'            n:u32, n bytes (read as Latin-1); 'A' interned
+ *   'z' 'Z'            n:u8,  n bytes (read as Latin-1); 'Z' interned
+ *   '(' tuple          n:u32, n objects;  ')' small tuple  n:u8, n objects
+ *   '[' list           n:u32, n objects
+ *   '{' dict           key value ... '0'        (ends at a null key or value)
+ *   '<' set  '>' frozenset  n:u32, n objects
+ *   ':' slice          start stop step           (3.14+)
+ *   'c' code           fields, per version (marshal_code_layout())
+ *   'r' reference      index:u32
+ *
+ * References: every object read with FLAG_REF takes the next index of a
+ * table, in the order its type byte is read (so a container's index is
+ * below its children's); 'r' INDEX stands for that object.  The singletons
+ * ('0' 'N' 'F' 'T' 'S' '.') and 'r' itself never take an index, whatever
+ * their flag.  Tuples, lists, dicts, sets and scalars are usable from the
+ * moment their type byte is read (CPython can build cycles through them);
+ * frozensets, code objects and slices only once complete: a reference to
+ * one of those while it is being read is an error, as in CPython.
+ *
+ * What is checked, beyond the grammar: everything CPython's reader rejects
+ * -- sizes out of range, long digits, UTF-8 of 't'/'u', the text of 'f'/'x',
+ * unknown type codes (':' before 3.14), references to indexes not (yet)
+ * filled, nesting deeper than MARSHAL_MAX_DEPTH, null where an object is
+ * needed, unhashable dict keys and set elements -- and what CPython's code
+ * object constructor rejects: field types (bytes, str, tuple, tuple of
+ * str), negative counts, and per version the argument counts against the
+ * names.  Deliberate differences: trailing bytes after the object are an
+ * error (marshal.loads ignores them); a null inside a code object or slice
+ * is an error (CPython < 3.14 would silently end an enclosing dict there);
+ * for PyPy, 'a'/'A'/'z'/'Z' must be ASCII (CPython takes any byte as
+ * Latin-1) and CPython's code constructor rules are not applied (PyPy's
+ * are its own).  Bytecode and line tables are not looked into (a
+ * mutated opcode can crash CPython 3.12 when it loads the code).
+ *
+ * Calling sequence: marshal_parse() -> use the tree -> mobj_free(); or
+ * marshal_check() when only the verdict matters.  marshal_write() turns a
+ * tree back into bytes: a parsed tree comes back byte for byte.
+ *
+ * Errors: marshal_parse() and marshal_check() return -1 and fill `err`
+ * (print nothing); input is never read out of bounds, allocation is bounded
+ * by a small multiple of the input's size and the recursion by
+ * MARSHAL_MAX_DEPTH, whatever the bytes.  Memory: the tree owns every node
+ * and copies every payload (it does not point into the input); 'r' nodes
+ * point at their target without owning it.
+ */
+#ifndef MARSHAL_H
+#define MARSHAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct strbuf;
+
+enum marshal_type {
+	MARSHAL_NULL = '0',
+	MARSHAL_NONE = 'N',
+	MARSHAL_FALSE = 'F',
+	MARSHAL_TRUE = 'T',
+	MARSHAL_STOPITER = 'S',
+	MARSHAL_ELLIPSIS = '.',
+	MARSHAL_INT = 'i',
+	MARSHAL_INT64 = 'I',
+	MARSHAL_LONG = 'l',
+	MARSHAL_FLOAT = 'f',
+	MARSHAL_BINARY_FLOAT = 'g',
+	MARSHAL_COMPLEX = 'x',
+	MARSHAL_BINARY_COMPLEX = 'y',
+	MARSHAL_STRING = 's',
+	MARSHAL_INTERNED = 't',
+	MARSHAL_UNICODE = 'u',
+	MARSHAL_ASCII = 'a',
+	MARSHAL_ASCII_INTERNED = 'A',
+	MARSHAL_SHORT_ASCII = 'z',
+	MARSHAL_SHORT_ASCII_INTERNED = 'Z',
+	MARSHAL_TUPLE = '(',
+	MARSHAL_SMALL_TUPLE = ')',
+	MARSHAL_LIST = '[',
+	MARSHAL_DICT = '{',
+	MARSHAL_SET = '<',
+	MARSHAL_FROZENSET = '>',
+	MARSHAL_SLICE = ':',
+	MARSHAL_CODE = 'c',
+	MARSHAL_REF = 'r',
+};
+
+#define MARSHAL_FLAG_REF 0x80
+/* CPython's MAX_MARSHAL_STACK_DEPTH: the top object is at depth 1. */
+#define MARSHAL_MAX_DEPTH 2000
+
+/* The language version whose layout the stream has; pypy is 0 or 1. */
+struct marshal_version {
+	int major, minor;
+	int pypy;
+};
+
+/*
+ * One object of the stream, as written.  Which fields mean something
+ * depends on `type`:
+ *
+ *   data, len  the payload that is neither a child object nor a length
+ *              the type implies, copied and followed by a NUL:
+ *              'i' 4 bytes, 'I' 8, 'g' 8, 'y' 16 (as in the stream);
+ *              'l' the 2*|ival| digit bytes; 'f' the text; 'x' the real
+ *              part's text then the imaginary part's (ival = the first's
+ *              length); strings and bytes their contents; 'c' the integer
+ *              fields, 4 bytes each, in stream order.
+ *   ival       'i' the value; 'l' the signed digit count; 'x' see above.
+ *   items      the child objects in stream order: tuple, list, set,
+ *              frozenset elements; slice start, stop, step; 'c' the object
+ *              fields; '{' key, value, key, value, ..., then the '0' that
+ *              ended it (a key left without value, if the stream had one,
+ *              comes just before that '0').
+ *   ref        'r' the index referred to; a flagged object its own index.
+ *   target     'r' the object referred to (not owned).
+ */
+struct mobj {
+	unsigned char type;     /* enum marshal_type: the code without FLAG_REF */
+	unsigned char flag_ref; /* 1 when the code had FLAG_REF */
+	unsigned char busy;     /* parser's: still reading its children */
+	unsigned char hashable; /* parser's: hash() of it would succeed */
+	uint32_t ref;
+	int64_t ival;
+	size_t offset; /* of the type byte in the parsed input */
+	size_t len;
+	unsigned char *data;
+	size_t nitems;
+	struct mobj **items;
+	struct mobj *target;
+};
+
+/* Where and why marshal_parse() failed; msg is one lowercase line. */
+struct marshal_err {
+	size_t offset;
+	char msg[160];
+};
+
+/*
+ * A code object's fields in stream order: kind is 'i' for an i32 field
+ * and, for object fields, what the constructor requires: 'b' bytes,
+ * 's' str, 't' tuple, 'n' tuple of str.
+ */
+struct marshal_code_field {
+	const char *name;
+	char kind;
+};
+
+/*
+ * The code object layout of version `v`; *nfields gets the count.  NULL
+ * for a version this module does not know (before 3.6, or not 3.x).
+ * 3.15 and later are assumed to be laid out as 3.14.
+ */
+const struct marshal_code_field *marshal_code_layout(const struct marshal_version *v,
+						      size_t *nfields);
+
+/*
+ * Parse the `len` bytes at `data` as one marshal object in version `v`'s
+ * layout; the object must end exactly at `len`.  Returns 0 and sets *out
+ * to the tree (free it with mobj_free()), or -1 with *out NULL and `err`
+ * (may be NULL) describing the first problem.
+ */
+int marshal_parse(const unsigned char *data, size_t len, const struct marshal_version *v,
+		  struct mobj **out, struct marshal_err *err);
+
+/* marshal_parse() without keeping the tree. */
+int marshal_check(const unsigned char *data, size_t len, const struct marshal_version *v,
+		  struct marshal_err *err);
+
+/* Free a tree (NULL is fine); nodes reached only through 'r' are not freed. */
+void mobj_free(struct mobj *o);
+
+/*
+ * Append the stream for `root` to `out`: each node with its own type code
+ * and FLAG_REF bit, 'r' nodes as 'r' + their index, code objects in `v`'s
+ * layout.  Returns 0, or -1 (printing an error, `out` partly appended)
+ * when the tree cannot be written: a count that does not fit its type's
+ * length field, a code object with the wrong number of fields for `v`, a
+ * dict not ended by '0', nesting deeper than MARSHAL_MAX_DEPTH.
+ */
+int marshal_write(const struct mobj *root, const struct marshal_version *v, struct strbuf *out);
+
+#endif

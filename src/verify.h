@@ -1,0 +1,62 @@
+/*
+ * verify.h - is a pyc what the import system will accept for its source?
+ *
+ * verify_pyc() reads a pyc and classifies it against the source it belongs
+ * to, for one target, the way the import system would judge it, and more
+ * strictly where the import system is lax (an unchecked-hash pyc whose hash
+ * no longer matches "runs old code forever": it is reported stale).  The
+ * checks, in order:
+ *
+ *   unreadable    the pyc exists but cannot be read
+ *   missing       there is no pyc
+ *   corrupt       shorter than its header, or flags beyond 0b11
+ *   wrong-magic   another interpreter's (the detail names the magic number)
+ *   stale-mtime   timestamp pyc, the source's mtime changed
+ *   stale-size    timestamp pyc, same mtime, the source's size changed
+ *   stale-hash    hash pyc (checked or not), the source's hash changed
+ *   wrong-mode    not the invalidation mode requested (when one is)
+ *   corrupt       the body does not unmarshal (when a reader is available)
+ *   ok
+ *
+ * Pure apart from reading the two files; safe to call from several threads.
+ */
+#ifndef VERIFY_H
+#define VERIFY_H
+
+#include <stddef.h>
+
+#include "target.h"
+#include "walk.h"
+
+enum pyc_status {
+	PYC_OK,
+	PYC_MISSING,
+	PYC_STALE_MTIME,
+	PYC_STALE_SIZE,
+	PYC_STALE_HASH,
+	PYC_WRONG_MAGIC,
+	PYC_WRONG_MODE,
+	PYC_CORRUPT,
+	PYC_UNREADABLE,
+	PYC_NSTATUS
+};
+
+const char *pyc_status_name(enum pyc_status s);
+
+/*
+ * Classify `pyc` for `src` and target `t`.  `want_mode` is the requested
+ * invalidation mode (the header flags: 0, 1 or 3), or -1 for any.  A short
+ * explanation goes to `detail` (empty when there is nothing to add).
+ */
+enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct source *src,
+			   int want_mode, char *detail, size_t detail_len);
+
+/*
+ * The parts of a __pycache__ file name "BASE.TAG[.opt-N].pyc": its cache tag
+ * and the source it belongs to (DIR/BASE.py, DIR being the parent of the
+ * __pycache__ directory).  Returns -1 for a name that is not of that shape
+ * (importlib.util.source_from_cache would refuse it).  New strings.
+ */
+int pycache_name_parts(const char *pyc_path, char **tag, char **source);
+
+#endif
