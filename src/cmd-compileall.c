@@ -190,11 +190,21 @@ static int parse(struct driver_opts *d, int argc, const char **argv)
 			break;
 		}
 	}
+	/* -x '': compileall passes the empty string on as a pattern and dies of it */
+	if (d->rx && !*d->rx)
+		return FALLBACK;
 	/* what main() itself refuses with parser.error() */
 	if (d->e.ddir && (d->e.stripdir || d->e.prependdir))
 		return FALLBACK;
-	if (d->e.hardlink_dupes && d->e.nlevels < 2)
-		return FALLBACK;
+	if (d->e.hardlink_dupes) {
+		int k, distinct = d->e.nlevels > 0;
+
+		for (k = 1; k < d->e.nlevels; k++)
+			distinct += d->e.levels[k] != d->e.levels[0];
+		/* main() wants two -o, compile_file() two different levels */
+		if (distinct < 2)
+			return FALLBACK;
+	}
 	return npos;
 }
 

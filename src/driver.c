@@ -289,6 +289,9 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 		free_strings(&paths);
 		return 1;
 	}
+	/* compileall: no paths, even after -i, means sys.path */
+	if (d->e.style == STYLE_COMPILEALL && !paths.nr)
+		d->compile_path = 1;
 	if (!d->pythons.nr) {
 		ALLOC_GROW(d->pythons.v, 1, d->pythons.alloc);
 		d->pythons.v[d->pythons.nr++] = target_default_python();
@@ -337,7 +340,8 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 
 		if (d->rx && !d->compile_path) {
 			if (driver_eval_rx(d, &targets[k], &list, &skip) < 0) {
-				rc = 2;
+				/* compileall dies of re.error: exit status 1 */
+				rc = d->e.style == STYLE_COMPILEALL ? 1 : 2;
 				break;
 			}
 			e.rx_skip = skip;

@@ -53,6 +53,8 @@ struct file {
 	int pending;     /* items not finished */
 	char *pyerror;   /* the compileall text after "*** " */
 	size_t first;    /* while planning: index of its first item */
+	struct file *writer; /* a file reached twice: the occurrence whose pycs are kept */
+	struct strbuf warnings; /* compileall style: printed with the file's lines */
 	char **pycs;     /* per level, in level order (for --hardlink-dupes) */
 	/* the source as read for compiling, shared by its levels */
 	struct strbuf data;
@@ -95,34 +97,6 @@ static int is_printable(unsigned cp)
 	return 1;
 }
 
-/* Decode one UTF-8 sequence; 0 (and *cp the byte) when it is not valid. */
-static size_t utf8_decode(const unsigned char *s, unsigned *cp)
-{
-	unsigned c = s[0], n, i, min;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if ((c & 0xe0) == 0xc0)
-		n = 2, min = 0x80, c &= 0x1f;
-	else if ((c & 0xf0) == 0xe0)
-		n = 3, min = 0x800, c &= 0x0f;
-	else if ((c & 0xf8) == 0xf0)
-		n = 4, min = 0x10000, c &= 0x07;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
 char *py_repr_path(const char *path)
 {
 	const unsigned char *p = (const unsigned char *)path;
@@ -132,7 +106,7 @@ char *py_repr_path(const char *path)
 	strbuf_addch(&sb, quote);
 	while (*p) {
 		unsigned cp;
-		size_t n = utf8_decode(p, &cp);
+		size_t n = utf8_decode_one(p, &cp);
 
 		if (!n) {
 			/* surrogateescape: an undecodable byte is U+DC80..U+DCFF */
@@ -216,7 +190,7 @@ static void flush_compileall(struct run *r)
 		const struct source *s = f->src;
 		char *name;
 
-		if (f->state == FS_PENDING)
+		if (f->state == FS_PENDING || (f->writer && f->writer->state == FS_PENDING))
 			break;
 		progress_clear(&r->progress);
 		name = py_repr_path(s->path);
@@ -226,16 +200,27 @@ static void flush_compileall(struct run *r)
 			if (s->kind == ENTRY_DIR_ERROR && q < 2)
 				printf("Can't list %s\n", name);
 		} else {
+			/*
+			 * A file reached again after compileall wrote its pyc is
+			 * found fresh (unless -f); after a failure it is tried again.
+			 */
+			int shown = !f->writer || f->writer == f || r->o->force ||
+				    f->writer->state == FS_FAILED;
+
 			if (f->note && q < 2)
 				printf("%s\n", f->note);
-			if (f->state == FS_DONE && !q)
+			if (shown && f->state == FS_DONE && !q)
 				printf("Compiling %s...\n", name);
-			if (f->state == FS_FAILED && q < 2) {
+			if (shown && f->state == FS_FAILED && q < 2) {
 				if (q)
 					printf("*** Error compiling %s...\n", name);
 				else
 					printf("Compiling %s...\n*** ", name);
 				printf("%s\n", f->pyerror);
+			}
+			if (shown && f->warnings.len) {
+				fflush(stdout);
+				fwrite(f->warnings.buf, 1, f->warnings.len, stderr);
 			}
 		}
 		free(name);
@@ -460,7 +445,7 @@ static void on_reply(void *ctx, const struct proto_msg *msg)
 	f = it->f;
 	switch (msg->type) {
 	case PROTO_CODE:
-		if (!f->pyerror)
+		if (!f->pyerror && (!f->writer || f->writer == f))
 			write_pyc(r, it, msg->data, msg->data_len);
 		item_done(r, f);
 		return;
@@ -486,13 +471,15 @@ static void on_reply(void *ctx, const struct proto_msg *msg)
 		return;
 	}
 	case PROTO_WARNING:
-		if (r->o->quiet)
+		/* compileall's warnings come from the warnings module, whatever -q says */
+		if (r->o->quiet && r->o->style == STYLE_CONCISE)
 			return;
-		progress_clear(&r->progress);
 		if (r->o->style == STYLE_COMPILEALL) {
-			/* compileall lets the warnings module print them on stderr */
-			fprintf(stderr, "%.*s", (int)msg->data_len, msg->data);
+			/* the warnings module's lines, printed with the file's own */
+			strbuf_add(&f->warnings, msg->data, msg->data_len);
+			return;
 		} else {
+			progress_clear(&r->progress);
 			char *head = xstrfmt("%s: warning: while compiling '%s'", progname,
 					     f->src->path);
 			char *text = xstrndup(msg->data, msg->data_len);
@@ -796,6 +783,81 @@ static void plan_freshness(struct run *r, struct file **cand, size_t nr)
 	}
 }
 
+/* A path without "." components and repeated slashes, to spot one file named twice. */
+static char *normalize_path(const char *p)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	if (*p == '/')
+		strbuf_addch(&sb, '/');
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (n && !(n == 1 && *p == '.')) {
+			if (sb.len && sb.buf[sb.len - 1] != '/')
+				strbuf_addch(&sb, '/');
+			strbuf_add(&sb, p, n);
+		}
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
+struct dupkey {
+	char *key;
+	size_t order;
+	struct file *f;
+};
+
+static int cmp_dupkey(const void *a, const void *b)
+{
+	const struct dupkey *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/*
+ * A file reached twice (a path given twice, or inside two arguments) is
+ * compiled once: compileall finds it fresh the second time (or fails on it
+ * again), and so does the output for it.
+ */
+static void mark_duplicates(struct run *r, struct file **cand, size_t n)
+{
+	struct dupkey *keys = xcalloc(n ? n : 1, sizeof(*keys));
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++) {
+		if (cand[i]->state != FS_PENDING)
+			continue;
+		keys[m].key = normalize_path(r->items[cand[i]->first].pyc);
+		keys[m].order = i;
+		keys[m++].f = cand[i];
+	}
+	qsort(keys, m, sizeof(*keys), cmp_dupkey);
+	/*
+	 * The pyc that remains is the first occurrence's; with -f compileall
+	 * rewrites it each time, so it is the last one's.
+	 */
+	for (i = 0; i < m;) {
+		size_t end = i + 1, keep, j;
+
+		while (end < m && !strcmp(keys[end].key, keys[i].key))
+			end++;
+		keep = r->o->force ? end - 1 : i;
+		/* every occurrence is compiled (for its own messages); one writes */
+		for (j = i; end - i > 1 && j < end; j++)
+			keys[j].f->writer = keys[keep].f;
+		i = end;
+	}
+	for (i = 0; i < m; i++)
+		free(keys[i].key);
+	free(keys);
+}
+
 static int cmp_int(const void *a, const void *b)
 {
 	int x = *(const int *)a, y = *(const int *)b;
@@ -860,6 +922,8 @@ static void plan(struct run *r, const struct source_list *list)
 		ALLOC_GROW(r->files, r->nfiles + 1, falloc);
 		f = &r->files[r->nfiles++];
 		memset(f, 0, sizeof(*f));
+		strbuf_init(&f->data, 0);
+		strbuf_init(&f->warnings, 0);
 		f->src = s;
 		f->state = FS_SKIP;
 		if (s->kind == ENTRY_DIR || s->kind == ENTRY_DIR_ERROR)
@@ -888,8 +952,13 @@ static void plan(struct run *r, const struct source_list *list)
 					      : pyc_cache_path(&t->layout, f->src->path, opt);
 			int dup = 0;
 
-			for (j = r->nitems - (size_t)f->nlevels; j < r->nitems; j++)
-				dup |= !strcmp(r->items[j].pyc, pyc);
+			/* levels sharing a pyc (-b, or -1 = the target's level): the last one's stays */
+			for (j = r->nitems - (size_t)f->nlevels; j < r->nitems; j++) {
+				if (!strcmp(r->items[j].pyc, pyc)) {
+					r->items[j].opt = opt;
+					dup = 1;
+				}
+			}
 			if (dup) {
 				free(pyc);
 				continue;
@@ -916,6 +985,7 @@ static void plan(struct run *r, const struct source_list *list)
 		cand[ncand++] = f;
 	}
 	plan_freshness(r, cand, ncand);
+	mark_duplicates(r, cand, ncand);
 	free(cand);
 
 	/* keep the items of stale files (still grouped by file, in level order) */
@@ -981,6 +1051,7 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 		free(r.files[k].pyerror);
 		free(r.files[k].pycs);
 		strbuf_release(&r.files[k].data);
+		strbuf_release(&r.files[k].warnings);
 	}
 	free(r.items);
 	free(r.files);

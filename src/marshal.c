@@ -443,7 +443,8 @@ static struct mobj *r_string(struct parser *ps, int code, size_t off)
 	}
 	if (need(ps, n, type == MARSHAL_STRING ? "bytes" : "string") < 0)
 		return NULL;
-	if ((type == MARSHAL_UNICODE || type == MARSHAL_INTERNED) &&
+	/* PyPy takes any bytes here (it decodes them with a lossy handler) */
+	if ((type == MARSHAL_UNICODE || type == MARSHAL_INTERNED) && !ps->v->pypy &&
 	    !utf8_surrogatepass_ok(ps->p, n, &bad)) {
 		fail(ps, pos(ps) + bad, "string is not valid UTF-8");
 		return NULL;

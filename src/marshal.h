@@ -49,9 +49,10 @@
  * names.  Deliberate differences: trailing bytes after the object are an
  * error (marshal.loads ignores them); a null inside a code object or slice
  * is an error (CPython < 3.14 would silently end an enclosing dict there);
- * for PyPy, 'a'/'A'/'z'/'Z' must be ASCII (CPython takes any byte as
- * Latin-1) and CPython's code constructor rules are not applied (PyPy's
- * are its own).  Bytecode and line tables are not looked into (a
+ * for PyPy (checked against PyPy 3.9): 'a'/'A'/'z'/'Z' must be ASCII
+ * (CPython takes any byte as Latin-1), 't'/'u' may hold any bytes (PyPy
+ * decodes them leniently), and CPython's code constructor rules are not
+ * applied (PyPy's are its own).  Bytecode and line tables are not looked into (a
  * mutated opcode can crash CPython 3.12 when it loads the code).
  *
  * Calling sequence: marshal_parse() -> use the tree -> mobj_free(); or

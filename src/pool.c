@@ -112,9 +112,10 @@ static void worker_reap(struct pool *p, struct worker *w, const char *problem)
 		kill(w->child.pid, SIGKILL);
 	if (w->req >= 0)
 		close(w->req);
+	/* reap before closing its reply pipe: a worker still writing must not get EPIPE */
+	child_wait(&w->child, &status);
 	close(w->resp);
 	w->req = w->resp = -1;
-	child_wait(&w->child, &status);
 	w->alive = 0;
 	snprintf(why, sizeof(why), "%s", problem ? problem : child_describe_status(status));
 
@@ -387,8 +388,12 @@ int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, v
 			kill(w->child.pid, SIGKILL);
 		if (w->req >= 0)
 			close(w->req);
-		close(w->resp);
+		/*
+		 * End of input makes it exit; its reply pipe stays open until then,
+		 * so that a worker still sending its hello gets no EPIPE.
+		 */
 		child_wait(&w->child, &status);
+		close(w->resp);
 		for (j = 0; j < (size_t)w->nq; j++)
 			strbuf_release(&w->q[j].frame);
 		strbuf_release(&w->in);

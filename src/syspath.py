@@ -8,5 +8,7 @@ import os
 import sys
 
 out = sys.stdout.buffer
-for p in sys.path[1:]:
+# -c put '' first, unless safe_path (-P, PYTHONSAFEPATH, 3.11+) kept it out
+first = 0 if getattr(sys.flags, "safe_path", False) else 1
+for p in sys.path[first:]:
     out.write(os.fsencode(p) + b"\0")

@@ -78,6 +78,12 @@ double now_seconds(void);
 /* Number of online processors (at least 1). */
 int online_cpus(void);
 
+/*
+ * Decode the UTF-8 sequence at `s` (NUL-terminated) into *cp; returns its
+ * length, or 0 when it is not valid UTF-8 (overlong, surrogate, truncated).
+ */
+size_t utf8_decode_one(const unsigned char *s, unsigned *cp);
+
 /* Little-endian helpers used by the pyc and frame formats. */
 static inline void put_le32(unsigned char *p, uint32_t v)
 {

@@ -197,10 +197,25 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
  * "a.b/y.py", because the name "a" sorts before "a.b"; a directory before
  * what it holds).
  */
+/* The next code point as Python's str sees it (undecodable bytes as U+DC80..U+DCFF). */
+static unsigned next_cp(const unsigned char **p)
+{
+	unsigned cp;
+	size_t n = utf8_decode_one(*p, &cp);
+
+	if (!n) {
+		cp = 0xdc00 + **p;
+		n = 1;
+	}
+	*p += n;
+	return cp;
+}
+
 static int cmp_walk_order(const void *x, const void *y)
 {
 	const unsigned char *a = (const unsigned char *)((const struct source *)x)->path;
 	const unsigned char *b = (const unsigned char *)((const struct source *)y)->path;
+	unsigned ca, cb;
 
 	while (*a && *a == *b) {
 		a++;
@@ -212,7 +227,24 @@ static int cmp_walk_order(const void *x, const void *y)
 		return -1;
 	if (!*b || *b == '/')
 		return 1;
-	return *a < *b ? -1 : 1;
+	if (*a < 0x80 && *b < 0x80)
+		return *a < *b ? -1 : 1;
+	/* back to the start of the differing characters, then compare code points */
+	while ((*a & 0xc0) == 0x80 && a > (const unsigned char *)((const struct source *)x)->path &&
+	       a[-1] >= 0x80 && a[-1] == b[-1]) {
+		a--;
+		b--;
+	}
+	for (;;) {
+		if (!*a || *a == '/')
+			return *b && *b != '/' ? -1 : 0;
+		if (!*b || *b == '/')
+			return 1;
+		ca = next_cp(&a);
+		cb = next_cp(&b);
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+	}
 }
 
 /*

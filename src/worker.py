@@ -50,6 +50,19 @@ def describe(exc, dfile):
     return "Sorry: %s: %s" % (type(exc).__name__, exc)
 
 
+def source_line(source, dfile, filename, lineno):
+    # What linecache would show: the line of the file, when it is there.
+    if filename != dfile or not lineno or not os.path.exists(dfile):
+        return ""
+    try:
+        import io
+        import tokenize
+        encoding = tokenize.detect_encoding(io.BytesIO(source).readline)[0]
+        return source.decode(encoding, "replace").splitlines()[lineno - 1]
+    except Exception:
+        return ""
+
+
 def compile_one(ident, optimize, dfile, source):
     idb = ident.to_bytes(4, "little")
     with warnings.catch_warnings(record=True) as caught:
@@ -64,7 +77,8 @@ def compile_one(ident, optimize, dfile, source):
             data = None
     for w in caught:
         send(b"W", idb, text(warnings.formatwarning(
-            w.message, w.category, w.filename, w.lineno, "")))
+            w.message, w.category, w.filename, w.lineno,
+            source_line(source, dfile, w.filename, w.lineno))))
     if data is None:
         send(b"E", idb, bytes([len(kind)]), kind, message)
     else:
@@ -88,4 +102,8 @@ def main():
         compile_one(ident, optimize, dfile, payload[13 + dlen:])
 
 
-main()
+try:
+    main()
+except BrokenPipeError:
+    # the core went away (killed, or done with us): nothing left to say
+    os._exit(0)
