@@ -5,6 +5,7 @@
 #   make conformance     compare with compileall on the full stdlib of every interpreter
 #   make compileall-tests  CPython's test_compileall command-line tests against `prepyc compileall`
 #   make bench           compare speed with `python -m compileall -j0`
+#   make fuzz-marshal    libFuzzer on the marshal reader for FUZZ_SECONDS (60), needs clang
 #   make install PREFIX=/usr/local
 #   DEVELOPER=1          adds -Werror and stricter warnings
 
@@ -112,6 +113,19 @@ conformance: prepyc
 compileall-tests: prepyc
 	PREPYC=$(CURDIR)/prepyc $(PYTHON) tests/cpython/run_compileall_tests.py
 
+# libFuzzer on src/marshal.c, seeded with tests/fuzz/corpus/marshal (new
+# inputs it finds go to build/fuzz-marshal-corpus, crashes to build/).
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz-marshal: tests/fuzz/fuzz-marshal.c src/marshal.c src/marshal.h src/strbuf.c src/util.c | $(BUILD)
+	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Isrc -o $@ tests/fuzz/fuzz-marshal.c src/marshal.c src/strbuf.c src/util.c
+
+fuzz-marshal: $(BUILD)/fuzz-marshal
+	@mkdir -p $(BUILD)/fuzz-marshal-corpus
+	$(BUILD)/fuzz-marshal -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/ \
+		$(BUILD)/fuzz-marshal-corpus tests/fuzz/corpus/marshal
+
 bench: prepyc
 	$(PYTHON) bench/bench.py --prepyc ./prepyc
 
@@ -122,6 +136,6 @@ install: prepyc
 clean:
 	rm -rf build build-asan prepyc
 
-.PHONY: all test asan conformance compileall-tests bench install clean
+.PHONY: all test asan conformance compileall-tests bench install clean fuzz-marshal
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/unit/*.d $(BUILD)/tools/*.d)

@@ -1004,7 +1004,8 @@ static void plan(struct run *r, const struct source_list *list)
 	r->nitems = j;
 	for (k = 0; k < r->nfiles; k++)
 		r->uptodate += r->files[k].state == FS_FRESH;
-	qsort(r->items, r->nitems, sizeof(*r->items), by_size_desc);
+	if (r->nitems)
+		qsort(r->items, r->nitems, sizeof(*r->items), by_size_desc);
 }
 
 int engine_run(const struct engine_opts *o, const struct target *t, const struct source_list *list,

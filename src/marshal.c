@@ -25,43 +25,46 @@
 #define CO_FAST_LOCAL 0x20
 
 static const struct marshal_code_field layout_36[] = {
-	{ "argcount", 'i' },	 { "kwonlyargcount", 'i' }, { "nlocals", 'i' },
-	{ "stacksize", 'i' },	 { "flags", 'i' },	    { "code", 'b' },
-	{ "consts", 't' },	 { "names", 'n' },	    { "varnames", 'n' },
-	{ "freevars", 'n' },	 { "cellvars", 'n' },	    { "filename", 's' },
-	{ "name", 's' },	 { "firstlineno", 'i' },    { "lnotab", 'b' },
+	{"argcount", 'i'}, {"kwonlyargcount", 'i'}, {"nlocals", 'i'},  {"stacksize", 'i'},
+	{"flags", 'i'},	   {"code", 'b'},	    {"consts", 't'},   {"names", 'n'},
+	{"varnames", 'n'}, {"freevars", 'n'},	    {"cellvars", 'n'}, {"filename", 's'},
+	{"name", 's'},	   {"firstlineno", 'i'},    {"lnotab", 'b'},
 };
 
 static const struct marshal_code_field layout_38[] = {
-	{ "argcount", 'i' },	 { "posonlyargcount", 'i' }, { "kwonlyargcount", 'i' },
-	{ "nlocals", 'i' },	 { "stacksize", 'i' },	     { "flags", 'i' },
-	{ "code", 'b' },	 { "consts", 't' },	     { "names", 'n' },
-	{ "varnames", 'n' },	 { "freevars", 'n' },	     { "cellvars", 'n' },
-	{ "filename", 's' },	 { "name", 's' },	     { "firstlineno", 'i' },
-	{ "lnotab", 'b' },
+	{"argcount", 'i'},	 {"posonlyargcount", 'i'},
+	{"kwonlyargcount", 'i'}, {"nlocals", 'i'},
+	{"stacksize", 'i'},	 {"flags", 'i'},
+	{"code", 'b'},		 {"consts", 't'},
+	{"names", 'n'},		 {"varnames", 'n'},
+	{"freevars", 'n'},	 {"cellvars", 'n'},
+	{"filename", 's'},	 {"name", 's'},
+	{"firstlineno", 'i'},	 {"lnotab", 'b'},
 };
 
 /* 3.10 writes co_linetable where 3.8 and 3.9 wrote co_lnotab. */
 static const struct marshal_code_field layout_310[] = {
-	{ "argcount", 'i' },	 { "posonlyargcount", 'i' }, { "kwonlyargcount", 'i' },
-	{ "nlocals", 'i' },	 { "stacksize", 'i' },	     { "flags", 'i' },
-	{ "code", 'b' },	 { "consts", 't' },	     { "names", 'n' },
-	{ "varnames", 'n' },	 { "freevars", 'n' },	     { "cellvars", 'n' },
-	{ "filename", 's' },	 { "name", 's' },	     { "firstlineno", 'i' },
-	{ "linetable", 'b' },
+	{"argcount", 'i'},	 {"posonlyargcount", 'i'},
+	{"kwonlyargcount", 'i'}, {"nlocals", 'i'},
+	{"stacksize", 'i'},	 {"flags", 'i'},
+	{"code", 'b'},		 {"consts", 't'},
+	{"names", 'n'},		 {"varnames", 'n'},
+	{"freevars", 'n'},	 {"cellvars", 'n'},
+	{"filename", 's'},	 {"name", 's'},
+	{"firstlineno", 'i'},	 {"linetable", 'b'},
 };
 
 static const struct marshal_code_field layout_311[] = {
-	{ "argcount", 'i' },	    { "posonlyargcount", 'i' }, { "kwonlyargcount", 'i' },
-	{ "stacksize", 'i' },	    { "flags", 'i' },		{ "code", 'b' },
-	{ "consts", 't' },	    { "names", 'n' },		{ "localsplusnames", 'n' },
-	{ "localspluskinds", 'b' }, { "filename", 's' },	{ "name", 's' },
-	{ "qualname", 's' },	    { "firstlineno", 'i' },	{ "linetable", 'b' },
-	{ "exceptiontable", 'b' },
+	{"argcount", 'i'},	  {"posonlyargcount", 'i'}, {"kwonlyargcount", 'i'},
+	{"stacksize", 'i'},	  {"flags", 'i'},	    {"code", 'b'},
+	{"consts", 't'},	  {"names", 'n'},	    {"localsplusnames", 'n'},
+	{"localspluskinds", 'b'}, {"filename", 's'},	    {"name", 's'},
+	{"qualname", 's'},	  {"firstlineno", 'i'},	    {"linetable", 'b'},
+	{"exceptiontable", 'b'},
 };
 
 const struct marshal_code_field *marshal_code_layout(const struct marshal_version *v,
-						      size_t *nfields)
+						     size_t *nfields)
 {
 	if (v->major != 3 || v->minor < 6)
 		return NULL;
@@ -93,9 +96,9 @@ struct parser {
 	const struct marshal_code_field *layout;
 	size_t nfields, nints;
 	struct code_index ci;
-	int slices;		/* ':' is a type (3.14+) */
-	int code_rules;		/* apply CPython's code constructor checks */
-	struct mobj **slots;	/* FLAG_REF objects by index; NULL while reserved */
+	int slices;	     /* ':' is a type (3.14+) */
+	int code_rules;	     /* apply CPython's code constructor checks */
+	struct mobj **slots; /* FLAG_REF objects by index; NULL while reserved */
 	size_t nslots, slots_alloc;
 	int depth;
 	struct marshal_err *err;
@@ -230,7 +233,9 @@ static const struct mobj *deref(const struct mobj *o)
 
 static int is_str(const struct mobj *o)
 {
-	return strchr("tuaAzZ", deref(o)->type) != NULL;
+	int t = deref(o)->type;
+
+	return t && strchr("tuaAzZ", t) != NULL;
 }
 
 static int is_tuple(const struct mobj *o)
@@ -400,10 +405,10 @@ static struct mobj *r_long(struct parser *ps, int code, size_t off)
 		fail(ps, at, "long size out of range");
 		return NULL;
 	}
-	k = n < 0 ? (size_t)-(int64_t)n : (size_t)n;
+	k = (size_t)(n < 0 ? -(int64_t)n : n);
 	if (k > left(ps) / 2) {
-		fail(ps, pos(ps), "truncated long: %zu digits need %zu bytes, %zu left", k,
-		     2 * k, left(ps));
+		fail(ps, pos(ps), "truncated long: %zu digits need %zu bytes, %zu left", k, 2 * k,
+		     left(ps));
 		return NULL;
 	}
 	for (i = 0; i < k; i++) {
@@ -468,10 +473,8 @@ static struct mobj *r_string(struct parser *ps, int code, size_t off)
 static struct mobj *r_sequence(struct parser *ps, int code, size_t off)
 {
 	int type = code & ~MARSHAL_FLAG_REF;
-	const char *what = type == MARSHAL_LIST	 ? "list"
-			   : type == MARSHAL_SET || type == MARSHAL_FROZENSET ? "set"
-									      : "tuple";
 	int set = type == MARSHAL_SET || type == MARSHAL_FROZENSET;
+	const char *what = set ? "set" : type == MARSHAL_LIST ? "list" : "tuple";
 	size_t n, i, alloc = 0;
 	struct mobj *o;
 	char sizename[32];
@@ -949,8 +952,8 @@ struct writer {
 
 static int w_error(const struct mobj *o, const char *why)
 {
-	return error("cannot write marshal object '%c' (from offset %zu): %s", o->type,
-		     o->offset, why);
+	return error("cannot write marshal object '%c' (from offset %zu): %s", o->type, o->offset,
+		     why);
 }
 
 static int w_object(struct writer *w, const struct mobj *o, int depth);

@@ -45,26 +45,35 @@
  * filled, nesting deeper than MARSHAL_MAX_DEPTH, null where an object is
  * needed, unhashable dict keys and set elements -- and what CPython's code
  * object constructor rejects: field types (bytes, str, tuple, tuple of
- * str), negative counts, and per version the argument counts against the
- * names.  Deliberate differences: trailing bytes after the object are an
- * error (marshal.loads ignores them); a null inside a code object or slice
- * is an error (CPython < 3.14 would silently end an enclosing dict there);
- * for PyPy (checked against PyPy 3.9): 'a'/'A'/'z'/'Z' must be ASCII
- * (CPython takes any byte as Latin-1), 't'/'u' may hold any bytes (PyPy
- * decodes them leniently), and CPython's code constructor rules are not
- * applied (PyPy's are its own).  Bytecode and line tables are not looked into (a
- * mutated opcode can crash CPython 3.12 when it loads the code).
+ * str), negative counts, per version the argument counts against the
+ * names, and (3.11+) odd-sized bytecode.  The e2e tests hold this to each
+ * target's own marshal.load on mutated pycs.  Deliberate differences:
+ *   - trailing bytes after the object are an error (marshal.loads ignores
+ *     them);
+ *   - a null among a code object's fields is an error (CPython < 3.14
+ *     returns null silently, which ends an enclosing dict there);
+ *   - for PyPy (v->pypy, checked against PyPy 3.9): 'a'/'A'/'z'/'Z' must
+ *     be ASCII (CPython takes any byte as Latin-1), 't'/'u' may hold any
+ *     bytes (PyPy decodes them leniently), and CPython's code constructor
+ *     count rules are not applied (PyPy has its own);
+ *   - bytecode and line tables are not looked into (a mutated opcode can
+ *     crash CPython 3.12 as it loads the code; nothing here can tell).
  *
  * Calling sequence: marshal_parse() -> use the tree -> mobj_free(); or
  * marshal_check() when only the verdict matters.  marshal_write() turns a
  * tree back into bytes: a parsed tree comes back byte for byte.
  *
  * Errors: marshal_parse() and marshal_check() return -1 and fill `err`
- * (print nothing); input is never read out of bounds, allocation is bounded
- * by a small multiple of the input's size and the recursion by
- * MARSHAL_MAX_DEPTH, whatever the bytes.  Memory: the tree owns every node
- * and copies every payload (it does not point into the input); 'r' nodes
- * point at their target without owning it.
+ * (they print nothing).  Whatever the bytes, the input is never read out
+ * of bounds, the recursion is bounded by MARSHAL_MAX_DEPTH, and a declared
+ * length is checked against what is left before anything is allocated for
+ * it: memory stays under about 100 bytes per input byte (a node per
+ * object, and every object takes at least one byte).
+ *
+ * Ownership: the tree owns every node and a copy of every payload (it does
+ * not point into the input); 'r' nodes point at their target without
+ * owning it.  Through 'r' the graph can have cycles (a list holding
+ * itself), never through the owning `items` links.
  */
 #ifndef MARSHAL_H
 #define MARSHAL_H
@@ -137,9 +146,9 @@ struct marshal_version {
  *   target     'r' the object referred to (not owned).
  */
 struct mobj {
-	unsigned char type;     /* enum marshal_type: the code without FLAG_REF */
+	unsigned char type;	/* enum marshal_type: the code without FLAG_REF */
 	unsigned char flag_ref; /* 1 when the code had FLAG_REF */
-	unsigned char busy;     /* parser's: still reading its children */
+	unsigned char busy;	/* parser's: still reading its children */
 	unsigned char hashable; /* parser's: hash() of it would succeed */
 	uint32_t ref;
 	int64_t ival;
@@ -173,7 +182,7 @@ struct marshal_code_field {
  * 3.15 and later are assumed to be laid out as 3.14.
  */
 const struct marshal_code_field *marshal_code_layout(const struct marshal_version *v,
-						      size_t *nfields);
+						     size_t *nfields);
 
 /*
  * Parse the `len` bytes at `data` as one marshal object in version `v`'s

@@ -9,10 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__has_include) && __has_include("marshal.h")
 #include "marshal.h"
-#define HAVE_MARSHAL 1
-#endif
 #include "pyc.h"
 #include "siphash.h"
 #include "strbuf.h"
@@ -142,7 +139,6 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 		st = PYC_WRONG_MODE;
 		goto out;
 	}
-#ifdef HAVE_MARSHAL
 	{
 		struct marshal_version v = { t->major, t->minor, !strcmp(t->implementation, "pypy") };
 		struct marshal_err err;
@@ -154,7 +150,6 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 			st = PYC_CORRUPT;
 		}
 	}
-#endif
 out:
 	strbuf_release(&data);
 	return st;

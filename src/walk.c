@@ -334,7 +334,8 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 		}
 		free(wt[i].found.v);
 	}
-	qsort(list->v + start, list->nr - start, sizeof(*list->v), cmp_walk_order);
+	if (list->nr > start)
+		qsort(list->v + start, list->nr - start, sizeof(*list->v), cmp_walk_order);
 	if ((flags & WALK_COMPILEALL) && list->nr > start)
 		list->v[start].top = 1; /* the argument's own directory entry */
 	free(sh.todo.v);

@@ -191,6 +191,26 @@ def map_interpreter_options(opts, env):
 # ---------------------------------------------------------------------------
 # The replacement, installed into test.support.script_helper
 
+class RecordingPopen(subprocess.Popen):
+    """A Popen for a rewritten call: remembers what communicate() returned,
+    so a failure report can show prepyc's exit status and stderr in full
+    (unittest shortens long bytes in assertEqual messages)."""
+
+    record = None
+
+    def communicate(self, *args, **kw):
+        out, err = subprocess.Popen.communicate(self, *args, **kw)
+        if self.record is not None:
+            self.record['rc'] = self.returncode
+            for name, data in (('stdout', out), ('stderr', err)):
+                if isinstance(data, bytes):
+                    data = data.decode('utf-8', 'replace')
+                if data is not None:
+                    self.record[name] = data if len(data) <= 4000 else (
+                        '...(%d characters cut)...' % (len(data) - 4000) + data[-4000:])
+        return out, err
+
+
 class Replacer(object):
     def __init__(self, prepyc):
         self.prepyc = prepyc
@@ -214,6 +234,7 @@ class Replacer(object):
 
     def popen(self, args, *a, **kw):
         cmd = args
+        record = None
         if (isinstance(args, (list, tuple)) and args and not kw.get('shell')
                 and os.fspath(args[0]) == sys.executable):
             argv = [os.fspath(x) for x in args]
@@ -226,15 +247,20 @@ class Replacer(object):
                 changed = sorted(k for k in set(env) | set(old_env)
                                  if env.get(k) != old_env.get(k))
                 kw['env'] = env
-                self.calls.append({
+                record = {
                     'python_argv': argv,
                     'prepyc_argv': cmd,
                     'env_changes': dict((k, env.get(k)) for k in changed),
                     'env_test': dict((k, v) for k, v in sorted(env.items())
                                      if k.startswith('PYTHON') or k == 'SOURCE_DATE_EPOCH'),
                     'notes': notes,
-                })
-        p = self._real_popen(cmd, *a, **kw)
+                }
+                self.calls.append(record)
+        if record is not None:
+            p = RecordingPopen(cmd, *a, **kw)
+            p.record = record
+        else:
+            p = self._real_popen(cmd, *a, **kw)
         self.procs.append(p)
         return p
 

@@ -228,14 +228,14 @@ class CacheGuard(object):
                 shutil.copytree(d, self._backup(i), symlinks=True)
 
     def restore(self):
-        """Put every saved __pycache__ back; return how many files differed."""
-        changed = 0
+        """Put every saved __pycache__ back; return the files that differed."""
+        changed = []
         for i, d in enumerate(self.dirs):
             b = self._backup(i)
             if not os.path.isdir(b):
                 if os.path.isdir(d):
                     shutil.rmtree(d, ignore_errors=True)
-                    changed += 1
+                    changed.append(d + ' (created)')
                 continue
             if not os.path.isdir(d):
                 os.makedirs(d)
@@ -247,7 +247,7 @@ class CacheGuard(object):
                         shutil.rmtree(p, ignore_errors=True)
                     else:
                         os.unlink(p)
-                    changed += 1
+                    changed.append(p + ' (created)')
             for name in saved:
                 src, dst = os.path.join(b, name), os.path.join(d, name)
                 if os.path.isdir(src):
@@ -258,7 +258,7 @@ class CacheGuard(object):
                 except OSError:
                     same = False
                 if not same:
-                    changed += 1
+                    changed.append(dst + ' (changed)')
                     if os.path.lexists(dst):
                         os.unlink(dst)   # may be a hard link of another pyc
                     shutil.copy2(src, dst)
@@ -412,7 +412,11 @@ def check(path, args, prepyc):
         if any(restored.values()):
             out.p('note: files restored in the interpreter\'s own __pycache__ directories '
                   '(written by runs without path arguments): %s' % ', '.join(
-                      '%s %d' % kv for kv in sorted(restored.items())))
+                      '%s %d' % (k, len(v)) for k, v in sorted(restored.items())))
+            if args.verbose:
+                for k, v in sorted(restored.items()):
+                    for f in v:
+                        out.p('  %s: %s' % (k, f))
         ids = list(base.ids)
         if pp:
             ids += [i for i in pp.ids if i not in ids]
@@ -461,13 +465,18 @@ def check(path, args, prepyc):
 
         if excluded:
             out.p('excluded (cannot be run through a command-line replacement): %d' % len(excluded))
+            by_method = {}
             for i in excluded:
-                extra = ''
+                by_method.setdefault(i.rsplit('.', 1)[-1], []).append(i)
+            for method in sorted(by_method):
+                classes = [i.rsplit('.', 1)[0] for i in by_method[method]]
+                out.p('  %s (%s): %s' % (method, ', '.join(classes), EXCLUDED[method]))
                 if args.verbose:
-                    extra = ' [baseline %s%s]' % (
-                        base.results.get(i, {}).get('status', 'missing'),
-                        ', prepyc %s' % pp.results.get(i, {}).get('status', 'missing') if pp else '')
-                out.p('  %s: %s%s' % (i, EXCLUDED[i.rsplit('.', 1)[-1]], extra))
+                    for i in by_method[method]:
+                        out.p('      %s: baseline %s%s' % (
+                            i, base.results.get(i, {}).get('status', 'missing'),
+                            ', prepyc %s' % pp.results.get(i, {}).get('status', 'missing')
+                            if pp else ''))
         if not_baseline:
             out.p('not passing in the baseline (%s): %d' % (
                 'failures counted as failed, skips as skipped' if args.baseline_only
@@ -500,6 +509,19 @@ def check(path, args, prepyc):
                 out.p('    prepyc ran (%d call%s):' % (len(calls), 's' if len(calls) != 1 else ''))
                 for c in (calls if args.verbose else calls[-3:]):
                     out.p('      ' + fmt_call(c))
+                    if 'rc' in c:
+                        err = (c.get('stderr') or '').rstrip().splitlines()
+                        out.p('        -> exit status %s; stderr: %s' % (
+                            c['rc'], 'empty' if not err else '%d line%s' % (
+                                len(err), '' if len(err) == 1 else 's')))
+                        for line in (err if args.verbose else err[:8]):
+                            out.p('           | ' + line)
+                        if len(err) > 8 and not args.verbose:
+                            out.p('           | ...')
+                        if args.verbose and c.get('stdout'):
+                            out.p('        stdout:')
+                            for line in c['stdout'].rstrip().splitlines():
+                                out.p('           | ' + line)
         if args.verbose and pp:
             for i in passes:
                 out.p('ok   %s (%d compileall call%s)' % (

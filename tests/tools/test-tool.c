@@ -14,16 +14,26 @@
  *       (16 hex digits, as stored); prints the KIND (13 or 24) that gives
  *       it, as prepyc decides it, or fails when neither does.
  *
- * Exit status: 0 success; 1 a file could not be read (the others are
- * still printed, its line is missing); 2 usage.
+ *   test-tool marshal-roundtrip MAJOR.MINOR[pypy] FILE.pyc...
+ *       Parses each pyc's body (after the 16-byte header; 12 for 3.6) with
+ *       marshal.c in that version's layout and writes it back.  Prints, per
+ *       FILE, one line: "ok" when the bytes come back identical, "DIFF"
+ *       when they do not, "FAIL OFFSET: MESSAGE" when the body does not
+ *       parse (OFFSET counts from the start of the body) or the file
+ *       cannot be read.  Exit status 1 when any line is not "ok".
+ *
+ * Exit status: 0 success; 1 a file could not be read (source-hash: the
+ * others are still printed, its line is missing); 2 usage.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "marshal.h"
 #include "siphash.h"
 #include "strbuf.h"
 #include "util.h"
@@ -119,6 +129,73 @@ static int cmd_source_hash_kind(int argc, const char **argv)
 	return 0;
 }
 
+/* "3.9" or "3.9pypy" */
+static int parse_marshal_version(const char *s, struct marshal_version *v)
+{
+	char *end;
+	long major, minor;
+
+	major = strtol(s, &end, 10);
+	if (end == s || *end != '.')
+		return -1;
+	s = end + 1;
+	minor = strtol(s, &end, 10);
+	if (end == s || major != 3 || minor < 6 || minor > 99)
+		return -1;
+	v->major = (int)major;
+	v->minor = (int)minor;
+	v->pypy = !strcmp(end, "pypy");
+	if (*end && !v->pypy)
+		return -1;
+	return 0;
+}
+
+static int cmd_marshal_roundtrip(int argc, const char **argv)
+{
+	struct marshal_version v;
+	struct strbuf sb = STRBUF_INIT, out = STRBUF_INIT;
+	size_t header;
+	int i, rc = 0;
+
+	if (argc < 2 || parse_marshal_version(argv[1], &v) < 0)
+		return -2;
+	header = v.minor < 7 ? 12 : 16;
+	for (i = 2; i < argc; i++) {
+		struct marshal_err err;
+		struct mobj *root;
+
+		strbuf_reset(&sb);
+		strbuf_reset(&out);
+		if (read_file(argv[i], &sb) < 0) {
+			printf("FAIL 0: cannot read '%s'\n", argv[i]);
+			rc = 1;
+			continue;
+		}
+		if (sb.len < header) {
+			printf("FAIL 0: shorter than the %zu-byte header\n", header);
+			rc = 1;
+			continue;
+		}
+		if (marshal_parse((const unsigned char *)sb.buf + header, sb.len - header, &v, &root,
+				  &err) < 0) {
+			printf("FAIL %zu: %s\n", err.offset, err.msg);
+			rc = 1;
+			continue;
+		}
+		if (marshal_write(root, &v, &out) < 0 || out.len != sb.len - header ||
+		    memcmp(out.buf, sb.buf + header, out.len)) {
+			printf("DIFF\n");
+			rc = 1;
+		} else {
+			printf("ok\n");
+		}
+		mobj_free(root);
+	}
+	strbuf_release(&sb);
+	strbuf_release(&out);
+	return rc;
+}
+
 struct tool {
 	const char *name;
 	/* 0 success, 1 failure, -2 bad usage (the table's usage line is printed) */
@@ -129,6 +206,7 @@ struct tool {
 static const struct tool tools[] = {
 	{ "source-hash", cmd_source_hash, "source-hash 13|24 MAGIC_HEX FILE..." },
 	{ "source-hash-kind", cmd_source_hash_kind, "source-hash-kind MAGIC_HEX ABC_HEX" },
+	{ "marshal-roundtrip", cmd_marshal_roundtrip, "marshal-roundtrip MAJOR.MINOR[pypy] FILE.pyc..." },
 };
 
 static void usage(void)
