@@ -359,6 +359,11 @@ def make_tools(interp: Interp, prepyc: str) -> Dict[str, Tool]:
             "prepyc", "prepyc",
             lambda tree, extra: [prepyc, "compile", "-q", "--python", py] + extra + [tree.root],
             base_env()),
+        # verifies what prepyc compiled: every source's pyc read, checked, unmarshalled
+        "prepyc-check": Tool(
+            "prepyc-check", "prepyc check",
+            lambda tree, extra: [prepyc, "check", "-q", "--python", py] + extra + [tree.root],
+            base_env()),
     }
 
 
@@ -411,6 +416,7 @@ class Bench:
     def __init__(self, interp: Interp):
         self.interp = interp
         self.last_mtime = int(time.time())
+        self.tools: Dict[str, "Tool"] = {}
 
     def next_mtime(self) -> int:
         """A fresh mtime, later than anything any pyc could record."""
@@ -446,6 +452,13 @@ def prepare_touched(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> b
     return True
 
 
+def prepare_compiled(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
+    """Every pyc fresh, written by the tool itself or, for a checker, by prepyc."""
+    if tool.name == "prepyc-check":
+        tool = bench.tools["prepyc"]
+    return run_tool(tool, tree, extra, "%s warm-up" % tree.name).ok
+
+
 @dataclass
 class Scenario:
     prepare: Callable[[Bench, Tree, Tool, List[str]], bool]
@@ -458,6 +471,8 @@ SCENARIOS: Dict[str, Scenario] = {
     "cold": Scenario(prepare_cold, limit=True),
     "no-op": Scenario(prepare_fresh),
     "touched": Scenario(prepare_touched, limit=True),
+    # prove a deploy is compiled: prepyc check against compileall's own no-op run
+    "check": Scenario(prepare_compiled, tools=("compileall", "prepyc-check")),
 }
 
 
@@ -665,6 +680,7 @@ def main(argv=None) -> int:
         os.makedirs(args.workdir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="prepyc-bench-", dir=args.workdir)
     bench = Bench(interp)
+    bench.tools = tools
     try:
         for name in args.tree_list:
             bench_tree(bench, name, interp, tools, args, workdir)

@@ -952,6 +952,37 @@ class EnvironmentErrorTests(CompileTestBase):
             self.assertRegex(res.err, n)
         self.assertEqual(support.pyc_files(self.path('t')), set(), 'files were written')
 
+    def test_several_targets_in_one_run(self):
+        """--python twice: every file compiled for both, side by side, and
+        both interpreters import the tree without compiling anything."""
+        by_tag = {}
+        for interp in self.interps:
+            by_tag.setdefault(interp.cache_tag, interp)
+        pair = list(by_tag.values())[:3]
+        if len(pair) < 2:
+            self.skipTest('needs two interpreters with different cache tags')
+        files = {'pkg/__init__.py': 'X = 1\n', 'pkg/mod.py': 'def f():\n    return 2\n',
+                 'top.py': 'import pkg.mod\n'}
+        support.write_tree(self.path('t'), files)
+        args = []
+        for interp in pair:
+            args += ['--python', interp.path]
+        res = support.run_prepyc(args + ['t'], cwd=self.tmp)
+        self.assertRc(res, 0)
+        self.assertEqual(len([l for l in res.out.splitlines() if 'compiled' in l]), len(pair),
+                         res.out)
+        pycs = support.pyc_files(self.path('t'))
+        for interp in pair:
+            mine = {p for p in pycs if '.%s.' % interp.cache_tag in p}
+            self.assertEqual(len(mine), len(files), (interp, sorted(pycs)))
+            compiled, errors = support.import_compiled(interp, self.path('t'),
+                                                       ['pkg', 'pkg.mod', 'top'])
+            self.assertEqual((compiled, errors), ([], {}), interp)
+        # and a second run finds everything fresh for both
+        res = support.run_prepyc(args + ['t'], cwd=self.tmp)
+        self.assertRc(res, 0)
+        self.assertEqual(res.out.count('0 compiled'), len(pair), res.out)
+
     def test_nonexistent_python(self):
         res = support.run_prepyc(['--python', '/nonexistent/python3', self.tree()], cwd=self.tmp)
         self.assertEnvError(res, re.escape('/nonexistent/python3'))

@@ -15,11 +15,21 @@ and ``prepyc compileall --python PATH ARGS`` runs in it.  Then:
   ``marshal.loads`` in the target (support.compare_pycs, which also compares
   ``co_filename``); the same permission bits; the same pycs hard-linked.
 
+Two normalisations only: py_compile's temporary file name (PYC.<id>, a
+memory address) is cut from error messages; where a pycache prefix is in
+play, only the prefix's mirror of the tree is compared (compileall's own
+imports write stdlib pycs into the prefix).
+
 One generated TestCase class per interpreter (``TestCompileall_<label>``);
 cases for options a version lacks are skipped there, and instead prepyc's
 refusal (exit 2, a message naming the option and the version) is tested.
-The deliberate differences (freshness of hash-based pycs and of the source
-size, the version refusal, Ctrl-C) are tested as prepyc's own behaviour.
+Each test has core cases, run on every interpreter, and extra cases, run on
+the first CPython of each version group (3.6, 3.7-3.8, 3.9-3.12, 3.13+) to
+keep the file near two minutes; PREPYC_TEST_ALL_CASES=1 runs every case
+everywhere.  The deliberate differences (freshness of hash-based pycs and of
+the source size, the version refusal, Ctrl-C) are tested as prepyc's own
+behaviour.  compile_path() (no path arguments) is only tested with
+PYTHONPYCACHEPREFIX (3.8+), so nothing is written beside the real sys.path.
 """
 
 import ast
@@ -103,6 +113,8 @@ ODD = {
     'o/latin1_bad.py': b'# -*- coding: latin-1 -*-\nx = "\xe9" +\n',
     'o/nested.py': 'x = ' + '(' * 250 + ')' * 250 + '\n',
     'o/esc.py': 'x = "\\d"\n',
+    'o/\udcfebad.py': 'def f(:\n',          # the error message names it: backslashreplace
+    'o/sub\udcfd/x.py': 'X = 1\n',
 }
 
 MANY = dict(('many/m%02d.py' % i, ('def f(:\n' if i % 17 == 5 else
@@ -515,7 +527,11 @@ class CompileallTests(unittest.TestCase):
             ['t/a.py', 't/a.py'],
             ['src/pkg/mod.py', 'src'],
             ['', 't/a.py'],                                 # an empty argument
-            ['t/sub/../a.py', 't/sub/..', 't/emptydir', 't/a.py/'],
+            ['t/emptydir', 't/a.py/', 't/.'],
+            # one directory, two spellings: the second pass finds fresh pycs
+            ['t', 't/../t'],
+            ['t/a.py', 't/sub/../a.py'],
+            ['t/sub', 't/linkdir'],                         # a symlink given as argument
         ])
 
     def test_unwritable_pyc_targets(self):
@@ -651,6 +667,7 @@ class CompileallTests(unittest.TestCase):
             ['-o', '-1', 'op'],
             ['-o', '-1', '-o', '1', '--hardlink-dupes', 'op'],
             ['-o0', '-o2', 'op'],
+            ['-o', '1', '-o', '1', 'op'],
             ['-b', '-o', '0', '-o', '2', 'op'],
             (['-o', '0', '-o', '1', '-o', '2', '--hardlink-dupes', 'op'],
              {'pre': [['-o', '0', '-q', 'op']]}),
