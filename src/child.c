@@ -110,7 +110,7 @@ const char *child_describe_status(int status)
 	return buf;
 }
 
-char **child_python_env(void)
+char **child_python_env(int keep_warnings)
 {
 	size_t n = 0, i, j = 0;
 	char **env;
@@ -122,6 +122,8 @@ char **child_python_env(void)
 	for (i = 0; i < n; i++) {
 		if (!strncmp(environ[i], "PYTHONHASHSEED=", 15)) {
 			have_seed = 1;
+		} else if (keep_warnings && !strncmp(environ[i], "PYTHONWARNINGS=", 15)) {
+			; /* kept */
 		} else if (!strncmp(environ[i], "PYTHON", 6)) {
 			continue;
 		}

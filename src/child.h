@@ -44,10 +44,10 @@ const char *child_describe_status(int status);
 
 /*
  * Our environment minus every PYTHON* variable, with PYTHONHASHSEED kept
- * when set, else set to 0.  A NULL-terminated array; free with
- * child_free_env().
+ * when set, else set to 0, and PYTHONWARNINGS kept when `keep_warnings`.
+ * A NULL-terminated array; free with child_free_env().
  */
-char **child_python_env(void);
+char **child_python_env(int keep_warnings);
 void child_free_env(char **env);
 
 #endif

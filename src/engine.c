@@ -382,8 +382,8 @@ static int write_pyc(struct run *r, struct item *it, const char *code, size_t le
 
 		file_error(r, f,
 			   xstrfmt("FileExistsError: %s is a %s and will be changed into a regular "
-				   "file if import writes a byte-compiled file to it",
-				   it->pyc, link ? "symlink" : "non-regular file"),
+				   "%s if import writes a byte-compiled file to it",
+				   it->pyc, link ? "symlink" : "non-regular file", link ? "file" : "one"),
 			   "cannot write '%s': it is %s", it->pyc,
 			   link ? "a symbolic link" : "not a regular file");
 		return -1;
@@ -783,27 +783,38 @@ static void plan_freshness(struct run *r, struct file **cand, size_t nr)
 	}
 }
 
-/* A path without "." components and repeated slashes, to spot one file named twice. */
-static char *normalize_path(const char *p)
+static char *dup_key(const struct file *f, const char *pyc)
 {
-	struct strbuf sb = STRBUF_INIT;
+	const char *base = strrchr(pyc, '/');
 
-	if (*p == '/')
-		strbuf_addch(&sb, '/');
-	while (*p) {
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
+	return xstrfmt("%llu:%llu:%s", (unsigned long long)f->src->dev,
+		       (unsigned long long)f->src->ino, base ? base + 1 : pyc);
+}
 
-		if (n && !(n == 1 && *p == '.')) {
-			if (sb.len && sb.buf[sb.len - 1] != '/')
-				strbuf_addch(&sb, '/');
-			strbuf_add(&sb, p, n);
-		}
-		p += n;
-		while (*p == '/')
-			p++;
+/* Do two pyc paths name the same directory (a hard-linked source elsewhere does not)? */
+static int same_pyc_dir(const char *a, const char *b)
+{
+	char *da = xstrdup(a), *db = xstrdup(b), *ra, *rb, *sa, *sb;
+	int same;
+
+	*strrchr(da, '/') = '\0';
+	*strrchr(db, '/') = '\0';
+	ra = realpath(da, NULL);
+	rb = realpath(db, NULL);
+	/* a __pycache__ not created yet: compare the directories holding it */
+	if ((!ra || !rb) && (sa = strrchr(da, '/')) && (sb = strrchr(db, '/'))) {
+		free(ra);
+		free(rb);
+		*sa = *sb = '\0';
+		ra = realpath(da, NULL);
+		rb = realpath(db, NULL);
 	}
-	return strbuf_detach(&sb, NULL);
+	same = ra && rb && !strcmp(ra, rb);
+	free(ra);
+	free(rb);
+	free(da);
+	free(db);
+	return same;
 }
 
 struct dupkey {
@@ -833,7 +844,8 @@ static void mark_duplicates(struct run *r, struct file **cand, size_t n)
 	for (i = 0; i < n; i++) {
 		if (cand[i]->state != FS_PENDING)
 			continue;
-		keys[m].key = normalize_path(r->items[cand[i]->first].pyc);
+		/* the same source file (device, inode) and the same pyc name */
+		keys[m].key = dup_key(cand[i], r->items[cand[i]->first].pyc);
 		keys[m].order = i;
 		keys[m++].f = cand[i];
 	}
@@ -850,7 +862,9 @@ static void mark_duplicates(struct run *r, struct file **cand, size_t n)
 		keep = r->o->force ? end - 1 : i;
 		/* every occurrence is compiled (for its own messages); one writes */
 		for (j = i; end - i > 1 && j < end; j++)
-			keys[j].f->writer = keys[keep].f;
+			if (same_pyc_dir(r->items[keys[j].f->first].pyc,
+			                 r->items[keys[keep].f->first].pyc))
+				keys[j].f->writer = keys[keep].f;
 		i = end;
 	}
 	for (i = 0; i < m; i++)
@@ -1032,7 +1046,8 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 		if ((size_t)jobs > r.nitems)
 			jobs = (int)r.nitems;
 		progress_start(&r.progress, "compiling", pending_files, o->quiet < 2);
-		rc = pool_run(t, jobs, &ops, &r);
+		/* compileall honours the caller's warning filters (PYTHONWARNINGS=error fails a file) */
+		rc = pool_run(t, jobs, &ops, &r, o->style == STYLE_COMPILEALL ? POOL_KEEP_WARNINGS_ENV : 0);
 		progress_stop(&r.progress);
 	}
 	if (rc == 0 && o->style == STYLE_COMPILEALL)

@@ -355,7 +355,8 @@ out:
 	return rc;
 }
 
-int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, void *ctx)
+int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, void *ctx,
+	     unsigned flags)
 {
 	struct pool p;
 	int i, rc = 0;
@@ -365,7 +366,7 @@ int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, v
 	p.t = t;
 	p.ops = ops;
 	p.ctx = ctx;
-	p.env = child_python_env();
+	p.env = child_python_env(flags & POOL_KEEP_WARNINGS_ENV);
 	p.nr = nworkers < 1 ? 1 : nworkers;
 	p.w = xcalloc((size_t)p.nr, sizeof(*p.w));
 	for (i = 0; i < p.nr; i++) {

@@ -39,7 +39,13 @@ struct pool_ops {
 	void (*failed)(void *ctx, uint32_t id, const char *why);
 };
 
-int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, void *ctx);
+enum pool_flags {
+	/* keep PYTHONWARNINGS in the workers' environment (compileall honours it) */
+	POOL_KEEP_WARNINGS_ENV = 1 << 0,
+};
+
+int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, void *ctx,
+	     unsigned flags);
 
 /* Async-signal-safe: make a running pool_run() stop and return -2. */
 void pool_interrupt(void);

@@ -7,6 +7,15 @@
 import os
 import sys
 
+# `python -m compileall` imports these before it walks anything, and the
+# import system caches their bytecode (under PYTHONPYCACHEPREFIX, say) so
+# that compileall then finds them fresh: do the same, for the same output.
+try:
+    import argparse  # noqa: F401
+    import compileall  # noqa: F401
+except Exception:
+    pass
+
 out = sys.stdout.buffer
 # -c put '' first, unless safe_path (-P, PYTHONSAFEPATH, 3.11+) kept it out
 first = 0 if getattr(sys.flags, "safe_path", False) else 1

@@ -46,6 +46,8 @@ static struct source *add_entry(struct source_list *list, char *path, enum entry
 		s->mtime_sec = (int64_t)st->st_mtim.tv_sec;
 		s->mtime_nsec = st->st_mtim.tv_nsec;
 		s->mode = st->st_mode;
+		s->dev = (uint64_t)st->st_dev;
+		s->ino = (uint64_t)st->st_ino;
 	}
 	return s;
 }

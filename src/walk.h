@@ -47,6 +47,7 @@ struct source {
 	int64_t mtime_sec;
 	long mtime_nsec;
 	mode_t mode;
+	uint64_t dev, ino;    /* sources: the file's identity */
 	int depth;            /* directories between the argument and the entry */
 	int err;              /* ENTRY_DIR_ERROR: the errno */
 	unsigned char kind;   /* enum entry_kind */
