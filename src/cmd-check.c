@@ -202,12 +202,13 @@ static void print_json(FILE *fp, const struct check *c, const struct target *tar
  * importing the modules under an audit hook (src/importcheck.py) that
  * reports on fd 3 every source compiled and every pyc write attempted.
  */
-static int check_imports(const struct target *t, const struct option_list *mods, int quiet)
+static int check_imports(const struct target *t, const struct option_list *mods, int quiet,
+			 FILE *fp)
 {
 	const char **argv = xcalloc(mods->nr + 5, sizeof(*argv));
 	struct child c = CHILD_INIT;
 	struct strbuf out = STRBUF_INIT;
-	int pfd[2], status, problems = 0;
+	int pfd[2], status, problems = 0, done = 0;
 	size_t i, n = 0;
 	const char *p, *end;
 
@@ -244,32 +245,40 @@ static int check_imports(const struct target *t, const struct option_list *mods,
 	child_wait(&c, &status);
 	free(argv);
 
-	/* records: KIND \t TEXT \n, KIND one of compile, write, error */
+	/* records: KIND \t TEXT \n, KIND one of compile, write, error, done */
 	for (p = out.buf, end = out.buf + out.len; p < end; p = memchr(p, '\n', (size_t)(end - p)) + 1) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *tab = memchr(p, '\t', (size_t)(nl - p));
 
 		if (!nl || !tab)
 			break;
+		if (!strncmp(p, "done\t", 5)) {
+			done = 1;
+			continue;
+		}
 		problems++;
 		if (quiet < 2) {
 			if (!strncmp(p, "compile", 7))
-				printf("%.*s: compiled at import (%s)\n", (int)(nl - tab - 1), tab + 1,
-				       t->display);
+				fprintf(fp, "%.*s: compiled at import (%s)\n", (int)(nl - tab - 1),
+					tab + 1, t->display);
 			else if (!strncmp(p, "write", 5))
-				printf("%.*s: bytecode write attempted at import (%s)\n",
-				       (int)(nl - tab - 1), tab + 1, t->display);
+				fprintf(fp, "%.*s: bytecode write attempted at import (%s)\n",
+					(int)(nl - tab - 1), tab + 1, t->display);
 			else
-				printf("%.*s\n", (int)(nl - tab - 1), tab + 1);
+				fprintf(fp, "%.*s\n", (int)(nl - tab - 1), tab + 1);
 		}
 	}
 	if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 1)) {
 		problems++;
 		error("the import check with '%s' %s", t->python, child_describe_status(status));
+	} else if (!done) {
+		problems++;
+		error("the import check with '%s' did not finish: an imported module ended the "
+		      "process (%s)", t->python, child_describe_status(status));
 	}
 	if (!problems && !quiet)
-		printf("%s: check --import: %zu module%s imported, nothing compiled (%s)\n", progname,
-		       mods->nr, mods->nr == 1 ? "" : "s", t->display);
+		fprintf(fp, "%s: check --import: %zu module%s imported, nothing compiled (%s)\n",
+			progname, mods->nr, mods->nr == 1 ? "" : "s", t->display);
 	strbuf_release(&out);
 	return problems ? 1 : 0;
 }
@@ -366,10 +375,15 @@ int cmd_check(int argc, const char **argv)
 			if (walk_path(argv[1 + i], maxlevels, WALK_PYCACHE, &list))
 				rc = 1;
 	}
-	for (k = 0; k < d.pythons.nr; k++)
-		if (targets[k].python && (target_probe_finish(&targets[k]) < 0 ||
-					  driver_apply_prefix(&d, &targets[k]) < 0))
+	for (k = 0; k < d.pythons.nr; k++) {
+		if (!targets[k].python)
+			continue;
+		if (target_probe_finish(&targets[k]) < 0 || driver_apply_prefix(&d, &targets[k]) < 0)
 			rc = 2;
+		else if (c.want_mode > 0 && !targets[k].has_hash_pycs)
+			rc = error("option '--invalidation-mode': '%s' (%s) has no hash-based pycs",
+				   targets[k].python, targets[k].display) ? 2 : 2;
+	}
 	if (rc == 2)
 		goto out;
 
@@ -486,7 +500,8 @@ int cmd_check(int argc, const char **argv)
 	if (imports.nr) {
 		fflush(stdout);
 		for (k = 0; k < d.pythons.nr; k++) {
-			int r = check_imports(&targets[k], &imports, quiet);
+			/* with --json, stdout is the JSON document alone */
+			int r = check_imports(&targets[k], &imports, quiet, json ? stderr : stdout);
 
 			if (r < 0)
 				rc = 2;

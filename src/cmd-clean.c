@@ -182,11 +182,18 @@ int cmd_clean(int argc, const char **argv)
 					sp.size = (uint64_t)st.st_size;
 					sp.mtime_sec = (int64_t)st.st_mtim.tv_sec;
 					sp.mtime_nsec = st.st_mtim.tv_nsec;
+					int mine = 0;
+
+					/* judged by the targets it belongs to (its magic); another's is kept */
 					for (t = 0; t < nt && !go; t++) {
 						enum pyc_status stt = verify_pyc(&targets[t], s->path, &sp, -1,
 										 detail, sizeof(detail));
-						go = stt != PYC_OK && stt != PYC_UNREADABLE;
+						mine |= stt != PYC_WRONG_MAGIC;
+						go = stt != PYC_OK && stt != PYC_UNREADABLE &&
+						     stt != PYC_WRONG_MAGIC;
 					}
+					if (!mine)
+						go = o.other_versions;
 				}
 			}
 			free(py);
@@ -214,25 +221,14 @@ int cmd_clean(int argc, const char **argv)
 	/* __pycache__ directories left empty (rmdir refuses the others) */
 	for (k = 0; k < list.nr && !o.dry_run; k++) {
 		const struct source *s = &list.v[k];
-		char *slash;
-		char *dir;
 
-		if (s->kind != ENTRY_CACHED)
+		if (s->kind != ENTRY_PYCACHE)
 			continue;
-		dir = xstrdup(s->path);
-		slash = strrchr(dir, '/');
-		*slash = '\0';
-		if (k + 1 < list.nr && !strncmp(list.v[k + 1].path, dir, strlen(dir)) &&
-		    list.v[k + 1].path[strlen(dir)] == '/') {
-			free(dir); /* not the last pyc of this directory */
-			continue;
-		}
-		if (rmdir(dir) == 0) {
+		if (rmdir(s->path) == 0) {
 			dirs++;
 			if (o.verbose && o.quiet < 2)
-				printf("removed %s/\n", dir);
+				printf("removed %s/\n", s->path);
 		}
-		free(dir);
 	}
 	if (!o.quiet && o.dry_run)
 		printf("%s: clean: would remove %zu pyc%s (%.1f MB)\n", progname, removed,

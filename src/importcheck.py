@@ -14,7 +14,13 @@ import sys
 report = os.fdopen(3, "w", encoding="utf-8", errors="backslashreplace")
 
 
+seen = set()
+
+
 def record(kind, text):
+    if (kind, text) in seen:  # the audit event and the loader report one compile
+        return
+    seen.add((kind, text))
     report.write("%s\t%s\n" % (kind, str(text).replace("\n", " ")))
     report.flush()
 
@@ -44,10 +50,26 @@ def hook(event, args):
 sys.addaudithook(hook)
 
 import importlib  # noqa: E402
+import importlib.machinery  # noqa: E402
+
+# The import system compiles through SourceLoader.source_to_code: watch it
+# too (PyPy raises no "compile" audit event).
+_loader = importlib.machinery.SourceFileLoader
+_source_to_code = _loader.source_to_code
+
+
+def source_to_code(self, data, path, *args, **kwargs):
+    if isinstance(path, (str, bytes)) and os.fsdecode(path).endswith(".py"):
+        record("compile", os.fsdecode(path))
+    return _source_to_code(self, data, path, *args, **kwargs)
+
+
+_loader.source_to_code = source_to_code
 
 for name in sys.argv[1:]:
     try:
         importlib.import_module(name)
     except BaseException as exc:  # SystemExit, KeyboardInterrupt... from its code
         record("error", "%s: import failed: %s: %s" % (name, type(exc).__name__, exc))
+record("done", len(sys.argv) - 1)
 report.close()

@@ -143,12 +143,19 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 		struct marshal_version v = { t->major, t->minor, !strcmp(t->implementation, "pypy") };
 		struct marshal_err err;
 
-		if (marshal_check((const unsigned char *)data.buf + hlen, data.len - hlen, &v,
+		struct mobj *root = NULL;
+
+		if (marshal_parse((const unsigned char *)data.buf + hlen, data.len - hlen, &v, &root,
 				  &err) < 0) {
 			snprintf(detail, dlen, "body does not unmarshal: %s at byte %zu", err.msg,
 				 hlen + err.offset);
 			st = PYC_CORRUPT;
+		} else if (root->type != 'c') {
+			/* the import system: "Non-code object in ..." */
+			snprintf(detail, dlen, "body is not a code object (type '%c')", root->type);
+			st = PYC_CORRUPT;
 		}
+		mobj_free(root);
 	}
 out:
 	strbuf_release(&data);

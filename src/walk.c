@@ -121,6 +121,7 @@ static void list_pycache(const char *dir, int dfd, int depth, struct source_list
 		free(path);
 		return;
 	}
+	add_entry(list, xstrdup(path), ENTRY_PYCACHE, NULL, depth);
 	while ((de = readdir(d))) {
 		struct stat st;
 

@@ -39,6 +39,7 @@ enum entry_kind {
 	ENTRY_DIR_ERROR, /* a directory that could not be listed: `err` says why */
 	ENTRY_CACHED,    /* WALK_PYCACHE: a *.pyc in a real __pycache__ directory */
 	ENTRY_LEGACY,    /* WALK_PYCACHE: a *.pyc outside __pycache__ (legacy layout) */
+	ENTRY_PYCACHE,   /* WALK_PYCACHE: a real __pycache__ directory (listed before its pycs) */
 };
 
 struct source {
