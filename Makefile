@@ -29,7 +29,8 @@ LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c
 	  src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c \
 	  src/factscache.c src/siphash.c \
 	  src/engine.c src/driver.c src/verify.c \
-	  src/cmd-compile.c src/cmd-compileall.c src/cmd-check.c src/cmd-clean.c
+	  src/cmd-compile.c src/cmd-compileall.c src/cmd-check.c src/cmd-clean.c \
+	  src/cmd-canon.c
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 MAIN_OBJ = $(BUILD)/main.o
 UNIT_SRC = $(wildcard tests/unit/*.c)

@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "compileall", cmd_compileall, "python -m compileall ARGS, the same output, on all cores" },
 	{ "check", cmd_check, "verify that a tree is fully and freshly compiled" },
 	{ "clean", cmd_clean, "remove orphaned and stale bytecode" },
+	{ "canon", cmd_canon, "rewrite pycs in the canonical form (same code, same bytes)" },
 };
 
 static void usage(FILE *fp)

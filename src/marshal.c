@@ -1109,3 +1109,795 @@ int marshal_write(const struct mobj *root, const struct marshal_version *v, stru
 	w.out = out;
 	return w_object(&w, root, 1);
 }
+
+/* ---- canonical form ---- */
+
+/*
+ * marshal_write_canonical() walks the tree three times.
+ *
+ * 1. classify, in stream order, children before their parent: every node
+ *    gets a class.  Equal immutable constants share one, found through a
+ *    hash table keyed by the class's kind, its canonical payload and its
+ *    children's classes (so comparing two tuples is comparing two short
+ *    arrays of class numbers).  Code objects, lists, dicts, sets, and the
+ *    containers holding one of those or a reference to a container still
+ *    being read (a cycle) get a class of their own ("identity"), which only
+ *    the 'r' nodes pointing at them share.  Per node, in pre-order, we keep
+ *    its class and the size of its subtree, so the later walks can skip one.
+ * 2. count, as the output will be written: a class met before becomes an
+ *    'r' and its subtree is not entered; this tells which classes occur
+ *    more than once and so need FLAG_REF on their first occurrence.
+ * 3. emit: the same walk, writing.
+ *
+ * Counting on the output walk rather than on the input matters: a string
+ * inside a tuple written twice in one stream and once plus an 'r' in the
+ * other must get the same flag in both.
+ */
+
+#define CANON_PENDING UINT32_MAX
+/* 'r' + u32: a class whose whole encoding is shorter is written in full */
+#define CANON_REF_SIZE 5
+#define CANON_SIZE_CAP ((size_t)1 << 40)
+
+struct cclass {
+	uint64_t hash;
+	const unsigned char *key; /* canonical payload: in the tree or in ctx->owned */
+	size_t keylen;
+	int64_t ival;		 /* 'i' value; 'l' signed digit count; 'x' real part length */
+	size_t items;		 /* value classes: first child class in ids[] */
+	size_t nitems;
+	size_t full;		 /* bytes when written in full, children too (capped) */
+	const struct mobj *node; /* a node of the class written in full... */
+	size_t pos;		 /* ...and its pre-order position */
+	uint32_t ref;		 /* its index, once written with FLAG_REF */
+	unsigned char kind;	 /* see c_scalar(); 0 for an identity class */
+	unsigned char ascii;	 /* text: all below 0x80 */
+	unsigned char namelike;	 /* text: only [A-Za-z0-9_] (CPython's all_name_chars) */
+	unsigned char shared;	 /* text: one object per process in CPython ('', 'a', '\xe9') */
+	unsigned char interned;	 /* text: some occurrence was interned */
+	unsigned char seen;	 /* occurrences in the output walk, up to 2 */
+	unsigned char deep;	 /* small class met where writing it in full nests too deep */
+	unsigned char written;
+};
+
+struct cnode {
+	uint32_t cls;  /* while pending: the index the 'r' refers to */
+	uint32_t size; /* nodes in the subtree, this one included */
+};
+
+struct cref {
+	const struct mobj *node;
+	uint32_t cls; /* CANON_PENDING while the node is being classified */
+};
+
+struct canon {
+	const struct marshal_code_field *layout;
+	size_t nfields;
+	int slices;
+	int pypy;
+	struct cclass *classes;
+	size_t nclasses, classes_alloc;
+	uint32_t *table; /* class + 1, 0 = empty; a power of two long */
+	size_t table_size, table_used;
+	uint32_t *ids; /* children of value classes */
+	size_t nids, ids_alloc;
+	uint32_t *stack; /* children's classes while their parent is classified */
+	size_t nstack, stack_alloc;
+	struct cnode *nodes;
+	size_t nnodes, nodes_alloc;
+	struct cref *refs; /* by the index the reader gives */
+	size_t nrefs, refs_alloc;
+	size_t *pending; /* positions of 'r' nodes to a node then unfinished */
+	size_t npending, pending_alloc;
+	unsigned char **owned;
+	size_t nowned, owned_alloc;
+	struct strbuf scratch; /* a payload transcoded for lookup */
+	uint32_t nextref;
+	struct strbuf *out;
+};
+
+static const char canon_singletons[] = "0NFTS.";
+
+/* The class of a singleton (0..5, made first), or -1. */
+static int c_singleton(int type)
+{
+	switch (type) {
+	case MARSHAL_NULL:
+		return 0;
+	case MARSHAL_NONE:
+		return 1;
+	case MARSHAL_FALSE:
+		return 2;
+	case MARSHAL_TRUE:
+		return 3;
+	case MARSHAL_STOPITER:
+		return 4;
+	case MARSHAL_ELLIPSIS:
+		return 5;
+	default:
+		return -1;
+	}
+}
+
+static int c_error(const struct mobj *o, const char *why)
+{
+	return error("cannot write marshal object '%c' (from offset %zu) canonically: %s", o->type,
+		     o->offset, why);
+}
+
+static size_t c_add(size_t a, size_t b)
+{
+	return a + b > CANON_SIZE_CAP ? CANON_SIZE_CAP : a + b;
+}
+
+/*
+ * FNV-1a taken 8 bytes at a time (the payloads are whole bytecode strings:
+ * byte by byte it was most of the time spent), with a final mix so the
+ * low bits that index the table depend on every input bit.
+ */
+static uint64_t hash_add(uint64_t h, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	uint64_t w;
+
+	for (; n >= 8; n -= 8, p += 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	if (n) {
+		w = 0;
+		memcpy(&w, p, n);
+		h = (h ^ w ^ (uint64_t)n << 56) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
+static uint64_t hash_end(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static void c_table_put(struct canon *cx, uint32_t id)
+{
+	size_t mask = cx->table_size - 1, i = (size_t)cx->classes[id].hash & mask;
+
+	while (cx->table[i])
+		i = (i + 1) & mask;
+	cx->table[i] = id + 1;
+}
+
+static void c_table_grow(struct canon *cx)
+{
+	size_t i, old = cx->table_size;
+	uint32_t *t = cx->table;
+
+	cx->table_size = old ? st_mult(old, 2) : 1024;
+	cx->table = xcalloc(cx->table_size, sizeof(*cx->table));
+	for (i = 0; i < old; i++)
+		if (t[i])
+			c_table_put(cx, t[i] - 1);
+	free(t);
+}
+
+static uint32_t c_new_class(struct canon *cx, int kind, const struct mobj *o, size_t pos)
+{
+	struct cclass *c;
+
+	if (cx->nclasses >= CANON_PENDING - 1)
+		BUG("canonical marshal: more classes than nodes"); /* nodes are counted first */
+	ALLOC_GROW(cx->classes, cx->nclasses + 1, cx->classes_alloc);
+	c = &cx->classes[cx->nclasses];
+	memset(c, 0, sizeof(*c));
+	c->kind = (unsigned char)kind;
+	c->node = o;
+	c->pos = pos;
+	c->full = CANON_SIZE_CAP;
+	return (uint32_t)cx->nclasses++;
+}
+
+/*
+ * The value class with this key, made if new.  `key` may point into the
+ * scratch buffer (it is copied then); `kids` are the nkids classes on top
+ * of the stack.
+ */
+static uint32_t c_lookup(struct canon *cx, int kind, int64_t ival, const unsigned char *key,
+			 size_t keylen, const uint32_t *kids, size_t nkids, size_t full,
+			 const struct mobj *o, size_t pos)
+{
+	unsigned char k = (unsigned char)kind;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t mask, i;
+	struct cclass *c;
+	uint32_t id;
+
+	h = hash_add(h, &k, 1);
+	h = hash_add(h, &ival, sizeof(ival));
+	if (keylen)
+		h = hash_add(h, key, keylen);
+	if (nkids)
+		h = hash_add(h, kids, nkids * sizeof(*kids));
+	h = hash_end(h);
+	if (2 * (cx->table_used + 1) > cx->table_size)
+		c_table_grow(cx);
+	mask = cx->table_size - 1;
+	for (i = (size_t)h & mask; cx->table[i]; i = (i + 1) & mask) {
+		c = &cx->classes[cx->table[i] - 1];
+		if (c->hash == h && c->kind == k && c->ival == ival && c->keylen == keylen &&
+		    c->nitems == nkids && (!keylen || !memcmp(c->key, key, keylen)) &&
+		    (!nkids || !memcmp(cx->ids + c->items, kids, nkids * sizeof(*kids))))
+			return cx->table[i] - 1;
+	}
+	id = c_new_class(cx, kind, o, pos);
+	c = &cx->classes[id];
+	c->hash = h;
+	c->ival = ival;
+	c->keylen = keylen;
+	c->key = key;
+	if (keylen && key == (const unsigned char *)cx->scratch.buf) {
+		unsigned char *copy = xmalloc(keylen);
+
+		memcpy(copy, key, keylen);
+		ALLOC_GROW(cx->owned, cx->nowned + 1, cx->owned_alloc);
+		cx->owned[cx->nowned++] = copy;
+		c->key = copy;
+	}
+	c->items = cx->nids;
+	c->nitems = nkids;
+	if (nkids) {
+		ALLOC_GROW(cx->ids, st_add(cx->nids, nkids), cx->ids_alloc);
+		memcpy(cx->ids + cx->nids, kids, nkids * sizeof(*kids));
+		cx->nids += nkids;
+	}
+	c->full = full;
+	c_table_put(cx, id);
+	cx->table_used++;
+	return id;
+}
+
+static int all_ascii(const unsigned char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] & 0x80)
+			return 0;
+	return 1;
+}
+
+static int all_name_chars(const unsigned char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/* The digit count and 15-bit digits of a 'l' holding v, into the scratch buffer. */
+static int64_t c_long_digits(struct canon *cx, int64_t v)
+{
+	uint64_t mag = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	int64_t n = 0;
+
+	strbuf_reset(&cx->scratch);
+	while (mag) {
+		strbuf_addch(&cx->scratch, (int)(mag & 0xff));
+		strbuf_addch(&cx->scratch, (int)((mag >> 8) & 0x7f));
+		mag >>= 15;
+		n++;
+	}
+	return v < 0 ? -n : n;
+}
+
+/* A 'l' of at most 4 digits as an int64 (normalized: 5 digits are >= 2**60). */
+static int long_value(const struct mobj *o, int64_t *out)
+{
+	size_t n = o->len / 2, i;
+	uint64_t mag = 0;
+
+	if (n > 4)
+		return 0;
+	for (i = n; i-- > 0;)
+		mag = mag << 15 | (uint64_t)(o->data[2 * i] | (unsigned)o->data[2 * i + 1] << 8);
+	*out = o->ival < 0 ? -(int64_t)mag : (int64_t)mag;
+	return 1;
+}
+
+/*
+ * The class of a scalar.  Kinds: 'u' text (key: its UTF-8), 'U' text PyPy
+ * read leniently from invalid UTF-8 (key: the bytes), 's' bytes, 'i' int
+ * that fits in 32 bits (ival), 'l' other int (ival, key: digits), 'g' 'y'
+ * (key: the IEEE bytes), 'f' 'x' (key: the text).
+ */
+static uint32_t c_scalar(struct canon *cx, const struct mobj *o, size_t pos)
+{
+	const unsigned char *key = o->data;
+	size_t keylen = o->len, i, bad;
+	int64_t ival = 0, v;
+	uint32_t id;
+	int kind = o->type;
+
+	switch (o->type) {
+	case MARSHAL_INT:
+		ival = o->ival;
+		keylen = 0;
+		break;
+	case MARSHAL_INT64:
+	case MARSHAL_LONG:
+		if (o->type == MARSHAL_INT64) {
+			uint64_t u = (uint64_t)get_le32(o->data) | (uint64_t)get_le32(o->data + 4) << 32;
+
+			v = u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
+		} else if (!long_value(o, &v)) {
+			kind = MARSHAL_LONG;
+			ival = o->ival;
+			break;
+		}
+		if (v >= INT32_MIN && v <= INT32_MAX) {
+			kind = MARSHAL_INT;
+			ival = v;
+			keylen = 0;
+		} else {
+			kind = MARSHAL_LONG;
+			ival = c_long_digits(cx, v);
+			key = (const unsigned char *)cx->scratch.buf;
+			keylen = cx->scratch.len;
+		}
+		break;
+	case MARSHAL_COMPLEX:
+		ival = o->ival;
+		break;
+	case MARSHAL_INTERNED:
+	case MARSHAL_UNICODE:
+		kind = 'u';
+		if (!utf8_surrogatepass_ok(o->data, o->len, &bad))
+			kind = 'U';
+		break;
+	case MARSHAL_ASCII:
+	case MARSHAL_ASCII_INTERNED:
+	case MARSHAL_SHORT_ASCII:
+	case MARSHAL_SHORT_ASCII_INTERNED:
+		kind = 'u';
+		if (!all_ascii(o->data, o->len)) {
+			/* CPython reads these as Latin-1 */
+			strbuf_reset(&cx->scratch);
+			for (i = 0; i < o->len; i++) {
+				if (o->data[i] < 0x80) {
+					strbuf_addch(&cx->scratch, o->data[i]);
+				} else {
+					strbuf_addch(&cx->scratch, 0xc0 | o->data[i] >> 6);
+					strbuf_addch(&cx->scratch, 0x80 | (o->data[i] & 0x3f));
+				}
+			}
+			key = (const unsigned char *)cx->scratch.buf;
+			keylen = cx->scratch.len;
+		}
+		break;
+	}
+	id = c_lookup(cx, kind, ival, key, keylen, NULL, 0, 0, o, pos);
+	{
+		struct cclass *c = &cx->classes[id];
+
+		switch (kind) {
+		case 'u':
+		case 'U':
+			c->ascii = kind == 'u' && all_ascii(c->key, c->keylen);
+			c->namelike = kind == 'u' && all_name_chars(c->key, c->keylen);
+			/* no character, or one below U+0100 (UTF-8 C2 xx or C3 xx) */
+			c->shared = kind == 'u' && (c->keylen <= 1 || (c->keylen == 2 && (c->key[0] == 0xc2 ||
+										 c->key[0] == 0xc3)));
+			c->full = c_add(c->ascii && c->keylen < 256 ? 2 : 5, c->keylen);
+			if (o->type == MARSHAL_INTERNED || o->type == MARSHAL_ASCII_INTERNED ||
+			    o->type == MARSHAL_SHORT_ASCII_INTERNED)
+				c->interned = 1;
+			break;
+		case MARSHAL_INT:
+			c->full = 5;
+			break;
+		case MARSHAL_FLOAT:
+			c->full = 2 + c->keylen;
+			break;
+		case MARSHAL_COMPLEX:
+			c->full = 3 + c->keylen;
+			break;
+		default: /* 's' 'l' 'g' 'y': a type byte and a 4-byte count or 8+ bytes */
+			c->full = c_add(5, c->keylen);
+			break;
+		}
+	}
+	return id;
+}
+
+static int c_classify(struct canon *cx, const struct mobj *o, int depth, uint32_t *out);
+
+static int c_container(struct canon *cx, const struct mobj *o, size_t pos, int depth,
+		       uint32_t *out)
+{
+	size_t base = cx->nstack, i, full;
+	int identity = o->type == MARSHAL_LIST || o->type == MARSHAL_SET ||
+		       o->type == MARSHAL_DICT || o->type == MARSHAL_CODE;
+	int kind = o->type == MARSHAL_SMALL_TUPLE ? MARSHAL_TUPLE : o->type;
+
+	for (i = 0; i < o->nitems; i++) {
+		uint32_t id;
+
+		if (c_classify(cx, o->items[i], depth + 1, &id) < 0)
+			return -1;
+		ALLOC_GROW(cx->stack, cx->nstack + 1, cx->stack_alloc);
+		cx->stack[cx->nstack++] = id;
+	}
+	full = o->type == MARSHAL_SLICE ? 1 : o->nitems < 256 && kind == MARSHAL_TUPLE ? 2 : 5;
+	for (i = base; i < cx->nstack && !identity; i++) {
+		if (cx->stack[i] == CANON_PENDING || !cx->classes[cx->stack[i]].kind)
+			identity = 1;
+		else
+			full = c_add(full, cx->classes[cx->stack[i]].full);
+	}
+	if (identity)
+		*out = c_new_class(cx, 0, o, pos);
+	else
+		*out = c_lookup(cx, kind, 0, NULL, 0, o->nitems ? cx->stack + base : NULL,
+				o->nitems, full, o, pos);
+	cx->nstack = base;
+	return 0;
+}
+
+static int c_classify(struct canon *cx, const struct mobj *o, int depth, uint32_t *out)
+{
+	size_t pos = cx->nnodes, ref = 0;
+	int single;
+	uint32_t id;
+
+	if (depth > MARSHAL_MAX_DEPTH)
+		return c_error(o, "nested too deep");
+	if (pos >= CANON_PENDING - 1)
+		return c_error(o, "too many objects");
+	ALLOC_GROW(cx->nodes, cx->nnodes + 1, cx->nodes_alloc);
+	cx->nnodes++;
+	single = c_singleton(o->type);
+	if (single >= 0) {
+		id = (uint32_t)single;
+	} else if (o->type == MARSHAL_REF) {
+		if (o->ref >= cx->nrefs || (o->target && cx->refs[o->ref].node != o->target))
+			return c_error(o, "reference to an object not written before it");
+		id = cx->refs[o->ref].cls;
+		if (id == CANON_PENDING) {
+			/* a cycle: resolved once its target is classified */
+			cx->nodes[pos].cls = o->ref;
+			cx->nodes[pos].size = 1;
+			ALLOC_GROW(cx->pending, cx->npending + 1, cx->pending_alloc);
+			cx->pending[cx->npending++] = pos;
+			*out = CANON_PENDING;
+			return 0;
+		}
+	} else {
+		if (o->flag_ref) {
+			/* the index the reader gives it, at its type byte */
+			ref = cx->nrefs;
+			ALLOC_GROW(cx->refs, cx->nrefs + 1, cx->refs_alloc);
+			cx->refs[cx->nrefs].node = o;
+			cx->refs[cx->nrefs++].cls = CANON_PENDING;
+		}
+		switch (o->type) {
+		case MARSHAL_TUPLE:
+		case MARSHAL_SMALL_TUPLE:
+		case MARSHAL_LIST:
+		case MARSHAL_DICT:
+		case MARSHAL_SET:
+		case MARSHAL_FROZENSET:
+		case MARSHAL_SLICE:
+		case MARSHAL_CODE:
+			if (c_container(cx, o, pos, depth, &id) < 0)
+				return -1;
+			break;
+		case MARSHAL_INT:
+		case MARSHAL_INT64:
+		case MARSHAL_LONG:
+		case MARSHAL_FLOAT:
+		case MARSHAL_BINARY_FLOAT:
+		case MARSHAL_COMPLEX:
+		case MARSHAL_BINARY_COMPLEX:
+		case MARSHAL_STRING:
+		case MARSHAL_INTERNED:
+		case MARSHAL_UNICODE:
+		case MARSHAL_ASCII:
+		case MARSHAL_ASCII_INTERNED:
+		case MARSHAL_SHORT_ASCII:
+		case MARSHAL_SHORT_ASCII_INTERNED:
+			id = c_scalar(cx, o, pos);
+			break;
+		default:
+			return c_error(o, "unknown type");
+		}
+		if (o->flag_ref)
+			cx->refs[ref].cls = id;
+	}
+	cx->nodes[pos].cls = id;
+	cx->nodes[pos].size = (uint32_t)(cx->nnodes - pos);
+	*out = id;
+	return 0;
+}
+
+static int c_small(const struct cclass *c)
+{
+	return c->kind && c->full < CANON_REF_SIZE;
+}
+
+/* Written in full at `depth`, a small class would nest deeper than the reader allows. */
+static int c_too_deep(const struct cclass *c, int depth)
+{
+	return depth + (c->nitems ? 1 : 0) > MARSHAL_MAX_DEPTH;
+}
+
+/* The node to write a class's first occurrence from: o itself unless it is an 'r'. */
+static const struct mobj *c_full_node(const struct canon *cx, const struct mobj *o, size_t *pos)
+{
+	const struct cclass *c = &cx->classes[cx->nodes[*pos].cls];
+
+	if (o->type != MARSHAL_REF)
+		return o;
+	*pos = c->pos;
+	return c->node;
+}
+
+static void c_count(struct canon *cx, const struct mobj *o, size_t pos, int depth)
+{
+	struct cclass *c = &cx->classes[cx->nodes[pos].cls];
+	size_t i, p;
+
+	if (c_small(c)) {
+		/* written in full (small children, never shared) unless too deep */
+		if (c_too_deep(c, depth))
+			c->deep = 1;
+		return;
+	}
+	if (c->seen) {
+		c->seen = 2;
+		return;
+	}
+	c->seen = 1;
+	o = c_full_node(cx, o, &pos);
+	for (i = 0, p = pos + 1; i < o->nitems; i++, p += cx->nodes[p].size)
+		c_count(cx, o->items[i], p, depth + 1);
+}
+
+static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth);
+
+static int c_emit_items(struct canon *cx, const struct mobj *o, size_t pos, int depth)
+{
+	size_t i, p;
+
+	for (i = 0, p = pos + 1; i < o->nitems; i++, p += cx->nodes[p].size)
+		if (c_emit(cx, o->items[i], p, depth + 1) < 0)
+			return -1;
+	return 0;
+}
+
+static int c_emit_code(struct canon *cx, const struct mobj *o, size_t pos, int depth)
+{
+	size_t i, p, nint = 0, nobj = 0;
+
+	for (i = 0; i < cx->nfields; i++) {
+		if (cx->layout[i].kind == 'i')
+			nint++;
+		else
+			nobj++;
+	}
+	if (o->len != 4 * nint || o->nitems != nobj)
+		return c_error(o, "fields do not match the version's layout");
+	nint = nobj = 0;
+	p = pos + 1;
+	for (i = 0; i < cx->nfields; i++) {
+		if (cx->layout[i].kind == 'i') {
+			strbuf_add(cx->out, o->data + 4 * nint++, 4);
+			continue;
+		}
+		if (c_emit(cx, o->items[nobj++], p, depth + 1) < 0)
+			return -1;
+		p += cx->nodes[p].size;
+	}
+	return 0;
+}
+
+static void c_emit_text(struct canon *cx, const struct cclass *c, int flag)
+{
+	/*
+	 * Where the interned bit is the writing process's history, not the
+	 * value's, take CPython's rule for interning constants instead: PyPy
+	 * writes a string interned when any string of its value has been
+	 * interned in the process so far, and CPython has one object for ''
+	 * and for each one-character Latin-1 string, interned once anything
+	 * in the process interned it.  Loading gives an equal string anyway.
+	 */
+	int interned = cx->pypy || c->shared ? c->namelike : c->interned;
+	int type;
+
+	if (c->ascii && c->keylen < 256) {
+		type = interned ? MARSHAL_SHORT_ASCII_INTERNED : MARSHAL_SHORT_ASCII;
+		strbuf_addch(cx->out, type | flag);
+		strbuf_addch(cx->out, (int)c->keylen);
+	} else {
+		if (c->ascii)
+			type = interned ? MARSHAL_ASCII_INTERNED : MARSHAL_ASCII;
+		else
+			type = interned ? MARSHAL_INTERNED : MARSHAL_UNICODE;
+		strbuf_addch(cx->out, type | flag);
+		strbuf_add_le32(cx->out, (unsigned long)c->keylen);
+	}
+	strbuf_add(cx->out, c->key, c->keylen);
+}
+
+static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth)
+{
+	struct cclass *c = &cx->classes[cx->nodes[pos].cls];
+	int flag = 0, type;
+
+	if (depth > MARSHAL_MAX_DEPTH)
+		return c_error(o, "nested too deep");
+	if (c_small(c)) {
+		if (c->written && c->deep && c_too_deep(c, depth)) {
+			strbuf_addch(cx->out, MARSHAL_REF);
+			strbuf_add_le32(cx->out, c->ref);
+			return 0;
+		}
+		if (c_too_deep(c, depth))
+			return c_error(o, "nested too deep");
+		flag = c->deep && !c->written;
+	} else if (c->written) {
+		if (c->seen < 2)
+			BUG("canonical marshal: class written twice but counted once");
+		strbuf_addch(cx->out, MARSHAL_REF);
+		strbuf_add_le32(cx->out, c->ref);
+		return 0;
+	} else {
+		flag = c->seen > 1;
+	}
+	if (flag) {
+		if (cx->nextref >= 0x7ffffffe)
+			return c_error(o, "too many shared objects");
+		c->ref = cx->nextref++;
+	}
+	c->written = 1;
+	flag = flag ? MARSHAL_FLAG_REF : 0;
+	o = c_full_node(cx, o, &pos);
+
+	switch (c->kind) {
+	case 0:
+		break; /* below: the node's own shape */
+	case 'u':
+	case 'U':
+		c_emit_text(cx, c, flag);
+		return 0;
+	case MARSHAL_INT:
+		strbuf_addch(cx->out, MARSHAL_INT | flag);
+		strbuf_add_le32(cx->out, (unsigned long)(uint32_t)c->ival);
+		return 0;
+	case MARSHAL_LONG:
+		strbuf_addch(cx->out, MARSHAL_LONG | flag);
+		strbuf_add_le32(cx->out, (unsigned long)(uint32_t)c->ival);
+		strbuf_add(cx->out, c->key, c->keylen);
+		return 0;
+	case MARSHAL_STRING:
+		strbuf_addch(cx->out, MARSHAL_STRING | flag);
+		strbuf_add_le32(cx->out, (unsigned long)c->keylen);
+		strbuf_add(cx->out, c->key, c->keylen);
+		return 0;
+	case MARSHAL_BINARY_FLOAT:
+	case MARSHAL_BINARY_COMPLEX:
+		strbuf_addch(cx->out, c->kind | flag);
+		strbuf_add(cx->out, c->key, c->keylen);
+		return 0;
+	case MARSHAL_FLOAT:
+		strbuf_addch(cx->out, MARSHAL_FLOAT | flag);
+		strbuf_addch(cx->out, (int)c->keylen);
+		strbuf_add(cx->out, c->key, c->keylen);
+		return 0;
+	case MARSHAL_COMPLEX:
+		strbuf_addch(cx->out, MARSHAL_COMPLEX | flag);
+		strbuf_addch(cx->out, (int)c->ival);
+		strbuf_add(cx->out, c->key, (size_t)c->ival);
+		strbuf_addch(cx->out, (int)(c->keylen - (size_t)c->ival));
+		strbuf_add(cx->out, c->key + c->ival, c->keylen - (size_t)c->ival);
+		return 0;
+	default:
+		if (c_singleton(c->kind) >= 0) {
+			strbuf_addch(cx->out, c->kind);
+			return 0;
+		}
+		break; /* tuple, frozenset, slice */
+	}
+
+	type = o->type == MARSHAL_TUPLE || o->type == MARSHAL_SMALL_TUPLE
+		       ? (o->nitems < 256 ? MARSHAL_SMALL_TUPLE : MARSHAL_TUPLE)
+		       : o->type;
+	strbuf_addch(cx->out, type | flag);
+	switch (type) {
+	case MARSHAL_SMALL_TUPLE:
+		strbuf_addch(cx->out, (int)o->nitems);
+		break;
+	case MARSHAL_TUPLE:
+	case MARSHAL_LIST:
+	case MARSHAL_SET:
+	case MARSHAL_FROZENSET:
+		if (o->nitems > INT32_MAX)
+			return c_error(o, "too long");
+		strbuf_add_le32(cx->out, (unsigned long)o->nitems);
+		break;
+	case MARSHAL_DICT:
+		if (!o->nitems || o->items[o->nitems - 1]->type != MARSHAL_NULL)
+			return c_error(o, "dict not ended by a null");
+		break;
+	case MARSHAL_SLICE:
+		if (!cx->slices || o->nitems != 3)
+			return c_error(o, "not a slice of this version");
+		break;
+	case MARSHAL_CODE:
+		return c_emit_code(cx, o, pos, depth);
+	default:
+		return c_error(o, "unknown type");
+	}
+	return c_emit_items(cx, o, pos, depth);
+}
+
+static void canon_release(struct canon *cx)
+{
+	size_t i;
+
+	for (i = 0; i < cx->nowned; i++)
+		free(cx->owned[i]);
+	free(cx->owned);
+	free(cx->classes);
+	free(cx->table);
+	free(cx->ids);
+	free(cx->stack);
+	free(cx->nodes);
+	free(cx->refs);
+	free(cx->pending);
+	strbuf_release(&cx->scratch);
+}
+
+int marshal_write_canonical(const struct mobj *root, const struct marshal_version *v,
+			    struct strbuf *out)
+{
+	struct canon cx;
+	size_t start = out->len, i;
+	uint32_t id;
+	int rc = -1;
+
+	memset(&cx, 0, sizeof(cx));
+	strbuf_init(&cx.scratch, 0);
+	cx.out = out;
+	cx.layout = marshal_code_layout(v, &cx.nfields);
+	if (!cx.layout)
+		return error("cannot write marshal data for python %d.%d", v->major, v->minor);
+	cx.slices = v->minor >= 14;
+	cx.pypy = v->pypy;
+	for (i = 0; canon_singletons[i]; i++) {
+		id = c_lookup(&cx, canon_singletons[i], 0, NULL, 0, NULL, 0, 1, NULL, 0);
+		if (id != i)
+			BUG("canonical marshal: singleton classes out of order");
+	}
+	if (c_classify(&cx, root, 1, &id) < 0)
+		goto out;
+	for (i = 0; i < cx.npending; i++) {
+		struct cnode *n = &cx.nodes[cx.pending[i]];
+
+		n->cls = cx.refs[n->cls].cls;
+		if (n->cls == CANON_PENDING)
+			BUG("canonical marshal: reference never resolved");
+	}
+	c_count(&cx, root, 0, 1);
+	rc = c_emit(&cx, root, 0, 1);
+out:
+	if (rc < 0)
+		strbuf_setlen(out, start);
+	canon_release(&cx);
+	return rc;
+}

@@ -210,4 +210,67 @@ void mobj_free(struct mobj *o);
  */
 int marshal_write(const struct mobj *root, const struct marshal_version *v, struct strbuf *out);
 
+/*
+ * Append to `out` the canonical form of the stream `root` was parsed from
+ * (in `v`'s layout): a stream that loads to an equal object and depends only
+ * on that object's value, not on how the writing process shared or interned
+ * its objects (marshal.dumps decides FLAG_REF from reference counts, and
+ * from 3.12 interned strings are immortal, so the same code object comes out
+ * differently after compiling other modules: gh-129724, gh-98819).
+ *
+ *   value class  Two objects are one value when both are immutable constants
+ *                of the same kind and value: text (t u a A z Z, compared as
+ *                decoded text), bytes, ints (i I l, by value), 'g' floats and
+ *                'y' complexes by their IEEE bytes (0.0 is not -0.0; NaNs
+ *                by bits), 'f' and 'x' by their text, tuples (either code)
+ *                and slices whose items are pairwise one value, frozensets
+ *                with the same items in the same order.  Code objects,
+ *                lists, dicts, sets and any container holding one (or a
+ *                reference back into an unfinished container) are each a
+ *                value of their own, shared only where the input has 'r'.
+ *   walk         Objects are written in marshal's order; a value met again
+ *                in that walk is written as 'r' + u32 index and its
+ *                contents are not walked again.
+ *   sharing      A value met more than once in the walk has FLAG_REF on its
+ *                first occurrence and is 'r' afterwards; indexes count from
+ *                0 in the order flagged objects are written.  A value met
+ *                once has no FLAG_REF.  Exceptions: the singletons 0 N F T S
+ *                and . are one bare byte each; a value whose whole encoding
+ *                is shorter than an 'r' (5 bytes: '', 'ab', (), (None,), ...)
+ *                is written in full every time, never flagged -- unless an
+ *                occurrence sits where writing it in full would nest deeper
+ *                than MARSHAL_MAX_DEPTH: then it is flagged on its first
+ *                occurrence and 'r' at those places only.
+ *   type codes   Text: ASCII -> 'z' (length < 256) or 'a', else 'u' (UTF-8,
+ *                surrogates as CPython writes them); 'Z' 'A' 't' when any
+ *                occurrence of the value in the input was interned -- but
+ *                '' and one-character text below U+0100 are interned exactly
+ *                when made of [A-Za-z0-9_] (CPython's rule for constants):
+ *                CPython has one object for each of those per process, so
+ *                whether it is interned is the process's history.  Ints:
+ *                'i' when in [-2**31, 2**31), else 'l'.  Tuples: ')' below
+ *                256 items, else '('.  Everything else keeps its code.
+ *   PyPy         Text is written interned exactly when it is made of
+ *                [A-Za-z0-9_] only (CPython's rule for interning constants):
+ *                PyPy writes a string interned when any string of its value
+ *                has been interned in the writing process so far, which is
+ *                history, not value (and loading does not depend on it).
+ *                't'/'u' bytes that are not UTF-8 (PyPy reads them
+ *                leniently) are one value only with the same bytes.
+ *
+ * Properties (tests/e2e/test_canon.py checks them on the stdlib of every
+ * interpreter, the fuzz target on whatever the parser accepts):
+ * marshal.loads gives an equal object; canonical(canonical(x)) is
+ * canonical(x); equal values give equal bytes; the result is never longer
+ * than the input, except that a non-ASCII 'a'/'z' (Latin-1) becomes UTF-8
+ * 'u' and an 'I' may become a longer 'l' -- neither is written by CPython 3
+ * or PyPy.
+ *
+ * `root` must come from marshal_parse() (an 'r' node's `ref` must be the
+ * index the reader gives its target).  Returns 0, or -1 (printing an error,
+ * `out` left as it was) when the tree cannot be written, as marshal_write().
+ */
+int marshal_write_canonical(const struct mobj *root, const struct marshal_version *v,
+			    struct strbuf *out);
+
 #endif

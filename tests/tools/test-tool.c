@@ -22,6 +22,19 @@
  *       parse (OFFSET counts from the start of the body) or the file
  *       cannot be read.  Exit status 1 when any line is not "ok".
  *
+ *   test-tool canon MAJOR.MINOR[pypy] IN.pyc OUT.pyc [IN.pyc OUT.pyc]...
+ *       Writes OUT.pyc: IN.pyc's header unchanged (12 bytes for 3.6, 16
+ *       otherwise), then its body in canonical form
+ *       (marshal_write_canonical()).  Prints nothing on success; "FAIL
+ *       OFFSET: MESSAGE" per IN that does not parse (exit status 1).
+ *
+ *   test-tool canon-check [--time] MAJOR.MINOR[pypy] FILE.pyc...
+ *       Prints, per FILE, "canonical" when its body is already in canonical
+ *       form, "not-canonical" when it is not, "FAIL OFFSET: MESSAGE" when it
+ *       does not parse.  Exit status 1 when any line is not "canonical".
+ *       --time: print on stderr the bytes read and the seconds spent in
+ *       marshal_parse(), marshal_write() and marshal_write_canonical().
+ *
  * Exit status: 0 success; 1 a file could not be read (source-hash: the
  * others are still printed, its line is missing); 2 usage.
  */
@@ -196,6 +209,133 @@ static int cmd_marshal_roundtrip(int argc, const char **argv)
 	return rc;
 }
 
+static int write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	int saved;
+
+	if (fd < 0)
+		return error_errno("cannot create '%s'", path);
+	if (write_in_full(fd, data, len) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return error_errno("cannot write '%s'", path);
+	}
+	if (close(fd) < 0)
+		return error_errno("cannot write '%s'", path);
+	return 0;
+}
+
+/* Read a pyc and parse its body; prints the "FAIL" line itself. */
+static int parse_pyc(const char *path, const struct marshal_version *v, struct strbuf *sb,
+		     struct mobj **root, double *parse_time)
+{
+	size_t header = v->minor < 7 ? 12 : 16;
+	struct marshal_err err;
+	double t0;
+
+	strbuf_reset(sb);
+	if (read_file(path, sb) < 0) {
+		printf("FAIL 0: cannot read '%s'\n", path);
+		return -1;
+	}
+	if (sb->len < header) {
+		printf("FAIL 0: shorter than the %zu-byte header\n", header);
+		return -1;
+	}
+	t0 = now_seconds();
+	if (marshal_parse((const unsigned char *)sb->buf + header, sb->len - header, v, root,
+			  &err) < 0) {
+		printf("FAIL %zu: %s\n", err.offset, err.msg);
+		return -1;
+	}
+	if (parse_time)
+		*parse_time += now_seconds() - t0;
+	return 0;
+}
+
+static int cmd_canon(int argc, const char **argv)
+{
+	struct marshal_version v;
+	struct strbuf sb = STRBUF_INIT, out = STRBUF_INIT;
+	int i, rc = 0;
+
+	if (argc < 4 || argc % 2 || parse_marshal_version(argv[1], &v) < 0)
+		return -2;
+	for (i = 2; i + 1 < argc; i += 2) {
+		size_t header = v.minor < 7 ? 12 : 16;
+		struct mobj *root;
+
+		if (parse_pyc(argv[i], &v, &sb, &root, NULL) < 0) {
+			rc = 1;
+			continue;
+		}
+		strbuf_reset(&out);
+		strbuf_add(&out, sb.buf, header);
+		if (marshal_write_canonical(root, &v, &out) < 0 ||
+		    write_file(argv[i + 1], out.buf, out.len) < 0)
+			rc = 1;
+		mobj_free(root);
+	}
+	strbuf_release(&sb);
+	strbuf_release(&out);
+	return rc;
+}
+
+static int cmd_canon_check(int argc, const char **argv)
+{
+	struct marshal_version v;
+	struct strbuf sb = STRBUF_INIT, out = STRBUF_INIT;
+	double t_parse = 0, t_write = 0, t_canon = 0, t0;
+	size_t total = 0;
+	int i, rc = 0, timing = 0;
+
+	if (argc > 1 && !strcmp(argv[1], "--time")) {
+		timing = 1;
+		argc--;
+		argv++;
+	}
+	if (argc < 2 || parse_marshal_version(argv[1], &v) < 0)
+		return -2;
+	for (i = 2; i < argc; i++) {
+		size_t header = v.minor < 7 ? 12 : 16;
+		struct mobj *root;
+
+		if (parse_pyc(argv[i], &v, &sb, &root, &t_parse) < 0) {
+			rc = 1;
+			continue;
+		}
+		total += sb.len;
+		if (timing) {
+			strbuf_reset(&out);
+			t0 = now_seconds();
+			if (marshal_write(root, &v, &out) < 0)
+				rc = 1;
+			t_write += now_seconds() - t0;
+		}
+		strbuf_reset(&out);
+		t0 = now_seconds();
+		if (marshal_write_canonical(root, &v, &out) < 0) {
+			printf("FAIL 0: cannot write canonically\n");
+			rc = 1;
+		} else if (out.len == sb.len - header && !memcmp(out.buf, sb.buf + header, out.len)) {
+			printf("canonical\n");
+		} else {
+			printf("not-canonical\n");
+			rc = 1;
+		}
+		t_canon += now_seconds() - t0;
+		mobj_free(root);
+	}
+	if (timing)
+		fprintf(stderr, "%d files, %zu bytes: parse %.3fs, write %.3fs, canonical %.3fs\n",
+			argc - 2, total, t_parse, t_write, t_canon);
+	strbuf_release(&sb);
+	strbuf_release(&out);
+	return rc;
+}
+
 struct tool {
 	const char *name;
 	/* 0 success, 1 failure, -2 bad usage (the table's usage line is printed) */
@@ -207,6 +347,8 @@ static const struct tool tools[] = {
 	{ "source-hash", cmd_source_hash, "source-hash 13|24 MAGIC_HEX FILE..." },
 	{ "source-hash-kind", cmd_source_hash_kind, "source-hash-kind MAGIC_HEX ABC_HEX" },
 	{ "marshal-roundtrip", cmd_marshal_roundtrip, "marshal-roundtrip MAJOR.MINOR[pypy] FILE.pyc..." },
+	{ "canon", cmd_canon, "canon MAJOR.MINOR[pypy] IN.pyc OUT.pyc [IN.pyc OUT.pyc]..." },
+	{ "canon-check", cmd_canon_check, "canon-check [--time] MAJOR.MINOR[pypy] FILE.pyc..." },
 };
 
 static void usage(void)
