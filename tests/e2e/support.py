@@ -801,3 +801,28 @@ def format_report(rep, limit=40):
     if not rep.ok:
         lines.append('--- prepyc run ---\n' + rep.pp.describe())
     return '\n'.join(lines)
+
+
+def per_interpreter(base, prefix, doc, namespace):
+    """One TestCase class per interpreter candidate, named PREFIX + its ident,
+    a subclass of `base` with `candidate` set and `doc % (label, path)` as its
+    docstring; the classes go into `namespace` (the test module's globals())
+    and are returned, for load_generated()."""
+    import unittest  # noqa: F401  (the classes are unittest.TestCases)
+    made = []
+    for cand in candidates():
+        name = prefix + cand.ident
+        cls = type(name, (base,), {'candidate': cand, '__module__': namespace['__name__'],
+                                   '__doc__': doc % (cand.label, cand.path)})
+        namespace[name] = cls
+        made.append(cls)
+    return made
+
+
+def load_generated(loader, classes):
+    """A module's load_tests(): the generated classes' tests, in order."""
+    import unittest
+    suite = unittest.TestSuite()
+    for cls in classes:
+        suite.addTests(loader.loadTestsFromTestCase(cls))
+    return suite

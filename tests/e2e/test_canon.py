@@ -332,26 +332,11 @@ class CanonTests(unittest.TestCase):
         self.assertEqual(got['results'], want['results'])
 
 
-def _generate():
-    made = []
-    for cand in support.candidates():
-        name = 'TestCanon_' + cand.ident
-        cls = type(name, (CanonTests,), {
-            'candidate': cand, '__module__': __name__,
-            '__doc__': 'canonical marshal form with %s (%s)' % (cand.label, cand.path)})
-        globals()[name] = cls
-        made.append(cls)
-    return made
-
-
-_GENERATED = _generate()
+_GENERATED = support.per_interpreter(CanonTests, 'TestCanon_', 'canonical marshal form with %s (%s)', globals())
 
 
 def load_tests(loader, standard_tests, pattern):
-    suite = unittest.TestSuite()
-    for cls in _GENERATED:
-        suite.addTests(loader.loadTestsFromTestCase(cls))
-    return suite
+    return support.load_generated(loader, _GENERATED)
 
 
 if __name__ == '__main__':

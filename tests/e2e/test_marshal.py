@@ -256,26 +256,11 @@ class MarshalTests(unittest.TestCase):
                          % (len(disagree), judged))
 
 
-def _generate():
-    made = []
-    for cand in support.candidates():
-        name = 'TestMarshal_' + cand.ident
-        cls = type(name, (MarshalTests,), {
-            'candidate': cand, '__module__': __name__,
-            '__doc__': 'marshal round trips with %s (%s)' % (cand.label, cand.path)})
-        globals()[name] = cls
-        made.append(cls)
-    return made
-
-
-_GENERATED = _generate()
+_GENERATED = support.per_interpreter(MarshalTests, 'TestMarshal_', 'marshal round trips with %s (%s)', globals())
 
 
 def load_tests(loader, standard_tests, pattern):
-    suite = unittest.TestSuite()
-    for cls in _GENERATED:
-        suite.addTests(loader.loadTestsFromTestCase(cls))
-    return suite
+    return support.load_generated(loader, _GENERATED)
 
 
 if __name__ == '__main__':

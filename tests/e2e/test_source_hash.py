@@ -159,26 +159,11 @@ class SourceHashTests(unittest.TestCase):
         self.assertNotEqual(r.out.split(), self.target['hashes'][-3:])
 
 
-def _generate():
-    made = []
-    for cand in support.candidates():
-        name = 'TestSourceHash_' + cand.ident
-        cls = type(name, (SourceHashTests,), {
-            'candidate': cand, '__module__': __name__,
-            '__doc__': '_imp.source_hash of %s (%s)' % (cand.label, cand.path)})
-        globals()[name] = cls
-        made.append(cls)
-    return made
-
-
-_GENERATED = _generate()
+_GENERATED = support.per_interpreter(SourceHashTests, 'TestSourceHash_', '_imp.source_hash of %s (%s)', globals())
 
 
 def load_tests(loader, standard_tests, pattern):
-    suite = unittest.TestSuite()
-    for cls in _GENERATED:
-        suite.addTests(loader.loadTestsFromTestCase(cls))
-    return suite
+    return support.load_generated(loader, _GENERATED)
 
 
 if __name__ == '__main__':
