@@ -826,3 +826,21 @@ def load_generated(loader, classes):
     for cls in classes:
         suite.addTests(loader.loadTestsFromTestCase(cls))
     return suite
+
+
+def session_processes(sid):
+    """The live (not zombie) processes of session `sid`, from /proc."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(')') + 2:].split()
+        # fields after the command: state ppid pgrp session ...
+        if int(fields[3]) == sid and fields[0] != 'Z':
+            pids.append(int(entry))
+    return pids

@@ -1058,22 +1058,6 @@ class EnvironmentErrorTests(CompileTestBase):
         self.assertSummary(res, compiled=0, uptodate=1)
 
 
-    def session_processes(self, sid):
-        pids = []
-        for entry in os.listdir('/proc'):
-            if not entry.isdigit():
-                continue
-            try:
-                with open('/proc/%s/stat' % entry) as f:
-                    data = f.read()
-            except OSError:
-                continue
-            fields = data[data.rindex(')') + 2:].split()
-            # fields: state ppid pgrp session ...
-            if int(fields[3]) == sid and fields[0] != 'Z':
-                pids.append(int(entry))
-        return pids
-
     def test_interrupt_leaves_no_temp_files_or_workers(self):
         py = self.any_python()
         body = 'def f(x):\n' + ''.join('    if x == %d: return "%d"\n' % (i, i) for i in range(2500))
@@ -1104,9 +1088,9 @@ class EnvironmentErrorTests(CompileTestBase):
                     proc.wait()
             self.assertEqual(proc.returncode, want, '%s: stderr %r' % (sig, err[-2000:]))
             deadline = time.monotonic() + 5
-            while self.session_processes(proc.pid) and time.monotonic() < deadline:
+            while support.session_processes(proc.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            left = self.session_processes(proc.pid)
+            left = support.session_processes(proc.pid)
             for pid in left:
                 try:
                     os.kill(pid, signal.SIGKILL)

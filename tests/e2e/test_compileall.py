@@ -1094,21 +1094,6 @@ class CompileallInterruptTests(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix='prepyc-e2e-ca-int-')
         self.addCleanup(shutil.rmtree, self.tmp, True)
 
-    def session_processes(self, sid):
-        pids = []
-        for entry in os.listdir('/proc'):
-            if not entry.isdigit():
-                continue
-            try:
-                with open('/proc/%s/stat' % entry) as f:
-                    data = f.read()
-            except OSError:
-                continue
-            fields = data[data.rindex(')') + 2:].split()
-            if int(fields[3]) == sid and fields[0] != 'Z':
-                pids.append(int(entry))
-        return pids
-
     def test_sigint_exits_130(self):
         interps = [i for i in support.interpreters() if i.impl == 'cpython']
         if not interps:
@@ -1137,9 +1122,9 @@ class CompileallInterruptTests(unittest.TestCase):
                 proc.wait()
         self.assertEqual(proc.returncode, 130, 'stderr %r' % err[-2000:])
         deadline = time.monotonic() + 5
-        while self.session_processes(proc.pid) and time.monotonic() < deadline:
+        while support.session_processes(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        left = self.session_processes(proc.pid)
+        left = support.session_processes(proc.pid)
         for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
