@@ -214,10 +214,9 @@ static unsigned next_cp(const unsigned char **p)
 	return cp;
 }
 
-static int cmp_walk_order(const void *x, const void *y)
+int walk_path_cmp(const char *pa, const char *pb)
 {
-	const unsigned char *a = (const unsigned char *)((const struct source *)x)->path;
-	const unsigned char *b = (const unsigned char *)((const struct source *)y)->path;
+	const unsigned char *a = (const unsigned char *)pa, *b = (const unsigned char *)pb;
 	unsigned ca, cb;
 
 	while (*a && *a == *b) {
@@ -226,28 +225,42 @@ static int cmp_walk_order(const void *x, const void *y)
 	}
 	if (*a == *b)
 		return 0;
-	if (!*a || *a == '/')
+	/* a path sorts before the paths under it, and a name before its extensions */
+	if (!*a)
 		return -1;
-	if (!*b || *b == '/')
+	if (!*b)
+		return 1;
+	if (*a == '/')
+		return -1;
+	if (*b == '/')
 		return 1;
 	if (*a < 0x80 && *b < 0x80)
 		return *a < *b ? -1 : 1;
 	/* back to the start of the differing characters, then compare code points */
-	while ((*a & 0xc0) == 0x80 && a > (const unsigned char *)((const struct source *)x)->path &&
+	while ((*a & 0xc0) == 0x80 && a > (const unsigned char *)pa &&
 	       a[-1] >= 0x80 && a[-1] == b[-1]) {
 		a--;
 		b--;
 	}
 	for (;;) {
-		if (!*a || *a == '/')
-			return *b && *b != '/' ? -1 : 0;
-		if (!*b || *b == '/')
+		if (!*a)
+			return *b ? -1 : 0;
+		if (!*b)
+			return 1;
+		if (*a == '/')
+			return *b != '/' ? -1 : 0;
+		if (*b == '/')
 			return 1;
 		ca = next_cp(&a);
 		cb = next_cp(&b);
 		if (ca != cb)
 			return ca < cb ? -1 : 1;
 	}
+}
+
+static int cmp_walk_order(const void *x, const void *y)
+{
+	return walk_path_cmp(((const struct source *)x)->path, ((const struct source *)y)->path);
 }
 
 /*

@@ -81,5 +81,7 @@ void source_list_release(struct source_list *list);
 
 /* Does `name` end exactly in ".py"? */
 int is_py_name(const char *name);
+/* compileall's walk order of two paths from one argument (<0, 0, >0): a total order. */
+int walk_path_cmp(const char *a, const char *b);
 
 #endif

@@ -99,3 +99,22 @@ TEST(walk_is_py_name)
 	CHECK(!is_py_name("a.PY"));
 	CHECK(!is_py_name("a.py.bak"));
 }
+
+/* The order must be total: qsort with an inconsistent comparator gives an order that depends on the input's. */
+TEST(walk_path_cmp_is_compileall_order)
+{
+	/* in compileall's order: each directory before its contents, names compared as str */
+	static const char *const sorted[] = {
+		"t", "t/a", "t/a/z.py", "t/a.b", "t/a.b/y.py", "t/a.py", "t/dir.py", "t/dir.py/inner.py",
+		"t/emptydir", "t/link.py", "t/sub", "t/sub/deeper", "t/sub/deeper/m.py", "t/sub/x.py",
+		"t/\xc3\xa9.py", "t/\xe2\x82\xac.py", "t/\xff.py", "t/\xf0\x9f\x98\x80.py",
+	};
+	size_t n = sizeof(sorted) / sizeof(*sorted), i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++) {
+			int c = walk_path_cmp(sorted[i], sorted[j]);
+
+			CHECK(i < j ? c < 0 : i > j ? c > 0 : c == 0);
+		}
+}
