@@ -74,7 +74,7 @@ int cmd_compile(int argc, const char **argv)
 	struct driver_opts d = DRIVER_OPTS_INIT;
 	struct option_list levels = { NULL, 0, 0 };
 	const char *inval = NULL;
-	int npaths, rc;
+	int npaths, rc, no_canonical = 0;
 	const struct option opts[] = {
 		OPT_LIST(0, "python", &d.pythons, "PATH",
 			 "target interpreter (repeatable; default $VIRTUAL_ENV/bin/python, else python3)"),
@@ -94,6 +94,10 @@ int cmd_compile(int argc, const char **argv)
 		OPT_STRING(0, "invalidation-mode", &inval, "MODE", "timestamp, checked-hash or unchecked-hash (3.7+)"),
 		OPT_FLAG(0, "hardlink-dupes", &d.e.hardlink_dupes, "hard-link identical pycs of successive -o levels (3.9+)"),
 		OPT_STRING(0, "pycache-prefix", &d.pycache_prefix, "DIR", "write pycs under DIR, as sys.pycache_prefix does (3.8+)"),
+		OPT_FLAG(0, "no-canonical", &no_canonical, "write the interpreter's own marshal bytes, not the canonical form"),
+		OPT_STRING(0, "cache-dir", &d.cache_dir, "DIR", "bytecode cache (default $PREPYC_CACHE_DIR, else $XDG_CACHE_HOME/prepyc, else ~/.cache/prepyc)"),
+		OPT_FLAG(0, "no-cache", &d.no_cache, "neither read nor fill the bytecode cache"),
+		OPT_STRING(0, "cache-max-size", &d.cache_max_size, "SIZE", "bound of the cache, e.g. 500M, 2G (default 1G)"),
 		OPT_END(),
 	};
 
@@ -111,6 +115,7 @@ int cmd_compile(int argc, const char **argv)
 		rc = 2;
 		goto out;
 	}
+	d.e.canonical = !no_canonical;
 	if (d.e.limit_sl_dest && !*d.e.limit_sl_dest)
 		d.e.limit_sl_dest = NULL;
 	rc = driver_run(&d, npaths, argv + 1);

@@ -31,14 +31,19 @@ struct copt {
 	char short_name;
 	const char *long_name;
 	int takes_value;
+	int ours; /* prepyc's own: not passed on to the real compileall */
 };
 
 static const struct copt copts[] = {
-	{ 'l', NULL, 0 }, { 'r', NULL, 1 }, { 'f', NULL, 0 }, { 'q', NULL, 0 },
-	{ 'b', NULL, 0 }, { 'd', NULL, 1 }, { 's', NULL, 1 }, { 'p', NULL, 1 },
-	{ 'x', NULL, 1 }, { 'i', NULL, 1 }, { 'j', "workers", 1 }, { 'o', NULL, 1 },
-	{ 'e', NULL, 1 }, { 0, "invalidation-mode", 1 }, { 0, "hardlink-dupes", 0 },
-	{ 0, "python", 1 }, /* ours: the target */
+	{ 'l', NULL, 0, 0 }, { 'r', NULL, 1, 0 }, { 'f', NULL, 0, 0 }, { 'q', NULL, 0, 0 },
+	{ 'b', NULL, 0, 0 }, { 'd', NULL, 1, 0 }, { 's', NULL, 1, 0 }, { 'p', NULL, 1, 0 },
+	{ 'x', NULL, 1, 0 }, { 'i', NULL, 1, 0 }, { 'j', "workers", 1, 0 }, { 'o', NULL, 1, 0 },
+	{ 'e', NULL, 1, 0 }, { 0, "invalidation-mode", 1, 0 }, { 0, "hardlink-dupes", 0, 0 },
+	{ 0, "python", 1, 1 },
+	{ 0, "no-canonical", 0, 1 },
+	{ 0, "cache-dir", 1, 1 },
+	{ 0, "no-cache", 0, 1 },
+	{ 0, "cache-max-size", 1, 1 },
 };
 
 static int to_int(const char *s, int *out)
@@ -95,6 +100,22 @@ static int apply(struct driver_opts *d, const struct copt *o, const char *val)
 	if (!strcmp(o->long_name, "hardlink-dupes")) {
 		d->e.hardlink_dupes = 1;
 		d->given_hardlink = 1;
+		return 0;
+	}
+	if (!strcmp(o->long_name, "no-canonical")) {
+		d->e.canonical = 0;
+		return 0;
+	}
+	if (!strcmp(o->long_name, "cache-dir")) {
+		d->cache_dir = val;
+		return 0;
+	}
+	if (!strcmp(o->long_name, "no-cache")) {
+		d->no_cache = 1;
+		return 0;
+	}
+	if (!strcmp(o->long_name, "cache-max-size")) {
+		d->cache_max_size = val;
 		return 0;
 	}
 	if (!strcmp(o->long_name, "python")) {
@@ -208,6 +229,22 @@ static int parse(struct driver_opts *d, int argc, const char **argv)
 	return npos;
 }
 
+/* One of prepyc's own options, spelled in full ("--name" or "--name=value"); or NULL. */
+static const struct copt *our_option(const char *arg)
+{
+	size_t i, len;
+
+	if (strncmp(arg, "--", 2))
+		return NULL;
+	arg += 2;
+	len = strcspn(arg, "=");
+	for (i = 0; i < ARRAY_SIZE(copts); i++)
+		if (copts[i].ours && strlen(copts[i].long_name) == len &&
+		    !strncmp(copts[i].long_name, arg, len))
+			return &copts[i];
+	return NULL;
+}
+
 /* Let the target's own compileall answer (usage, errors, --help). */
 static int run_real_compileall(const char *python, int argc, const char **argv)
 {
@@ -219,12 +256,12 @@ static int run_real_compileall(const char *python, int argc, const char **argv)
 	args[n++] = "-m";
 	args[n++] = "compileall";
 	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--python") && i + 1 < argc) {
-			i++;
+		const struct copt *o = our_option(argv[i]);
+
+		if (o) {
+			i += o->takes_value && !strchr(argv[i], '=') && i + 1 < argc;
 			continue;
 		}
-		if (!strncmp(argv[i], "--python=", 9))
-			continue;
 		args[n++] = argv[i];
 	}
 	args[n] = NULL;

@@ -23,9 +23,12 @@ struct driver_opts {
 	int given_o, given_s, given_p, given_e, given_hardlink, given_inval;
 	int compile_path;         /* compileall with no paths: compile sys.path */
 	const char *pycache_prefix; /* --pycache-prefix: overrides the target's */
+	const char *cache_dir;      /* --cache-dir */
+	const char *cache_max_size; /* --cache-max-size */
+	int no_cache;               /* --no-cache */
 };
 
-#define DRIVER_OPTS_INIT { ENGINE_OPTS_INIT, { NULL, 0, 0 }, NULL, NULL, -1, 0, 0, 0, 0, 0, 0, 0, 0, NULL }
+#define DRIVER_OPTS_INIT { .e = ENGINE_OPTS_INIT, .recursion = -1 }
 
 int driver_run(struct driver_opts *d, int npaths, const char **paths);
 

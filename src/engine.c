@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "marshal.h"
 #include "pool.h"
 #include "progress.h"
 #include "proto.h"
@@ -81,6 +82,9 @@ struct run {
 	size_t nitems, next;
 	size_t compiled, uptodate, failed, done;
 	struct progress progress;
+	struct marshal_version mv;  /* for the canonical form */
+	int canon_warned;
+	struct strbuf canon;        /* the canonical code being written */
 };
 
 /* ---- output ------------------------------------------------------------ */
@@ -401,6 +405,40 @@ static int write_pyc(struct run *r, struct item *it, const char *code, size_t le
 	return 0;
 }
 
+/*
+ * The canonical form of the code `data`, `*len` bytes (ARCHITECTURE.md):
+ * r->canon's bytes, or `data` itself with --no-canonical.  A stream the
+ * canonical writer cannot handle (a version it does not know) is written
+ * as the interpreter gave it, after one warning.
+ */
+static const char *canonical_code(struct run *r, const struct file *f, const char *data,
+				  size_t *len)
+{
+	struct mobj *root;
+	struct marshal_err err;
+
+	if (!r->o->canonical)
+		return data;
+	strbuf_reset(&r->canon);
+	if (marshal_parse((const unsigned char *)data, *len, &r->mv, &root, &err) < 0)
+		goto raw;
+	if (marshal_write_canonical(root, &r->mv, &r->canon) < 0) {
+		snprintf(err.msg, sizeof(err.msg), "the canonical writer refused it");
+		mobj_free(root);
+		goto raw;
+	}
+	mobj_free(root);
+	*len = r->canon.len;
+	return r->canon.buf;
+raw:
+	if (!r->canon_warned++) {
+		progress_clear(&r->progress);
+		warning("cannot write '%s' in the canonical form (%s): writing %s's own bytes",
+			f->src->path, err.msg, r->t->display);
+	}
+	return data;
+}
+
 /* ---- the pool's callbacks ---------------------------------------------- */
 
 static int next_job(void *ctx, struct strbuf *frame, uint32_t *id)
@@ -445,8 +483,12 @@ static void on_reply(void *ctx, const struct proto_msg *msg)
 	f = it->f;
 	switch (msg->type) {
 	case PROTO_CODE:
-		if (!f->pyerror && (!f->writer || f->writer == f))
-			write_pyc(r, it, msg->data, msg->data_len);
+		if (!f->pyerror && (!f->writer || f->writer == f)) {
+			size_t len = msg->data_len;
+			const char *code = canonical_code(r, f, msg->data, &len);
+
+			write_pyc(r, it, code, len);
+		}
 		item_done(r, f);
 		return;
 	case PROTO_ERROR: {
@@ -887,7 +929,35 @@ static int by_size_desc(const void *a, const void *b)
 	/* equal sizes keep walk order, then level order: a run is deterministic */
 	if (x->f != y->f)
 		return x->f < y->f ? -1 : 1;
-	return x < y ? -1 : x > y;
+	return (x->opt > y->opt) - (x->opt < y->opt);
+}
+
+/*
+ * Test hook: PREPYC_TEST_SHUFFLE=SEED feeds the pool in a pseudo-random
+ * order instead of largest first, so that the tests can show that a pyc's
+ * bytes do not depend on what its worker compiled before.
+ */
+static void test_shuffle(struct item *items, size_t n)
+{
+	const char *env = getenv("PREPYC_TEST_SHUFFLE");
+	uint64_t x;
+	size_t i;
+
+	if (!env || !*env || n < 2)
+		return;
+	x = strtoull(env, NULL, 10) * 0x9e3779b97f4a7c15ULL + 1;
+	for (i = n - 1; i > 0; i--) {
+		size_t j;
+		struct item tmp;
+
+		x ^= x << 13; /* xorshift64 */
+		x ^= x >> 7;
+		x ^= x << 17;
+		j = (size_t)(x % (i + 1));
+		tmp = items[i];
+		items[i] = items[j];
+		items[j] = tmp;
+	}
 }
 
 int engine_invalidation(const struct engine_opts *o, const struct target *t)
@@ -1020,6 +1090,7 @@ static void plan(struct run *r, const struct source_list *list)
 		r->uptodate += r->files[k].state == FS_FRESH;
 	if (r->nitems)
 		qsort(r->items, r->nitems, sizeof(*r->items), by_size_desc);
+	test_shuffle(r->items, r->nitems);
 }
 
 int engine_run(const struct engine_opts *o, const struct target *t, const struct source_list *list,
@@ -1036,6 +1107,10 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 	r.o = o;
 	r.t = t;
 	r.inval = engine_invalidation(o, t);
+	r.mv.major = t->major;
+	r.mv.minor = t->minor;
+	r.mv.pypy = !strcmp(t->implementation, "pypy");
+	strbuf_init(&r.canon, 0);
 	plan(&r, list);
 	for (k = 0; k < r.nfiles; k++)
 		pending_files += r.files[k].state == FS_PENDING;
@@ -1071,5 +1146,6 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 	}
 	free(r.items);
 	free(r.files);
+	strbuf_release(&r.canon);
 	return rc;
 }

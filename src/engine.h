@@ -24,6 +24,7 @@
 #define ENGINE_H
 
 #include "target.h"
+#include "cache.h"
 #include "walk.h"
 
 enum engine_style {
@@ -55,9 +56,12 @@ struct engine_opts {
 	int nlevels;                   /* 0: just -1 */
 	int invalidation;              /* enum invalidation */
 	const unsigned char *rx_skip;  /* per entry of the list: excluded by -x; or NULL */
+	int canonical;                 /* write the canonical form of the code (ARCHITECTURE.md) */
+	struct cache *cache;           /* the bytecode cache, or NULL */
 };
 
-#define ENGINE_OPTS_INIT { STYLE_CONCISE, 0, 0, 0, 0, 0, -1, NULL, NULL, NULL, NULL, { 0 }, 0, INVAL_DEFAULT, NULL }
+#define ENGINE_OPTS_INIT { .style = STYLE_CONCISE, .maxlevels = -1, \
+			   .invalidation = INVAL_DEFAULT, .canonical = 1 }
 
 int engine_run(const struct engine_opts *o, const struct target *t, const struct source_list *list,
 	       int *any_failed);

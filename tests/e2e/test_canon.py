@@ -135,6 +135,18 @@ for src, pyc in json.loads(sys.stdin.read()):
 '''
 
 
+# prepyc's runs: (name, options, environment); every one must write the same bytes
+PREPYC_RUNS = [
+    ('pp-j1', ['-j1', '--no-cache'], {}),
+    ('pp-j2', ['-j2', '--no-cache'], {}),
+    ('pp-j7', ['-j7', '--no-cache'], {}),
+    ('pp-shuffled-1', ['-j2', '--no-cache'], {'PREPYC_TEST_SHUFFLE': '1'}),
+    ('pp-shuffled-2', ['-j7', '--no-cache'], {'PREPYC_TEST_SHUFFLE': '2'}),
+    ('pp-cache-miss', ['-j2'], {'PREPYC_TEST_SHUFFLE': '3'}),
+    ('pp-cache-hit', ['-j2'], {}),
+]
+
+
 def version_arg(py):
     return '%d.%d%s' % (py.version[0], py.version[1], 'pypy' if py.impl == 'pypy' else '')
 
@@ -218,6 +230,20 @@ class CanonTests(unittest.TestCase):
             raise AssertionError('fresh compiles failed in %s:\n%s' % (py, r))
         cls.fresh = [os.path.relpath(pyc, 'fresh') for _, pyc in fresh]
 
+        # prepyc itself (canonical by default), in the same tree: several
+        # worker counts and shuffled feeding orders (PREPYC_TEST_SHUFFLE), so
+        # that each file is compiled after different others; then from a
+        # cold cache, and again with every file a cache hit
+        cls.pp_runs = []
+        cache = os.path.join(tmp, 'cache')
+        for name, args, extra in PREPYC_RUNS:
+            env = support.base_env(PREPYC_CACHE_DIR=cache, **extra)
+            r = support.run_prepyc(['--python', py.path, '-q'] + list(args) + ['tree'],
+                                   cwd=tmp, env=env, timeout=600)
+            if r.timed_out or r.rc not in (0, 1):
+                raise AssertionError('prepyc %s failed:\n%s' % (name, r))
+            cls.pp_runs.append((name, support.move_pycs(tree, os.path.join(tmp, name))))
+
         # canonicalize every pyc of the three runs
         for name, rels_ in (('par', cls.common), ('ser', cls.common), ('fresh', cls.fresh)):
             args = []
@@ -261,6 +287,56 @@ class CanonTests(unittest.TestCase):
         if not raw:
             self.skipTest('%s wrote identical pycs in every process: nothing to canonicalize away'
                           % self.py.label)
+
+    def test_prepyc_writes_the_same_bytes_in_every_run(self):
+        first, want = self.pp_runs[0]
+        self.assertEqual(sorted(want), self.common, 'prepyc and compileall wrote different pycs')
+        for name, rels in self.pp_runs[1:]:
+            self.assertEqual(rels, want, '%s wrote other pycs than %s' % (name, first))
+            differ = [r for r in sorted(rels) if read(self.path(name, r)) != read(self.path(first, r))]
+            self.assertEqual(differ, [], '%s and %s differ' % (name, first))
+
+    def test_prepyc_writes_the_canonical_form_of_compileall(self):
+        # prepyc canon on compileall -j0's pycs gives exactly prepyc's bytes
+        first, _ = self.pp_runs[0]
+        args = []
+        for rel in self.common:
+            dst = os.path.join(self.tmp, 'par.prepyc-canon', rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy2(self.path('par', rel), dst)
+            args.append(dst)
+        r = support.run_prepyc(['canon'] + args, env=support.base_env(), timeout=600)
+        self.assertEqual(r.rc, 0, str(r))
+        differ = [r for r in self.common
+                  if read(self.path('par.prepyc-canon', r)) != read(self.path(first, r))]
+        self.assertEqual(differ, [])
+
+    def test_prepyc_pycs_load_equal_to_compileall(self):
+        first, _ = self.pp_runs[0]
+        pairs = [(self.path('par', r), self.path(first, r)) for r in self.common]
+        results = support.compare_pycs(self.py, pairs)
+        bad = ['%s: %s' % (r, d) for r, (status, d) in zip(self.common, results)
+               if status == 'mismatch']
+        self.assertEqual(bad, [])
+
+    def test_no_canonical_writes_the_interpreter_bytes(self):
+        # marshal.dumps flags objects nothing refers back to, so the
+        # interpreter's own bytes are not canonical; canonicalized, they are
+        # exactly what prepyc writes by default
+        rel = 'textwrap.py'
+        pyc = os.path.join('__pycache__', self.py.pyc_name('textwrap'))
+        self.assertIn(pyc, self.common)
+        r = support.run_prepyc(['--python', self.py.path, '-q', '-f', '--no-canonical',
+                                '--no-cache', os.path.join('tree', rel)],
+                               cwd=self.tmp, env=support.base_env())
+        self.assertEqual(r.rc, 0, str(r))
+        raw = os.path.join(self.tmp, 'raw.pyc')
+        os.rename(os.path.join(self.tree, pyc), raw)
+        r = support.run_prepyc(['canon', '--check', raw])
+        self.assertEqual(r.rc, 1, str(r))
+        r = support.run_prepyc(['canon', raw])
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertEqual(read(raw), read(self.path('pp-j1', pyc)))
 
     def test_canonical_pycs_load_equal_to_the_originals(self):
         pairs = [(self.path(run, r), self.path(run + '.canon', r))
