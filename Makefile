@@ -27,7 +27,7 @@ LIBS = -pthread
 BUILD = build
 LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c src/marshal.c \
 	  src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c \
-	  src/factscache.c src/siphash.c \
+	  src/factscache.c src/siphash.c src/blake2b.c src/cache.c \
 	  src/engine.c src/driver.c src/verify.c \
 	  src/cmd-compile.c src/cmd-compileall.c src/cmd-check.c src/cmd-clean.c \
 	  src/cmd-canon.c

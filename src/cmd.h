@@ -12,5 +12,6 @@ int cmd_compileall(int argc, const char **argv);
 int cmd_check(int argc, const char **argv);
 int cmd_clean(int argc, const char **argv);
 int cmd_canon(int argc, const char **argv);
+int cmd_cache(int argc, const char **argv);
 
 #endif

@@ -274,7 +274,15 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	int i, any_failed = 0, rc = 0, maxlevels;
 	size_t k;
 	double start;
+	uint64_t cache_max = CACHE_DEFAULT_MAX_SIZE;
+	struct cache *cache = NULL;
+	struct strbuf label = STRBUF_INIT;
 
+	if (d->cache_max_size && cache_parse_size(d->cache_max_size, &cache_max) < 0) {
+		error("option '--cache-max-size' expects a size such as 800M or 2G, not '%s'",
+		      d->cache_max_size);
+		return 2;
+	}
 	for (i = 0; i < npaths; i++) {
 		ALLOC_GROW(paths.v, paths.nr + 1, paths.alloc);
 		paths.v[paths.nr++] = xstrdup(argpaths[i]);
@@ -332,6 +340,16 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 			rc = 2;
 	}
 	trace("probe: ready after %.1f ms", (now_seconds() - start) * 1e3);
+	if (rc == 0 && !d->no_cache) {
+		char *dir = cache_default_dir(d->cache_dir);
+
+		if (dir)
+			cache = cache_open(dir, cache_max);
+		else
+			trace("cache: no directory (no HOME): not used");
+		free(dir);
+		d->e.cache = cache;
+	}
 
 	for (k = 0; k < d->pythons.nr && rc == 0; k++) {
 		struct engine_opts e = d->e;
@@ -351,11 +369,17 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 		else
 			r = engine_run(&e, &targets[k], &list, &any_failed);
 		free(skip);
+		if (label.len)
+			strbuf_addstr(&label, ", ");
+		strbuf_addstr(&label, targets[k].display);
 		if (r == -2)
 			rc = 128 + (caught_signal ? caught_signal : SIGINT);
 		else if (r < 0)
 			rc = 2;
 	}
+	cache_close(cache, label.buf);
+	d->e.cache = NULL;
+	strbuf_release(&label);
 	if (rc == 0)
 		rc = any_failed ? 1 : 0;
 	fflush(stdout);

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "blake2b.h"
 #include "marshal.h"
 #include "pool.h"
 #include "progress.h"
@@ -60,6 +62,7 @@ struct file {
 	/* the source as read for compiling, shared by its levels */
 	struct strbuf data;
 	int loaded;
+	unsigned gen;    /* how many times it was read */
 	uint32_t mtime32;
 	uint64_t size;
 	mode_t mode;
@@ -70,6 +73,12 @@ struct item {
 	struct file *f;
 	int opt;    /* the optimization level compiled with */
 	char *pyc;
+	/* the bytecode cache */
+	unsigned char key[CACHE_KEY_LEN];
+	unsigned char keyed;  /* key computed (from the source read `key_gen`) */
+	unsigned key_gen;
+	unsigned char hit;    /* written from the cache */
+	struct strbuf warn;   /* the warnings of its compile, each ended by NUL */
 };
 
 struct run {
@@ -82,6 +91,8 @@ struct run {
 	size_t nitems, next;
 	size_t compiled, uptodate, failed, done;
 	struct progress progress;
+	size_t from_cache;          /* files whose every pyc came from the cache */
+	struct strbuf identity;     /* the target's part of every cache key */
 	struct marshal_version mv;  /* for the canonical form */
 	int canon_warned;
 	struct strbuf canon;        /* the canonical code being written */
@@ -317,22 +328,24 @@ static void item_done(struct run *r, struct file *f)
 
 /* ---- reading, writing -------------------------------------------------- */
 
-/* Read `f` once for all its levels; -1 after recording why not. */
-static int load_file(struct run *r, struct file *f)
+enum load_status { LOAD_OK, LOAD_ERRNO, LOAD_NOT_REGULAR, LOAD_TOO_LARGE };
+
+/*
+ * Read `f`'s source and fill in what its header needs (thread-safe: it
+ * reports nothing).  LOAD_ERRNO sets *err.
+ */
+static enum load_status read_source(const struct run *r, struct file *f, int *err)
 {
-	const char *path = f->src->path;
 	struct stat st;
-	int fd, e;
+	int fd;
 
 	/* O_NONBLOCK: if the file became a FIFO since the walk, do not hang on it */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = open(f->src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		goto fail;
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		file_error(r, f, xstrfmt("OSError: %s is no longer a regular file", path),
-			   "cannot read '%s': no longer a regular file", path);
-		return -1;
+		return LOAD_NOT_REGULAR;
 	}
 	/* the header describes the file as it was when read, before any later change */
 	f->mtime32 = pyc_mtime32((int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
@@ -343,21 +356,44 @@ static int load_file(struct run *r, struct file *f)
 	if (strbuf_read_fd(&f->data, fd, 0) < 0)
 		goto fail;
 	close(fd);
-	fd = -1;
 	if (f->data.len > PROTO_MAX_FRAME - 4096) {
-		file_error(r, f, xstrfmt("OSError: %s is too large", path),
-			   "cannot compile '%s': file too large", path);
-		return -1;
+		strbuf_release(&f->data);
+		return LOAD_TOO_LARGE;
 	}
 	if (r->inval != INVAL_TIMESTAMP)
 		pyc_source_hash((enum source_hash_kind)r->t->hash_kind, r->t->fmt.magic,
 				f->data.buf, f->data.len, f->hash);
-	f->loaded = 1;
-	return 0;
+	f->gen++;
+	return LOAD_OK;
 fail:
-	e = errno;
+	*err = errno;
 	if (fd >= 0)
 		close(fd);
+	strbuf_release(&f->data);
+	return LOAD_ERRNO;
+}
+
+/* Read `f` once for all its levels; -1 after recording why not. */
+static int load_file(struct run *r, struct file *f)
+{
+	const char *path = f->src->path;
+	int e = 0;
+
+	switch (read_source(r, f, &e)) {
+	case LOAD_OK:
+		f->loaded = 1;
+		return 0;
+	case LOAD_NOT_REGULAR:
+		file_error(r, f, xstrfmt("OSError: %s is no longer a regular file", path),
+			   "cannot read '%s': no longer a regular file", path);
+		return -1;
+	case LOAD_TOO_LARGE:
+		file_error(r, f, xstrfmt("OSError: %s is too large", path),
+			   "cannot compile '%s': file too large", path);
+		return -1;
+	case LOAD_ERRNO:
+		break;
+	}
 	file_error(r, f, py_oserror(e, path), "cannot read '%s': %s", path, strerror(e));
 	return -1;
 }
@@ -439,6 +475,249 @@ raw:
 	return data;
 }
 
+/* ---- the bytecode cache ------------------------------------------------ */
+
+static void add_field(struct strbuf *sb, const char *name, const char *value)
+{
+	strbuf_add(sb, name, strlen(name));
+	strbuf_add(sb, "=", 1);
+	strbuf_add(sb, value, strlen(value) + 1);
+}
+
+/*
+ * What every key of this run starts with: the target's identity and what
+ * else its compiler's output depends on, beyond a file's own dfile, level
+ * and source.
+ */
+static void cache_identity(struct run *r)
+{
+	const struct target *t = r->t;
+	const char *seed = getenv("PYTHONHASHSEED");
+	const char *warn = r->o->style == STYLE_COMPILEALL ? getenv("PYTHONWARNINGS") : NULL;
+	char magic[16];
+
+	snprintf(magic, sizeof(magic), "%02x%02x%02x%02x", t->fmt.magic[0], t->fmt.magic[1],
+		 t->fmt.magic[2], t->fmt.magic[3]);
+	add_field(&r->identity, "prepyc-cache-key", "1");
+	add_field(&r->identity, "implementation", t->implementation);
+	add_field(&r->identity, "build", t->build);
+	add_field(&r->identity, "magic", magic);
+	add_field(&r->identity, "cache_tag", t->cache_tag);
+	add_field(&r->identity, "hashseed", seed && *seed ? seed : "0");
+	add_field(&r->identity, "warnings", warn ? warn : "");
+	add_field(&r->identity, "canonical", r->o->canonical ? "1" : "0");
+}
+
+/* The key of `it`, from its file's source as read now. */
+static void item_key(const struct run *r, struct item *it)
+{
+	const struct file *f = it->f;
+	const char *dfile = f->dfile ? f->dfile : f->src->path;
+	unsigned char len[8];
+	char opt[16];
+	struct blake2b b;
+	int i;
+
+	snprintf(opt, sizeof(opt), "%d", it->opt);
+	for (i = 0; i < 8; i++)
+		len[i] = (unsigned char)((uint64_t)f->data.len >> (8 * i));
+	blake2b_init(&b, CACHE_KEY_LEN);
+	blake2b_update(&b, r->identity.buf, r->identity.len);
+	blake2b_update(&b, opt, strlen(opt) + 1);
+	blake2b_update(&b, dfile, strlen(dfile) + 1);
+	blake2b_update(&b, len, sizeof(len));
+	blake2b_update(&b, f->data.buf, f->data.len);
+	blake2b_final(&b, it->key);
+	it->keyed = 1;
+	it->key_gen = f->gen;
+}
+
+/* Write `it`'s pyc from cached code; 0 when it cannot (the compile path will say why). */
+static int write_cached(const struct run *r, const struct item *it, const struct strbuf *code)
+{
+	unsigned char hdr[PYC_HEADER_MAX];
+	struct iovec iov[2];
+	struct stat st;
+	const char *what;
+
+	if (lstat(it->pyc, &st) == 0 && (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)))
+		return 0;
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = build_header(r, it->f, hdr);
+	iov[1].iov_base = code->buf;
+	iov[1].iov_len = code->len;
+	return write_file_atomic(it->pyc, pyc_mode(it->f->mode), iov, 2, &what) == 0;
+}
+
+/* Sources kept in memory after a miss, for the pool: beyond, they are read again. */
+#define CACHE_KEEP_MAX ((size_t)256 << 20)
+#define CACHE_THREADS 4
+
+struct cache_phase {
+	struct run *r;
+	struct file **files;      /* those looked up */
+	size_t nfiles;
+	size_t *first, *count;    /* per file of `files`: its items in `order` */
+	size_t *order;            /* item indexes grouped by file */
+	atomic_size_t next;       /* the next file to take */
+	atomic_size_t kept;       /* bytes of sources kept loaded */
+};
+
+static void cache_lookup_file(struct cache_phase *cp, size_t k)
+{
+	struct run *r = cp->r;
+	struct file *f = cp->files[k];
+	struct strbuf code = STRBUF_INIT;
+	size_t i, missed = 0;
+	int e;
+
+	if (read_source(r, f, &e) != LOAD_OK)
+		return; /* the compile path reads it again and reports */
+	for (i = 0; i < cp->count[k]; i++) {
+		struct item *it = &r->items[cp->order[cp->first[k] + i]];
+
+		if (it->f != f)
+			BUG("cache phase: item of another file");
+		item_key(r, it);
+		strbuf_reset(&code);
+		if (cache_get(r->o->cache, it->key, &code, &it->warn) && write_cached(r, it, &code)) {
+			it->hit = 1;
+		} else {
+			strbuf_reset(&it->warn);
+			missed++;
+		}
+	}
+	strbuf_release(&code);
+	if (missed && atomic_fetch_add(&cp->kept, f->data.len) + f->data.len <= CACHE_KEEP_MAX)
+		f->loaded = 1;
+	else
+		strbuf_release(&f->data);
+}
+
+static void *cache_phase_run(void *arg)
+{
+	struct cache_phase *cp = arg;
+	size_t k;
+
+	while ((k = atomic_fetch_add(&cp->next, 1)) < cp->nfiles)
+		cache_lookup_file(cp, k);
+	return NULL;
+}
+
+/* Replay the warnings a cached compile printed (each ended by NUL). */
+static void replay_warnings(struct run *r, struct file *f, const struct strbuf *warn)
+{
+	size_t at = 0;
+
+	while (at < warn->len) {
+		const char *text = warn->buf + at;
+		size_t len = strnlen(text, warn->len - at);
+
+		at += len + 1;
+		if (r->o->style == STYLE_COMPILEALL) {
+			strbuf_add(&f->warnings, text, len);
+		} else if (!r->o->quiet) {
+			char *head = xstrfmt("%s: warning: while compiling '%s'", progname,
+					     f->src->path);
+			char *msg = xstrndup(text, len);
+
+			progress_clear(&r->progress);
+			print_block(stderr, head, msg);
+			free(msg);
+			free(head);
+		}
+	}
+}
+
+/*
+ * Before any worker starts: look every item up in the cache, on a few
+ * threads (reading the sources, hashing, reading entries and writing pycs
+ * is all system calls and hashing), and finish the files that hit.
+ * Returns the number of items left to compile.
+ */
+static size_t cache_phase(struct run *r)
+{
+	struct cache_phase cp;
+	pthread_t tids[CACHE_THREADS];
+	int started[CACHE_THREADS] = { 0 };
+	size_t nfiles = r->nfiles, i, k, left = 0;
+	int nthreads = online_cpus() * 2;
+	size_t *slot;
+
+	memset(&cp, 0, sizeof(cp));
+	cp.r = r;
+	cp.files = xcalloc(nfiles ? nfiles : 1, sizeof(*cp.files));
+	cp.first = xcalloc(nfiles ? nfiles : 1, sizeof(*cp.first));
+	cp.count = xcalloc(nfiles ? nfiles : 1, sizeof(*cp.count));
+	cp.order = xcalloc(r->nitems, sizeof(*cp.order));
+	slot = xcalloc(nfiles ? nfiles : 1, sizeof(*slot)); /* file index -> its place in cp.files */
+
+	/* the files whose pycs this run writes (a duplicate's writer writes them) */
+	for (i = 0; i < r->nitems; i++) {
+		struct file *f = r->items[i].f;
+		size_t fi = (size_t)(f - r->files);
+
+		if (f->writer && f->writer != f)
+			continue;
+		if (!slot[fi]) {
+			cp.files[cp.nfiles++] = f;
+			slot[fi] = cp.nfiles; /* its place, plus one */
+		}
+		cp.count[slot[fi] - 1]++;
+	}
+	for (k = 0, i = 0; k < cp.nfiles; k++) {
+		cp.first[k] = i;
+		i += cp.count[k];
+		cp.count[k] = 0;
+	}
+	for (i = 0; i < r->nitems; i++) {
+		struct file *f = r->items[i].f;
+		size_t at;
+
+		if (f->writer && f->writer != f)
+			continue;
+		at = slot[f - r->files] - 1;
+		cp.order[cp.first[at] + cp.count[at]++] = i;
+	}
+	free(slot);
+
+	if (nthreads > CACHE_THREADS)
+		nthreads = CACHE_THREADS;
+	for (i = 1; i < (size_t)nthreads && cp.nfiles > 64; i++)
+		started[i] = !pthread_create(&tids[i], NULL, cache_phase_run, &cp);
+	cache_phase_run(&cp);
+	for (i = 1; i < (size_t)nthreads; i++)
+		if (started[i])
+			pthread_join(tids[i], NULL);
+
+	/* back on this thread: the files that hit are done */
+	for (k = 0; k < cp.nfiles; k++) {
+		struct file *f = cp.files[k];
+		size_t hits = 0;
+
+		for (i = 0; i < cp.count[k]; i++) {
+			struct item *it = &r->items[cp.order[cp.first[k] + i]];
+
+			if (!it->hit)
+				continue;
+			hits++;
+			replay_warnings(r, f, &it->warn);
+			strbuf_release(&it->warn);
+			if (++f->dispatched == f->nlevels && f->loaded)
+				strbuf_release(&f->data);
+			item_done(r, f);
+		}
+		r->from_cache += hits == cp.count[k] && hits == (size_t)f->nlevels;
+	}
+	for (i = 0; i < r->nitems; i++)
+		left += !r->items[i].hit;
+	free(cp.files);
+	free(cp.first);
+	free(cp.count);
+	free(cp.order);
+	return left;
+}
+
 /* ---- the pool's callbacks ---------------------------------------------- */
 
 static int next_job(void *ctx, struct strbuf *frame, uint32_t *id)
@@ -451,6 +730,8 @@ static int next_job(void *ctx, struct strbuf *frame, uint32_t *id)
 		struct file *f = it->f;
 		const char *dfile = f->dfile ? f->dfile : f->src->path;
 
+		if (it->hit)
+			continue;
 		if (f->pyerror && !f->dispatched) {
 			/* reading it failed for an earlier level */
 			item_done(r, f);
@@ -460,6 +741,8 @@ static int next_job(void *ctx, struct strbuf *frame, uint32_t *id)
 			item_done(r, f);
 			continue;
 		}
+		if (r->o->cache && (!it->keyed || it->key_gen != f->gen))
+			item_key(r, it);
 		strbuf_reset(frame);
 		proto_add_compile(frame, (uint32_t)i, it->opt, dfile, strlen(dfile), f->data.buf,
 				  f->data.len);
@@ -487,8 +770,11 @@ static void on_reply(void *ctx, const struct proto_msg *msg)
 			size_t len = msg->data_len;
 			const char *code = canonical_code(r, f, msg->data, &len);
 
-			write_pyc(r, it, code, len);
+			if (write_pyc(r, it, code, len) == 0 && r->o->cache && it->keyed)
+				cache_put(r->o->cache, it->key, code, len, it->warn.buf,
+					  it->warn.len);
 		}
+		strbuf_release(&it->warn);
 		item_done(r, f);
 		return;
 	case PROTO_ERROR: {
@@ -513,6 +799,10 @@ static void on_reply(void *ctx, const struct proto_msg *msg)
 		return;
 	}
 	case PROTO_WARNING:
+		if (r->o->cache) {
+			strbuf_add(&it->warn, msg->data, msg->data_len);
+			strbuf_add(&it->warn, "", 1);
+		}
 		/* compileall's warnings come from the warnings module, whatever -q says */
 		if (r->o->quiet && r->o->style == STYLE_CONCISE)
 			return;
@@ -1048,9 +1338,11 @@ static void plan(struct run *r, const struct source_list *list)
 				continue;
 			}
 			ALLOC_GROW(r->items, r->nitems + 1, ialloc);
+			memset(&r->items[r->nitems], 0, sizeof(*r->items));
 			r->items[r->nitems].f = f;
 			r->items[r->nitems].opt = opt;
 			r->items[r->nitems].pyc = pyc;
+			strbuf_init(&r->items[r->nitems].warn, 0);
 			r->nitems++;
 			f->nlevels++;
 		}
@@ -1111,6 +1403,9 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 	r.mv.minor = t->minor;
 	r.mv.pypy = !strcmp(t->implementation, "pypy");
 	strbuf_init(&r.canon, 0);
+	strbuf_init(&r.identity, 0);
+	if (o->cache)
+		cache_identity(&r);
 	plan(&r, list);
 	for (k = 0; k < r.nfiles; k++)
 		pending_files += r.files[k].state == FS_PENDING;
@@ -1118,24 +1413,39 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 	      r.nitems, r.uptodate, (now_seconds() - start) * 1e3);
 
 	if (r.nitems) {
-		if ((size_t)jobs > r.nitems)
-			jobs = (int)r.nitems;
+		size_t left = r.nitems;
+
 		progress_start(&r.progress, "compiling", pending_files, o->quiet < 2);
+		if (o->cache)
+			left = cache_phase(&r);
+		if ((size_t)jobs > left)
+			jobs = (int)left;
 		/* compileall honours the caller's warning filters (PYTHONWARNINGS=error fails a file) */
-		rc = pool_run(t, jobs, &ops, &r, o->style == STYLE_COMPILEALL ? POOL_KEEP_WARNINGS_ENV : 0);
+		if (left)
+			rc = pool_run(t, jobs, &ops, &r,
+				      o->style == STYLE_COMPILEALL ? POOL_KEEP_WARNINGS_ENV : 0);
 		progress_stop(&r.progress);
 	}
 	if (rc == 0 && o->style == STYLE_COMPILEALL)
 		flush_compileall(&r);
-	if (rc == 0 && o->style == STYLE_CONCISE && !o->quiet)
-		printf("%s: %zu compiled, %zu up to date, %zu failed (%s, %s, %d worker%s) in %.2fs\n",
+	if (rc == 0 && o->style == STYLE_CONCISE && !o->quiet) {
+		char from_cache[64] = "";
+
+		if (o->cache && r.from_cache)
+			snprintf(from_cache, sizeof(from_cache), ", %zu from the cache",
+				 r.from_cache);
+		printf("%s: %zu compiled, %zu up to date, %zu failed (%s, %s, %d worker%s%s) "
+		       "in %.2fs\n",
 		       progname, r.compiled, r.uptodate, r.failed, t->display, t->cache_tag,
-		       r.nitems ? jobs : 0, r.nitems && jobs == 1 ? "" : "s",
+		       r.nitems ? jobs : 0, r.nitems && jobs == 1 ? "" : "s", from_cache,
 		       now_seconds() - start);
+	}
 	if (r.failed)
 		*any_failed = 1;
-	for (k = 0; k < r.nitems; k++)
+	for (k = 0; k < r.nitems; k++) {
 		free(r.items[k].pyc);
+		strbuf_release(&r.items[k].warn);
+	}
 	for (k = 0; k < r.nfiles; k++) {
 		free(r.files[k].dfile);
 		free(r.files[k].note);
@@ -1147,5 +1457,6 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 	free(r.items);
 	free(r.files);
 	strbuf_release(&r.canon);
+	strbuf_release(&r.identity);
 	return rc;
 }

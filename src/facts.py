@@ -33,6 +33,7 @@ put("implementation", impl.name)
 if hasattr(sys, "pypy_version_info"):
     put("impl_version", "%d.%d.%d" % tuple(sys.pypy_version_info[:3]))
 put("magic", importlib.util.MAGIC_NUMBER.hex())
+put("build", sys.version)  # with the build's date and compiler: the bytecode cache's key
 put("cache_tag", impl.cache_tag)
 put("pycache_prefix", getattr(sys, "pycache_prefix", None))
 put("optimize", sys.flags.optimize)

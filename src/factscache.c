@@ -14,7 +14,7 @@
 
 extern char **environ;
 
-#define MAGIC "prepyc-facts 1\n"
+#define MAGIC "prepyc-facts 2\n"
 
 char *prepyc_cache_dir(void)
 {

@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "verify that a tree is fully and freshly compiled" },
 	{ "clean", cmd_clean, "remove orphaned and stale bytecode" },
 	{ "canon", cmd_canon, "rewrite pycs in the canonical form (same code, same bytes)" },
+	{ "cache", cmd_cache, "show, clear or prune the bytecode cache" },
 };
 
 static void usage(FILE *fp)

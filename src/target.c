@@ -206,6 +206,9 @@ int target_probe_finish(struct target *t)
 	}
 	t->implementation = dup_fact(&out, "implementation");
 	t->impl_version = dup_fact(&out, "impl_version");
+	t->build = dup_fact(&out, "build");
+	if (!t->build)
+		t->build = xstrdup("");
 	if (!t->implementation)
 		t->implementation = xstrdup("python");
 	if (!strcmp(t->implementation, "cpython"))
@@ -278,6 +281,7 @@ void target_release(struct target *t)
 	free(t->executable);
 	free(t->version);
 	free(t->implementation);
+	free(t->build);
 	free(t->impl_version);
 	free(t->cache_tag);
 	free(t->pycache_prefix);

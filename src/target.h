@@ -24,6 +24,7 @@ struct target {
 	int major, minor, micro;
 	char *implementation; /* sys.implementation.name: "cpython", "pypy" */
 	char *impl_version;   /* PyPy's own version, else NULL */
+	char *build;          /* sys.version: version, build date, compiler */
 	char *cache_tag;
 	char *pycache_prefix; /* NULL when unset */
 	int optimize;         /* sys.flags.optimize under the caller's environment */

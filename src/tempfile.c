@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 #include "util.h"
 #include "banned.h"
 
-static unsigned long counter;
+static atomic_ulong counter; /* writers may run on several threads */
 
 int mkdirs_for(const char *path)
 {
@@ -63,7 +64,8 @@ static char *temp_name(const char *path)
 	const char *slash = strrchr(path, '/');
 	int dlen = slash ? (int)(slash - path + 1) : 0;
 
-	return xstrfmt("%.*s.prepyc-%ld-%lu.tmp", dlen, path, (long)getpid(), ++counter);
+	return xstrfmt("%.*s.prepyc-%ld-%lu.tmp", dlen, path, (long)getpid(),
+		       (unsigned long)atomic_fetch_add(&counter, 1) + 1);
 }
 
 static int write_all_iov(int fd, const struct iovec *iov, int iovcnt)
