@@ -13,6 +13,15 @@ the median wall-clock time is reported:
   no-op    every pyc is already fresh; the tool only has to find that out.
   touched  every source's mtime is bumped while the old pycs are still there;
            every file is recompiled (and every pyc replaced).
+  cold-fill  cold, prepyc with an empty bytecode cache that it fills.
+  new-build  what a new build of the same tree is (CI job, PaaS build): every
+           source touched (new mtimes, same content) and, for prepyc, a warm
+           bytecode cache; compileall recompiles everything.
+  check    prepyc check against compileall's no-op run.
+
+In cold, `prepyc --no-canonical` runs too, and the line shows what writing
+the canonical form costs ("canonical +N%").  prepyc runs with --no-cache
+except in cold-fill and new-build.
 
 The tools are `TARGET -m compileall -q -j0 TREE` (the thing prepyc replaces)
 and `prepyc compile -q --python TARGET TREE`.  Exit status 1 ("some file
@@ -346,19 +355,27 @@ def base_env() -> Dict[str, str]:
     return env
 
 
-def make_tools(interp: Interp, prepyc: str) -> Dict[str, Tool]:
+def make_tools(interp: Interp, prepyc: str, cache_dir: str) -> Dict[str, Tool]:
     py = interp.executable
     ca_env = base_env()
     ca_env["PYTHONHASHSEED"] = "0"
+
+    def pp(*opts):
+        return lambda tree, extra: ([prepyc, "compile", "-q", "--python", py] + list(opts)
+                                    + extra + [tree.root])
     return {
         "compileall": Tool(
             "compileall", "compileall -j0",
             lambda tree, extra: [py, "-m", "compileall", "-q", "-j0"] + extra + [tree.root],
             ca_env),
-        "prepyc": Tool(
-            "prepyc", "prepyc",
-            lambda tree, extra: [prepyc, "compile", "-q", "--python", py] + extra + [tree.root],
-            base_env()),
+        # compiling: no bytecode cache, canonical pycs (the default)
+        "prepyc": Tool("prepyc", "prepyc", pp("--no-cache"), base_env()),
+        # the same without canonicalisation: what the canonical form costs
+        "prepyc-raw": Tool("prepyc-raw", "prepyc --no-canonical",
+                           pp("--no-cache", "--no-canonical"), base_env()),
+        # with the bytecode cache (its own directory in the work directory)
+        "prepyc-cache": Tool("prepyc-cache", "prepyc (cache)",
+                             pp("--cache-dir", cache_dir), base_env()),
         # verifies what prepyc compiled: every source's pyc read, checked, unmarshalled
         "prepyc-check": Tool(
             "prepyc-check", "prepyc check",
@@ -417,6 +434,8 @@ class Bench:
         self.interp = interp
         self.last_mtime = int(time.time())
         self.tools: Dict[str, "Tool"] = {}
+        self.cache_dir = ""
+        self.cache_warm: Dict[str, bool] = {}  # tree name -> the cache holds its code
 
     def next_mtime(self) -> int:
         """A fresh mtime, later than anything any pyc could record."""
@@ -459,6 +478,26 @@ def prepare_compiled(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> 
     return run_tool(tool, tree, extra, "%s warm-up" % tree.name).ok
 
 
+def prepare_new_build(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
+    """A new build: every source touched (a fresh checkout) and, for prepyc, a cache
+    that an earlier build of the same tree filled."""
+    if tool.name == "prepyc-cache" and not bench.cache_warm.get(tree.name):
+        remove_pycaches(tree.root)
+        if not run_tool(tool, tree, extra, "%s cache warm-up" % tree.name).ok:
+            return False
+        bench.cache_warm[tree.name] = True
+    return prepare_touched(bench, tree, tool, extra)
+
+
+def prepare_cold_empty_cache(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
+    """Cold, and for prepyc an empty cache to fill."""
+    remove_pycaches(tree.root)
+    if tool.name == "prepyc-cache":
+        shutil.rmtree(bench.cache_dir, ignore_errors=True)
+        bench.cache_warm.clear()
+    return True
+
+
 @dataclass
 class Scenario:
     prepare: Callable[[Bench, Tree, Tool, List[str]], bool]
@@ -468,7 +507,12 @@ class Scenario:
 
 
 SCENARIOS: Dict[str, Scenario] = {
-    "cold": Scenario(prepare_cold, limit=True),
+    # prepyc --no-canonical alongside: the cost of the canonical form
+    "cold": Scenario(prepare_cold, tools=("compileall", "prepyc-raw", "prepyc"), limit=True),
+    # cold, filling an empty bytecode cache: what the cache costs the first build
+    "cold-fill": Scenario(prepare_cold_empty_cache, tools=("compileall", "prepyc-cache")),
+    # a new build of the same tree: sources touched, the cache warm
+    "new-build": Scenario(prepare_new_build, tools=("compileall", "prepyc-cache")),
     "no-op": Scenario(prepare_fresh),
     "touched": Scenario(prepare_touched, limit=True),
     # prove a deploy is compiled: prepyc check against compileall's own no-op run
@@ -582,6 +626,8 @@ def report(tree: Tree, name: str, sc: Scenario, tools: Dict[str, Tool],
     ref, subj = sc.tools[0], sc.tools[-1]
     if ref in med and subj in med and med[subj] > 0:
         parts.append("speedup %s" % fmt_ratio(med[ref] / med[subj]))
+    if "prepyc-raw" in med and "prepyc" in med and med["prepyc-raw"] > 0:
+        parts.append("canonical %+.1f%%" % (100.0 * (med["prepyc"] / med["prepyc-raw"] - 1)))
     if sc.limit and limit:
         parts.append("limit %6.3fs" % limit)
         if subj in med:
@@ -675,12 +721,13 @@ def main(argv=None) -> int:
     for k in SCRUBBED_ENV:
         if k in os.environ:
             say("bench: note: %s is set; removed from the tools' environment" % k)
-    tools = make_tools(interp, args.prepyc)
     if args.workdir:
         os.makedirs(args.workdir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="prepyc-bench-", dir=args.workdir)
+    tools = make_tools(interp, args.prepyc, os.path.join(workdir, "cache"))
     bench = Bench(interp)
     bench.tools = tools
+    bench.cache_dir = os.path.join(workdir, "cache")
     try:
         for name in args.tree_list:
             bench_tree(bench, name, interp, tools, args, workdir)

@@ -246,7 +246,7 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 	}
 	hit = 1;
 	/* recency for eviction, at most once an hour per entry; a failure only costs precision */
-	if (st.st_mtime < time(NULL) - TOUCH_AFTER)
+	if (c->writable && st.st_mtime < time(NULL) - TOUCH_AFTER)
 		futimens(fd, NULL);
 out:
 	if (fd >= 0)

@@ -25,7 +25,30 @@
  * Recency: a hit sets the entry's mtime to now when it is older than an
  * hour; eviction removes the oldest entries first.
  *
- * All functions but cache_open/cache_close are thread-safe.
+ * An entry, all integers little-endian (80 bytes of header):
+ *
+ *   magic     8   "PREPYC\x1a\n"
+ *   version   u32 1
+ *   flags     u32 0 (anything else: not an entry of this version)
+ *   key       32  the key, again (a file renamed to another name is caught)
+ *   code_len  u64
+ *   warn_len  u64 (file size = 80 + code_len + warn_len, exactly)
+ *   checksum  16  BLAKE2b-128, unkeyed, of the 64 header bytes above, then
+ *                 the code, then the warnings
+ *   code, warnings
+ *
+ * DIR/stats has one line per run that looked anything up (appended with a
+ * single O_APPEND write, so concurrent runs do not mix their lines):
+ *
+ *   TIME LABEL hits=N misses=N stored=N stored_bytes=N evicted=N max_size=N
+ *
+ * TIME in Unix seconds; LABEL as given (it may hold spaces; control
+ * characters become '?'), so readers take the first field as the time and
+ * the trailing name=N fields as the counters, whatever their number.
+ * Past 256 KiB the file is cut to its last 64 KiB.
+ *
+ * All functions but cache_open/cache_close are thread-safe.  A NULL cache
+ * is accepted everywhere and does nothing (cache_get misses).
  */
 #ifndef CACHE_H
 #define CACHE_H
@@ -63,14 +86,20 @@ struct cache *cache_open(const char *dir, uint64_t max_size);
 int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct strbuf *code,
 	      struct strbuf *warnings);
 
-/* Store an entry (an existing one is left alone).  Errors disable storing, with one warning. */
+/*
+ * Store an entry (an existing one is left alone, even a damaged one: the
+ * next cache_get removes it).  Errors disable storing, with one warning.
+ */
 void cache_put(struct cache *c, const unsigned char key[CACHE_KEY_LEN], const void *code,
 	       size_t code_len, const void *warnings, size_t warnings_len);
 
 /*
- * End of the run: append the run's line to DIR/stats (what `label` says,
- * hits, misses, stores), evict least-recently-used entries when the cache
- * is over its bound, and free `c`.  NULL is allowed.
+ * End of the run: if this run stored anything, scan the cache (sizes are
+ * st_size), remove temporary files older than an hour and, when the total
+ * is over the bound, the least recently used entries down to 90% of it;
+ * then append the run's line to DIR/stats (what `label` says, hits,
+ * misses, stores, evictions) if the run looked anything up; free `c`.
+ * Nothing is written to a cache opened read-only.  NULL is allowed.
  */
 void cache_close(struct cache *c, const char *label);
 
@@ -83,7 +112,11 @@ void cache_counts(const struct cache *c, size_t *hits, size_t *misses, size_t *s
  */
 int cache_parse_size(const char *s, uint64_t *out);
 
-/* `prepyc cache stats|clear|prune`. */
+/*
+ * `prepyc cache stats|clear|prune`.  prune's bound defaults to the
+ * max_size of the last run recorded in DIR/stats, else
+ * CACHE_DEFAULT_MAX_SIZE.
+ */
 int cmd_cache(int argc, const char **argv);
 
 #endif

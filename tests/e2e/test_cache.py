@@ -133,6 +133,27 @@ class CacheTests(unittest.TestCase):
         compiled, errors = support.import_compiled(self.py, self.tree, ['app.core', 'app.sub.deep'])
         self.assertEqual((compiled, errors), ([], {}))
 
+    def test_unchanged_code_only_gets_a_new_header(self):
+        # a touched source whose pyc holds the same code: the header is updated
+        # in place (same inode); a pyc with another link is replaced instead,
+        # leaving the other link alone
+        self.compile_ok()
+        core = os.path.join(self.tree, 'app', '__pycache__', self.py.pyc_name('core'))
+        util = os.path.join(self.tree, 'app', '__pycache__', self.py.pyc_name('util'))
+        other = os.path.join(self.tmp, 'util-link.pyc')
+        os.link(util, other)
+        with open(other, 'rb') as f:
+            linked = f.read()
+        ino = os.stat(core).st_ino
+        touch_all(self.tree)
+        r = self.compile_ok()
+        self.assertEqual(self.from_cache(r), len(MODULES), str(r))
+        self.assertEqual(os.stat(core).st_ino, ino)
+        self.assertNotEqual(os.stat(util).st_ino, os.stat(other).st_ino)
+        with open(other, 'rb') as f:
+            self.assertEqual(f.read(), linked)
+        self.assertEqual(read_all(self.tree), self.reference())
+
     def test_hash_based_pycs_from_the_cache(self):
         if self.py.version < (3, 7):
             self.skipTest('no hash-based pycs before 3.7')

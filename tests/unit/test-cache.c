@@ -275,6 +275,31 @@ TEST(cache_put_then_get)
 	remove_tree(tmp);
 }
 
+TEST(cache_stats_file_is_trimmed)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *stats = xstrfmt("%s/c/stats", tmp);
+	struct strbuf sb = STRBUF_INIT;
+	struct cache *c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+	int i;
+
+	for (i = 0; sb.len <= 256 * 1024; i++)
+		strbuf_addf(&sb, "%d CPython 3.%d hits=%d misses=1 stored=0 stored_bytes=0 evicted=0\n",
+			    1700000000 + i, i % 14, i);
+	write_file(stats, sb.buf, sb.len);
+	put_n(c, 1);
+	CHECK(get_n(c, 1));
+	cache_close(c, "bad\nlabel");
+	read_file(stats, &sb);
+	CHECK(sb.len > 60 * 1024 && sb.len <= 64 * 1024 + 200);
+	CHECK(!strncmp(sb.buf, "17", 2)); /* whole lines only */
+	CHECK(strstr(sb.buf, " bad?label hits=1 misses=0 stored=1 ") != NULL);
+	CHECK(sb.buf[sb.len - 1] == '\n');
+	strbuf_release(&sb);
+	free(stats);
+	free(dir);
+	remove_tree(tmp);
+}
+
 enum damage { TRUNCATED, FLIP_CODE, FLIP_WARNINGS, FLIP_SUM, FLIP_LENGTH, BAD_MAGIC,
 	      BAD_VERSION, BAD_FLAGS, OTHER_KEY, EMPTY, TRAILING, SYMLINK, DIRECTORY, NDAMAGE };
 
