@@ -5,10 +5,11 @@ For every interpreter found (see tests/e2e/support.py; PREPYC_TEST_PYTHONS or
 --pythons restricts them): copy its whole stdlib (sysconfig ``stdlib`` path,
 test/ included, site-packages/dist-packages excluded) into a temporary tree,
 compile it with ``PYTHONHASHSEED=0 python -m compileall -j0 -q TREE``, move
-those pycs aside, compile the same tree (same absolute path, so co_filename
-matches) with ``prepyc --python PYTHON TREE``, and compare: the set of pycs,
-each pyc (identical bytes, or equal code objects after marshal.loads inside the
-target, headers equal), the failed files and the exit statuses.
+those pycs aside and rewrite them with ``prepyc canon``, compile the same tree
+(same absolute path, so co_filename matches) with ``prepyc --python PYTHON
+TREE``, and compare: the set of pycs, each pyc (identical bytes: prepyc's
+pycs are exactly the canonical form of compileall's), the failed files and the
+exit statuses.
 
 Prints a report per interpreter and, as its last line,
 ``conformance: N passed, N failed[, N skipped]`` (one per interpreter); exits
@@ -59,7 +60,9 @@ def check(interp, keep=False, limit=60):
         nfiles = copy_stdlib(interp.stdlib, tree)
         print('files: %d .py files copied from %s' % (nfiles, interp.stdlib), flush=True)
         rep = support.conformance(interp, work, tree, scan_root=tree,
-                                  ref_dir=os.path.join(work, 'reference'))
+                                  ref_dir=os.path.join(work, 'reference'), canon_ref=True)
+        if rep.canon is not None:
+            print('prepyc canon failed on compileall\'s pycs:\n%s' % rep.canon)
         print('time: compileall -j0 %.1fs, prepyc %.1fs (whole check %.1fs)'
               % (rep.ca.elapsed, rep.pp.elapsed, time.monotonic() - t0))
         print('pycs: compileall %d, prepyc %d' % (len(rep.ref_pycs), len(rep.pp_pycs)))

@@ -732,7 +732,7 @@ class ConformanceReport(object):
 
 def conformance(interp, workdir, targets, env=None, scan_root=None,
                 prepyc_args=(), compileall_args=('-j0', '-q'), ref_dir=None,
-                prepyc_env=None):
+                prepyc_env=None, canon_ref=False):
     """Compile targets (a path or a list, relative to workdir or absolute)
     with compileall, move its pycs aside, compile the same paths with prepyc
     from the same cwd, and compare.
@@ -740,7 +740,10 @@ def conformance(interp, workdir, targets, env=None, scan_root=None,
     scan_root: where the pycs land (default: the single target; give it for
     a pycache prefix or several targets).  Both tools see the same paths, cwd
     and environment (prepyc_env, if given, replaces env for prepyc only), so
-    co_filename must match."""
+    co_filename must match.
+
+    canon_ref: rewrite compileall's pycs with ``prepyc canon`` first; then
+    every pyc must be identical, byte for byte."""
     if env is None:
         env = base_env()
     if isinstance(targets, str):
@@ -752,6 +755,15 @@ def conformance(interp, workdir, targets, env=None, scan_root=None,
     rep.ca = run_compileall(interp, targets, cwd=workdir, env=env, args=compileall_args)
     rep.ca_failed = compileall_failures(rep.ca.out)
     rep.ref_pycs = move_pycs(scan_root, ref_dir)
+    rep.canon = None
+    if canon_ref and rep.ref_pycs:
+        rels = sorted(rep.ref_pycs)
+        for i in range(0, len(rels), 500):
+            r = run_prepyc(['canon'] + [os.path.join(ref_dir, rel) for rel in rels[i:i + 500]],
+                           env=env, timeout=1800)
+            if r.rc != 0:
+                rep.canon = r
+                break
     junk_before = set(pycache_junk(scan_root))
     pp_env = dict(prepyc_env if prepyc_env is not None else env)
     if prepyc_env is None:
@@ -770,7 +782,10 @@ def conformance(interp, workdir, targets, env=None, scan_root=None,
     rep.mismatches = sorted((r, d) for r, (s, d) in rep.results.items() if s == 'mismatch')
     rep.only_ref = sorted(rep.ref_pycs - rep.pp_pycs)
     rep.only_pp = sorted(rep.pp_pycs - rep.ref_pycs)
-    rep.ok = (not rep.mismatches and not rep.only_ref and not rep.only_pp
+    if canon_ref:
+        rep.mismatches += sorted((r, 'not identical to prepyc canon of compileall\'s pyc')
+                                 for r in rep.equal)
+    rep.ok = (not rep.mismatches and not rep.only_ref and not rep.only_pp and rep.canon is None
               and rep.ca_failed == rep.pp_failed and rep.ca.rc == rep.pp.rc
               and not rep.junk and not rep.pp.timed_out and not rep.ca.timed_out)
     return rep
