@@ -1517,6 +1517,52 @@ static uint32_t c_scalar(struct canon *cx, const struct mobj *o, size_t pos)
 
 static int c_classify(struct canon *cx, const struct mobj *o, int depth, uint32_t *out);
 
+/*
+ * An order of value classes by value alone: kind, then number, payload and
+ * items.  A frozenset's items are written in this order, so that its bytes
+ * do not depend on the order the writing process's set iterated in (which
+ * depends on its history: hash collisions are resolved by insertion order).
+ */
+static int c_cmp(const struct canon *cx, uint32_t a, uint32_t b)
+{
+	const struct cclass *x = &cx->classes[a], *y = &cx->classes[b];
+	size_t i;
+	int d;
+
+	if (a == b)
+		return 0;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (!x->kind)
+		return a < b ? -1 : 1; /* identity classes: never in a value frozenset */
+	if (x->ival != y->ival)
+		return x->ival < y->ival ? -1 : 1;
+	if (x->keylen != y->keylen)
+		return x->keylen < y->keylen ? -1 : 1;
+	if (x->keylen && (d = memcmp(x->key, y->key, x->keylen)))
+		return d;
+	if (x->nitems != y->nitems)
+		return x->nitems < y->nitems ? -1 : 1;
+	for (i = 0; i < x->nitems; i++)
+		if ((d = c_cmp(cx, cx->ids[x->items + i], cx->ids[y->items + i])))
+			return d;
+	return 0;
+}
+
+/* Insertion sort by c_cmp() of ids[] (frozensets are small; no qsort context in C11). */
+static void c_sort_ids(const struct canon *cx, uint32_t *ids, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		uint32_t v = ids[i];
+
+		for (j = i; j > 0 && c_cmp(cx, ids[j - 1], v) > 0; j--)
+			ids[j] = ids[j - 1];
+		ids[j] = v;
+	}
+}
+
 static int c_container(struct canon *cx, const struct mobj *o, size_t pos, int depth,
 		       uint32_t *out)
 {
@@ -1540,6 +1586,8 @@ static int c_container(struct canon *cx, const struct mobj *o, size_t pos, int d
 		else
 			full = c_add(full, cx->classes[cx->stack[i]].full);
 	}
+	if (!identity && kind == MARSHAL_FROZENSET)
+		c_sort_ids(cx, cx->stack + base, cx->nstack - base);
 	if (identity)
 		*out = c_new_class(cx, 0, o, pos);
 	else
@@ -1670,14 +1718,36 @@ static void c_count(struct canon *cx, const struct mobj *o, size_t pos, int dept
 
 static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth);
 
+struct c_item {
+	const struct mobj *node;
+	size_t pos;
+};
+
 static int c_emit_items(struct canon *cx, const struct mobj *o, size_t pos, int depth)
 {
-	size_t i, p;
+	struct c_item *v;
+	size_t i, j, p;
+	int rc = 0;
 
-	for (i = 0, p = pos + 1; i < o->nitems; i++, p += cx->nodes[p].size)
-		if (c_emit(cx, o->items[i], p, depth + 1) < 0)
-			return -1;
-	return 0;
+	if (cx->classes[cx->nodes[pos].cls].kind != MARSHAL_FROZENSET) {
+		for (i = 0, p = pos + 1; i < o->nitems; i++, p += cx->nodes[p].size)
+			if (c_emit(cx, o->items[i], p, depth + 1) < 0)
+				return -1;
+		return 0;
+	}
+	/* a frozenset's items in value order (c_cmp), as its class has them */
+	v = xcalloc(o->nitems ? o->nitems : 1, sizeof(*v));
+	for (i = 0, p = pos + 1; i < o->nitems; i++, p += cx->nodes[p].size) {
+		struct c_item it = { o->items[i], p };
+
+		for (j = i; j > 0 && c_cmp(cx, cx->nodes[v[j - 1].pos].cls, cx->nodes[p].cls) > 0; j--)
+			v[j] = v[j - 1];
+		v[j] = it;
+	}
+	for (i = 0; i < o->nitems && rc == 0; i++)
+		rc = c_emit(cx, v[i].node, v[i].pos, depth + 1);
+	free(v);
+	return rc;
 }
 
 static int c_emit_code(struct canon *cx, const struct mobj *o, size_t pos, int depth)

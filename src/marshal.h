@@ -224,7 +224,9 @@ int marshal_write(const struct mobj *root, const struct marshal_version *v, stru
  *                'y' complexes by their IEEE bytes (0.0 is not -0.0; NaNs
  *                by bits), 'f' and 'x' by their text, tuples (either code)
  *                and slices whose items are pairwise one value, frozensets
- *                with the same items in the same order.  Code objects,
+ *                with the same items in any order (written in value
+ *                order: kind, then number, payload, items; a set's
+ *                iteration order is its process's history).  Code objects,
  *                lists, dicts, sets and any container holding one (or a
  *                reference back into an unfinished container) are each a
  *                value of their own, shared only where the input has 'r'.

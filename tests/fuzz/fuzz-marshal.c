@@ -125,6 +125,19 @@ static int value_eq(const struct mobj *a, const struct mobj *b, long *budget, in
 	if (a->len != b->len || (a->len && memcmp(a->data, b->data, a->len)) || a->ival != b->ival)
 		if (ta != '(' && ta != '[' && ta != '{' && ta != '<' && ta != '>' && ta != ':')
 			return 0;
+	if (ta == '>') {
+		/* a frozenset: the canonical form writes its items in value order */
+		for (i = 0; i < a->nitems; i++) {
+			size_t j;
+
+			for (j = 0; j < b->nitems; j++)
+				if (value_eq(a->items[i], b->items[j], budget, depth + 1))
+					break;
+			if (j == b->nitems)
+				return 0;
+		}
+		return 1;
+	}
 	for (i = 0; i < a->nitems; i++)
 		if (!value_eq(a->items[i], b->items[i], budget, depth + 1))
 			return 0;
