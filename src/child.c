@@ -103,10 +103,10 @@ const char *child_describe_status(int status)
 	if (WIFEXITED(status))
 		snprintf(buf, sizeof(buf), "exited with status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		snprintf(buf, sizeof(buf), "killed by signal %d (%s)", WTERMSIG(status),
+		snprintf(buf, sizeof(buf), "was killed by signal %d (%s)", WTERMSIG(status),
 			 strsignal(WTERMSIG(status)));
 	else
-		snprintf(buf, sizeof(buf), "stopped (status 0x%x)", (unsigned)status);
+		snprintf(buf, sizeof(buf), "was stopped (status 0x%x)", (unsigned)status);
 	return buf;
 }
 

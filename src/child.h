@@ -39,7 +39,7 @@ int child_start(struct child *c);
 /* Wait for the child; its raw wait status in *status.  0 or -1 with errno. */
 int child_wait(struct child *c, int *status);
 
-/* "exited with status 1", "killed by signal 9 (Killed)" ... into a static buffer. */
+/* "exited with status 1", "was killed by signal 9 (Killed)" ... into a static buffer. */
 const char *child_describe_status(int status);
 
 /*

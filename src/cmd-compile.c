@@ -64,6 +64,8 @@ static int finish_options(struct driver_opts *d, const struct option_list *level
 		return error("-d cannot be used in combination with -s or -p");
 	if (d->e.hardlink_dupes && d->e.nlevels < 2)
 		return error("--hardlink-dupes needs at least two -o levels");
+	if (d->e.timeout < 0)
+		return error("option '--timeout' expects a number of seconds >= 0");
 	if (d->e.jobs < 0)
 		return error("option '-j' expects a number of workers >= 0");
 	return 0;
@@ -97,6 +99,7 @@ int cmd_compile(int argc, const char **argv)
 		OPT_FLAG(0, "no-canonical", &no_canonical, "write the interpreter's own marshal bytes, not the canonical form"),
 		OPT_STRING(0, "cache-dir", &d.cache_dir, "DIR", "bytecode cache (default $PREPYC_CACHE_DIR, else $XDG_CACHE_HOME/prepyc, else ~/.cache/prepyc)"),
 		OPT_FLAG(0, "no-cache", &d.no_cache, "neither read nor fill the bytecode cache"),
+		OPT_INT(0, "timeout", &d.e.timeout, "SECONDS", "kill a compile that takes longer (default 120; 0: no limit)"),
 		OPT_STRING(0, "cache-max-size", &d.cache_max_size, "SIZE", "bound of the cache, e.g. 500M, 2G (default 1G)"),
 		OPT_END(),
 	};

@@ -44,6 +44,7 @@ static const struct copt copts[] = {
 	{ 0, "cache-dir", 1, 1 },
 	{ 0, "no-cache", 0, 1 },
 	{ 0, "cache-max-size", 1, 1 },
+	{ 0, "timeout", 1, 1 },
 };
 
 static int to_int(const char *s, int *out)
@@ -104,6 +105,12 @@ static int apply(struct driver_opts *d, const struct copt *o, const char *val)
 	}
 	if (!strcmp(o->long_name, "no-canonical")) {
 		d->e.canonical = 0;
+		return 0;
+	}
+	if (!strcmp(o->long_name, "timeout")) {
+		if (to_int(val, &n) < 0 || n < 0)
+			return FALLBACK;
+		d->e.timeout = n;
 		return 0;
 	}
 	if (!strcmp(o->long_name, "cache-dir")) {

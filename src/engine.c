@@ -1468,7 +1468,8 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 		/* compileall honours the caller's warning filters (PYTHONWARNINGS=error fails a file) */
 		if (left)
 			rc = pool_run(t, jobs, &ops, &r,
-				      o->style == STYLE_COMPILEALL ? POOL_KEEP_WARNINGS_ENV : 0);
+				      o->style == STYLE_COMPILEALL ? POOL_KEEP_WARNINGS_ENV : 0,
+				      o->timeout);
 		progress_stop(&r.progress);
 	}
 	if (rc == 0 && o->style == STYLE_COMPILEALL)

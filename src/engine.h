@@ -41,6 +41,7 @@ enum invalidation {
 };
 
 #define ENGINE_MAX_LEVELS 16
+#define ENGINE_DEFAULT_TIMEOUT 120
 
 struct engine_opts {
 	enum engine_style style;
@@ -58,10 +59,12 @@ struct engine_opts {
 	const unsigned char *rx_skip;  /* per entry of the list: excluded by -x; or NULL */
 	int canonical;                 /* write the canonical form of the code (ARCHITECTURE.md) */
 	struct cache *cache;           /* the bytecode cache, or NULL */
+	int timeout;                   /* seconds per file before its worker is killed; 0: none */
 };
 
 #define ENGINE_OPTS_INIT { .style = STYLE_CONCISE, .maxlevels = -1, \
-			   .invalidation = INVAL_DEFAULT, .canonical = 1 }
+			   .invalidation = INVAL_DEFAULT, .canonical = 1, \
+			   .timeout = ENGINE_DEFAULT_TIMEOUT }
 
 int engine_run(const struct engine_opts *o, const struct target *t, const struct source_list *list,
 	       int *any_failed);

@@ -24,6 +24,7 @@ void pool_interrupt(void)
 
 struct job {
 	uint32_t id;
+	int tries;      /* workers that died while compiling it */
 	struct strbuf frame;
 };
 
@@ -36,6 +37,7 @@ struct worker {
 	int nq;          /* frames it holds; q[0] is the one being compiled */
 	int nsent;       /* frames fully written */
 	size_t off;      /* bytes of q[nsent] written */
+	double since;    /* when it started compiling q[0] (sent, and at the head) */
 	struct strbuf in;
 };
 
@@ -52,6 +54,7 @@ struct pool {
 	int ever_hello;
 	int start_failures;
 	char *start_error;
+	double timeout;      /* seconds per file; 0: none */
 };
 
 static int make_pipe(int fds[2])
@@ -102,8 +105,20 @@ static int worker_start(struct pool *p, struct worker *w)
 	return 0;
 }
 
-/* Reap a worker that is finished or broken; hand its frames back. */
-static void worker_reap(struct pool *p, struct worker *w, const char *problem)
+static void append_twice(char *why, size_t size)
+{
+	size_t len = strlen(why);
+
+	snprintf(why + len, size - len, ", twice");
+}
+
+/*
+ * Reap a worker that is finished or broken; hand its frames back.  The
+ * frame it was compiling is tried once more on another worker (the crash
+ * may not be the input's doing), unless `retry` is 0 (a timeout: trying
+ * again would double the wait); a second death fails it.
+ */
+static void worker_reap(struct pool *p, struct worker *w, const char *problem, int retry)
 {
 	int status = 0, i;
 	char why[256];
@@ -124,11 +139,18 @@ static void worker_reap(struct pool *p, struct worker *w, const char *problem)
 		if (!p->start_error)
 			p->start_error = xstrdup(why);
 	}
-	for (i = 0; i < w->nq; i++) {
-		if (i == 0 && w->hello) {
-			p->ops->failed(p->ctx, w->q[0].id, why);
-			strbuf_release(&w->q[0].frame);
-			continue;
+	/* the frames queued behind go first to the others; the retried one last */
+	for (i = w->nq - 1; i >= 0; i--) {
+		if (i == 0 && w->hello && w->nsent) {
+			if (!retry || w->q[0].tries++ > 0) {
+				if (retry)
+					append_twice(why, sizeof(why));
+				p->ops->failed(p->ctx, w->q[0].id, why);
+				strbuf_release(&w->q[0].frame);
+				continue;
+			}
+			trace("pool: job %u: the worker %s; trying once more", (unsigned)w->q[0].id,
+			      why);
 		}
 		ALLOC_GROW(p->requeue, p->nrequeue + 1, p->requeue_alloc);
 		p->requeue[p->nrequeue++] = w->q[i];
@@ -147,6 +169,7 @@ static int take_job(struct pool *p, struct job *job)
 	if (p->no_more)
 		return 0;
 	strbuf_init(&job->frame, 0);
+	job->tries = 0;
 	if (p->ops->next(p->ctx, &job->frame, &job->id))
 		return 1;
 	strbuf_release(&job->frame);
@@ -170,7 +193,8 @@ static void worker_flush(struct pool *p, struct worker *w)
 		}
 		w->off += (size_t)n;
 		if (w->off == f->len) {
-			w->nsent++;
+			if (++w->nsent == 1)
+				w->since = now_seconds();
 			w->off = 0;
 		}
 	}
@@ -236,7 +260,8 @@ static int worker_parse(struct pool *p, struct worker *w, const char **problem)
 			strbuf_release(&w->q[0].frame);
 			memmove(&w->q[0], &w->q[1], sizeof(w->q[0]) * (size_t)(w->nq - 1));
 			w->nq--;
-			w->nsent--;
+			if (--w->nsent > 0)
+				w->since = now_seconds();
 		}
 	}
 	strbuf_remove_front(&w->in, used);
@@ -262,7 +287,7 @@ static void worker_read(struct pool *p, struct worker *w)
 		if (n == 0) {
 			if (worker_parse(p, w, &problem) == 0 && w->in.len)
 				problem = "sent a truncated reply";
-			worker_reap(p, w, problem);
+			worker_reap(p, w, problem, 1);
 			return;
 		}
 		strbuf_setlen(&w->in, w->in.len + (size_t)n);
@@ -270,7 +295,39 @@ static void worker_read(struct pool *p, struct worker *w)
 			break;
 	}
 	if (problem)
-		worker_reap(p, w, problem);
+		worker_reap(p, w, problem, 1);
+}
+
+/*
+ * Kill the workers whose current file has taken longer than the timeout;
+ * return the poll() timeout (ms) until the next deadline, -1 for none.
+ */
+static int check_deadlines(struct pool *p)
+{
+	double now = now_seconds(), next = -1;
+	int i;
+
+	if (p->timeout <= 0)
+		return -1;
+	for (i = 0; i < p->nr; i++) {
+		struct worker *w = &p->w[i];
+		double left;
+
+		if (!w->alive || !w->hello || !w->nsent)
+			continue;
+		left = w->since + p->timeout - now;
+		if (left <= 0) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "took longer than %g s (--timeout) and was killed",
+				 p->timeout);
+			worker_reap(p, w, why, 0);
+			continue;
+		}
+		if (next < 0 || left < next)
+			next = left;
+	}
+	return next < 0 ? -1 : (int)(next * 1000) + 1;
 }
 
 static int pool_busy(const struct pool *p)
@@ -332,12 +389,13 @@ static int pool_loop(struct pool *p)
 				owner[n++] = i;
 			}
 		}
-		if (poll(pfd, (nfds_t)n, -1) < 0) {
+		if (poll(pfd, (nfds_t)n, check_deadlines(p)) < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = error_errno("poll failed");
 			break;
 		}
+		check_deadlines(p);
 		for (i = 0; i < n; i++) {
 			struct worker *w = &p->w[owner[i]];
 
@@ -356,7 +414,7 @@ out:
 }
 
 int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, void *ctx,
-	     unsigned flags)
+	     unsigned flags, double timeout)
 {
 	struct pool p;
 	int i, rc = 0;
@@ -366,6 +424,7 @@ int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, v
 	p.t = t;
 	p.ops = ops;
 	p.ctx = ctx;
+	p.timeout = timeout;
 	p.env = child_python_env(flags & POOL_KEEP_WARNINGS_ENV);
 	p.nr = nworkers < 1 ? 1 : nworkers;
 	p.w = xcalloc((size_t)p.nr, sizeof(*p.w));

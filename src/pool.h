@@ -9,10 +9,13 @@
  * in the pool's buffer (copy what you keep).
  *
  * A worker that dies, or that sends something that is not a frame, is
- * reaped (killed if need be); the file it was compiling is reported with
- * ops->failed() and a description of what happened, the other frames it
- * held are given to another worker, and a new worker replaces it while
- * work remains.  Workers that die before saying hello mean the target
+ * reaped (killed if need be) and a new worker replaces it while work
+ * remains.  The frame it was compiling is tried once more on another worker;
+ * if that worker dies on it too, it is reported with ops->failed() and a
+ * description of what happened ("..., twice").  A worker that spends more
+ * than `timeout` seconds on one frame is killed and that frame reported
+ * failed at once (a hang would only hang again).  Frames it held but had
+ * not started are given to another worker, not counted as a try.  Workers that die before saying hello mean the target
  * cannot run the worker at all: pool_run() then fails.
  *
  * pool_run() returns 0 when all work is done, -1 after printing an error
@@ -44,8 +47,9 @@ enum pool_flags {
 	POOL_KEEP_WARNINGS_ENV = 1 << 0,
 };
 
+/* `timeout`: seconds a worker may spend on one frame before it is killed (0: no limit). */
 int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, void *ctx,
-	     unsigned flags);
+	     unsigned flags, double timeout);
 
 /* Async-signal-safe: make a running pool_run() stop and return -2. */
 void pool_interrupt(void);

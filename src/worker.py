@@ -11,6 +11,7 @@ import marshal
 import os
 import signal
 import sys
+import time
 import warnings
 
 PROTO_VERSION = 1
@@ -85,7 +86,35 @@ def compile_one(ident, optimize, dfile, source):
         send(b"K", idb, data)
 
 
+def test_fault(dfile):
+    # Test hook, for prepyc's own robustness tests only: PREPYC_TEST_WORKER_FAULT
+    # is "KIND:NAME[:MARKER]"; a worker compiling a file whose dfile ends in NAME
+    # crashes (SIGSEGV), exits, hangs or writes garbage.  With MARKER (a path),
+    # only while MARKER does not exist, which the fault creates: once.
+    spec = os.environ.get("PREPYC_TEST_WORKER_FAULT")
+    if not spec:
+        return
+    parts = spec.split(":")
+    if len(parts) < 2 or not dfile.endswith(parts[1]):
+        return
+    if len(parts) > 2:
+        if os.path.exists(parts[2]):
+            return
+        open(parts[2], "w").close()
+    if parts[0] == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif parts[0] == "exit":
+        os._exit(3)
+    elif parts[0] == "hang":
+        while True:
+            time.sleep(60)
+    elif parts[0] == "garbage":
+        os.write(RESP_FD, b"\xff" * 64)
+        time.sleep(60)
+
+
 def main():
+    testing = "PREPYC_TEST_WORKER_FAULT" in os.environ
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     send(b"H", PROTO_VERSION.to_bytes(4, "little"))
     while True:
@@ -99,6 +128,8 @@ def main():
         optimize = int.from_bytes(payload[5:9], "little", signed=True)
         dlen = int.from_bytes(payload[9:13], "little")
         dfile = os.fsdecode(payload[13:13 + dlen])
+        if testing:
+            test_fault(dfile)
         compile_one(ident, optimize, dfile, payload[13 + dlen:])
 
 
