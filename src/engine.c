@@ -468,6 +468,7 @@ static int write_pyc(struct run *r, struct item *it, const char *code, size_t le
 	iov[0].iov_len = build_header(r, f, hdr);
 	iov[1].iov_base = (void *)code;
 	iov[1].iov_len = len;
+	remove_stray_temps(it->pyc);
 	/* -f rewrites every pyc (a new file), as compileall does */
 	if (!r->o->force && update_header_in_place(it->pyc, pyc_mode(f->mode) & ~r->umask, hdr,
 						   iov[0].iov_len, code, len))
@@ -586,6 +587,7 @@ static int write_cached(const struct run *r, const struct item *it, const struct
 	iov[0].iov_len = build_header(r, it->f, hdr);
 	iov[1].iov_base = code->buf;
 	iov[1].iov_len = code->len;
+	remove_stray_temps(it->pyc);
 	if (!r->o->force && update_header_in_place(it->pyc, pyc_mode(it->f->mode) & ~r->umask,
 						   hdr, iov[0].iov_len, code->buf, code->len))
 		return 1;

@@ -1,17 +1,23 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tempfile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
 #include "banned.h"
+
+#define TEMP_PREFIX ".prepyc-"
 
 static atomic_ulong counter; /* writers may run on several threads */
 
@@ -64,8 +70,115 @@ static char *temp_name(const char *path)
 	const char *slash = strrchr(path, '/');
 	int dlen = slash ? (int)(slash - path + 1) : 0;
 
-	return xstrfmt("%.*s.prepyc-%ld-%lu.tmp", dlen, path, (long)getpid(),
+	return xstrfmt("%.*s" TEMP_PREFIX "%ld-%lu.tmp", dlen, path, (long)getpid(),
 		       (unsigned long)atomic_fetch_add(&counter, 1) + 1);
+}
+
+/* ---- stray temporary files ---------------------------------------------- */
+
+/* The directories swept by this process (a hash set; the strings are kept). */
+static struct {
+	pthread_mutex_t lock;
+	char **slot;
+	size_t size, used;
+} swept = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 };
+
+static size_t hash_str(const char *s)
+{
+	size_t h = 5381;
+
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+/* Add `dir`; 1 if it was not there yet. */
+static int swept_add(const char *dir, size_t len)
+{
+	size_t i, mask;
+	char *copy;
+
+	if (2 * (swept.used + 1) > swept.size) {
+		size_t size = swept.size ? 2 * swept.size : 64, k;
+		char **slot = xcalloc(size, sizeof(*slot));
+
+		for (k = 0; k < swept.size; k++) {
+			if (!swept.slot[k])
+				continue;
+			for (i = hash_str(swept.slot[k]) & (size - 1); slot[i]; i = (i + 1) & (size - 1))
+				;
+			slot[i] = swept.slot[k];
+		}
+		free(swept.slot);
+		swept.slot = slot;
+		swept.size = size;
+	}
+	copy = xstrndup(dir, len);
+	mask = swept.size - 1;
+	for (i = hash_str(copy) & mask; swept.slot[i]; i = (i + 1) & mask) {
+		if (!strcmp(swept.slot[i], copy)) {
+			free(copy);
+			return 0;
+		}
+	}
+	swept.slot[i] = copy;
+	swept.used++;
+	return 1;
+}
+
+/* Is ".prepyc-PID-N.tmp" a temporary file nobody will finish? */
+static int is_stray(int dfd, const char *name, time_t now)
+{
+	const char *p = name + strlen(TEMP_PREFIX);
+	char *end;
+	long pid;
+	struct stat st;
+
+	pid = strtol(p, &end, 10);
+	if (end == p || *end != '-' || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	if (pid == (long)getpid())
+		return 0;
+	/* its writer is gone; or, beyond an hour, it was on another host or PID namespace */
+	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+		return 1;
+	return now - st.st_mtime > 3600;
+}
+
+void remove_stray_temps(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len = slash ? (size_t)(slash - path) : 1;
+	const char *dir = slash ? path : ".";
+	char *d;
+	DIR *dp;
+	struct dirent *de;
+	time_t now = time(NULL);
+	int fresh;
+
+	if (slash == path)
+		len = 1; /* "/name" */
+	pthread_mutex_lock(&swept.lock);
+	fresh = swept_add(dir, len);
+	pthread_mutex_unlock(&swept.lock);
+	if (!fresh)
+		return;
+	d = xstrndup(dir, len);
+	dp = opendir(d);
+	free(d);
+	if (!dp)
+		return;
+	while ((de = readdir(dp))) {
+		size_t n = strlen(de->d_name);
+
+		if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) || n < 4 ||
+		    strcmp(de->d_name + n - 4, ".tmp"))
+			continue;
+		if (is_stray(dirfd(dp), de->d_name, now) && unlinkat(dirfd(dp), de->d_name, 0) == 0)
+			trace("removed a stray temporary file: %.*s/%s", (int)len, dir, de->d_name);
+	}
+	closedir(dp);
 }
 
 static int write_all_iov(int fd, const struct iovec *iov, int iovcnt)
@@ -83,6 +196,8 @@ int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
 {
 	char *tmp = temp_name(path);
 	int fd, e;
+
+	remove_stray_temps(path);
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0 && errno == ENOENT) {

@@ -21,6 +21,15 @@
 int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
 		      int iovcnt, const char **what);
 
+/*
+ * Remove, once per directory and process, the temporary files a killed
+ * prepyc left in the directory of `path`: ".prepyc-PID-N.tmp" whose PID is
+ * not running, or older than an hour (another host, another PID namespace).
+ * A live run's temporary file is never touched.  write_file_atomic() calls
+ * it; thread-safe.
+ */
+void remove_stray_temps(const char *path);
+
 /* mkdir -p of the directory part of `path`; 0 or -1 with errno. */
 int mkdirs_for(const char *path);
 
