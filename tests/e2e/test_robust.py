@@ -1,0 +1,277 @@
+"""Robustness end to end: workers that crash, exit, hang or write garbage;
+targets that cannot start; SIGINT/SIGTERM; SIGKILL at random moments.
+
+The faults come from the worker's test hook PREPYC_TEST_WORKER_FAULT
+("KIND:NAME[:MARKER]", src/worker.py): a worker compiling a file whose dfile
+ends in NAME crashes with SIGSEGV, exits, hangs or writes garbage (once
+only, with MARKER).  One generated class per interpreter
+(``TestRobust_<label>``) for the worker faults; the signal and kill tests
+run once, with the first interpreter found (they test the core, not the
+target).  After every run: each pyc left in the tree is valid (right magic,
+loads, header matches its source) or absent, and no temporary file is left.
+"""
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import support  # noqa: E402
+
+# Runs in the target: argv[1] = tree.  Prints "BAD path: why" for every pyc
+# that is neither absent nor valid for its source, then "CHECKED n".
+VALID_SCRIPT = r'''
+import sys, os, marshal, importlib.util
+tree = sys.argv[1]
+HLEN = 12 if sys.version_info < (3, 7) else 16
+n = 0
+for dirpath, dirnames, filenames in os.walk(tree):
+    dirnames[:] = [d for d in dirnames if d != '__pycache__']
+    for name in filenames:
+        if not name.endswith('.py'):
+            continue
+        src = os.path.join(dirpath, name)
+        pyc = importlib.util.cache_from_source(src)
+        if not os.path.exists(pyc):
+            continue
+        n += 1
+        with open(pyc, 'rb') as f:
+            data = f.read()
+        why = None
+        if data[:4] != importlib.util.MAGIC_NUMBER:
+            why = 'bad magic'
+        else:
+            try:
+                marshal.loads(data[HLEN:])
+            except Exception as e:
+                why = 'does not load: %r' % (e,)
+        if why is None and HLEN == 16 and int.from_bytes(data[4:8], 'little') == 0:
+            st = os.stat(src)
+            if int.from_bytes(data[12:16], 'little') != st.st_size & 0xFFFFFFFF:
+                why = 'size in header is not the source size'
+        if why:
+            print('BAD %s: %s' % (pyc, why))
+print('CHECKED %d' % n)
+'''
+
+
+def temps(tree):
+    out = []
+    for dirpath, dirnames, filenames in os.walk(tree):
+        out += [os.path.join(dirpath, n) for n in filenames if n.startswith('.prepyc-')]
+    return out
+
+
+class Base(unittest.TestCase):
+    candidate = None
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.candidate is None:
+            raise unittest.SkipTest('abstract base')
+        if cls.candidate.interp is None:
+            raise unittest.SkipTest(cls.candidate.reason)
+        support.require_prepyc()
+        cls.py = cls.candidate.interp
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='prepyc-e2e-robust-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tree = os.path.join(self.tmp, 't')
+
+    def pp(self, args, fault=None, **kw):
+        env = support.base_env(PREPYC_TEST_WORKER_FAULT=fault)
+        return support.run_prepyc(['--python', self.py.path, '--no-cache'] + list(args),
+                                  cwd=self.tmp, env=env, **kw)
+
+    def assertTreeValid(self, tree=None):
+        tree = tree or self.tree
+        r = support.run([self.py.path, '-S', '-s', '-B', '-c', VALID_SCRIPT, tree],
+                        env=support.base_env())
+        self.assertEqual(r.rc, 0, str(r))
+        bad = [l for l in r.out.splitlines() if l.startswith('BAD')]
+        self.assertEqual(bad, [])
+        self.assertEqual(temps(tree), [])
+        return int(r.out.splitlines()[-1].split()[1])
+
+
+class WorkerFaults(Base):
+    def make(self):
+        support.write_tree(self.tree, {'%s.py' % n: 'X = %r\n' % n for n in 'abcdef'})
+
+    def pyc(self, name):
+        return os.path.join(self.tree, '__pycache__', self.py.pyc_name(name))
+
+    def test_crash_is_retried_once_then_reported(self):
+        self.make()
+        r = self.pp(['t'], fault='crash:t/c.py')
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertIn("cannot compile 't/c.py': the worker compiling it was killed by signal %d"
+                      % signal.SIGSEGV, r.err)
+        self.assertIn('twice', r.err)
+        self.assertFalse(os.path.exists(self.pyc('c')))
+        self.assertEqual(self.assertTreeValid(), 5)
+
+    def test_a_crash_that_does_not_repeat_is_survived(self):
+        self.make()
+        r = self.pp(['t'], fault='crash:t/c.py:' + os.path.join(self.tmp, 'once'))
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, 'once')), 'the fault never fired')
+        self.assertEqual(r.err, '')
+        self.assertEqual(self.assertTreeValid(), 6)
+
+    def test_exit_and_garbage_are_reported(self):
+        self.make()
+        r = self.pp(['t'], fault='exit:t/a.py')
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertIn("cannot compile 't/a.py': the worker compiling it exited with status 3",
+                      r.err)
+        self.assertEqual(self.assertTreeValid(), 5)
+        r = self.pp(['t'], fault='garbage:t/a.py')
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertIn("cannot compile 't/a.py': the worker compiling it sent a malformed reply",
+                      r.err)
+        self.assertEqual(self.assertTreeValid(), 5)
+
+    def test_hang_is_killed_by_the_timeout(self):
+        self.make()
+        t0 = time.monotonic()
+        r = self.pp(['--timeout', '2', 't'], fault='hang:t/b.py', timeout=60)
+        self.assertLess(time.monotonic() - t0, 30)
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertIn("cannot compile 't/b.py': the worker compiling it took longer than 2 s",
+                      r.err)
+        self.assertNotIn('twice', r.err, 'a timeout must not be retried')
+        self.assertEqual(self.assertTreeValid(), 5)
+        # compileall style: the file fails as compileall prints failures
+        r = support.run_prepyc(['compileall', '--python', self.py.path, '--no-cache',
+                                '--timeout', '2', '-q', 't'], cwd=self.tmp,
+                               env=support.base_env(PREPYC_TEST_WORKER_FAULT='hang:t/b.py'),
+                               timeout=60)
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertIn("t/b.py", r.out)
+
+    def test_timeout_option_values(self):
+        self.make()
+        r = self.pp(['--timeout', '0', 't'])
+        self.assertEqual(r.rc, 0, str(r))
+        r = self.pp(['--timeout', '-1', 't'])
+        self.assertEqual(r.rc, 2, str(r))
+        self.assertIn('--timeout', r.err)
+
+
+class Targets(Base):
+    candidate = None  # set below
+
+    def test_a_target_that_cannot_start(self):
+        support.write_tree(self.tree, {'a.py': 'x = 1\n'})
+        for bad in ('/bin/false', os.path.join(self.tmp, 'missing-python')):
+            r = support.run_prepyc(['--python', bad, 't'], cwd=self.tmp, env=support.base_env())
+            self.assertEqual(r.rc, 2, str(r))
+            self.assertIn(bad, r.err)
+            self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+            self.assertFalse(os.path.exists(os.path.join(self.tree, '__pycache__')))
+
+
+def first_interpreter():
+    for c in support.candidates():
+        if c.interp is not None:
+            return c
+    return None
+
+
+class Signals(Base):
+    """SIGINT, SIGTERM and SIGKILL sent to prepyc in the middle of a run."""
+
+    candidate = first_interpreter()
+
+    def big_tree(self, n=400):
+        files = {}
+        for i in range(n):
+            body = ''.join('def f%d(x):\n    return x + %d\n' % (k, k) for k in range(5 + i % 60))
+            files['p%02d/m%03d.py' % (i % 10, i)] = body
+        support.write_tree(self.tree, files)
+
+    def start(self, args, fault=None):
+        env = support.base_env(PREPYC_TEST_WORKER_FAULT=fault)
+        return subprocess.Popen([support.PREPYC, '--python', self.py.path, '--no-cache']
+                                + list(args), cwd=self.tmp, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+
+    def test_sigint_and_sigterm(self):
+        self.big_tree(60)
+        for sig, rc in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+            for rel in support.pyc_files(self.tree):
+                os.unlink(os.path.join(self.tree, rel))
+            # a hung worker guarantees the run is still going when the signal comes
+            p = self.start(['-j2', 't'], fault='hang:m030.py')
+            time.sleep(1.5)
+            self.assertIsNone(p.poll(), 'prepyc finished before the signal')
+            os.kill(p.pid, sig)
+            out, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, rc, err)
+            time.sleep(0.2)
+            self.assertEqual(support.session_processes(p.pid), [], 'workers left running')
+            self.assertTreeValid()
+
+    def test_sigkill_at_random_moments_never_leaves_a_bad_pyc(self):
+        self.big_tree()
+        t0 = time.monotonic()
+        r = support.run_prepyc(['--python', self.py.path, '--no-cache', '-q', 't'], cwd=self.tmp,
+                               env=support.base_env())
+        self.assertEqual(r.rc, 0, str(r))
+        duration = time.monotonic() - t0
+        rng = random.Random(1234)
+        strays = 0
+        for i in range(50):
+            for rel in support.pyc_files(self.tree):
+                os.unlink(os.path.join(self.tree, rel))
+            p = self.start(['-q', 't'])
+            time.sleep(rng.uniform(0.0, duration))
+            try:
+                os.kill(p.pid, signal.SIGKILL)  # prepyc only: its workers are orphaned
+            except ProcessLookupError:
+                pass
+            p.communicate(timeout=30)
+            # an orphaned worker sees the end of its input and exits
+            deadline = time.monotonic() + 10
+            while support.session_processes(p.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(support.session_processes(p.pid), [], 'workers outlived prepyc')
+            strays += len(temps(self.tree))
+            # every pyc under its final name is whole
+            r = support.run([self.py.path, '-S', '-s', '-B', '-c', VALID_SCRIPT, self.tree],
+                            env=support.base_env())
+            bad = [l for l in r.out.splitlines() if l.startswith('BAD')]
+            self.assertEqual(bad, [], 'kill %d after %.2fs' % (i, duration))
+        # the next run removes the strays and completes the tree
+        r = support.run_prepyc(['--python', self.py.path, '--no-cache', 't'], cwd=self.tmp,
+                               env=support.base_env())
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertEqual(self.assertTreeValid(), 400)
+        r = support.run_prepyc(['check', '--python', self.py.path, 't'], cwd=self.tmp,
+                               env=support.base_env())
+        self.assertEqual(r.rc, 0, str(r))
+
+
+Targets.candidate = first_interpreter()
+
+_GENERATED = support.per_interpreter(WorkerFaults, 'TestRobust_',
+                                     'worker faults with %s (%s)', globals())
+
+
+def load_tests(loader, standard_tests, pattern):
+    suite = support.load_generated(loader, _GENERATED)
+    suite.addTests(loader.loadTestsFromTestCase(Targets))
+    suite.addTests(loader.loadTestsFromTestCase(Signals))
+    return suite
+
+
+if __name__ == '__main__':
+    unittest.main()
