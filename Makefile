@@ -5,7 +5,8 @@
 #   make conformance     compare with compileall on the full stdlib of every interpreter
 #   make compileall-tests  CPython's test_compileall command-line tests against `prepyc compileall`
 #   make bench           compare speed with `python -m compileall -j0`
-#   make fuzz-marshal    libFuzzer on the marshal reader for FUZZ_SECONDS (60), needs clang
+#   make fuzz            libFuzzer on the marshal reader, frame decoder, pyc reader and
+#                        option parser, FUZZ_SECONDS (60) each; needs clang
 #   make install PREFIX=/usr/local
 #   DEVELOPER=1          adds -Werror and stricter warnings
 
@@ -127,6 +128,21 @@ fuzz-marshal: $(BUILD)/fuzz-marshal
 	$(BUILD)/fuzz-marshal -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/ \
 		$(BUILD)/fuzz-marshal-corpus tests/fuzz/corpus/marshal
 
+# libFuzzer on the frame decoder, the pyc reader/verifier and the option
+# parser, each linked with the whole core; `make fuzz` runs all four targets.
+FUZZ_FLAGS = -std=c11 -pthread -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Isrc
+FUZZ_TARGETS = proto pyc options
+$(BUILD)/fuzz-%: tests/fuzz/fuzz-%.c $(LIB_SRC) $(BUILD)/embedded.o | $(BUILD)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(BUILD)/embedded.c
+
+$(addprefix fuzz-,$(FUZZ_TARGETS)): fuzz-%: $(BUILD)/fuzz-%
+	@mkdir -p $(BUILD)/fuzz-$*-corpus
+	$(BUILD)/fuzz-$* -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/ \
+		-close_fd_mask=2 $(BUILD)/fuzz-$*-corpus tests/fuzz/corpus/$*
+
+fuzz: fuzz-marshal $(addprefix fuzz-,$(FUZZ_TARGETS))
+
 bench: prepyc
 	$(PYTHON) bench/bench.py --prepyc ./prepyc
 
@@ -137,6 +153,7 @@ install: prepyc
 clean:
 	rm -rf build build-asan prepyc
 
-.PHONY: all test asan conformance compileall-tests bench install clean fuzz-marshal
+.PHONY: all test asan conformance compileall-tests bench install clean fuzz fuzz-marshal \
+	$(addprefix fuzz-,$(FUZZ_TARGETS)) test-valgrind
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/unit/*.d $(BUILD)/tools/*.d)

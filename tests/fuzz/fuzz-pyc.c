@@ -1,0 +1,119 @@
+/*
+ * fuzz-pyc - libFuzzer target for the pyc header reader and verifier
+ * (src/pyc.c, src/verify.c) (`make fuzz-pyc`).
+ *
+ * Input: one byte choosing the target (3.6: 12-byte headers; 3.11; PyPy
+ * 3.9), then a pyc's bytes.  verify_pyc() judges it against a small source,
+ * as `prepyc check` does (header, flags, magic, mtime, size, source hash,
+ * the body through the marshal reader); pyc_header_is_fresh() judges its
+ * first bytes; pycache_name_parts() parses the bytes as a file name.
+ * Whatever the bytes: a status in range, a NUL-terminated detail, no
+ * sanitizer report; and a header written by pyc_header_timestamp() for the
+ * source is always fresh.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pyc.h"
+#include "siphash.h"
+#include "target.h"
+#include "verify.h"
+#include "walk.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char dir[64], src_path[96], pyc_path[96];
+
+static void setup(void)
+{
+	int fd;
+
+	snprintf(dir, sizeof(dir), "/tmp/prepyc-fuzz-pyc-%ld", (long)getpid());
+	mkdir(dir, 0700);
+	snprintf(src_path, sizeof(src_path), "%s/m.py", dir);
+	snprintf(pyc_path, sizeof(pyc_path), "%s/m.pyc", dir);
+	fd = open(src_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, "x = 1\n", 6) != 6)
+		abort();
+	close(fd);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct {
+		unsigned char magic[4];
+		size_t hlen;
+		int minor, pypy;
+	} kinds[] = {
+		{ { 0x33, 0x0d, 0x0d, 0x0a }, 12, 6, 0 },
+		{ { 0xa7, 0x0d, 0x0d, 0x0a }, 16, 11, 0 },
+		{ { 0x50, 0x01, 0x0d, 0x0a }, 16, 9, 1 },
+	};
+	struct target t;
+	struct source s;
+	struct stat st;
+	char detail[512], *name, *tag = NULL, *source = NULL;
+	unsigned char hdr[PYC_HEADER_MAX];
+	enum pyc_status status;
+	int k, fd;
+
+	if (!dir[0])
+		setup();
+	if (size < 1)
+		return 0;
+	k = data[0] % 3;
+	data++;
+	size--;
+
+	memset(&t, 0, sizeof(t));
+	memcpy(t.fmt.magic, kinds[k].magic, 4);
+	t.fmt.header_len = kinds[k].hlen;
+	t.major = 3;
+	t.minor = kinds[k].minor;
+	t.implementation = kinds[k].pypy ? "pypy" : "cpython";
+	t.display = "fuzz";
+	t.has_hash_pycs = kinds[k].hlen == 16;
+	t.hash_kind = SOURCE_HASH_SIPHASH13;
+
+	fd = open(pyc_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size))
+		abort();
+	close(fd);
+	if (stat(src_path, &st) < 0)
+		abort();
+	memset(&s, 0, sizeof(s));
+	s.path = src_path;
+	s.size = (uint64_t)st.st_size;
+	s.mtime_sec = st.st_mtim.tv_sec;
+	s.mtime_nsec = st.st_mtim.tv_nsec;
+	s.mode = st.st_mode;
+
+	detail[0] = 'x';
+	status = verify_pyc(&t, pyc_path, &s, size ? data[0] % 5 - 1 : -1, detail, sizeof(detail));
+	if ((int)status < 0 || status >= PYC_NSTATUS || !memchr(detail, '\0', sizeof(detail)))
+		abort();
+	if (!pyc_status_name(status))
+		abort();
+
+	pyc_header_is_fresh(&t.fmt, data, size, 0x12345678, size);
+	pyc_header_timestamp(&t.fmt, hdr, pyc_mtime32(s.mtime_sec, s.mtime_nsec), s.size);
+	if (!pyc_header_is_fresh(&t.fmt, hdr, t.fmt.header_len,
+				 pyc_mtime32(s.mtime_sec, s.mtime_nsec), s.size))
+		abort();
+
+	name = malloc(size + 1);
+	memcpy(name, data, size);
+	name[size] = '\0';
+	if (pycache_name_parts(name, &tag, &source) == 0 && (!tag || !source))
+		abort();
+	free(tag);
+	free(source);
+	free(name);
+	return 0;
+}
