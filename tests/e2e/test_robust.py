@@ -38,8 +38,8 @@ for dirpath, dirnames, filenames in os.walk(tree):
             continue
         src = os.path.join(dirpath, name)
         pyc = importlib.util.cache_from_source(src)
-        if not os.path.exists(pyc):
-            continue
+        if not os.path.isfile(pyc):
+            continue  # absent (or not a file at all: not ours to judge)
         n += 1
         with open(pyc, 'rb') as f:
             data = f.read()
