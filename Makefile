@@ -4,6 +4,7 @@
 #   make asan            the same tests with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make conformance     compare with compileall on the full stdlib of every interpreter
 #   make compileall-tests  CPython's test_compileall command-line tests against `prepyc compileall`
+#   make test-valgrind   unit + end-to-end tests with prepyc under valgrind (slow)
 #   make bench           compare speed with `python -m compileall -j0`
 #   make fuzz            libFuzzer on the marshal reader, frame decoder, pyc reader and
 #                        option parser, FUZZ_SECONDS (60) each; needs clang
@@ -142,6 +143,20 @@ $(addprefix fuzz-,$(FUZZ_TARGETS)): fuzz-%: $(BUILD)/fuzz-%
 		-close_fd_mask=2 $(BUILD)/fuzz-$*-corpus tests/fuzz/corpus/$*
 
 fuzz: fuzz-marshal $(addprefix fuzz-,$(FUZZ_TARGETS))
+
+# The unit tests, then the end-to-end tests (one interpreter: PYTHON3) with
+# every prepyc process under valgrind; any error or leak fails.  Slow (tens
+# of minutes): not part of CI.
+VALGRIND_PYTHON ?= /usr/bin/python3
+test-valgrind: prepyc $(BUILD)/unit-tests $(BUILD)/test-tool
+	valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		--error-exitcode=99 $(BUILD)/unit-tests
+	rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
+	PREPYC=$(CURDIR)/tests/valgrind-prepyc PREPYC_REAL=$(CURDIR)/prepyc \
+	PREPYC_VALGRIND_LOGS=$(CURDIR)/$(BUILD)/valgrind \
+	PREPYC_TEST_TOOL=$(CURDIR)/$(BUILD)/test-tool PREPYC_TEST_PYTHONS=$(VALGRIND_PYTHON) \
+		$(PYTHON) tests/run.py --no-unit $(VALGRIND_TESTS)
+	tests/valgrind-check $(BUILD)/valgrind
 
 bench: prepyc
 	$(PYTHON) bench/bench.py --prepyc ./prepyc
