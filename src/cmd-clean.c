@@ -7,7 +7,10 @@
  *     O_NOFOLLOW; a pyc that is a symlink loses the link, never its target);
  *   - legacy *.pyc beside their .py, only with --legacy; a sourceless one
  *     (no .py beside it: it is importable) only with --sourceless too;
- *   - __pycache__ directories left empty.
+ *   - __pycache__ directories left empty;
+ *   - stray temporary files of prepyc (".prepyc-PID-N.tmp" of a killed run,
+ *     tempfile.h) in __pycache__ directories, and with --legacy in the
+ *     directories of the sources.
  * Which pycs: by default orphans (no source) and the targets' own pycs that
  * are stale, of another magic, or corrupt; --other-versions adds pycs of
  * cache tags that are none of the targets'; --all takes every pyc.
@@ -26,6 +29,7 @@
 #include "options.h"
 #include "pyc.h"
 #include "target.h"
+#include "tempfile.h"
 #include "util.h"
 #include "verify.h"
 #include "walk.h"
@@ -76,13 +80,74 @@ static int stale_for_targets(const struct source *pyc, const struct target *targ
 	return 0;
 }
 
+struct temps {
+	const struct clean_opts *o;
+	size_t removed;
+	int failed;
+};
+
+static void on_stray(const char *path, int err, void *arg)
+{
+	struct temps *t = arg;
+
+	if (err) {
+		errno = err;
+		error_errno("cannot remove '%s'", path);
+		t->failed = 1;
+		return;
+	}
+	t->removed++;
+	if (t->o->dry_run && t->o->quiet < 2)
+		printf("would remove %s\n", path);
+	else if (t->o->verbose && t->o->quiet < 2)
+		printf("removed %s\n", path);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The stray temporary files of __pycache__ directories (--legacy: of the sources' too). */
+static void clean_temps(const struct source_list *list, struct temps *t)
+{
+	char **dirs = NULL;
+	size_t k, nr = 0, alloc = 0;
+
+	for (k = 0; k < list->nr; k++) {
+		const struct source *s = &list->v[k];
+		const char *slash;
+
+		if (s->kind == ENTRY_PYCACHE) {
+			sweep_stray_temps(s->path, t->o->dry_run, on_stray, t);
+			continue;
+		}
+		if (!t->o->legacy || (s->kind != ENTRY_SOURCE && s->kind != ENTRY_LEGACY))
+			continue;
+		slash = strrchr(s->path, '/');
+		ALLOC_GROW(dirs, nr + 1, alloc);
+		dirs[nr++] = slash ? xstrndup(s->path, slash == s->path ? 1 : (size_t)(slash - s->path))
+				   : xstrdup(".");
+	}
+	if (nr)
+		qsort(dirs, nr, sizeof(*dirs), cmp_str);
+	for (k = 0; k < nr; k++) {
+		if (k == 0 || strcmp(dirs[k], dirs[k - 1]))
+			sweep_stray_temps(dirs[k], t->o->dry_run, on_stray, t);
+	}
+	for (k = 0; k < nr; k++)
+		free(dirs[k]);
+	free(dirs);
+}
+
 static const char *const clean_usage[] = {
 	"usage: prepyc clean [OPTIONS] PATH...",
 	"",
 	"Remove orphan pycs (no source) and the targets' stale or invalid pycs under",
 	"each PATH, and the __pycache__ directories left empty.  Only *.pyc files in",
-	"__pycache__ directories are ever removed (legacy ones with --legacy); no",
-	"symlink is followed out of the trees.",
+	"__pycache__ directories are ever removed (legacy ones with --legacy), and",
+	"the .prepyc-PID-N.tmp files a killed prepyc left there; no symlink is",
+	"followed out of the trees.",
 	NULL,
 };
 
@@ -95,6 +160,8 @@ int cmd_clean(int argc, const char **argv)
 	size_t k, nt = 0, removed = 0, dirs = 0;
 	unsigned long long bytes = 0;
 	int npaths, rc = 0, i, failed = 0;
+	struct temps temps = { NULL, 0, 0 };
+	char extra[64] = "";
 	const struct option opts[] = {
 		OPT_LIST(0, "python", &d.pythons, "PATH", "target interpreter (repeatable)"),
 		OPT_FLAG(0, "all", &o.all, "remove every pyc and __pycache__ under the paths"),
@@ -218,6 +285,10 @@ int cmd_clean(int argc, const char **argv)
 		bytes += s->size;
 	}
 
+	temps.o = &o;
+	clean_temps(&list, &temps);
+	failed |= temps.failed;
+
 	/* __pycache__ directories left empty (rmdir refuses the others) */
 	for (k = 0; k < list.nr && !o.dry_run; k++) {
 		const struct source *s = &list.v[k];
@@ -230,13 +301,16 @@ int cmd_clean(int argc, const char **argv)
 				printf("removed %s/\n", s->path);
 		}
 	}
+	if (temps.removed)
+		snprintf(extra, sizeof(extra), ", %zu stray temporary file%s", temps.removed,
+			 temps.removed == 1 ? "" : "s");
 	if (!o.quiet && o.dry_run)
-		printf("%s: clean: would remove %zu pyc%s (%.1f MB)\n", progname, removed,
-		       removed == 1 ? "" : "s", (double)bytes / 1e6);
+		printf("%s: clean: would remove %zu pyc%s (%.1f MB)%s\n", progname, removed,
+		       removed == 1 ? "" : "s", (double)bytes / 1e6, extra);
 	else if (!o.quiet)
-		printf("%s: clean: removed %zu pyc%s (%.1f MB) and %zu empty __pycache__ director%s\n",
-		       progname, removed, removed == 1 ? "" : "s", (double)bytes / 1e6, dirs,
-		       dirs == 1 ? "y" : "ies");
+		printf("%s: clean: removed %zu pyc%s (%.1f MB)%s and %zu empty __pycache__ "
+		       "director%s\n", progname, removed, removed == 1 ? "" : "s",
+		       (double)bytes / 1e6, extra, dirs, dirs == 1 ? "y" : "ies");
 	rc = failed ? 1 : 0;
 out:
 	source_list_release(&list);

@@ -25,7 +25,8 @@
 #include "util.h"
 #include "banned.h"
 
-enum { FALLBACK = -3 };
+/* parse(): let the real compileall answer; or a usage error of prepyc's own options (exit 2) */
+enum { FALLBACK = -3, USAGE_ERROR = -4 };
 
 struct copt {
 	char short_name;
@@ -108,8 +109,11 @@ static int apply(struct driver_opts *d, const struct copt *o, const char *val)
 		return 0;
 	}
 	if (!strcmp(o->long_name, "timeout")) {
-		if (to_int(val, &n) < 0 || n < 0)
-			return FALLBACK;
+		/* prepyc's own option: compileall cannot answer for it */
+		if (to_int(val, &n) < 0 || n < 0) {
+			error("option '--timeout' expects a number of seconds >= 0, not '%s'", val);
+			return USAGE_ERROR;
+		}
 		d->e.timeout = n;
 		return 0;
 	}
@@ -186,7 +190,10 @@ static int parse(struct driver_opts *d, int argc, const char **argv)
 			if (!o || (!o->takes_value && val))
 				return FALLBACK;
 			if (o->takes_value && !val) {
-				if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1]))
+				/* as argparse: "-1" is a value, other dash words are not */
+				if (i + 1 >= argc ||
+				    (argv[i + 1][0] == '-' && argv[i + 1][1] &&
+				     !(argv[i + 1][1] >= '0' && argv[i + 1][1] <= '9')))
 					return FALLBACK;
 				val = argv[++i];
 			}
@@ -295,6 +302,10 @@ int cmd_compileall(int argc, const char **argv)
 	memcpy(copy, argv + 1, sizeof(*copy) * (size_t)(argc - 1));
 	d.e.style = STYLE_COMPILEALL;
 	npaths = parse(&d, argc - 1, copy);
+	if (npaths == USAGE_ERROR) {
+		rc = 2;
+		goto out;
+	}
 	if (npaths == FALLBACK) {
 		const char *python = d.pythons.nr ? d.pythons.v[0] : target_default_python();
 

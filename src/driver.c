@@ -249,7 +249,7 @@ static int run_compile_path(struct driver_opts *d, const struct target *t, int *
 	e.nlevels = 0;
 	e.ddir = e.stripdir = e.prependdir = e.limit_sl_dest = NULL;
 	e.hardlink_dupes = 0;
-	for (i = 0; i < dirs.nr && rc == 0 && !*any_failed; i++) {
+	for (i = 0; i < dirs.nr && rc == 0 && !*any_failed && !caught_signal; i++) {
 		struct source_list list = SOURCE_LIST_INIT;
 
 		if (!dirs.v[i][0] || !strcmp(dirs.v[i], ".")) {
@@ -356,6 +356,10 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 		unsigned char *skip = NULL;
 		int r;
 
+		if (caught_signal) {
+			rc = 128 + caught_signal;
+			break;
+		}
 		if (d->rx && !d->compile_path) {
 			if (driver_eval_rx(d, &targets[k], &list, &skip) < 0) {
 				/* compileall dies of re.error: exit status 1 */
@@ -372,7 +376,8 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 		if (label.len)
 			strbuf_addstr(&label, ", ");
 		strbuf_addstr(&label, targets[k].display);
-		if (r == -2)
+		/* a signal outside the pool (walk, plan, cache) stops the run too */
+		if (r == -2 || caught_signal)
 			rc = 128 + (caught_signal ? caught_signal : SIGINT);
 		else if (r < 0)
 			rc = 2;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,11 @@ void pool_interrupt(void)
 	interrupted = 1;
 }
 
+int pool_interrupted(void)
+{
+	return interrupted != 0;
+}
+
 struct job {
 	uint32_t id;
 	int tries;      /* workers that died while compiling it */
@@ -37,7 +43,8 @@ struct worker {
 	int nq;          /* frames it holds; q[0] is the one being compiled */
 	int nsent;       /* frames fully written */
 	size_t off;      /* bytes of q[nsent] written */
-	double since;    /* when it started compiling q[0] (sent, and at the head) */
+	double started;  /* when it was started */
+	double since;    /* when it started compiling q[0] (sent, at the head, hello said) */
 	struct strbuf in;
 };
 
@@ -99,6 +106,7 @@ static int worker_start(struct pool *p, struct worker *w)
 	set_nonblock(w->resp, 1);
 	w->alive = 1;
 	w->hello = 0;
+	w->started = now_seconds();
 	w->nq = w->nsent = 0;
 	w->off = 0;
 	strbuf_reset(&w->in);
@@ -246,6 +254,9 @@ static int worker_parse(struct pool *p, struct worker *w, const char **problem)
 			}
 			w->hello = 1;
 			p->ever_hello = 1;
+			/* the clock of a frame sent before the hello starts now */
+			if (w->nsent)
+				w->since = now_seconds();
 			continue;
 		}
 		if ((msg.type != PROTO_CODE && msg.type != PROTO_ERROR &&
@@ -299,35 +310,58 @@ static void worker_read(struct pool *p, struct worker *w)
 }
 
 /*
- * Kill the workers whose current file has taken longer than the timeout;
- * return the poll() timeout (ms) until the next deadline, -1 for none.
+ * When the worker's time is up: `since` + timeout for the frame it is
+ * compiling; for a worker that has not said hello yet, `started` + timeout
+ * (a target that hangs at start would hang the run).  -1: no deadline.
  */
-static int check_deadlines(struct pool *p)
+static double worker_deadline(const struct pool *p, const struct worker *w)
 {
-	double now = now_seconds(), next = -1;
+	if (p->timeout <= 0 || !w->alive)
+		return -1;
+	if (!w->hello)
+		return w->started + p->timeout;
+	return w->nsent ? w->since + p->timeout : -1;
+}
+
+/* Kill the workers whose time is up. */
+static void reap_expired(struct pool *p)
+{
+	double now = now_seconds();
 	int i;
 
-	if (p->timeout <= 0)
-		return -1;
 	for (i = 0; i < p->nr; i++) {
 		struct worker *w = &p->w[i];
-		double left;
+		double deadline = worker_deadline(p, w);
+		char why[128];
 
-		if (!w->alive || !w->hello || !w->nsent)
+		if (deadline < 0 || deadline > now)
 			continue;
-		left = w->since + p->timeout - now;
-		if (left <= 0) {
-			char why[128];
-
+		if (w->hello)
 			snprintf(why, sizeof(why), "took longer than %g s (--timeout) and was killed",
 				 p->timeout);
-			worker_reap(p, w, why, 0);
-			continue;
-		}
-		if (next < 0 || left < next)
-			next = left;
+		else
+			snprintf(why, sizeof(why), "did not start within %g s (--timeout)", p->timeout);
+		/* a hung compile would hang again: not retried; frames not started are */
+		worker_reap(p, w, why, 0);
 	}
-	return next < 0 ? -1 : (int)(next * 1000) + 1;
+}
+
+/* The poll() timeout (ms) until the nearest deadline; -1 for none. */
+static int poll_timeout(const struct pool *p)
+{
+	double now = now_seconds(), next = -1, ms;
+	int i;
+
+	for (i = 0; i < p->nr; i++) {
+		double deadline = worker_deadline(p, &p->w[i]);
+
+		if (deadline >= 0 && (next < 0 || deadline < next))
+			next = deadline;
+	}
+	if (next < 0)
+		return -1;
+	ms = (next - now) * 1000 + 1;
+	return ms <= 0 ? 0 : ms >= INT_MAX ? INT_MAX : (int)ms;
 }
 
 static int pool_busy(const struct pool *p)
@@ -353,6 +387,7 @@ static int pool_loop(struct pool *p)
 			rc = -2;
 			break;
 		}
+		reap_expired(p);
 		pool_fill(p);
 		if (!pool_busy(p) && !p->nrequeue && p->no_more)
 			break;
@@ -389,13 +424,13 @@ static int pool_loop(struct pool *p)
 				owner[n++] = i;
 			}
 		}
-		if (poll(pfd, (nfds_t)n, check_deadlines(p)) < 0) {
+		if (poll(pfd, (nfds_t)n, poll_timeout(p)) < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = error_errno("poll failed");
 			break;
 		}
-		check_deadlines(p);
+		/* replies first: one that came in time is taken; reap_expired() follows */
 		for (i = 0; i < n; i++) {
 			struct worker *w = &p->w[owner[i]];
 

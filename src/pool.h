@@ -12,11 +12,14 @@
  * reaped (killed if need be) and a new worker replaces it while work
  * remains.  The frame it was compiling is tried once more on another worker;
  * if that worker dies on it too, it is reported with ops->failed() and a
- * description of what happened ("..., twice").  A worker that spends more
- * than `timeout` seconds on one frame is killed and that frame reported
- * failed at once (a hang would only hang again).  Frames it held but had
- * not started are given to another worker, not counted as a try.  Workers that die before saying hello mean the target
- * cannot run the worker at all: pool_run() then fails.
+ * description of what happened ("was killed by signal 11 (Segmentation
+ * fault), twice").  A worker that spends more than `timeout` seconds on one
+ * frame (counted from when it had the frame, had said hello and had replied
+ * to the frames before it) is killed and that frame reported failed at once:
+ * a hang would only hang again.  Frames a dead worker held but had not
+ * started are given to another worker, not counted as a try.  Workers that
+ * die before saying hello (or do not say it within `timeout`) mean the target
+ * cannot run the worker at all: after a few, pool_run() fails.
  *
  * pool_run() returns 0 when all work is done, -1 after printing an error
  * when no worker could be started, and -2 when interrupted by a signal
@@ -53,5 +56,7 @@ int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, v
 
 /* Async-signal-safe: make a running pool_run() stop and return -2. */
 void pool_interrupt(void);
+/* Has pool_interrupt() been called?  (Long phases outside the pool can stop early.) */
+int pool_interrupted(void);
 
 #endif

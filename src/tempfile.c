@@ -132,18 +132,62 @@ static int is_stray(int dfd, const char *name, time_t now)
 	const char *p = name + strlen(TEMP_PREFIX);
 	char *end;
 	long pid;
+	unsigned long n;
 	struct stat st;
 
 	pid = strtol(p, &end, 10);
 	if (end == p || *end != '-' || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode))
 		return 0;
-	if (pid == (long)getpid())
-		return 0;
-	/* its writer is gone; or, beyond an hour, it was on another host or PID namespace */
-	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+	/* beyond an hour, it was on another host or PID namespace, or is long dead */
+	if (now - st.st_mtime > 3600)
 		return 1;
-	return now - st.st_mtime > 3600;
+	if (pid == (long)getpid()) {
+		/* ours, unless numbered beyond what we have used: a former process's with our PID */
+		n = strtoul(end + 1, &end, 10);
+		return strcmp(end, ".tmp") == 0 && n > atomic_load(&counter);
+	}
+	/* its writer is gone */
+	return pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH);
+}
+
+static size_t sweep(const char *dir, size_t len, int dry_run,
+		    void (*fn)(const char *path, int err, void *arg), void *arg)
+{
+	char *d = xstrndup(dir, len);
+	DIR *dp = opendir(d);
+	struct dirent *de;
+	time_t now = time(NULL);
+	size_t count = 0;
+
+	if (!dp) {
+		free(d);
+		return 0;
+	}
+	while ((de = readdir(dp))) {
+		size_t n = strlen(de->d_name);
+		int err = 0;
+		char *path;
+
+		if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) || n < 4 ||
+		    strcmp(de->d_name + n - 4, ".tmp") || !is_stray(dirfd(dp), de->d_name, now))
+			continue;
+		if (!dry_run && unlinkat(dirfd(dp), de->d_name, 0) < 0) {
+			if (errno == ENOENT)
+				continue; /* someone else's sweep was first */
+			err = errno;
+		}
+		path = xstrfmt("%s/%s", d, de->d_name);
+		trace("stray temporary file %s: %s", path,
+		      dry_run ? "would remove" : err ? strerror(err) : "removed");
+		if (fn)
+			fn(path, err, arg);
+		free(path);
+		count += !err;
+	}
+	closedir(dp);
+	free(d);
+	return count;
 }
 
 void remove_stray_temps(const char *path)
@@ -151,10 +195,6 @@ void remove_stray_temps(const char *path)
 	const char *slash = strrchr(path, '/');
 	size_t len = slash ? (size_t)(slash - path) : 1;
 	const char *dir = slash ? path : ".";
-	char *d;
-	DIR *dp;
-	struct dirent *de;
-	time_t now = time(NULL);
 	int fresh;
 
 	if (slash == path)
@@ -162,23 +202,14 @@ void remove_stray_temps(const char *path)
 	pthread_mutex_lock(&swept.lock);
 	fresh = swept_add(dir, len);
 	pthread_mutex_unlock(&swept.lock);
-	if (!fresh)
-		return;
-	d = xstrndup(dir, len);
-	dp = opendir(d);
-	free(d);
-	if (!dp)
-		return;
-	while ((de = readdir(dp))) {
-		size_t n = strlen(de->d_name);
+	if (fresh)
+		sweep(dir, len, 0, NULL, NULL);
+}
 
-		if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) || n < 4 ||
-		    strcmp(de->d_name + n - 4, ".tmp"))
-			continue;
-		if (is_stray(dirfd(dp), de->d_name, now) && unlinkat(dirfd(dp), de->d_name, 0) == 0)
-			trace("removed a stray temporary file: %.*s/%s", (int)len, dir, de->d_name);
-	}
-	closedir(dp);
+size_t sweep_stray_temps(const char *dir, int dry_run,
+			 void (*fn)(const char *path, int err, void *arg), void *arg)
+{
+	return sweep(dir, strlen(dir), dry_run, fn, arg);
 }
 
 static int write_all_iov(int fd, const struct iovec *iov, int iovcnt)

@@ -15,6 +15,7 @@
 #ifndef TEMPFILE_H
 #define TEMPFILE_H
 
+#include <stddef.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -24,11 +25,20 @@ int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
 /*
  * Remove, once per directory and process, the temporary files a killed
  * prepyc left in the directory of `path`: ".prepyc-PID-N.tmp" whose PID is
- * not running, or older than an hour (another host, another PID namespace).
- * A live run's temporary file is never touched.  write_file_atomic() calls
- * it; thread-safe.
+ * not running (or is ours with an N we have not used yet: a former process
+ * with the same PID, as in containers), or older than an hour (another
+ * host, another PID namespace).  A live run's temporary file is never
+ * touched.  write_file_atomic() calls it; thread-safe.
  */
 void remove_stray_temps(const char *path);
+
+/*
+ * Remove the stray temporary files of directory `dir` now (judged as above),
+ * calling fn(path, 0 or the errno of a failed unlink, arg) for each; with
+ * `dry_run`, only call fn.  Returns how many were (or would be) removed.
+ */
+size_t sweep_stray_temps(const char *dir, int dry_run,
+			 void (*fn)(const char *path, int err, void *arg), void *arg);
 
 /* mkdir -p of the directory part of `path`; 0 or -1 with errno. */
 int mkdirs_for(const char *path);

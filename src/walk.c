@@ -54,8 +54,12 @@ static struct source *add_entry(struct source_list *list, char *path, enum entry
 
 enum kind { K_SKIP, K_SOURCE, K_OTHER, K_DIR };
 
-/* Decide what one directory entry is, with as few stat calls as d_type allows. */
-static enum kind classify(int dfd, const struct dirent *de, struct stat *st, int *is_link)
+/*
+ * Decide what one directory entry is, with as few stat calls as d_type allows.
+ * *stat_err: the errno of a stat that failed (then K_OTHER), else 0.
+ */
+static enum kind classify(int dfd, const struct dirent *de, struct stat *st, int *is_link,
+			  int *stat_err)
 {
 	const char *name = de->d_name;
 	unsigned char type = DT_UNKNOWN;
@@ -64,9 +68,12 @@ static enum kind classify(int dfd, const struct dirent *de, struct stat *st, int
 	type = de->d_type;
 #endif
 	*is_link = 0;
+	*stat_err = 0;
 	if (type == DT_UNKNOWN) {
-		if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+			*stat_err = errno;
 			return K_OTHER;
+		}
 		type = S_ISDIR(st->st_mode) ? DT_DIR : S_ISREG(st->st_mode) ? DT_REG
 			: S_ISLNK(st->st_mode) ? DT_LNK : DT_FIFO;
 	}
@@ -76,8 +83,10 @@ static enum kind classify(int dfd, const struct dirent *de, struct stat *st, int
 	case DT_LNK:
 		*is_link = 1;
 		/* a symlink to a directory is neither entered nor considered */
-		if (fstatat(dfd, name, st, 0) < 0)
+		if (fstatat(dfd, name, st, 0) < 0) {
+			*stat_err = errno;
 			return K_OTHER;
+		}
 		if (S_ISDIR(st->st_mode))
 			return K_SKIP;
 		return S_ISREG(st->st_mode) && is_py_name(name) ? K_SOURCE : K_OTHER;
@@ -85,7 +94,11 @@ static enum kind classify(int dfd, const struct dirent *de, struct stat *st, int
 		if (!is_py_name(name))
 			return K_OTHER;
 		/* stat anyway: the plan needs the size and mtime */
-		return fstatat(dfd, name, st, 0) == 0 && S_ISREG(st->st_mode) ? K_SOURCE : K_OTHER;
+		if (fstatat(dfd, name, st, 0) < 0) {
+			*stat_err = errno;
+			return K_OTHER;
+		}
+		return S_ISREG(st->st_mode) ? K_SOURCE : K_OTHER;
 	default:
 		return K_OTHER;
 	}
@@ -136,6 +149,21 @@ static void list_pycache(const char *dir, int dfd, int depth, struct source_list
 }
 
 /*
+ * A *.py entry that cannot even be examined (in a directory without search
+ * permission): compileall skips it without a word, but exit 0 would claim
+ * it compiled.  (Gone, or a dangling or looping symlink, it is no source,
+ * as for compileall.)  1 after saying so.
+ */
+static int unexaminable(const char *dir, const char *name, int err)
+{
+	char *path = path_join(dir, name);
+
+	error("cannot compile '%s': %s", path, strerror(err));
+	free(path);
+	return 1;
+}
+
+/*
  * List one directory: its entries go to `list`, its subdirectories to
  * `subdirs` (when `depth` allows).  Returns the number of errors reported.
  */
@@ -160,7 +188,7 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 	while ((errno = 0, de = readdir(d))) {
 		struct stat st;
 		enum kind kind;
-		int is_link;
+		int is_link, stat_err;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -176,7 +204,7 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 				S_ISLNK(st.st_mode);
 			continue;
 		}
-		kind = classify(dirfd(d), de, &st, &is_link);
+		kind = classify(dirfd(d), de, &st, &is_link, &stat_err);
 		if (kind == K_SOURCE)
 			add_entry(list, path_join(dir, de->d_name), ENTRY_SOURCE, &st, depth)->is_link =
 				(unsigned char)is_link;
@@ -185,6 +213,9 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 				(unsigned char)is_link;
 		else if (kind == K_DIR && depth < sh->maxlevels)
 			add_entry(subdirs, path_join(dir, de->d_name), ENTRY_DIR, NULL, depth + 1);
+		else if (kind == K_OTHER && !(sh->flags & WALK_PYCACHE) && is_py_name(de->d_name) &&
+			 stat_err && stat_err != ENOENT && stat_err != ELOOP && stat_err != ENOTDIR)
+			errors += unexaminable(dir, de->d_name, stat_err);
 	}
 	if (errno && !all) {
 		error_errno("cannot list '%s'", dir);

@@ -89,8 +89,9 @@ def compile_one(ident, optimize, dfile, source):
 def test_fault(dfile):
     # Test hook, for prepyc's own robustness tests only: PREPYC_TEST_WORKER_FAULT
     # is "KIND:NAME[:MARKER]"; a worker compiling a file whose dfile ends in NAME
-    # crashes (SIGSEGV), exits, hangs or writes garbage.  With MARKER (a path),
-    # only while MARKER does not exist, which the fault creates: once.
+    # crashes (KIND crash: SIGSEGV; abort: SIGABRT), exits (exit), hangs (hang)
+    # or writes garbage (garbage).  With MARKER (a path), only while MARKER does
+    # not exist, which the fault creates: once.  "nostart:" exits before hello.
     spec = os.environ.get("PREPYC_TEST_WORKER_FAULT")
     if not spec:
         return
@@ -103,6 +104,8 @@ def test_fault(dfile):
         open(parts[2], "w").close()
     if parts[0] == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
+    elif parts[0] == "abort":
+        os.abort()
     elif parts[0] == "exit":
         os._exit(3)
     elif parts[0] == "hang":
@@ -115,6 +118,8 @@ def test_fault(dfile):
 
 def main():
     testing = "PREPYC_TEST_WORKER_FAULT" in os.environ
+    if testing and os.environ["PREPYC_TEST_WORKER_FAULT"].startswith("nostart:"):
+        os._exit(5)  # test hook (test_fault): a target that cannot run workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     send(b"H", PROTO_VERSION.to_bytes(4, "little"))
     while True:
