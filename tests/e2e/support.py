@@ -21,6 +21,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -816,6 +817,29 @@ def format_report(rep, limit=40):
     if not rep.ok:
         lines.append('--- prepyc run ---\n' + rep.pp.describe())
     return '\n'.join(lines)
+
+
+class InterpreterCase(unittest.TestCase):
+    """Base of the per-interpreter test classes (see per_interpreter()):
+    skips when there is no interpreter or no prepyc, sets ``cls.py``, and
+    gives each test a temporary directory ``self.tmp`` (named after
+    ``tmp_prefix``) removed afterwards."""
+
+    candidate = None   # set on the generated subclasses
+    tmp_prefix = 'prepyc-e2e-'
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.candidate is None:
+            raise unittest.SkipTest('abstract base (or no interpreter found)')
+        if cls.candidate.interp is None:
+            raise unittest.SkipTest(cls.candidate.reason)
+        require_prepyc()
+        cls.py = cls.candidate.interp
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix=self.tmp_prefix)
+        self.addCleanup(shutil.rmtree, self.tmp, True)
 
 
 def per_interpreter(base, prefix, doc, namespace):

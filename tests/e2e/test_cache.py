@@ -73,21 +73,11 @@ def touch_all(tree, delta=10):
                 os.utime(p, (st.st_atime + delta, st.st_mtime + delta))
 
 
-class CacheTests(unittest.TestCase):
-    candidate = None
-
-    @classmethod
-    def setUpClass(cls):
-        if cls.candidate is None:
-            raise unittest.SkipTest('abstract base')
-        if cls.candidate.interp is None:
-            raise unittest.SkipTest(cls.candidate.reason)
-        support.require_prepyc()
-        cls.py = cls.candidate.interp
+class CacheTests(support.InterpreterCase):
+    tmp_prefix = 'prepyc-e2e-cache-'
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='prepyc-e2e-cache-')
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        super().setUp()
         self.cache = os.path.join(self.tmp, 'cache')
         self.tree = os.path.join(self.tmp, 't')
         support.write_tree(self.tree, MODULES)

@@ -287,21 +287,11 @@ def big_candidates():
     return chosen
 
 
-class Base(unittest.TestCase):
-    candidate = None
-
-    @classmethod
-    def setUpClass(cls):
-        if cls.candidate is None:
-            raise unittest.SkipTest('abstract base (or no interpreter found)')
-        if cls.candidate.interp is None:
-            raise unittest.SkipTest(cls.candidate.reason)
-        support.require_prepyc()
-        cls.py = cls.candidate.interp
+class Base(support.InterpreterCase):
+    tmp_prefix = 'prepyc-e2e-hostile-'
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='prepyc-e2e-hostile-')
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        super().setUp()
         self.tree = os.path.join(self.tmp, 't')
         write_bytes(self.tree, GOOD)
 

@@ -68,21 +68,11 @@ def temps(tree):
     return out
 
 
-class Base(unittest.TestCase):
-    candidate = None
-
-    @classmethod
-    def setUpClass(cls):
-        if cls.candidate is None:
-            raise unittest.SkipTest('abstract base')
-        if cls.candidate.interp is None:
-            raise unittest.SkipTest(cls.candidate.reason)
-        support.require_prepyc()
-        cls.py = cls.candidate.interp
+class Base(support.InterpreterCase):
+    tmp_prefix = 'prepyc-e2e-robust-'
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='prepyc-e2e-robust-')
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        super().setUp()
         self.tree = os.path.join(self.tmp, 't')
 
     def pp(self, args, fault=None, trace=False, **kw):

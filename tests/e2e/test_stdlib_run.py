@@ -52,27 +52,18 @@ sys.__stdout__.write(json.dumps({
 '''
 
 
-class StdlibRunTests(unittest.TestCase):
-    candidate = None
+class StdlibRunTests(support.InterpreterCase):
+    tmp_prefix = 'prepyc-e2e-stdlib-'
 
     @classmethod
     def setUpClass(cls):
-        if cls.candidate is None:
-            raise unittest.SkipTest('abstract base')
-        if cls.candidate.interp is None:
-            raise unittest.SkipTest(cls.candidate.reason)
-        support.require_prepyc()
-        cls.py = cls.candidate.interp
+        super().setUpClass()
         if cls.py.version < (3, 8):
             raise unittest.SkipTest('sys.pycache_prefix needs 3.8')
         cls.json_dir = os.path.join(cls.py.stdlib, 'json')
         cls.test_dir = os.path.join(cls.py.stdlib, 'test', 'test_json')
         if not os.path.isfile(os.path.join(cls.test_dir, '__init__.py')):
             raise unittest.SkipTest('%s has no test.test_json' % cls.py.label)
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='prepyc-e2e-stdlib-')
-        self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def test_json_suite_runs_from_canonical_pycs(self):
         prefix = os.path.join(self.tmp, 'prefix')
