@@ -90,8 +90,44 @@ struct code_index {
 	int varnames, localsplusnames, localspluskinds, code, consts;
 };
 
+/*
+ * The memory of a parsed tree: the root node, a copy of the input that the
+ * payloads point into, then the other nodes, their items arrays and the few
+ * payloads that are not one stretch of the input, bump-allocated in blocks
+ * freed together by mobj_free(root).  One malloc per tree (two or three
+ * for one the first block underestimated) instead of two per node.
+ *
+ * The copy keeps the old contract (a payload is the tree's own and followed
+ * by a NUL) without copying each payload: the NUL is written into the copy
+ * over the byte after the payload, which is the next object's type byte or
+ * a length, never a byte another node points at -- a payload always follows
+ * its own type byte or length, and the code fields and 'x' texts that are
+ * split by other bytes in the stream are copied out.
+ */
+struct tree {
+	struct mobj root;	   /* first: mobj_free() casts the root back */
+	struct tree_block *more;   /* blocks after the first, newest first */
+	unsigned char *next, *end; /* free space in the newest block */
+	size_t nnodes, len;	   /* for marshal_write_canonical() to size its tables */
+};
+
+struct tree_block {
+	struct tree_block *next;
+};
+
+/* Every allocation is rounded to this, so nodes and items arrays stay aligned. */
+#define TREE_ALIGN ((size_t)_Alignof(struct mobj))
+#define TREE_ROUND(n) (st_add((n), TREE_ALIGN - 1) & ~(TREE_ALIGN - 1))
+/* Blocks after the first are sized from how much the input so far took, at most this. */
+#define TREE_BLOCK_MAX ((size_t)1 << 20)
+
 struct parser {
 	const unsigned char *start, *p, *end;
+	struct tree *tree;
+	unsigned char *copy;	/* the input's copy in the tree; copy[len] is NUL */
+	size_t used;		/* bytes allocated in the tree so far */
+	struct mobj **stack;	/* a dict's items while it is read */
+	size_t nstack, stack_alloc;
 	const struct marshal_version *v;
 	const struct marshal_code_field *layout;
 	size_t nfields, nints;
@@ -171,37 +207,122 @@ static int read_size(struct parser *ps, size_t *out, const char *what)
 	return 0;
 }
 
-/* A node with room for `len` payload bytes (plus a NUL) after it. */
-static struct mobj *new_node(int code, size_t offset, size_t len)
+/*
+ * A tree whose first block holds the input's copy and room for about what
+ * the typical pyc needs (nodes take three or four times their bytes).
+ */
+static void tree_new(struct parser *ps, const unsigned char *data, size_t len)
 {
-	struct mobj *o = xmalloc(st_add(sizeof(*o), st_add(len, 1)));
+	size_t head = TREE_ROUND(sizeof(struct tree)), copy = TREE_ROUND(st_add(len, 1));
+	size_t room = TREE_ROUND(st_add(st_mult(len, 4), 512));
+	unsigned char *b = xmalloc(st_add(st_add(head, copy), room));
+	struct tree *t = (struct tree *)b;
 
-	memset(o, 0, sizeof(*o));
-	o->type = (unsigned char)(code & ~MARSHAL_FLAG_REF);
-	o->flag_ref = (code & MARSHAL_FLAG_REF) != 0;
-	o->offset = offset;
-	o->len = len;
-	o->data = (unsigned char *)(o + 1);
-	o->data[len] = '\0';
-	return o;
+	t->more = NULL;
+	t->nnodes = 0;
+	t->len = len;
+	ps->tree = t;
+	ps->copy = b + head;
+	if (len)
+		memcpy(ps->copy, data, len);
+	ps->copy[len] = '\0';
+	t->next = b + head + copy;
+	t->end = t->next + room;
+	ps->used = 0;
+}
+
+static void tree_free(struct tree *t)
+{
+	while (t->more) {
+		struct tree_block *b = t->more;
+
+		t->more = b->next;
+		free(b);
+	}
+	free(t);
 }
 
 void mobj_free(struct mobj *o)
 {
-	size_t i;
-
-	if (!o)
-		return;
-	for (i = 0; i < o->nitems; i++)
-		mobj_free(o->items[i]);
-	free(o->items);
-	free(o);
+	if (o)
+		tree_free((struct tree *)o);
 }
 
-static void add_item(struct mobj *o, struct mobj *child, size_t *alloc)
+/* Another block: enough for `n`, and for the rest of the input at the rate so far. */
+static void tree_grow(struct parser *ps, size_t n)
 {
-	ALLOC_GROW(o->items, o->nitems + 1, *alloc);
-	o->items[o->nitems++] = child;
+	struct tree *t = ps->tree;
+	size_t head = TREE_ROUND(sizeof(struct tree_block)), done = pos(ps) + 1;
+	size_t size = (ps->used / done + 1) * left(ps);
+	struct tree_block *b;
+
+	if (size > TREE_BLOCK_MAX)
+		size = TREE_BLOCK_MAX;
+	if (size < 4096)
+		size = 4096;
+	if (size < n)
+		size = n;
+	b = xmalloc(st_add(head, size));
+	b->next = t->more;
+	t->more = b;
+	t->next = (unsigned char *)b + head;
+	t->end = t->next + size;
+}
+
+static void *tree_alloc(struct parser *ps, size_t n)
+{
+	void *p;
+
+	n = TREE_ROUND(n);
+	if ((size_t)(ps->tree->end - ps->tree->next) < n)
+		tree_grow(ps, n);
+	p = ps->tree->next;
+	ps->tree->next += n;
+	ps->used += n;
+	return p;
+}
+
+/* Room for n items; n is at most the bytes left, so this is bounded by the input. */
+static struct mobj **new_items(struct parser *ps, size_t n)
+{
+	return n ? tree_alloc(ps, st_mult(n, sizeof(struct mobj *))) : NULL;
+}
+
+/* A node without payload; the root is the tree's own. */
+static struct mobj *new_node(struct parser *ps, int code, size_t offset)
+{
+	struct mobj *o = offset ? tree_alloc(ps, sizeof(*o)) : &ps->tree->root;
+
+	ps->tree->nnodes++;
+	memset(o, 0, sizeof(*o));
+	o->type = (unsigned char)(code & ~MARSHAL_FLAG_REF);
+	o->flag_ref = (code & MARSHAL_FLAG_REF) != 0;
+	o->offset = offset;
+	o->data = ps->copy + (ps->end - ps->start); /* the copy's final NUL */
+	return o;
+}
+
+/* A node whose payload is the next `len` bytes of the input, which it consumes. */
+static struct mobj *new_payload_node(struct parser *ps, int code, size_t offset, size_t len)
+{
+	struct mobj *o = new_node(ps, code, offset);
+
+	o->data = ps->copy + pos(ps);
+	o->len = len;
+	ps->p += len;
+	o->data[len] = '\0';
+	return o;
+}
+
+/* A node with `len` payload bytes (plus a NUL) of its own, for the caller to fill. */
+static struct mobj *new_owned_node(struct parser *ps, int code, size_t offset, size_t len)
+{
+	struct mobj *o = new_node(ps, code, offset);
+
+	o->data = tree_alloc(ps, st_add(len, 1));
+	o->len = len;
+	o->data[len] = '\0';
+	return o;
 }
 
 /*
@@ -233,9 +354,17 @@ static const struct mobj *deref(const struct mobj *o)
 
 static int is_str(const struct mobj *o)
 {
-	int t = deref(o)->type;
-
-	return t && strchr("tuaAzZ", t) != NULL;
+	switch (deref(o)->type) {
+	case MARSHAL_INTERNED:
+	case MARSHAL_UNICODE:
+	case MARSHAL_ASCII:
+	case MARSHAL_ASCII_INTERNED:
+	case MARSHAL_SHORT_ASCII:
+	case MARSHAL_SHORT_ASCII_INTERNED:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 static int is_tuple(const struct mobj *o)
@@ -250,6 +379,42 @@ static int is_bytes(const struct mobj *o)
 	return deref(o)->type == MARSHAL_STRING;
 }
 
+/*
+ * The last n % 8 bytes of s[0..n) in a word, with some bytes before them
+ * (or again): overlapping loads instead of a byte loop whose length the
+ * branch predictor cannot guess (most names are short).  Good for an OR
+ * of the bytes, and for a hash of n bytes that has hashed n.
+ */
+static uint64_t tail_word(const unsigned char *s, size_t n)
+{
+	uint32_t lo, hi;
+	uint64_t w;
+
+	if (n >= 8) {
+		memcpy(&w, s + n - 8, 8);
+		return w;
+	}
+	if (n >= 4) {
+		memcpy(&lo, s, 4);
+		memcpy(&hi, s + n - 4, 4);
+		return lo | (uint64_t)hi << 32;
+	}
+	return n ? s[0] | (uint64_t)s[n / 2] << 8 | (uint64_t)s[n - 1] << 16 : 0;
+}
+
+/* Eight bytes at a time: docstrings make this a hot loop. */
+static int all_ascii(const unsigned char *s, size_t n)
+{
+	uint64_t w, any = 0;
+	size_t i;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		any |= w;
+	}
+	return !((any | tail_word(s, n)) & 0x8080808080808080ULL);
+}
+
 /* What PyUnicode_DecodeUTF8(s, n, "surrogatepass") accepts. */
 static int utf8_surrogatepass_ok(const unsigned char *s, size_t n, size_t *bad)
 {
@@ -258,9 +423,15 @@ static int utf8_surrogatepass_ok(const unsigned char *s, size_t n, size_t *bad)
 	while (i < n) {
 		unsigned c = s[i], lo = 0x80, hi = 0xbf;
 		size_t k, more;
+		uint64_t w;
 
 		if (c < 0x80) {
-			i++;
+			/* the rest of an ASCII run a word at a time */
+			for (i++; i + 8 <= n; i += 8) {
+				memcpy(&w, s + i, 8);
+				if (w & 0x8080808080808080ULL)
+					break;
+			}
 			continue;
 		}
 		if (c >= 0xc2 && c <= 0xdf) {
@@ -353,20 +524,23 @@ static int float_text_ok(const unsigned char *s, size_t n)
 
 static struct mobj *r_object(struct parser *ps);
 
-/* Read a child that must not be '0'; `what` names the parent for the message. */
-static struct mobj *r_child(struct parser *ps, const char *what)
+/*
+ * Read a child that must not be '0'; `what` and `field` name the parent for
+ * the message (two strings, so that nothing is formatted unless it fails).
+ */
+static struct mobj *r_child(struct parser *ps, const char *what, const char *field)
 {
 	struct mobj *c = r_object(ps);
 
 	if (c && c->type == MARSHAL_NULL) {
-		fail(ps, c->offset, "null object in %s", what);
-		mobj_free(c);
+		fail(ps, c->offset, "null object in %s%s", what, field);
 		return NULL;
 	}
 	return c;
 }
 
-static int r_float_text(struct parser *ps, struct strbuf *text, size_t *n)
+/* A float's text: its length in *n, its bytes left at ps->p for the caller. */
+static int r_float_text(struct parser *ps, size_t *n)
 {
 	size_t at = pos(ps);
 	unsigned len;
@@ -375,22 +549,38 @@ static int r_float_text(struct parser *ps, struct strbuf *text, size_t *n)
 		return -1;
 	if (!float_text_ok(ps->p, len))
 		return fail(ps, at, "float text is not a number");
-	strbuf_add(text, ps->p, len);
-	ps->p += len;
 	*n = len;
 	return 0;
 }
 
-static struct mobj *r_scalar(struct parser *ps, int code, size_t off, size_t len)
+static struct mobj *r_float(struct parser *ps, int code, size_t off)
 {
+	size_t n1, n2;
+	const unsigned char *real;
 	struct mobj *o;
 
+	if (r_float_text(ps, &n1) < 0)
+		return NULL;
+	if ((code & ~MARSHAL_FLAG_REF) == MARSHAL_FLOAT)
+		return new_payload_node(ps, code, off, n1);
+	/* 'x': the two texts are apart in the stream, one payload in the node */
+	real = ps->p;
+	ps->p += n1;
+	if (r_float_text(ps, &n2) < 0)
+		return NULL;
+	o = new_owned_node(ps, code, off, n1 + n2);
+	memcpy(o->data, real, n1);
+	memcpy(o->data + n1, ps->p, n2);
+	ps->p += n2;
+	o->ival = (int64_t)n1;
+	return o;
+}
+
+static struct mobj *r_scalar(struct parser *ps, int code, size_t off, size_t len)
+{
 	if (need(ps, len, "number") < 0)
 		return NULL;
-	o = new_node(code, off, len);
-	memcpy(o->data, ps->p, len);
-	ps->p += len;
-	return o;
+	return new_payload_node(ps, code, off, len);
 }
 
 static struct mobj *r_long(struct parser *ps, int code, size_t off)
@@ -423,9 +613,7 @@ static struct mobj *r_long(struct parser *ps, int code, size_t off)
 			return NULL;
 		}
 	}
-	o = new_node(code, off, 2 * k);
-	memcpy(o->data, ps->p, 2 * k);
-	ps->p += 2 * k;
+	o = new_payload_node(ps, code, off, 2 * k);
 	o->ival = n;
 	return o;
 }
@@ -434,7 +622,6 @@ static struct mobj *r_string(struct parser *ps, int code, size_t off)
 {
 	int type = code & ~MARSHAL_FLAG_REF;
 	const char *what = type == MARSHAL_STRING ? "bytes object size" : "string size";
-	struct mobj *o;
 	size_t n, bad;
 
 	if (type == MARSHAL_SHORT_ASCII || type == MARSHAL_SHORT_ASCII_INTERNED) {
@@ -457,16 +644,14 @@ static struct mobj *r_string(struct parser *ps, int code, size_t off)
 	if (ps->v->pypy && type != MARSHAL_STRING && type != MARSHAL_UNICODE &&
 	    type != MARSHAL_INTERNED) {
 		/* PyPy decodes these as ASCII, CPython as Latin-1 */
-		for (bad = 0; bad < n; bad++)
-			if (ps->p[bad] & 0x80) {
-				fail(ps, pos(ps) + bad, "ascii string is not ascii");
-				return NULL;
-			}
+		if (!all_ascii(ps->p, n)) {
+			for (bad = 0; !(ps->p[bad] & 0x80); bad++)
+				;
+			fail(ps, pos(ps) + bad, "ascii string is not ascii");
+			return NULL;
+		}
 	}
-	o = new_node(code, off, n);
-	memcpy(o->data, ps->p, n);
-	ps->p += n;
-	return o;
+	return new_payload_node(ps, code, off, n);
 }
 
 /* Tuples, lists, sets and frozensets: a count, then that many objects. */
@@ -475,11 +660,10 @@ static struct mobj *r_sequence(struct parser *ps, int code, size_t off)
 	int type = code & ~MARSHAL_FLAG_REF;
 	int set = type == MARSHAL_SET || type == MARSHAL_FROZENSET;
 	const char *what = set ? "set" : type == MARSHAL_LIST ? "list" : "tuple";
-	size_t n, i, alloc = 0;
+	const char *sizename = set ? "set size" : type == MARSHAL_LIST ? "list size" : "tuple size";
+	size_t n, i;
 	struct mobj *o;
-	char sizename[32];
 
-	snprintf(sizename, sizeof(sizename), "%s size", what);
 	if (type == MARSHAL_SMALL_TUPLE) {
 		unsigned u;
 
@@ -494,21 +678,22 @@ static struct mobj *r_sequence(struct parser *ps, int code, size_t off)
 		     left(ps));
 		return NULL;
 	}
-	o = new_node(code, off, 0);
+	o = new_node(ps, code, off);
+	o->items = new_items(ps, n);
 	/* frozensets are registered once complete; the empty one at once */
 	if (take_slot(ps, o, type != MARSHAL_FROZENSET || n == 0) < 0)
-		goto fail;
+		return NULL;
 	o->busy = 1;
 	o->hashable = 1;
 	for (i = 0; i < n; i++) {
-		struct mobj *c = r_child(ps, what);
+		struct mobj *c = r_child(ps, what, "");
 
 		if (!c)
-			goto fail;
-		add_item(o, c, &alloc);
+			return NULL;
+		o->items[o->nitems++] = c;
 		if (set && !c->hashable) {
 			fail(ps, c->offset, "unhashable set element");
-			goto fail;
+			return NULL;
 		}
 		if (!c->hashable)
 			o->hashable = 0;
@@ -521,68 +706,71 @@ static struct mobj *r_sequence(struct parser *ps, int code, size_t off)
 	else if (type == MARSHAL_FROZENSET)
 		o->hashable = 1;
 	return o;
-fail:
-	mobj_free(o);
-	return NULL;
+}
+
+/* Push a dict's item on the parser's stack (its count is not in the stream). */
+static void push_item(struct parser *ps, struct mobj *c)
+{
+	ALLOC_GROW(ps->stack, ps->nstack + 1, ps->stack_alloc);
+	ps->stack[ps->nstack++] = c;
 }
 
 static struct mobj *r_dict(struct parser *ps, int code, size_t off)
 {
-	struct mobj *o = new_node(code, off, 0);
-	size_t alloc = 0;
+	struct mobj *o = new_node(ps, code, off);
+	size_t base = ps->nstack;
 
 	if (take_slot(ps, o, 1) < 0)
-		goto fail;
+		return NULL;
 	o->busy = 1;
 	for (;;) {
 		struct mobj *key, *val;
 
 		if (!(key = r_object(ps)))
-			goto fail;
-		add_item(o, key, &alloc);
+			return NULL;
+		push_item(ps, key);
 		if (key->type == MARSHAL_NULL)
 			break;
 		if (!(val = r_object(ps)))
-			goto fail;
-		add_item(o, val, &alloc);
+			return NULL;
+		push_item(ps, val);
 		if (val->type == MARSHAL_NULL)
 			break; /* CPython drops the key and ends the dict */
 		if (!key->hashable) {
 			fail(ps, key->offset, "unhashable dict key");
-			goto fail;
+			return NULL;
 		}
 	}
+	o->nitems = ps->nstack - base;
+	o->items = new_items(ps, o->nitems);
+	memcpy(o->items, ps->stack + base, o->nitems * sizeof(*o->items));
+	ps->nstack = base;
 	o->busy = 0;
 	return o;
-fail:
-	mobj_free(o);
-	return NULL;
 }
 
 static struct mobj *r_slice(struct parser *ps, int code, size_t off)
 {
-	struct mobj *o = new_node(code, off, 0);
-	size_t alloc = 0, i;
+	struct mobj *o = new_node(ps, code, off);
+	size_t i;
 
+	o->items = new_items(ps, 3);
 	if (take_slot(ps, o, 0) < 0)
-		goto fail;
+		return NULL;
 	o->busy = 1;
 	o->hashable = 1;
 	for (i = 0; i < 3; i++) {
-		struct mobj *c = r_child(ps, "slice");
+		struct mobj *c = r_child(ps, "slice", "");
 
 		if (!c)
-			goto fail;
-		add_item(o, c, &alloc);
+			return NULL;
+		o->items[o->nitems++] = c;
 		if (!c->hashable)
 			o->hashable = 0;
 	}
 	o->busy = 0;
 	fill_slot(ps, o);
 	return o;
-fail:
-	mobj_free(o);
-	return NULL;
 }
 
 static int32_t code_int(const struct mobj *o, int i)
@@ -685,38 +873,34 @@ static int check_code(struct parser *ps, struct mobj *o)
 
 static struct mobj *r_code(struct parser *ps, int code, size_t off)
 {
-	struct mobj *o = new_node(code, off, 4 * ps->nints);
-	size_t i, alloc = 0, nint = 0;
+	struct mobj *o = new_owned_node(ps, code, off, 4 * ps->nints);
+	size_t i, nint = 0;
 
+	o->items = new_items(ps, ps->nfields - ps->nints);
 	if (take_slot(ps, o, 0) < 0)
-		goto fail;
+		return NULL;
 	o->busy = 1;
 	for (i = 0; i < ps->nfields; i++) {
 		const struct marshal_code_field *f = &ps->layout[i];
 		struct mobj *c;
-		char what[64];
 
 		if (f->kind == 'i') {
 			if (need(ps, 4, f->name) < 0)
-				goto fail;
+				return NULL;
 			memcpy(o->data + 4 * nint++, ps->p, 4);
 			ps->p += 4;
 			continue;
 		}
-		snprintf(what, sizeof(what), "code object field %s", f->name);
-		if (!(c = r_child(ps, what)))
-			goto fail;
-		add_item(o, c, &alloc);
+		if (!(c = r_child(ps, "code object field ", f->name)))
+			return NULL;
+		o->items[o->nitems++] = c;
 	}
 	if (check_code(ps, o) < 0)
-		goto fail;
+		return NULL;
 	o->busy = 0;
 	o->hashable = o->items[ps->ci.consts]->hashable;
 	fill_slot(ps, o);
 	return o;
-fail:
-	mobj_free(o);
-	return NULL;
 }
 
 static struct mobj *r_ref(struct parser *ps, int code, size_t off)
@@ -736,7 +920,7 @@ static struct mobj *r_ref(struct parser *ps, int code, size_t off)
 		fail(ps, at, "reference %ld to an object still being read", (long)n);
 		return NULL;
 	}
-	o = new_node(code, off, 0);
+	o = new_node(ps, code, off);
 	o->ref = (uint32_t)n;
 	o->target = t;
 	/* hashing a container that holds itself never ends */
@@ -747,8 +931,6 @@ static struct mobj *r_ref(struct parser *ps, int code, size_t off)
 static struct mobj *r_body(struct parser *ps, int code, size_t off)
 {
 	struct mobj *o;
-	struct strbuf text = STRBUF_INIT;
-	size_t n1 = 0, n2 = 0;
 
 	switch (code & ~MARSHAL_FLAG_REF) {
 	case MARSHAL_NULL:
@@ -758,7 +940,7 @@ static struct mobj *r_body(struct parser *ps, int code, size_t off)
 	case MARSHAL_STOPITER:
 	case MARSHAL_ELLIPSIS:
 		/* singletons: the flag, if any, takes no index */
-		o = new_node(code, off, 0);
+		o = new_node(ps, code, off);
 		o->hashable = 1;
 		return o;
 	case MARSHAL_INT:
@@ -780,17 +962,7 @@ static struct mobj *r_body(struct parser *ps, int code, size_t off)
 		break;
 	case MARSHAL_FLOAT:
 	case MARSHAL_COMPLEX:
-		if (r_float_text(ps, &text, &n1) < 0 ||
-		    ((code & ~MARSHAL_FLAG_REF) == MARSHAL_COMPLEX &&
-		     r_float_text(ps, &text, &n2) < 0)) {
-			strbuf_release(&text);
-			return NULL;
-		}
-		o = new_node(code, off, text.len);
-		memcpy(o->data, text.buf, text.len);
-		if (n2 || (code & ~MARSHAL_FLAG_REF) == MARSHAL_COMPLEX)
-			o->ival = (int64_t)n1;
-		strbuf_release(&text);
+		o = r_float(ps, code, off);
 		break;
 	case MARSHAL_STRING:
 	case MARSHAL_INTERNED:
@@ -825,10 +997,8 @@ static struct mobj *r_body(struct parser *ps, int code, size_t off)
 		return NULL;
 	/* scalars and strings: filled as soon as read */
 	o->hashable = 1;
-	if (take_slot(ps, o, 1) < 0) {
-		mobj_free(o);
+	if (take_slot(ps, o, 1) < 0)
 		return NULL;
-	}
 	return o;
 }
 
@@ -912,22 +1082,25 @@ int marshal_parse(const unsigned char *data, size_t len, const struct marshal_ve
 	*out = NULL;
 	if (parser_init(&ps, data, len, v, err) < 0)
 		return -1;
+	tree_new(&ps, data, len);
 	o = r_object(&ps);
 	free(ps.slots);
+	free(ps.stack);
 	if (!o)
-		return -1;
+		goto fail;
 	if (o->type == MARSHAL_NULL) {
 		fail(&ps, o->offset, "null object at top level");
-		mobj_free(o);
-		return -1;
+		goto fail;
 	}
 	if (ps.p != ps.end) {
 		fail(&ps, pos(&ps), "%zu trailing bytes after the object", left(&ps));
-		mobj_free(o);
-		return -1;
+		goto fail;
 	}
 	*out = o;
 	return 0;
+fail:
+	tree_free(ps.tree);
+	return -1;
 }
 
 int marshal_check(const unsigned char *data, size_t len, const struct marshal_version *v,
@@ -1113,7 +1286,7 @@ int marshal_write(const struct mobj *root, const struct marshal_version *v, stru
 /* ---- canonical form ---- */
 
 /*
- * marshal_write_canonical() walks the tree three times.
+ * marshal_write_canonical() walks the tree twice.
  *
  * 1. classify, in stream order, children before their parent: every node
  *    gets a class.  Equal immutable constants share one, found through a
@@ -1123,11 +1296,14 @@ int marshal_write(const struct mobj *root, const struct marshal_version *v, stru
  *    containers holding one of those or a reference to a container still
  *    being read (a cycle) get a class of their own ("identity"), which only
  *    the 'r' nodes pointing at them share.  Per node, in pre-order, we keep
- *    its class and the size of its subtree, so the later walks can skip one.
- * 2. count, as the output will be written: a class met before becomes an
- *    'r' and its subtree is not entered; this tells which classes occur
- *    more than once and so need FLAG_REF on their first occurrence.
- * 3. emit: the same walk, writing.
+ *    its class and the size of its subtree, so the next walk can skip one.
+ * 2. emit, in marshal's order: a class met before becomes an 'r' and its
+ *    subtree is not entered.  Whether a class occurs more than once, and so
+ *    needs FLAG_REF on its first occurrence, is known only at the end of
+ *    this walk, and with it the indexes (which count flagged objects in
+ *    the order written): first occurrences are written unflagged and 'r's
+ *    with a blank index, and both are patched once the walk is done (a
+ *    counting walk before the writing one was about a tenth of the time).
  *
  * Counting on the output walk rather than on the input matters: a string
  * inside a tuple written twice in one stream and once plus an 'r' in the
@@ -1149,15 +1325,29 @@ struct cclass {
 	size_t full;		 /* bytes when written in full, children too (capped) */
 	const struct mobj *node; /* a node of the class written in full... */
 	size_t pos;		 /* ...and its pre-order position */
-	uint32_t ref;		 /* its index, once written with FLAG_REF */
+	size_t at;		 /* where the output has its first occurrence's type byte */
 	unsigned char kind;	 /* see c_scalar(); 0 for an identity class */
 	unsigned char ascii;	 /* text: all below 0x80 */
 	unsigned char namelike;	 /* text: only [A-Za-z0-9_] (CPython's all_name_chars) */
 	unsigned char shared;	 /* text: one object per process in CPython ('', 'a', '\xe9') */
 	unsigned char interned;	 /* text: some occurrence was interned */
-	unsigned char seen;	 /* occurrences in the output walk, up to 2 */
-	unsigned char deep;	 /* small class met where writing it in full nests too deep */
-	unsigned char written;
+};
+
+/*
+ * The output walk's state of a class, apart (a byte each) so that the many
+ * 'r's it writes do not bring whole classes into the cache.
+ */
+enum {
+	CS_SMALL = 1 << 0,   /* c_small(): written in full every time */
+	CS_WRITTEN = 1 << 1, /* its first occurrence is written */
+	CS_AGAIN = 1 << 2,   /* met again once written: FLAG_REF, the others 'r' */
+	CS_DEEP = 1 << 3,    /* small, met where writing it in full nests too deep */
+};
+
+/* An 'r' written with a blank index: the class it stands for and where it is. */
+struct cfix {
+	size_t at;
+	uint32_t cls;
 };
 
 struct cnode {
@@ -1172,7 +1362,7 @@ struct cref {
 
 struct canon {
 	const struct marshal_code_field *layout;
-	size_t nfields;
+	size_t nfields, nints;
 	int slices;
 	int pypy;
 	struct cclass *classes;
@@ -1192,7 +1382,12 @@ struct canon {
 	unsigned char **owned;
 	size_t nowned, owned_alloc;
 	struct strbuf scratch; /* a payload transcoded for lookup */
-	uint32_t nextref;
+	unsigned char *state;  /* CS_* by class */
+	uint32_t *order;       /* classes in the order first written */
+	size_t norder;
+	uint32_t *index;       /* by class: its index, if flagged */
+	struct cfix *fixes;
+	size_t nfixes, fixes_alloc;
 	struct strbuf *out;
 };
 
@@ -1233,25 +1428,36 @@ static size_t c_add(size_t a, size_t b)
 /*
  * FNV-1a taken 8 bytes at a time (the payloads are whole bytecode strings:
  * byte by byte it was most of the time spent), with a final mix so the
- * low bits that index the table depend on every input bit.
+ * low bits that index the table depend on every input bit.  Only the
+ * table's layout depends on it, never the output.
  */
-static uint64_t hash_add(uint64_t h, const void *data, size_t n)
+static uint64_t hash_word(uint64_t h, uint64_t w)
 {
-	const unsigned char *p = data;
-	uint64_t w;
+	h = (h ^ w) * 0x100000001b3ULL;
+	return h ^ h >> 29;
+}
 
-	for (; n >= 8; n -= 8, p += 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0x100000001b3ULL;
-		h ^= h >> 29;
+/*
+ * n bytes (the caller hashes n itself: a short tail is not told from
+ * zeros).  Two lanes, so that a long payload is not one chain of multiplies.
+ */
+static uint64_t hash_bytes(uint64_t h, const unsigned char *p, size_t n)
+{
+	uint64_t w, v, h2 = ~h;
+	size_t i;
+
+	for (i = 0; i + 16 <= n; i += 16) {
+		memcpy(&w, p + i, 8);
+		memcpy(&v, p + i + 8, 8);
+		h = hash_word(h, w);
+		h2 = hash_word(h2, v);
 	}
-	if (n) {
-		w = 0;
-		memcpy(&w, p, n);
-		h = (h ^ w ^ (uint64_t)n << 56) * 0x100000001b3ULL;
-		h ^= h >> 29;
+	if (i + 8 <= n) {
+		memcpy(&w, p + i, 8);
+		h = hash_word(h, w);
 	}
-	return h;
+	h = hash_word(h, h2);
+	return n & 7 ? hash_word(h, tail_word(p, n)) : h;
 }
 
 static uint64_t hash_end(uint64_t h)
@@ -1273,15 +1479,15 @@ static void c_table_put(struct canon *cx, uint32_t id)
 
 static void c_table_grow(struct canon *cx)
 {
-	size_t i, old = cx->table_size;
-	uint32_t *t = cx->table;
+	size_t i;
 
-	cx->table_size = old ? st_mult(old, 2) : 1024;
+	cx->table_size = st_mult(cx->table_size, 2);
+	free(cx->table);
 	cx->table = xcalloc(cx->table_size, sizeof(*cx->table));
-	for (i = 0; i < old; i++)
-		if (t[i])
-			c_table_put(cx, t[i] - 1);
-	free(t);
+	/* the table holds exactly the value classes (identity ones have kind 0) */
+	for (i = 0; i < cx->nclasses; i++)
+		if (cx->classes[i].kind)
+			c_table_put(cx, (uint32_t)i);
 }
 
 static uint32_t c_new_class(struct canon *cx, int kind, const struct mobj *o, size_t pos)
@@ -1292,11 +1498,16 @@ static uint32_t c_new_class(struct canon *cx, int kind, const struct mobj *o, si
 		BUG("canonical marshal: more classes than nodes"); /* nodes are counted first */
 	ALLOC_GROW(cx->classes, cx->nclasses + 1, cx->classes_alloc);
 	c = &cx->classes[cx->nclasses];
-	memset(c, 0, sizeof(*c));
+	/* field by field: a compound literal for the whole became a rep stos */
 	c->kind = (unsigned char)kind;
 	c->node = o;
 	c->pos = pos;
 	c->full = CANON_SIZE_CAP;
+	c->hash = 0;
+	c->key = NULL;
+	c->keylen = c->items = c->nitems = c->at = 0;
+	c->ival = 0;
+	c->ascii = c->namelike = c->shared = c->interned = 0;
 	return (uint32_t)cx->nclasses++;
 }
 
@@ -1315,12 +1526,12 @@ static uint32_t c_lookup(struct canon *cx, int kind, int64_t ival, const unsigne
 	struct cclass *c;
 	uint32_t id;
 
-	h = hash_add(h, &k, 1);
-	h = hash_add(h, &ival, sizeof(ival));
+	h = hash_word(h, k ^ (uint64_t)keylen << 8 ^ (uint64_t)nkids << 40);
+	h = hash_word(h, (uint64_t)ival);
 	if (keylen)
-		h = hash_add(h, key, keylen);
+		h = hash_bytes(h, key, keylen);
 	if (nkids)
-		h = hash_add(h, kids, nkids * sizeof(*kids));
+		h = hash_bytes(h, (const unsigned char *)kids, nkids * sizeof(*kids));
 	h = hash_end(h);
 	if (2 * (cx->table_used + 1) > cx->table_size)
 		c_table_grow(cx);
@@ -1354,19 +1565,9 @@ static uint32_t c_lookup(struct canon *cx, int kind, int64_t ival, const unsigne
 		cx->nids += nkids;
 	}
 	c->full = full;
-	c_table_put(cx, id);
+	cx->table[i] = id + 1; /* where the probe ended */
 	cx->table_used++;
 	return id;
-}
-
-static int all_ascii(const unsigned char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] & 0x80)
-			return 0;
-	return 1;
 }
 
 static int all_name_chars(const unsigned char *s, size_t n)
@@ -1422,7 +1623,8 @@ static uint32_t c_scalar(struct canon *cx, const struct mobj *o, size_t pos)
 	size_t keylen = o->len, i, bad;
 	int64_t ival = 0, v;
 	uint32_t id;
-	int kind = o->type;
+	int kind = o->type, ascii = 0;
+	size_t made;
 
 	switch (o->type) {
 	case MARSHAL_INT:
@@ -1459,13 +1661,16 @@ static uint32_t c_scalar(struct canon *cx, const struct mobj *o, size_t pos)
 		kind = 'u';
 		if (!utf8_surrogatepass_ok(o->data, o->len, &bad))
 			kind = 'U';
+		else
+			ascii = all_ascii(o->data, o->len);
 		break;
 	case MARSHAL_ASCII:
 	case MARSHAL_ASCII_INTERNED:
 	case MARSHAL_SHORT_ASCII:
 	case MARSHAL_SHORT_ASCII_INTERNED:
 		kind = 'u';
-		if (!all_ascii(o->data, o->len)) {
+		ascii = all_ascii(o->data, o->len);
+		if (!ascii) {
 			/* CPython reads these as Latin-1 */
 			strbuf_reset(&cx->scratch);
 			for (i = 0; i < o->len; i++) {
@@ -1481,6 +1686,7 @@ static uint32_t c_scalar(struct canon *cx, const struct mobj *o, size_t pos)
 		}
 		break;
 	}
+	made = cx->nclasses;
 	id = c_lookup(cx, kind, ival, key, keylen, NULL, 0, 0, o, pos);
 	{
 		struct cclass *c = &cx->classes[id];
@@ -1488,15 +1694,20 @@ static uint32_t c_scalar(struct canon *cx, const struct mobj *o, size_t pos)
 		switch (kind) {
 		case 'u':
 		case 'U':
-			c->ascii = kind == 'u' && all_ascii(c->key, c->keylen);
-			c->namelike = kind == 'u' && all_name_chars(c->key, c->keylen);
-			/* no character, or one below U+0100 (UTF-8 C2 xx or C3 xx) */
-			c->shared = kind == 'u' && (c->keylen <= 1 || (c->keylen == 2 && (c->key[0] == 0xc2 ||
-										 c->key[0] == 0xc3)));
-			c->full = c_add(c->ascii && c->keylen < 256 ? 2 : 5, c->keylen);
 			if (o->type == MARSHAL_INTERNED || o->type == MARSHAL_ASCII_INTERNED ||
 			    o->type == MARSHAL_SHORT_ASCII_INTERNED)
 				c->interned = 1;
+			if (id < made)
+				break; /* not new: the rest is known */
+			/* the key is o's text (or its UTF-8), ASCII exactly when that is */
+			c->ascii = (unsigned char)ascii;
+			/* no character, or one below U+0100 (UTF-8 C2 xx or C3 xx) */
+			c->shared = kind == 'u' && (c->keylen <= 1 || (c->keylen == 2 && (c->key[0] == 0xc2 ||
+										 c->key[0] == 0xc3)));
+			/* only c_emit_text() looks at it, and only in these cases */
+			c->namelike = kind == 'u' && (cx->pypy || c->shared) &&
+				      all_name_chars(c->key, c->keylen);
+			c->full = c_add(c->ascii && c->keylen < 256 ? 2 : 5, c->keylen);
 			break;
 		case MARSHAL_INT:
 			c->full = 5;
@@ -1563,6 +1774,25 @@ static void c_sort_ids(const struct canon *cx, uint32_t *ids, size_t n)
 	}
 }
 
+/*
+ * c_classify() of an item, with half the nodes of a typical stream, an 'r'
+ * to an object already classified, done here without the call.
+ */
+static inline int c_classify_item(struct canon *cx, const struct mobj *o, int depth,
+				  uint32_t *out)
+{
+	const struct cref *r = o->type == MARSHAL_REF && o->ref < cx->nrefs ? &cx->refs[o->ref] : NULL;
+
+	if (r && r->node == o->target && r->cls != CANON_PENDING && depth <= MARSHAL_MAX_DEPTH &&
+	    cx->nnodes < cx->nodes_alloc && cx->nnodes < CANON_PENDING - 1) {
+		cx->nodes[cx->nnodes].cls = r->cls;
+		cx->nodes[cx->nnodes++].size = 1;
+		*out = r->cls;
+		return 0;
+	}
+	return c_classify(cx, o, depth, out);
+}
+
 static int c_container(struct canon *cx, const struct mobj *o, size_t pos, int depth,
 		       uint32_t *out)
 {
@@ -1571,23 +1801,23 @@ static int c_container(struct canon *cx, const struct mobj *o, size_t pos, int d
 		       o->type == MARSHAL_DICT || o->type == MARSHAL_CODE;
 	int kind = o->type == MARSHAL_SMALL_TUPLE ? MARSHAL_TUPLE : o->type;
 
+	full = o->type == MARSHAL_SLICE ? 1 : o->nitems < 256 && kind == MARSHAL_TUPLE ? 2 : 5;
+	ALLOC_GROW(cx->stack, st_add(cx->nstack, o->nitems), cx->stack_alloc);
 	for (i = 0; i < o->nitems; i++) {
 		uint32_t id;
 
-		if (c_classify(cx, o->items[i], depth + 1, &id) < 0)
+		if (c_classify_item(cx, o->items[i], depth + 1, &id) < 0)
 			return -1;
-		ALLOC_GROW(cx->stack, cx->nstack + 1, cx->stack_alloc);
 		cx->stack[cx->nstack++] = id;
-	}
-	full = o->type == MARSHAL_SLICE ? 1 : o->nitems < 256 && kind == MARSHAL_TUPLE ? 2 : 5;
-	for (i = base; i < cx->nstack && !identity; i++) {
-		if (cx->stack[i] == CANON_PENDING || !cx->classes[cx->stack[i]].kind)
+		if (identity)
+			continue;
+		if (id == CANON_PENDING || !cx->classes[id].kind)
 			identity = 1;
 		else
-			full = c_add(full, cx->classes[cx->stack[i]].full);
+			full = c_add(full, cx->classes[id].full);
 	}
-	if (!identity && kind == MARSHAL_FROZENSET)
-		c_sort_ids(cx, cx->stack + base, cx->nstack - base);
+	if (!identity && kind == MARSHAL_FROZENSET && o->nitems > 1)
+		c_sort_ids(cx, cx->stack + base, o->nitems);
 	if (identity)
 		*out = c_new_class(cx, 0, o, pos);
 	else
@@ -1597,10 +1827,20 @@ static int c_container(struct canon *cx, const struct mobj *o, size_t pos, int d
 	return 0;
 }
 
+/* A flagged node's place in the reader's table (pending until classified); else none. */
+static size_t c_take_ref(struct canon *cx, const struct mobj *o)
+{
+	if (!o->flag_ref)
+		return SIZE_MAX;
+	ALLOC_GROW(cx->refs, cx->nrefs + 1, cx->refs_alloc);
+	cx->refs[cx->nrefs].node = o;
+	cx->refs[cx->nrefs].cls = CANON_PENDING;
+	return cx->nrefs++;
+}
+
 static int c_classify(struct canon *cx, const struct mobj *o, int depth, uint32_t *out)
 {
-	size_t pos = cx->nnodes, ref = 0;
-	int single;
+	size_t pos = cx->nnodes, ref;
 	uint32_t id;
 
 	if (depth > MARSHAL_MAX_DEPTH)
@@ -1609,10 +1849,8 @@ static int c_classify(struct canon *cx, const struct mobj *o, int depth, uint32_
 		return c_error(o, "too many objects");
 	ALLOC_GROW(cx->nodes, cx->nnodes + 1, cx->nodes_alloc);
 	cx->nnodes++;
-	single = c_singleton(o->type);
-	if (single >= 0) {
-		id = (uint32_t)single;
-	} else if (o->type == MARSHAL_REF) {
+	switch (o->type) {
+	case MARSHAL_REF:
 		if (o->ref >= cx->nrefs || (o->target && cx->refs[o->ref].node != o->target))
 			return c_error(o, "reference to an object not written before it");
 		id = cx->refs[o->ref].cls;
@@ -1625,47 +1863,52 @@ static int c_classify(struct canon *cx, const struct mobj *o, int depth, uint32_
 			*out = CANON_PENDING;
 			return 0;
 		}
-	} else {
-		if (o->flag_ref) {
-			/* the index the reader gives it, at its type byte */
-			ref = cx->nrefs;
-			ALLOC_GROW(cx->refs, cx->nrefs + 1, cx->refs_alloc);
-			cx->refs[cx->nrefs].node = o;
-			cx->refs[cx->nrefs++].cls = CANON_PENDING;
-		}
-		switch (o->type) {
-		case MARSHAL_TUPLE:
-		case MARSHAL_SMALL_TUPLE:
-		case MARSHAL_LIST:
-		case MARSHAL_DICT:
-		case MARSHAL_SET:
-		case MARSHAL_FROZENSET:
-		case MARSHAL_SLICE:
-		case MARSHAL_CODE:
-			if (c_container(cx, o, pos, depth, &id) < 0)
-				return -1;
-			break;
-		case MARSHAL_INT:
-		case MARSHAL_INT64:
-		case MARSHAL_LONG:
-		case MARSHAL_FLOAT:
-		case MARSHAL_BINARY_FLOAT:
-		case MARSHAL_COMPLEX:
-		case MARSHAL_BINARY_COMPLEX:
-		case MARSHAL_STRING:
-		case MARSHAL_INTERNED:
-		case MARSHAL_UNICODE:
-		case MARSHAL_ASCII:
-		case MARSHAL_ASCII_INTERNED:
-		case MARSHAL_SHORT_ASCII:
-		case MARSHAL_SHORT_ASCII_INTERNED:
-			id = c_scalar(cx, o, pos);
-			break;
-		default:
-			return c_error(o, "unknown type");
-		}
+		break;
+	case MARSHAL_NULL:
+	case MARSHAL_NONE:
+	case MARSHAL_FALSE:
+	case MARSHAL_TRUE:
+	case MARSHAL_STOPITER:
+	case MARSHAL_ELLIPSIS:
+		id = (uint32_t)c_singleton(o->type);
+		break;
+	case MARSHAL_TUPLE:
+	case MARSHAL_SMALL_TUPLE:
+	case MARSHAL_LIST:
+	case MARSHAL_DICT:
+	case MARSHAL_SET:
+	case MARSHAL_FROZENSET:
+	case MARSHAL_SLICE:
+	case MARSHAL_CODE:
+		/* the index the reader gives it, at its type byte: its items may refer to it */
+		ref = c_take_ref(cx, o);
+		if (c_container(cx, o, pos, depth, &id) < 0)
+			return -1;
 		if (o->flag_ref)
 			cx->refs[ref].cls = id;
+		break;
+	case MARSHAL_INT:
+	case MARSHAL_INT64:
+	case MARSHAL_LONG:
+	case MARSHAL_FLOAT:
+	case MARSHAL_BINARY_FLOAT:
+	case MARSHAL_COMPLEX:
+	case MARSHAL_BINARY_COMPLEX:
+	case MARSHAL_STRING:
+	case MARSHAL_INTERNED:
+	case MARSHAL_UNICODE:
+	case MARSHAL_ASCII:
+	case MARSHAL_ASCII_INTERNED:
+	case MARSHAL_SHORT_ASCII:
+	case MARSHAL_SHORT_ASCII_INTERNED:
+		id = c_scalar(cx, o, pos);
+		if (o->flag_ref) {
+			ref = c_take_ref(cx, o); /* may move refs[] */
+			cx->refs[ref].cls = id;
+		}
+		break;
+	default:
+		return c_error(o, "unknown type");
 	}
 	cx->nodes[pos].cls = id;
 	cx->nodes[pos].size = (uint32_t)(cx->nnodes - pos);
@@ -1695,28 +1938,67 @@ static const struct mobj *c_full_node(const struct canon *cx, const struct mobj 
 	return c->node;
 }
 
-static void c_count(struct canon *cx, const struct mobj *o, size_t pos, int depth)
+/*
+ * The output, written in place (strbuf_add*() for every few bytes was a
+ * fifth of the writer's time); `out` lacks its NUL until
+ * marshal_write_canonical() returns.
+ */
+static unsigned char *c_room(struct canon *cx, size_t n)
 {
-	struct cclass *c = &cx->classes[cx->nodes[pos].cls];
-	size_t i, p;
+	struct strbuf *sb = cx->out;
 
-	if (c_small(c)) {
-		/* written in full (small children, never shared) unless too deep */
-		if (c_too_deep(c, depth))
-			c->deep = 1;
-		return;
+	if (sb->alloc - sb->len <= n)
+		strbuf_grow(sb, n);
+	return (unsigned char *)sb->buf + sb->len;
+}
+
+static void c_put1(struct canon *cx, int c)
+{
+	*c_room(cx, 1) = (unsigned char)c;
+	cx->out->len++;
+}
+
+static void c_put_le32(struct canon *cx, uint32_t v)
+{
+	put_le32(c_room(cx, 4), v);
+	cx->out->len += 4;
+}
+
+static void c_put(struct canon *cx, const void *data, size_t n)
+{
+	if (n) {
+		memcpy(c_room(cx, n), data, n);
+		cx->out->len += n;
 	}
-	if (c->seen) {
-		c->seen = 2;
-		return;
-	}
-	c->seen = 1;
-	o = c_full_node(cx, o, &pos);
-	for (i = 0, p = pos + 1; i < o->nitems; i++, p += cx->nodes[p].size)
-		c_count(cx, o->items[i], p, depth + 1);
+}
+
+/* An 'r' to class `id`, its index filled in by c_fix(). */
+static void c_put_ref(struct canon *cx, uint32_t id)
+{
+	unsigned char *p = c_room(cx, 5);
+
+	ALLOC_GROW(cx->fixes, cx->nfixes + 1, cx->fixes_alloc);
+	cx->fixes[cx->nfixes].at = cx->out->len;
+	cx->fixes[cx->nfixes++].cls = id;
+	p[0] = MARSHAL_REF;
+	memset(p + 1, 0, 4);
+	cx->out->len += 5;
 }
 
 static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth);
+
+/* c_emit() of an item, with the commonest case, a class already written (an 'r'), here. */
+static inline int c_emit_item(struct canon *cx, const struct mobj *o, size_t pos, int depth)
+{
+	uint32_t id = cx->nodes[pos].cls;
+
+	if ((cx->state[id] & (CS_SMALL | CS_WRITTEN)) == CS_WRITTEN && depth <= MARSHAL_MAX_DEPTH) {
+		cx->state[id] |= CS_AGAIN;
+		c_put_ref(cx, id);
+		return 0;
+	}
+	return c_emit(cx, o, pos, depth);
+}
 
 struct c_item {
 	const struct mobj *node;
@@ -1731,7 +2013,7 @@ static int c_emit_items(struct canon *cx, const struct mobj *o, size_t pos, int 
 
 	if (cx->classes[cx->nodes[pos].cls].kind != MARSHAL_FROZENSET) {
 		for (i = 0, p = pos + 1; i < o->nitems; i++, p += cx->nodes[p].size)
-			if (c_emit(cx, o->items[i], p, depth + 1) < 0)
+			if (c_emit_item(cx, o->items[i], p, depth + 1) < 0)
 				return -1;
 		return 0;
 	}
@@ -1752,31 +2034,25 @@ static int c_emit_items(struct canon *cx, const struct mobj *o, size_t pos, int 
 
 static int c_emit_code(struct canon *cx, const struct mobj *o, size_t pos, int depth)
 {
-	size_t i, p, nint = 0, nobj = 0;
+	size_t i, p, nint, nobj;
 
-	for (i = 0; i < cx->nfields; i++) {
-		if (cx->layout[i].kind == 'i')
-			nint++;
-		else
-			nobj++;
-	}
-	if (o->len != 4 * nint || o->nitems != nobj)
+	if (o->len != 4 * cx->nints || o->nitems != cx->nfields - cx->nints)
 		return c_error(o, "fields do not match the version's layout");
 	nint = nobj = 0;
 	p = pos + 1;
 	for (i = 0; i < cx->nfields; i++) {
 		if (cx->layout[i].kind == 'i') {
-			strbuf_add(cx->out, o->data + 4 * nint++, 4);
+			c_put(cx, o->data + 4 * nint++, 4);
 			continue;
 		}
-		if (c_emit(cx, o->items[nobj++], p, depth + 1) < 0)
+		if (c_emit_item(cx, o->items[nobj++], p, depth + 1) < 0)
 			return -1;
 		p += cx->nodes[p].size;
 	}
 	return 0;
 }
 
-static void c_emit_text(struct canon *cx, const struct cclass *c, int flag)
+static void c_emit_text(struct canon *cx, const struct cclass *c)
 {
 	/*
 	 * Where the interned bit is the writing process's history, not the
@@ -1791,51 +2067,48 @@ static void c_emit_text(struct canon *cx, const struct cclass *c, int flag)
 
 	if (c->ascii && c->keylen < 256) {
 		type = interned ? MARSHAL_SHORT_ASCII_INTERNED : MARSHAL_SHORT_ASCII;
-		strbuf_addch(cx->out, type | flag);
-		strbuf_addch(cx->out, (int)c->keylen);
+		c_put1(cx, type);
+		c_put1(cx, (int)c->keylen);
 	} else {
 		if (c->ascii)
 			type = interned ? MARSHAL_ASCII_INTERNED : MARSHAL_ASCII;
 		else
 			type = interned ? MARSHAL_INTERNED : MARSHAL_UNICODE;
-		strbuf_addch(cx->out, type | flag);
-		strbuf_add_le32(cx->out, (unsigned long)c->keylen);
+		c_put1(cx, type);
+		c_put_le32(cx, c->keylen);
 	}
-	strbuf_add(cx->out, c->key, c->keylen);
+	c_put(cx, c->key, c->keylen);
 }
 
 static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth)
 {
-	struct cclass *c = &cx->classes[cx->nodes[pos].cls];
-	int flag = 0, type;
+	uint32_t id = cx->nodes[pos].cls;
+	unsigned char *state = &cx->state[id];
+	struct cclass *c;
+	int type;
 
 	if (depth > MARSHAL_MAX_DEPTH)
 		return c_error(o, "nested too deep");
-	if (c_small(c)) {
-		if (c->written && c->deep && c_too_deep(c, depth)) {
-			strbuf_addch(cx->out, MARSHAL_REF);
-			strbuf_add_le32(cx->out, c->ref);
+	if (*state & CS_SMALL) {
+		/* written in full every time, unless that nests too deep */
+		if (depth == MARSHAL_MAX_DEPTH && c_too_deep(&cx->classes[id], depth)) {
+			if (!(*state & CS_WRITTEN))
+				return c_error(o, "nested too deep");
+			*state |= CS_DEEP;
+			c_put_ref(cx, id);
 			return 0;
 		}
-		if (c_too_deep(c, depth))
-			return c_error(o, "nested too deep");
-		flag = c->deep && !c->written;
-	} else if (c->written) {
-		if (c->seen < 2)
-			BUG("canonical marshal: class written twice but counted once");
-		strbuf_addch(cx->out, MARSHAL_REF);
-		strbuf_add_le32(cx->out, c->ref);
+	} else if (*state & CS_WRITTEN) {
+		*state |= CS_AGAIN;
+		c_put_ref(cx, id);
 		return 0;
-	} else {
-		flag = c->seen > 1;
 	}
-	if (flag) {
-		if (cx->nextref >= 0x7ffffffe)
-			return c_error(o, "too many shared objects");
-		c->ref = cx->nextref++;
+	c = &cx->classes[id];
+	if (!(*state & CS_WRITTEN)) {
+		*state |= CS_WRITTEN;
+		c->at = cx->out->len;
+		cx->order[cx->norder++] = id;
 	}
-	c->written = 1;
-	flag = flag ? MARSHAL_FLAG_REF : 0;
 	o = c_full_node(cx, o, &pos);
 
 	switch (c->kind) {
@@ -1843,42 +2116,42 @@ static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth)
 		break; /* below: the node's own shape */
 	case 'u':
 	case 'U':
-		c_emit_text(cx, c, flag);
+		c_emit_text(cx, c);
 		return 0;
 	case MARSHAL_INT:
-		strbuf_addch(cx->out, MARSHAL_INT | flag);
-		strbuf_add_le32(cx->out, (unsigned long)(uint32_t)c->ival);
+		c_put1(cx, MARSHAL_INT);
+		c_put_le32(cx, (uint32_t)c->ival);
 		return 0;
 	case MARSHAL_LONG:
-		strbuf_addch(cx->out, MARSHAL_LONG | flag);
-		strbuf_add_le32(cx->out, (unsigned long)(uint32_t)c->ival);
-		strbuf_add(cx->out, c->key, c->keylen);
+		c_put1(cx, MARSHAL_LONG);
+		c_put_le32(cx, (uint32_t)c->ival);
+		c_put(cx, c->key, c->keylen);
 		return 0;
 	case MARSHAL_STRING:
-		strbuf_addch(cx->out, MARSHAL_STRING | flag);
-		strbuf_add_le32(cx->out, (unsigned long)c->keylen);
-		strbuf_add(cx->out, c->key, c->keylen);
+		c_put1(cx, MARSHAL_STRING);
+		c_put_le32(cx, c->keylen);
+		c_put(cx, c->key, c->keylen);
 		return 0;
 	case MARSHAL_BINARY_FLOAT:
 	case MARSHAL_BINARY_COMPLEX:
-		strbuf_addch(cx->out, c->kind | flag);
-		strbuf_add(cx->out, c->key, c->keylen);
+		c_put1(cx, c->kind);
+		c_put(cx, c->key, c->keylen);
 		return 0;
 	case MARSHAL_FLOAT:
-		strbuf_addch(cx->out, MARSHAL_FLOAT | flag);
-		strbuf_addch(cx->out, (int)c->keylen);
-		strbuf_add(cx->out, c->key, c->keylen);
+		c_put1(cx, MARSHAL_FLOAT);
+		c_put1(cx, (int)c->keylen);
+		c_put(cx, c->key, c->keylen);
 		return 0;
 	case MARSHAL_COMPLEX:
-		strbuf_addch(cx->out, MARSHAL_COMPLEX | flag);
-		strbuf_addch(cx->out, (int)c->ival);
-		strbuf_add(cx->out, c->key, (size_t)c->ival);
-		strbuf_addch(cx->out, (int)(c->keylen - (size_t)c->ival));
-		strbuf_add(cx->out, c->key + c->ival, c->keylen - (size_t)c->ival);
+		c_put1(cx, MARSHAL_COMPLEX);
+		c_put1(cx, (int)c->ival);
+		c_put(cx, c->key, (size_t)c->ival);
+		c_put1(cx, (int)(c->keylen - (size_t)c->ival));
+		c_put(cx, c->key + c->ival, c->keylen - (size_t)c->ival);
 		return 0;
 	default:
 		if (c_singleton(c->kind) >= 0) {
-			strbuf_addch(cx->out, c->kind);
+			c_put1(cx, c->kind);
 			return 0;
 		}
 		break; /* tuple, frozenset, slice */
@@ -1887,10 +2160,10 @@ static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth)
 	type = o->type == MARSHAL_TUPLE || o->type == MARSHAL_SMALL_TUPLE
 		       ? (o->nitems < 256 ? MARSHAL_SMALL_TUPLE : MARSHAL_TUPLE)
 		       : o->type;
-	strbuf_addch(cx->out, type | flag);
+	c_put1(cx, type);
 	switch (type) {
 	case MARSHAL_SMALL_TUPLE:
-		strbuf_addch(cx->out, (int)o->nitems);
+		c_put1(cx, (int)o->nitems);
 		break;
 	case MARSHAL_TUPLE:
 	case MARSHAL_LIST:
@@ -1898,7 +2171,7 @@ static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth)
 	case MARSHAL_FROZENSET:
 		if (o->nitems > INT32_MAX)
 			return c_error(o, "too long");
-		strbuf_add_le32(cx->out, (unsigned long)o->nitems);
+		c_put_le32(cx, o->nitems);
 		break;
 	case MARSHAL_DICT:
 		if (!o->nitems || o->items[o->nitems - 1]->type != MARSHAL_NULL)
@@ -1916,6 +2189,34 @@ static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth)
 	return c_emit_items(cx, o, pos, depth);
 }
 
+/*
+ * Now that the walk is done: FLAG_REF on the first occurrence of each class
+ * met again (or, small, met too deep), indexes in the order those were
+ * written, and those indexes in the 'r's.
+ */
+static int c_fix(struct canon *cx)
+{
+	unsigned char *out = (unsigned char *)cx->out->buf;
+	uint32_t next = 0;
+	size_t i;
+
+	for (i = 0; i < cx->norder; i++) {
+		uint32_t id = cx->order[i];
+		struct cclass *c;
+
+		if (!(cx->state[id] & (CS_AGAIN | CS_DEEP)))
+			continue;
+		c = &cx->classes[id];
+		if (next >= 0x7ffffffe)
+			return c_error(c->node, "too many shared objects");
+		cx->index[id] = next++;
+		out[c->at] |= MARSHAL_FLAG_REF;
+	}
+	for (i = 0; i < cx->nfixes; i++)
+		put_le32(out + cx->fixes[i].at + 1, cx->index[cx->fixes[i].cls]);
+	return 0;
+}
+
 static void canon_release(struct canon *cx)
 {
 	size_t i;
@@ -1930,7 +2231,39 @@ static void canon_release(struct canon *cx)
 	free(cx->nodes);
 	free(cx->refs);
 	free(cx->pending);
+	free(cx->state);
+	free(cx->order);
+	free(cx->index);
+	free(cx->fixes);
 	strbuf_release(&cx->scratch);
+}
+
+/*
+ * Tables and output sized once from the parsed tree (root is a tree's, see
+ * marshal.h) instead of grown as the walks go (reallocating them was a tenth
+ * of the time): a node per node, at most a class and an 'r' per node, a
+ * table at most half full, output about the input's size.  Past
+ * CANON_PRESIZE_MAX nodes (a pathological input: most are a few hundred)
+ * the classes and 'r's start smaller and grow if they must.
+ */
+#define CANON_PRESIZE_MAX ((size_t)1 << 16)
+
+static void canon_size(struct canon *cx, const struct tree *t)
+{
+	size_t n = st_add(t->nnodes, sizeof(canon_singletons));
+	size_t m = n < CANON_PRESIZE_MAX ? n : CANON_PRESIZE_MAX;
+
+	cx->nodes = xmalloc(st_mult(n, sizeof(*cx->nodes)));
+	cx->nodes_alloc = n;
+	cx->classes = xmalloc(st_mult(m, sizeof(*cx->classes)));
+	cx->classes_alloc = m;
+	cx->fixes = xmalloc(st_mult(m, sizeof(*cx->fixes)));
+	cx->fixes_alloc = m;
+	cx->table_size = 64;
+	while (cx->table_size < 2 * m)
+		cx->table_size *= 2;
+	cx->table = xcalloc(cx->table_size, sizeof(*cx->table));
+	strbuf_grow(cx->out, st_add(t->len, 64));
 }
 
 int marshal_write_canonical(const struct mobj *root, const struct marshal_version *v,
@@ -1949,6 +2282,10 @@ int marshal_write_canonical(const struct mobj *root, const struct marshal_versio
 		return error("cannot write marshal data for python %d.%d", v->major, v->minor);
 	cx.slices = v->minor >= 14;
 	cx.pypy = v->pypy;
+	for (i = 0; i < cx.nfields; i++)
+		if (cx.layout[i].kind == 'i')
+			cx.nints++;
+	canon_size(&cx, (const struct tree *)root);
 	for (i = 0; canon_singletons[i]; i++) {
 		id = c_lookup(&cx, canon_singletons[i], 0, NULL, 0, NULL, 0, 1, NULL, 0);
 		if (id != i)
@@ -1963,11 +2300,17 @@ int marshal_write_canonical(const struct mobj *root, const struct marshal_versio
 		if (n->cls == CANON_PENDING)
 			BUG("canonical marshal: reference never resolved");
 	}
-	c_count(&cx, root, 0, 1);
+	cx.state = xcalloc(cx.nclasses, sizeof(*cx.state));
+	cx.order = xcalloc(cx.nclasses, sizeof(*cx.order));
+	cx.index = xcalloc(cx.nclasses, sizeof(*cx.index));
+	for (i = 0; i < cx.nclasses; i++)
+		if (c_small(&cx.classes[i]))
+			cx.state[i] = CS_SMALL;
 	rc = c_emit(&cx, root, 0, 1);
+	if (!rc)
+		rc = c_fix(&cx);
 out:
-	if (rc < 0)
-		strbuf_setlen(out, start);
+	strbuf_setlen(out, rc < 0 ? start : out->len);
 	canon_release(&cx);
 	return rc;
 }

@@ -73,7 +73,9 @@
  * Ownership: the tree owns every node and a copy of every payload (it does
  * not point into the input); 'r' nodes point at their target without
  * owning it.  Through 'r' the graph can have cycles (a list holding
- * itself), never through the owning `items` links.
+ * itself), never through the owning `items` links.  The nodes, items arrays
+ * and payloads live in a few blocks that belong to the root: only the root
+ * is ever freed, and nodes are not moved between trees or freed alone.
  */
 #ifndef MARSHAL_H
 #define MARSHAL_H
@@ -197,7 +199,7 @@ int marshal_parse(const unsigned char *data, size_t len, const struct marshal_ve
 int marshal_check(const unsigned char *data, size_t len, const struct marshal_version *v,
 		  struct marshal_err *err);
 
-/* Free a tree (NULL is fine); nodes reached only through 'r' are not freed. */
+/* Free the tree whose root marshal_parse() gave (NULL is fine), all of it at once. */
 void mobj_free(struct mobj *o);
 
 /*
@@ -268,9 +270,10 @@ int marshal_write(const struct mobj *root, const struct marshal_version *v, stru
  * 'u' and an 'I' may become a longer 'l' -- neither is written by CPython 3
  * or PyPy.
  *
- * `root` must come from marshal_parse() (an 'r' node's `ref` must be the
- * index the reader gives its target).  Returns 0, or -1 (printing an error,
- * `out` left as it was) when the tree cannot be written, as marshal_write().
+ * `root` must be a root marshal_parse() gave (its tables are sized from
+ * the tree; an 'r' node's `ref` must be the index the reader gives its
+ * target).  Returns 0, or -1 (printing an error, `out` left as it was) when
+ * the tree cannot be written, as marshal_write().
  */
 int marshal_write_canonical(const struct mobj *root, const struct marshal_version *v,
 			    struct strbuf *out);
