@@ -270,7 +270,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	struct target *targets;
 	struct source_list list = SOURCE_LIST_INIT;
 	struct option_list paths = { NULL, 0, 0 };
-	unsigned walk_flags = d->e.style == STYLE_COMPILEALL ? WALK_COMPILEALL : 0;
+	unsigned walk_flags = 0;
 	int i, any_failed = 0, rc = 0, maxlevels;
 	size_t k;
 	double start;
@@ -326,6 +326,10 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 		}
 	}
 	install_signals();
+	if (d->e.style == STYLE_COMPILEALL)
+		walk_flags = WALK_COMPILEALL;
+	else if (d->e.quiet >= 2)
+		walk_flags = WALK_QUIET;
 	maxlevels = d->e.maxlevels >= 0 ? d->e.maxlevels : WALK_MAX_DEPTH;
 	for (k = 0; k < paths.nr; k++)
 		if (walk_path(paths.v[k], maxlevels, walk_flags, &list))

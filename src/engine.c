@@ -101,18 +101,6 @@ struct run {
 
 /* ---- output ------------------------------------------------------------ */
 
-static int is_printable(unsigned cp)
-{
-	if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0xa0) || cp == 0xad)
-		return 0;
-	if (cp == 0x61c || cp == 0x1680 || cp == 0x180e || (cp >= 0x2000 && cp <= 0x200f) ||
-	    (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 ||
-	    (cp >= 0xd800 && cp <= 0xf8ff) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb) ||
-	    cp >= 0xf0000)
-		return 0;
-	return 1;
-}
-
 char *py_repr_path(const char *path)
 {
 	const unsigned char *p = (const unsigned char *)path;
@@ -138,7 +126,7 @@ char *py_repr_path(const char *path)
 			strbuf_addstr(&sb, "\\n");
 		else if (cp == '\r')
 			strbuf_addstr(&sb, "\\r");
-		else if (is_printable(cp))
+		else if (codepoint_printable(cp))
 			strbuf_add(&sb, p, n);
 		else if (cp < 0x100)
 			strbuf_addf(&sb, "\\x%02x", cp);
@@ -184,16 +172,27 @@ static char *py_oserror(int err, const char *path)
 	return s;
 }
 
+/*
+ * "HEAD: MSG", or HEAD and MSG's lines under it; every line printable (a
+ * compiler's message quotes the file name and the source as they are).
+ */
 static void print_block(FILE *fp, const char *head, const char *msg)
 {
 	size_t len = strlen(msg);
+	const char *nl;
 
 	while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
 		len--;
-	if (memchr(msg, '\n', len))
-		fprintf(fp, "%s:\n%.*s\n", head, (int)len, msg);
-	else
-		fprintf(fp, "%s: %.*s\n", head, (int)len, msg);
+	fput_printable(head, strlen(head), fp);
+	fputs(memchr(msg, '\n', len) ? ":\n" : ": ", fp);
+	while ((nl = memchr(msg, '\n', len))) {
+		fput_printable(msg, nl - msg, fp);
+		fputc('\n', fp);
+		len -= nl + 1 - msg;
+		msg = nl + 1;
+	}
+	fput_printable(msg, len, fp);
+	fputc('\n', fp);
 }
 
 /* Print, in walk order, the lines of every final file not yet printed (compileall style). */
@@ -317,7 +316,9 @@ static void file_error(struct run *r, struct file *f, char *pyerror, const char 
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 		progress_clear(&r->progress);
-		fprintf(stderr, "%s: error: %s\n", progname, msg);
+		fprintf(stderr, "%s: error: ", progname);
+		fput_printable(msg, strlen(msg), stderr);
+		fputc('\n', stderr);
 	}
 }
 
@@ -644,7 +645,8 @@ static void *cache_phase_run(void *arg)
 	struct cache_phase *cp = arg;
 	size_t k;
 
-	while ((k = atomic_fetch_add(&cp->next, 1)) < cp->nfiles)
+	/* SIGINT/SIGTERM: the file at hand is finished (its pyc whole), no other begun */
+	while (!pool_interrupted() && (k = atomic_fetch_add(&cp->next, 1)) < cp->nfiles)
 		cache_lookup_file(cp, k);
 	return NULL;
 }
@@ -1463,12 +1465,15 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 		size_t left = r.nitems;
 
 		progress_start(&r.progress, "compiling", pending_files, o->quiet < 2);
-		if (o->cache)
+		if (o->cache && !pool_interrupted())
 			left = cache_phase(&r);
 		if ((size_t)jobs > left)
 			jobs = (int)left;
+		/* a signal during the plan or the cache phase: no worker starts */
+		if (pool_interrupted())
+			rc = -2;
 		/* compileall honours the caller's warning filters (PYTHONWARNINGS=error fails a file) */
-		if (left)
+		else if (left)
 			rc = pool_run(t, jobs, &ops, &r,
 				      o->style == STYLE_COMPILEALL ? POOL_KEEP_WARNINGS_ENV : 0,
 				      o->timeout);

@@ -16,6 +16,7 @@
 #define UTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -83,6 +84,18 @@ int online_cpus(void);
  * length, or 0 when it is not valid UTF-8 (overlong, surrogate, truncated).
  */
 size_t utf8_decode_one(const unsigned char *s, unsigned *cp);
+
+/* Python's str.isprintable() for one code point (controls, separators,
+ * format characters, private use and unassigned planes are not). */
+int codepoint_printable(unsigned cp);
+
+/*
+ * Write s[0..len) to fp with what a terminal must not see escaped: invalid
+ * UTF-8 bytes and controls as \xNN (\n, \t, \r), other non-printable code
+ * points as \uNNNN.  Every message goes through it: a file name may hold
+ * any byte, and a message is one line.
+ */
+void fput_printable(const char *s, size_t len, FILE *fp);
 
 /* Little-endian helpers used by the pyc and frame formats. */
 static inline void put_le32(unsigned char *p, uint32_t v)

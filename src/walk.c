@@ -154,11 +154,12 @@ static void list_pycache(const char *dir, int dfd, int depth, struct source_list
  * it compiled.  (Gone, or a dangling or looping symlink, it is no source,
  * as for compileall.)  1 after saying so.
  */
-static int unexaminable(const char *dir, const char *name, int err)
+static int unexaminable(unsigned flags, const char *dir, const char *name, int err)
 {
 	char *path = path_join(dir, name);
 
-	error("cannot compile '%s': %s", path, strerror(err));
+	if (!(flags & WALK_QUIET))
+		error("cannot compile '%s': %s", path, strerror(err));
 	free(path);
 	return 1;
 }
@@ -181,7 +182,9 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 			add_entry(list, xstrdup(dir), ENTRY_DIR_ERROR, NULL, depth)->err = errno;
 			return 0;
 		}
-		return -error_errno("cannot list '%s'", dir);
+		if (!(sh->flags & WALK_QUIET))
+			error_errno("cannot list '%s'", dir);
+		return 1;
 	}
 	if (all)
 		add_entry(list, xstrdup(dir), ENTRY_DIR, NULL, depth);
@@ -215,10 +218,11 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 			add_entry(subdirs, path_join(dir, de->d_name), ENTRY_DIR, NULL, depth + 1);
 		else if (kind == K_OTHER && !(sh->flags & WALK_PYCACHE) && is_py_name(de->d_name) &&
 			 stat_err && stat_err != ENOENT && stat_err != ELOOP && stat_err != ENOTDIR)
-			errors += unexaminable(dir, de->d_name, stat_err);
+			errors += unexaminable(sh->flags, dir, de->d_name, stat_err);
 	}
 	if (errno && !all) {
-		error_errno("cannot list '%s'", dir);
+		if (!(sh->flags & WALK_QUIET))
+			error_errno("cannot list '%s'", dir);
 		errors++;
 	}
 	closedir(d);
@@ -401,11 +405,14 @@ int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list
 	if (stat(arg, &st) < 0) {
 		if (flags & WALK_COMPILEALL)
 			return walk_dir(arg, maxlevels, flags, list);
-		return -error_errno("cannot compile '%s'", arg);
+		if (!(flags & WALK_QUIET))
+			error_errno("cannot compile '%s'", arg);
+		return 1;
 	}
 	if (S_ISREG(st.st_mode)) {
 		if (!py && !(flags & WALK_COMPILEALL)) {
-			warning("'%s' is not a .py file: skipped", arg);
+			if (!(flags & WALK_QUIET))
+				warning("'%s' is not a .py file: skipped", arg);
 			return 0;
 		}
 		s = add_entry(list, xstrdup(arg), py ? ENTRY_SOURCE : ENTRY_OTHER, &st, 0);
@@ -413,8 +420,11 @@ int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list
 		s->top = 1;
 		return 0;
 	}
-	if (!S_ISDIR(st.st_mode) && !(flags & WALK_COMPILEALL))
-		return -error("cannot compile '%s': not a regular file or directory", arg);
+	if (!S_ISDIR(st.st_mode) && !(flags & WALK_COMPILEALL)) {
+		if (!(flags & WALK_QUIET))
+			error("cannot compile '%s': not a regular file or directory", arg);
+		return 1;
+	}
 	return walk_dir(arg, maxlevels, flags, list);
 }
 

@@ -71,6 +71,8 @@ enum walk_flags {
 	 * their lstat (a symlink is reported, never followed).  For check and clean.
 	 */
 	WALK_PYCACHE = 1 << 1,
+	/* Count the errors (the return value) but print nothing (-qq). */
+	WALK_QUIET = 1 << 2,
 };
 
 /* Deeper than any compileall default, shallow enough for our stack. */

@@ -569,6 +569,12 @@ class InterpreterTests(CompileTestBase):
         res = self.pp(['-qq', 't'])
         self.assertRc(res, 1)
         self.assertEqual((res.out, res.err), ('', ''), '-qq must print nothing')
+        # nor the walk's errors, which still fail the run
+        for args in (['missing.py'], ['ok/notes.txt'], ['ok', 'missing']):
+            support.write_tree(self.path('ok'), {'a.py': 'A = 1\n', 'notes.txt': 'hi\n'})
+            res = self.pp(['-qq'] + args)
+            self.assertRc(res, 1 if 'missing' in ' '.join(args) else 0)
+            self.assertEqual((res.out, res.err), ('', ''), args)
         support.write_tree(self.path('ok'), {'a.py': 'A = 1\n'})
         res = self.pp(['-q', 'ok'])
         self.assertRc(res, 0)

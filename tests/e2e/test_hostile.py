@@ -944,24 +944,25 @@ class OnceTests(Base):
 
     # -- messages ---------------------------------------------------------------
 
-    # BUG (src/engine.c, not fixed here): the concise style prints a path
-    # between quotes as its raw bytes ("cannot compile '%s'" in on_reply(),
-    # file_error()'s callers, on_failed(), the warnings): a newline in a
-    # name splits the message line, an undecodable byte is not UTF-8.
-    # compileall prints repr(path); py_repr_path() does that already.
-    @unittest.expectedFailure
+    # Every line prepyc prints is printable UTF-8, whatever the bytes of a
+    # file name: a newline, an undecodable byte or an escape sequence (which
+    # a terminal would obey) is shown escaped, \n, \xfe, \x1b -- in our
+    # own line and in the compiler's message under it.
     def test_odd_names_are_printable_in_messages(self):
-        write_bytes(self.tree, {b'bad\xfename_err.py': b'x = (\n', 'new\nline_err.py': b'x = (\n'})
+        write_bytes(self.tree, {b'bad\xfename_err.py': b'x = (\n', 'new\nline_err.py': b'x = (\n',
+                                'esc\x1b[31mred_err.py': b'x = (\n'})
         proc = subprocess.run([support.PREPYC, '--python', self.py.path, '--no-cache', 't'],
                               cwd=self.tmp, env=support.base_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=120)
         self.assertEqual(proc.returncode, 1)
-        heads = [line for line in proc.stderr.split(b'\n') if line.startswith(b'prepyc: error:')]
-        self.assertEqual(len(heads), 2, proc.stderr)
-        for line in heads:
-            text = line.decode('utf-8')    # raises on an undecodable byte
-            self.assertTrue(text.isprintable(), text)
-            self.assertRegex(text, r"cannot compile .*t/(bad.*name_err|new.*line_err)\.py")
+        lines = proc.stderr.decode('utf-8').splitlines()  # raises on an undecodable byte
+        heads = [line for line in lines if line.startswith('prepyc: error:')]
+        self.assertEqual(len(heads), 3, proc.stderr)
+        for line in lines:
+            self.assertTrue(line.isprintable(), line)
+        self.assertIn(r"cannot compile 't/bad\xfename_err.py'", proc.stderr.decode())
+        self.assertIn(r"cannot compile 't/new\nline_err.py'", proc.stderr.decode())
+        self.assertIn(r"cannot compile 't/esc\x1b[31mred_err.py'", proc.stderr.decode())
 
 
 def make_classes(base, prefix, doc, cands):
