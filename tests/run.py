@@ -15,6 +15,11 @@ Options:
   --no-unit      skip the C unit tests
   --no-e2e       skip the end-to-end tests
   -q             less verbose e2e output
+  --valgrind-logs DIR
+                 after the tests, judge the valgrind logs that
+                 tests/valgrind-prepyc wrote in DIR (``make test-valgrind``):
+                 every prepyc process with a memcheck error or a definite or
+                 indirect leak is printed and counted as one failure
 """
 
 import argparse
@@ -103,6 +108,30 @@ def run_e2e(patterns, verbosity):
     return passed, failed, skipped
 
 
+VALGRIND_BAD = re.compile(r'ERROR SUMMARY: [1-9]|(definitely|indirectly) lost: [1-9]')
+
+
+def check_valgrind_logs(logdir):
+    """Returns (passed, failed, skipped): one per prepyc process logged."""
+    logs = sorted(f for f in os.listdir(logdir) if f.endswith('.log'))
+    bad = unfinished = 0
+    for name in logs:
+        with open(os.path.join(logdir, name), errors='replace') as f:
+            text = f.read()
+        if VALGRIND_BAD.search(text):
+            bad += 1
+            print('== valgrind: %s\n%s' % (name, text.rstrip()))
+        elif 'ERROR SUMMARY' not in text:
+            unfinished += 1  # killed, or a spawned child that exec'd a worker
+    print('== valgrind: %d prepyc processes logged in %s: %d with errors or leaks, '
+          '%d without a summary (killed, or a child that exec\'d)'
+          % (len(logs), logdir, bad, unfinished), flush=True)
+    if not logs:
+        print('no valgrind log: counted as 1 failure')
+        return 0, 1, 0
+    return 0, bad, 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description='run prepyc\'s tests')
     ap.add_argument('-k', dest='patterns', action='append', default=[],
@@ -110,6 +139,7 @@ def main(argv=None):
     ap.add_argument('--no-unit', action='store_true')
     ap.add_argument('--no-e2e', action='store_true')
     ap.add_argument('-q', '--quiet', action='store_true')
+    ap.add_argument('--valgrind-logs', metavar='DIR')
     args = ap.parse_args(argv)
 
     start = time.monotonic()
@@ -119,6 +149,9 @@ def main(argv=None):
         passed, failed, skipped = passed + p, failed + f, skipped + s
     if not args.no_e2e:
         p, f, s = run_e2e(args.patterns, 1 if args.quiet else 2)
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+    if args.valgrind_logs:
+        p, f, s = check_valgrind_logs(args.valgrind_logs)
         passed, failed, skipped = passed + p, failed + f, skipped + s
     print('== total time %.1fs' % (time.monotonic() - start))
     line = '%d passed, %d failed' % (passed, failed)

@@ -6,7 +6,8 @@
  * Input: one byte giving a split step, then the stream.  Whatever the
  * bytes: proto_frame() never claims more than it was given; a decoded
  * message's pointers stay inside its frame; decoding the same stream in one
- * piece and in pieces gives the same messages; a compile frame built by
+ * piece and in pieces gives the same messages and leaves the same bytes
+ * undecoded (an incomplete last frame); a compile frame built by
  * proto_add_compile() from any dfile and source decodes to them again.
  */
 #include <stdint.h>
@@ -56,7 +57,7 @@ static long decode_all(const char *buf, size_t len, size_t *used, uint32_t *sum)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct strbuf in = STRBUF_INIT, frame = STRBUF_INIT;
-	size_t step, at, used, total = 0;
+	size_t step, at, used, whole_used, total = 0;
 	uint32_t sum1 = 0, sum2 = 0;
 	long whole, pieces = 0, n;
 
@@ -65,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	step = 1 + data[0];
 	data++;
 	size--;
-	whole = decode_all((const char *)data, size, &used, &sum1);
+	whole = decode_all((const char *)data, size, &whole_used, &sum1);
 
 	/* the same stream arriving in pieces, as from a pipe */
 	for (at = 0; at < size; at += step) {
@@ -81,7 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		total += used;
 		strbuf_remove_front(&in, used);
 	}
-	if (whole >= 0 && pieces >= 0 && (whole != pieces || sum1 != sum2))
+	/* and leaves the same incomplete frame behind */
+	if (whole >= 0 && pieces >= 0 &&
+	    (whole != pieces || sum1 != sum2 || total != whole_used || total + in.len != size))
 		abort();
 
 	/* a compile frame round-trips whatever its contents */
@@ -98,7 +101,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    m.data_len != size - 1 - dlen || memcmp(m.data, data + 1 + dlen, m.data_len))
 			abort();
 	}
-	(void)total;
 	strbuf_release(&in);
 	strbuf_release(&frame);
 	return 0;

@@ -2,11 +2,15 @@
  * fuzz-pyc - libFuzzer target for the pyc header reader and verifier
  * (src/pyc.c, src/verify.c) (`make fuzz-pyc`).
  *
- * Input: one byte choosing the target (3.6: 12-byte headers; 3.11; PyPy
- * 3.9), then a pyc's bytes.  verify_pyc() judges it against a small source,
- * as `prepyc check` does (header, flags, magic, mtime, size, source hash,
- * the body through the marshal reader); pyc_header_is_fresh() judges its
- * first bytes; pycache_name_parts() parses the bytes as a file name.
+ * Input: one byte choosing the target (its value % 6: 3.6 with 12-byte
+ * headers, 3.11, PyPy 3.9, 3.8, 3.12, 3.13) and the requested invalidation
+ * mode (value / 8 % 4: any, timestamp, unchecked-hash, checked-hash), then a
+ * pyc's bytes.  verify_pyc() judges it against a small source ("x = 1\n",
+ * mtime SOURCE_MTIME, so that a seed's timestamp header can be fresh and the
+ * body reach the marshal reader), as `prepyc check` does (header, flags,
+ * magic, mtime, size, source hash, the body through the marshal reader);
+ * pyc_header_is_fresh() judges its first bytes; pycache_name_parts() parses
+ * the bytes as a file name.
  * Whatever the bytes: a status in range, a NUL-terminated detail, no
  * sanitizer report; and a header written by pyc_header_timestamp() for the
  * source is always fresh.
@@ -28,20 +32,38 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define SOURCE_MTIME 1700000000 /* the seeds' headers carry it */
+
 static char dir[64], src_path[96], pyc_path[96];
+
+static void cleanup(void)
+{
+	unlink(pyc_path);
+	unlink(src_path);
+	rmdir(dir);
+}
 
 static void setup(void)
 {
+	struct timespec times[2] = { { SOURCE_MTIME, 0 }, { SOURCE_MTIME, 0 } };
 	int fd;
 
-	snprintf(dir, sizeof(dir), "/tmp/prepyc-fuzz-pyc-%ld", (long)getpid());
-	mkdir(dir, 0700);
+	/* a file per input: tmpfs is twenty times faster than a disk's /tmp */
+	snprintf(dir, sizeof(dir), "/dev/shm/prepyc-fuzz-pyc-%ld", (long)getpid());
+	if (mkdir(dir, 0700) < 0) {
+		snprintf(dir, sizeof(dir), "/tmp/prepyc-fuzz-pyc-%ld", (long)getpid());
+		if (mkdir(dir, 0700) < 0)
+			abort();
+	}
 	snprintf(src_path, sizeof(src_path), "%s/m.py", dir);
 	snprintf(pyc_path, sizeof(pyc_path), "%s/m.pyc", dir);
 	fd = open(src_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, "x = 1\n", 6) != 6)
 		abort();
 	close(fd);
+	if (utimensat(AT_FDCWD, src_path, times, 0) < 0)
+		abort();
+	atexit(cleanup);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -49,11 +71,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct {
 		unsigned char magic[4];
 		size_t hlen;
-		int minor, pypy;
+		int minor, pypy, hash_kind;
 	} kinds[] = {
-		{ { 0x33, 0x0d, 0x0d, 0x0a }, 12, 6, 0 },
-		{ { 0xa7, 0x0d, 0x0d, 0x0a }, 16, 11, 0 },
-		{ { 0x50, 0x01, 0x0d, 0x0a }, 16, 9, 1 },
+		{ { 0x33, 0x0d, 0x0d, 0x0a }, 12, 6, 0, 0 },
+		{ { 0xa7, 0x0d, 0x0d, 0x0a }, 16, 11, 0, SOURCE_HASH_SIPHASH13 },
+		{ { 0x50, 0x01, 0x0d, 0x0a }, 16, 9, 1, SOURCE_HASH_SIPHASH24 },
+		{ { 0x55, 0x0d, 0x0d, 0x0a }, 16, 8, 0, SOURCE_HASH_SIPHASH24 },
+		{ { 0xcb, 0x0d, 0x0d, 0x0a }, 16, 12, 0, SOURCE_HASH_SIPHASH13 },
+		{ { 0xf3, 0x0d, 0x0d, 0x0a }, 16, 13, 0, SOURCE_HASH_SIPHASH13 },
 	};
 	struct target t;
 	struct source s;
@@ -61,13 +86,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char detail[512], *name, *tag = NULL, *source = NULL;
 	unsigned char hdr[PYC_HEADER_MAX];
 	enum pyc_status status;
-	int k, fd;
+	int k, want_mode, fd;
 
 	if (!dir[0])
 		setup();
 	if (size < 1)
 		return 0;
-	k = data[0] % 3;
+	k = data[0] % 6;
+	want_mode = (const int[]){ -1, 0, 1, 3 }[data[0] / 8 % 4];
 	data++;
 	size--;
 
@@ -78,8 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t.minor = kinds[k].minor;
 	t.implementation = kinds[k].pypy ? "pypy" : "cpython";
 	t.display = "fuzz";
-	t.has_hash_pycs = kinds[k].hlen == 16;
-	t.hash_kind = SOURCE_HASH_SIPHASH13;
+	t.has_hash_pycs = kinds[k].hash_kind != 0;
+	t.hash_kind = kinds[k].hash_kind;
 
 	fd = open(pyc_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size))
@@ -95,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.mode = st.st_mode;
 
 	detail[0] = 'x';
-	status = verify_pyc(&t, pyc_path, &s, size ? data[0] % 5 - 1 : -1, detail, sizeof(detail));
+	status = verify_pyc(&t, pyc_path, &s, want_mode, detail, sizeof(detail));
 	if ((int)status < 0 || status >= PYC_NSTATUS || !memchr(detail, '\0', sizeof(detail)))
 		abort();
 	if (!pyc_status_name(status))
