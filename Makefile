@@ -4,8 +4,8 @@
 #   make asan            the same tests with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make conformance     compare with compileall on the full stdlib of every interpreter
 #   make compileall-tests  CPython's test_compileall command-line tests against `prepyc compileall`
-#   make test-valgrind   unit + end-to-end tests (a subset) with prepyc under valgrind
-#                        (~10 min; VALGRIND_TESTS= for all, ~25 min); not in CI
+#   make test-valgrind   unit + end-to-end tests with prepyc under valgrind (~25 min;
+#                        VALGRIND_TESTS="-k NAME" for a part); not in CI
 #   make bench           compare speed with `python -m compileall -j0`
 #   make fuzz            libFuzzer on the marshal reader, frame decoder, pyc reader and
 #                        option parser, FUZZ_SECONDS (60) each; needs clang
@@ -161,24 +161,11 @@ fuzz: fuzz-marshal $(addprefix fuzz-,$(FUZZ_TARGETS))
 # then counts each process with a memcheck error or a definite/indirect leak
 # as a failure, in its closing "N passed, N failed" line.  Workers are not
 # traced.  Not part of CI.
-# The whole suite takes 18-27 minutes on 2 cores under valgrind, so by default
-# VALGRIND_TESTS runs a representative subset (about 10 minutes): every
-# concise-compile, cache, canon, robust (worker crash/garbage) and hostile-tree
-# test, and a selection of the check, clean, compileall-style and usage-error
-# ones.  `make test-valgrind VALGRIND_TESTS=` runs everything; the tests that
-# signal prepyc a fixed time after starting it (test_interrupt_*,
-# test_sigint_*) then fail, valgrind starting too slowly for them.
+# The whole suite: about 25 minutes on 2 cores.  VALGRIND_TESTS="-k NAME ..."
+# runs a part of it (run.py's -k patterns).
 VALGRIND ?= valgrind
 VALGRIND_PYTHON ?= /usr/bin/python3
-VALGRIND_TESTS ?= -k TestCompile_ -k TestCache_ -k TestCanon_ -k TestMarshal_ -k TestSourceHash_ \
-	-k TestRobust_ -k StrayTemps -k Targets -k TestHostile_ -k TestHostileOnce \
-	-k test_check_statuses -k test_check_invalidation_modes -k test_check_orphans \
-	-k test_check_body -k test_clean_modes -k test_clean_verbose -k test_clean_unremovable \
-	-k test_import_compiled_package -k test_import_errors -k test_usage_errors \
-	-k test_plain_and_nested -k test_jobs_output -k test_exclude_regex -k test_file_list_i \
-	-k test_odd_file_names -k test_ddir -k test_invalidation_modes \
-	-k test_bad_option_values -k test_unknown_option -k test_python2_target \
-	-k test_nonexistent_python
+VALGRIND_TESTS ?=
 test-valgrind: prepyc $(BUILD)/unit-tests $(BUILD)/test-tool
 	$(VALGRIND) -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 		--error-exitcode=99 --track-fds=no $(BUILD)/unit-tests '!marshal_nesting_limit'

@@ -1072,6 +1072,8 @@ class EnvironmentErrorTests(CompileTestBase):
         cache = self.path('t', 'big', '__pycache__')
         # SIGTERM to prepyc alone (kill); SIGINT to the whole group (Ctrl-C)
         for sig, want, group in ((signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)):
+            # the first pyc written is the sign prepyc is compiling: none is left from before
+            shutil.rmtree(cache, ignore_errors=True)
             proc = subprocess.Popen([support.PREPYC, '--python', py.path, '-f', '-j', '2', 't'],
                                     cwd=self.tmp, env=support.base_env(), stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True)
