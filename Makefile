@@ -29,7 +29,7 @@ LIBS = -pthread
 
 BUILD = build
 LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c src/marshal.c \
-	  src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c \
+	  src/canon.c src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c \
 	  src/factscache.c src/siphash.c src/blake2b.c src/cache.c \
 	  src/engine.c src/driver.c src/verify.c \
 	  src/cmd-compile.c src/cmd-compileall.c src/cmd-check.c src/cmd-clean.c \
@@ -117,13 +117,15 @@ conformance: prepyc
 compileall-tests: prepyc
 	PREPYC=$(CURDIR)/prepyc $(PYTHON) tests/cpython/run_compileall_tests.py
 
-# libFuzzer on src/marshal.c, seeded with tests/fuzz/corpus/marshal (new
-# inputs it finds go to build/fuzz-marshal-corpus, crashes to build/).
+# libFuzzer on src/marshal.c and src/canon.c, seeded with
+# tests/fuzz/corpus/marshal (new inputs it finds go to
+# build/fuzz-marshal-corpus, crashes to build/).
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-$(BUILD)/fuzz-marshal: tests/fuzz/fuzz-marshal.c src/marshal.c src/marshal.h src/strbuf.c src/util.c | $(BUILD)
+$(BUILD)/fuzz-marshal: tests/fuzz/fuzz-marshal.c src/marshal.c src/canon.c src/marshal.h \
+		src/marshal-int.h src/strbuf.c src/util.c | $(BUILD)
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-Isrc -o $@ tests/fuzz/fuzz-marshal.c src/marshal.c src/strbuf.c src/util.c
+		-Isrc -o $@ tests/fuzz/fuzz-marshal.c src/marshal.c src/canon.c src/strbuf.c src/util.c
 
 fuzz-marshal: $(BUILD)/fuzz-marshal
 	@mkdir -p $(BUILD)/fuzz-marshal-corpus

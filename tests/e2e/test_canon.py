@@ -1,5 +1,5 @@
 """End-to-end tests of the canonical marshal form (marshal_write_canonical()
-in src/marshal.c) on the pycs each target interpreter writes.
+in src/canon.c) on the pycs each target interpreter writes.
 
 marshal.dumps sets FLAG_REF from reference counts, and from 3.12 interned
 strings are immortal, so a pyc's bytes depend on what the same process

@@ -1,5 +1,6 @@
 /*
- * fuzz-marshal - libFuzzer target for src/marshal.c (`make fuzz-marshal`).
+ * fuzz-marshal - libFuzzer target for src/marshal.c and src/canon.c
+ * (`make fuzz-marshal`).
  *
  * Input: one byte choosing the version (its value modulo the table below),
  * then a marshal stream (a pyc's body).  Whatever the bytes, the parser must
