@@ -4,7 +4,7 @@
 #   make asan            the same tests with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make conformance     compare with compileall on the full stdlib of every interpreter
 #   make compileall-tests  CPython's test_compileall command-line tests against `prepyc compileall`
-#   make test-valgrind   unit + end-to-end tests with prepyc under valgrind (~25 min;
+#   make test-valgrind   unit + end-to-end tests with prepyc under valgrind (~12 min;
 #                        VALGRIND_TESTS="-k NAME" for a part); not in CI
 #   make bench           compare speed with `python -m compileall -j0`
 #   make fuzz            libFuzzer on the marshal reader, frame decoder, pyc reader and
@@ -163,7 +163,7 @@ fuzz: fuzz-marshal $(addprefix fuzz-,$(FUZZ_TARGETS))
 # then counts each process with a memcheck error or a definite/indirect leak
 # as a failure, in its closing "N passed, N failed" line.  Workers are not
 # traced.  Not part of CI.
-# The whole suite: about 25 minutes on 2 cores.  VALGRIND_TESTS="-k NAME ..."
+# The whole suite: about 12 minutes on 2 cores.  VALGRIND_TESTS="-k NAME ..."
 # runs a part of it (run.py's -k patterns).
 VALGRIND ?= valgrind
 VALGRIND_PYTHON ?= /usr/bin/python3
