@@ -276,7 +276,8 @@ void fput_printable(const char *s, size_t len, FILE *fp)
 		unsigned cp;
 		size_t n = *p ? utf8_decode_one(p, &cp) : 0;
 
-		if (n && p + n <= end && codepoint_printable(cp)) {
+		/* only what a terminal acts on: the compiler's lines keep U+FEFF and the like */
+		if (n && p + n <= end && cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp < 0xa0)) {
 			fwrite(p, 1, n, fp);
 			p += n;
 		} else if (n && p + n <= end) {

@@ -91,8 +91,7 @@ int codepoint_printable(unsigned cp);
 
 /*
  * Write s[0..len) to fp with what a terminal must not see escaped: invalid
- * UTF-8 bytes and controls as \xNN (\n, \t, \r), other non-printable code
- * points as \uNNNN.  Every message goes through it: a file name may hold
+ * UTF-8 bytes and controls (C0, DEL, C1) as \xNN (\n, \t, \r).  Every message goes through it: a file name may hold
  * any byte, and a message is one line.
  */
 void fput_printable(const char *s, size_t len, FILE *fp);
