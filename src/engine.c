@@ -101,6 +101,20 @@ struct run {
 
 /* ---- output ------------------------------------------------------------ */
 
+/* Whether Python's str.isprintable() holds for U+cp (close enough: the
+ * controls, separators, format characters and private use it rejects). */
+static int codepoint_printable(unsigned cp)
+{
+	if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0xa0) || cp == 0xad)
+		return 0;
+	if (cp == 0x61c || cp == 0x1680 || cp == 0x180e || (cp >= 0x2000 && cp <= 0x200f) ||
+	    (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 ||
+	    (cp >= 0xd800 && cp <= 0xf8ff) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb) ||
+	    cp >= 0xf0000)
+		return 0;
+	return 1;
+}
+
 char *py_repr_path(const char *path)
 {
 	const unsigned char *p = (const unsigned char *)path;

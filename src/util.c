@@ -254,20 +254,6 @@ int online_cpus(void)
 	return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
 }
 
-/* Whether Python's str.isprintable() holds for U+cp (close enough: the
- * controls, separators, format characters and private use it rejects). */
-int codepoint_printable(unsigned cp)
-{
-	if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0xa0) || cp == 0xad)
-		return 0;
-	if (cp == 0x61c || cp == 0x1680 || cp == 0x180e || (cp >= 0x2000 && cp <= 0x200f) ||
-	    (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 ||
-	    (cp >= 0xd800 && cp <= 0xf8ff) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb) ||
-	    cp >= 0xf0000)
-		return 0;
-	return 1;
-}
-
 void fput_printable(const char *s, size_t len, FILE *fp)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
@@ -287,10 +273,8 @@ void fput_printable(const char *s, size_t len, FILE *fp)
 				fputs("\\t", fp);
 			else if (cp == '\r')
 				fputs("\\r", fp);
-			else if (cp < 0x100)
-				fprintf(fp, "\\x%02x", cp);
 			else
-				fprintf(fp, "\\u%04x", cp);
+				fprintf(fp, "\\x%02x", cp);
 			p += n;
 		} else {
 			fprintf(fp, "\\x%02x", *p++);

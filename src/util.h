@@ -85,10 +85,6 @@ int online_cpus(void);
  */
 size_t utf8_decode_one(const unsigned char *s, unsigned *cp);
 
-/* Python's str.isprintable() for one code point (controls, separators,
- * format characters, private use and unassigned planes are not). */
-int codepoint_printable(unsigned cp);
-
 /*
  * Write s[0..len) to fp with what a terminal must not see escaped: invalid
  * UTF-8 bytes and controls (C0, DEL, C1) as \xNN (\n, \t, \r).  Every message goes through it: a file name may hold
