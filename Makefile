@@ -23,18 +23,18 @@ WARN = -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes
 ifeq ($(DEVELOPER),1)
 WARN += -Werror
 endif
-ALL_CFLAGS = -std=c11 -pthread $(WARN) $(CFLAGS) -DPREPYC_VERSION='"$(VERSION)"' -MMD -MP
+ALL_CFLAGS = -std=c11 -pthread $(INCLUDES) $(WARN) $(CFLAGS) -DPREPYC_VERSION='"$(VERSION)"' -MMD -MP
 LDFLAGS ?=
 LIBS = -pthread
 
 BUILD = build
-LIB_SRC = src/util.c src/strbuf.c src/pyc.c src/proto.c src/child.c src/target.c src/marshal.c \
-	  src/canon.c src/walk.c src/pool.c src/tempfile.c src/options.c src/progress.c \
-	  src/factscache.c src/siphash.c src/blake2b.c src/cache.c \
-	  src/engine.c src/driver.c src/verify.c \
-	  src/cmd-compile.c src/cmd-compileall.c src/cmd-check.c src/cmd-clean.c \
-	  src/cmd-canon.c
-LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
+# src/ is in layers, each a folder (ARCHITECTURE.md): base <- format <- python,
+# cache <- engine <- cli.  Object files are named after the source alone.
+SRC_DIRS = base format python cache engine cli
+INCLUDES = $(addprefix -Isrc/,$(SRC_DIRS))
+vpath %.c $(addprefix src/,$(SRC_DIRS))
+LIB_SRC = $(filter-out src/cli/main.c,$(foreach d,$(SRC_DIRS),$(wildcard src/$(d)/*.c)))
+LIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC))) $(BUILD)/embedded.o
 MAIN_OBJ = $(BUILD)/main.o
 UNIT_SRC = $(wildcard tests/unit/*.c)
 UNIT_HDR = tests/unit/harness.h tests/unit/tests.list
@@ -46,34 +46,34 @@ all: prepyc
 prepyc: $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
-$(BUILD)/%.o: src/%.c | $(BUILD)
+$(BUILD)/%.o: %.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/unit/%.o: tests/unit/%.c $(UNIT_HDR) | $(BUILD)
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tools/%.o: tests/tools/%.c | $(BUILD)
 	@mkdir -p $(BUILD)/tools
-	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # The Python programs the binary runs in target interpreters, embedded as C arrays.
 $(BUILD)/embed: tools/embed.c | $(BUILD)
 	$(CC) -O1 -o $@ $<
 
-$(BUILD)/worker_py.c: src/worker.py $(BUILD)/embed
+$(BUILD)/worker_py.c: src/python/worker.py $(BUILD)/embed
 	$(BUILD)/embed worker_py $< $@
 
-$(BUILD)/facts_py.c: src/facts.py $(BUILD)/embed
+$(BUILD)/facts_py.c: src/python/facts.py $(BUILD)/embed
 	$(BUILD)/embed facts_py $< $@
 
-$(BUILD)/rxfilter_py.c: src/rxfilter.py $(BUILD)/embed
+$(BUILD)/rxfilter_py.c: src/python/rxfilter.py $(BUILD)/embed
 	$(BUILD)/embed rxfilter_py $< $@
 
-$(BUILD)/syspath_py.c: src/syspath.py $(BUILD)/embed
+$(BUILD)/syspath_py.c: src/python/syspath.py $(BUILD)/embed
 	$(BUILD)/embed syspath_py $< $@
 
-$(BUILD)/importcheck_py.c: src/importcheck.py $(BUILD)/embed
+$(BUILD)/importcheck_py.c: src/python/importcheck.py $(BUILD)/embed
 	$(BUILD)/embed importcheck_py $< $@
 
 EMBEDDED = $(BUILD)/worker_py.c $(BUILD)/facts_py.c $(BUILD)/rxfilter_py.c $(BUILD)/syspath_py.c \
@@ -117,15 +117,15 @@ conformance: prepyc
 compileall-tests: prepyc
 	PREPYC=$(CURDIR)/prepyc $(PYTHON) tests/cpython/run_compileall_tests.py
 
-# libFuzzer on src/marshal.c and src/canon.c, seeded with
+# libFuzzer on src/format/marshal.c and canon.c, seeded with
 # tests/fuzz/corpus/marshal (new inputs it finds go to
 # build/fuzz-marshal-corpus, crashes to build/).
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-$(BUILD)/fuzz-marshal: tests/fuzz/fuzz-marshal.c src/marshal.c src/canon.c src/marshal.h \
-		src/marshal-int.h src/strbuf.c src/util.c | $(BUILD)
+FUZZ_SRC_marshal = src/format/marshal.c src/format/canon.c src/base/strbuf.c src/base/util.c
+$(BUILD)/fuzz-marshal: tests/fuzz/fuzz-marshal.c $(FUZZ_SRC_marshal) $(wildcard src/*/*.h) | $(BUILD)
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-Isrc -o $@ tests/fuzz/fuzz-marshal.c src/marshal.c src/canon.c src/strbuf.c src/util.c
+		$(INCLUDES) -o $@ tests/fuzz/fuzz-marshal.c $(FUZZ_SRC_marshal)
 
 fuzz-marshal: $(BUILD)/fuzz-marshal
 	@mkdir -p $(BUILD)/fuzz-marshal-corpus
@@ -136,16 +136,17 @@ fuzz-marshal: $(BUILD)/fuzz-marshal
 # parser, each linked with only the sources it needs (FUZZ_SRC_NAME), the
 # same way; `make fuzz` runs all four targets.
 FUZZ_FLAGS = -std=c11 -pthread -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -Isrc
+	-fno-sanitize-recover=undefined $(INCLUDES)
 FUZZ_TARGETS = proto pyc options
-FUZZ_SRC_proto = src/proto.c src/strbuf.c src/util.c
-FUZZ_SRC_pyc = src/pyc.c src/verify.c src/marshal.c src/siphash.c src/strbuf.c src/util.c
-FUZZ_SRC_options = src/options.c src/strbuf.c src/util.c
-$(BUILD)/fuzz-proto: tests/fuzz/fuzz-proto.c $(FUZZ_SRC_proto) $(wildcard src/*.h) | $(BUILD)
+FUZZ_SRC_proto = src/python/proto.c src/base/strbuf.c src/base/util.c
+FUZZ_SRC_pyc = src/format/pyc.c src/format/verify.c src/format/marshal.c src/format/siphash.c \
+	src/base/strbuf.c src/base/util.c
+FUZZ_SRC_options = src/cli/options.c src/base/strbuf.c src/base/util.c
+$(BUILD)/fuzz-proto: tests/fuzz/fuzz-proto.c $(FUZZ_SRC_proto) $(wildcard src/*/*.h) | $(BUILD)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_proto)
-$(BUILD)/fuzz-pyc: tests/fuzz/fuzz-pyc.c $(FUZZ_SRC_pyc) $(wildcard src/*.h) | $(BUILD)
+$(BUILD)/fuzz-pyc: tests/fuzz/fuzz-pyc.c $(FUZZ_SRC_pyc) $(wildcard src/*/*.h) | $(BUILD)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_pyc)
-$(BUILD)/fuzz-options: tests/fuzz/fuzz-options.c $(FUZZ_SRC_options) $(wildcard src/*.h) | $(BUILD)
+$(BUILD)/fuzz-options: tests/fuzz/fuzz-options.c $(FUZZ_SRC_options) $(wildcard src/*/*.h) | $(BUILD)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_options)
 
 $(addprefix fuzz-,$(FUZZ_TARGETS)): fuzz-%: $(BUILD)/fuzz-%

@@ -2,7 +2,7 @@
 targets that cannot start; SIGINT/SIGTERM; SIGKILL at random moments.
 
 The faults come from the worker's test hook PREPYC_TEST_WORKER_FAULT
-("KIND:NAME[:MARKER]", src/worker.py): a worker compiling a file whose dfile
+("KIND:NAME[:MARKER]", src/python/worker.py): a worker compiling a file whose dfile
 ends in NAME crashes with SIGSEGV or SIGABRT, exits, hangs or writes garbage
 (once only, with MARKER); "nostart:" makes every worker exit before its
 hello.  One generated class per interpreter (``TestRobust_<label>``) for the

@@ -1,5 +1,5 @@
 /*
- * fuzz-marshal - libFuzzer target for src/marshal.c and src/canon.c
+ * fuzz-marshal - libFuzzer target for src/format/marshal.c and src/format/canon.c
  * (`make fuzz-marshal`).
  *
  * Input: one byte choosing the version (its value modulo the table below),

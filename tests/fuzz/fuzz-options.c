@@ -1,5 +1,5 @@
 /*
- * fuzz-options - libFuzzer target for the option parser (src/options.c)
+ * fuzz-options - libFuzzer target for the option parser (src/cli/options.c)
  * (`make fuzz-options`).
  *
  * Input: NUL-separated argument strings.  parse_options() runs over them

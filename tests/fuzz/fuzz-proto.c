@@ -1,5 +1,5 @@
 /*
- * fuzz-proto - libFuzzer target for the frame decoder (src/proto.c), fed
+ * fuzz-proto - libFuzzer target for the frame decoder (src/python/proto.c), fed
  * the way the pool feeds it: the bytes a worker wrote, split at arbitrary
  * points (`make fuzz-proto`).
  *

@@ -1,6 +1,6 @@
 /*
  * fuzz-pyc - libFuzzer target for the pyc header reader and verifier
- * (src/pyc.c, src/verify.c) (`make fuzz-pyc`).
+ * (src/format/pyc.c, src/format/verify.c) (`make fuzz-pyc`).
  *
  * Input: one byte choosing the target (its value % 6: 3.6 with 12-byte
  * headers, 3.11, PyPy 3.9, 3.8, 3.12, 3.13) and the requested invalidation

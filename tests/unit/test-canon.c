@@ -1,5 +1,5 @@
 /*
- * Unit tests of marshal_write_canonical() (src/canon.c).  Every stream
+ * Unit tests of marshal_write_canonical() (src/format/canon.c).  Every stream
  * here was checked with real interpreters: each input and its expected
  * canonical form load to equal objects with CPython 3.11's marshal.loads
  * (floats compared by their bytes), or PyPy 3.9's for the PyPy ones; the

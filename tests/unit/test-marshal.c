@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/marshal.c.  Every stream written as hex here was
+ * Unit tests of src/format/marshal.c.  Every stream written as hex here was
  * checked with a real interpreter: the valid ones are `marshal.dumps(...)`
  * output (the comment says of what, and which version when it matters),
  * and for the invalid ones `marshal.loads` raises -- except where the

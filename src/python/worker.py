@@ -4,7 +4,7 @@
 # Embedded into the prepyc binary at build time and run as
 #     python -S -s -B -c <this file>
 # with the request pipe on fd 3 and the response pipe on fd 4.  The frame
-# grammar is in src/proto.h.  The worker only compiles: it never executes
+# grammar is in src/python/proto.h.  The worker only compiles: it never executes
 # the code it compiles, never reads or writes files, and exits at the end
 # of its input.  It must run on CPython 3.6-3.14 and PyPy 3.
 import marshal
