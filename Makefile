@@ -33,9 +33,13 @@ BUILD = build
 SRC_DIRS = base format python cache engine cli
 INCLUDES = $(addprefix -Isrc/,$(SRC_DIRS))
 vpath %.c $(addprefix src/,$(SRC_DIRS))
-LIB_SRC = $(filter-out src/cli/main.c,$(foreach d,$(SRC_DIRS),$(wildcard src/$(d)/*.c)))
+# The library (every layer but the commands) is what the unit tests and the
+# test tool link; the commands and main() only go into prepyc.
+LIB_SRC = $(foreach d,$(filter-out cli,$(SRC_DIRS)),$(wildcard src/$(d)/*.c))
+CLI_SRC = $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 LIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC))) $(BUILD)/embedded.o
-MAIN_OBJ = $(BUILD)/main.o
+CLI_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(notdir $(CLI_SRC)))
+MAIN_OBJ = $(BUILD)/main.o $(CLI_OBJ)
 UNIT_SRC = $(wildcard tests/unit/*.c)
 UNIT_HDR = tests/unit/harness.h tests/unit/tests.list
 UNIT_OBJ = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%.o)
@@ -85,7 +89,8 @@ $(BUILD)/embedded.o: $(EMBEDDED)
 $(BUILD):
 	@mkdir -p $(BUILD)
 
-$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ)
+# (test-cache.c still calls cmd_cache(), hence CLI_OBJ)
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ) $(CLI_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
 # The end-to-end tests' helper (tests/tools/test-tool.c), linked like the unit tests.
@@ -141,7 +146,7 @@ FUZZ_TARGETS = proto pyc options
 FUZZ_SRC_proto = src/python/proto.c src/base/strbuf.c src/base/util.c
 FUZZ_SRC_pyc = src/format/pyc.c src/format/verify.c src/format/marshal.c src/format/siphash.c \
 	src/base/strbuf.c src/base/util.c
-FUZZ_SRC_options = src/cli/options.c src/base/strbuf.c src/base/util.c
+FUZZ_SRC_options = src/base/options.c src/base/strbuf.c src/base/util.c
 $(BUILD)/fuzz-proto: tests/fuzz/fuzz-proto.c $(FUZZ_SRC_proto) $(wildcard src/*/*.h) | $(BUILD)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_proto)
 $(BUILD)/fuzz-pyc: tests/fuzz/fuzz-pyc.c $(FUZZ_SRC_pyc) $(wildcard src/*/*.h) | $(BUILD)

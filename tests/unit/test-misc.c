@@ -5,6 +5,7 @@
 #include "strbuf.h"
 #include "util.h"
 #include "walk.h"
+#include "parallel.h"
 
 TEST(strbuf_grows_and_detaches)
 {
@@ -117,4 +118,31 @@ TEST(walk_path_cmp_is_compileall_order)
 
 			CHECK(i < j ? c < 0 : i > j ? c > 0 : c == 0);
 		}
+}
+
+struct par_ctx {
+	unsigned char seen[1000];
+};
+
+static void par_mark(void *ctx, size_t i)
+{
+	struct par_ctx *c = ctx;
+
+	c->seen[i]++; /* distinct i: no race */
+}
+
+TEST(parallel_for_calls_each_item_once)
+{
+	static struct par_ctx c;
+	size_t n, i;
+
+	for (n = 0; n <= 1000; n += 333) {
+		memset(&c, 0, sizeof(c));
+		parallel_for(n, 4, par_mark, &c);
+		for (i = 0; i < 1000; i++)
+			CHECK_INT(c.seen[i], i < n ? 1 : 0);
+	}
+	CHECK_INT(parallel_threads(10, 256, 1), 1);
+	CHECK(parallel_threads(1000, 256, 2) >= 1);
+	CHECK(parallel_threads(1000, 256, 2) <= PARALLEL_MAX_THREADS);
 }
