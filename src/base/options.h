@@ -7,7 +7,10 @@
  *       OPT_STRING(0, "python", &python, "PATH", "target interpreter"),
  *       OPT_END(),
  *   };
- *   argc = parse_options(argc, argv, opts, usage, &rest);
+ *   npaths = parse_options(argc - 1, argv + 1, opts);  (argv[0]: the command)
+ *   if (npaths == -2)
+ *       usage_with_options(stdout, usage, opts);  (-h, --help)
+ *   ... argv[1] to argv[npaths] are the positional arguments ...
  *
  * Short options may be bundled (-qq, -fq) and take their value attached or
  * as the next argument (-j4, -j 4); long options take --name=value or

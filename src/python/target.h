@@ -1,13 +1,15 @@
 /*
  * target.h - a target interpreter: the Python whose bytecode we write.
  *
- * target_probe() runs the interpreter once (src/facts.py, with the caller's
- * environment) and records what the core needs: version, magic number,
- * cache tag, sys.pycache_prefix, the -O level, the recursion limit.  It
- * refuses, with a message and -1, an interpreter that cannot be run, that
- * is Python 2 or older than 3.6, or that has no bytecode cache.
+ * target_probe() runs the interpreter once (src/python/facts.py, with the
+ * caller's environment), or takes what such a run reported from the facts
+ * cache (factscache.h), and records what the core needs: version, magic
+ * number, cache tag, sys.pycache_prefix, the -O level, the recursion limit.
+ * It refuses, with a message and -1, an interpreter that cannot be run,
+ * that is Python 2 or older than 3.6, or that has no bytecode cache.
  *
- * target_worker_argv() is the command line of a worker process for it.
+ * t->worker_argv, set by a successful probe, is the command line of a
+ * worker process for it (the interpreter running src/python/worker.py).
  * Memory: everything in a struct target is owned by it; target_release().
  */
 #ifndef TARGET_H
