@@ -1,6 +1,9 @@
 # prepyc - plain Makefile.  `make` needs only cc and make; `make test` also python3.
 #   make                 build ./prepyc
-#   make test            C unit tests + end-to-end tests (ends with "N passed, N failed")
+#   make test            header lint + C unit tests + end-to-end tests
+#                        (ends with "N passed, N failed")
+#   make lint            do the header comments name real functions with their
+#                        real signatures?  (tools/check-headers.py; make test runs it)
 #   make asan            the same tests with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make conformance     compare with compileall on the full stdlib of every interpreter
 #   make compileall-tests  CPython's test_compileall command-line tests against `prepyc compileall`
@@ -97,6 +100,9 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ) $(CLI_OBJ)
 $(BUILD)/test-tool: $(TOOL_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
+# tests/run.py runs the header lint (as `make lint`) first, as one test of
+# its count, so that a finding neither stops the tests nor hides their
+# closing "N passed, N failed" line.
 test: prepyc $(BUILD)/unit-tests $(BUILD)/test-tool
 	PREPYC=$(CURDIR)/prepyc PREPYC_UNIT_TESTS=$(CURDIR)/$(BUILD)/unit-tests \
 		PREPYC_TEST_TOOL=$(CURDIR)/$(BUILD)/test-tool $(PYTHON) tests/run.py
@@ -181,7 +187,10 @@ test-valgrind: prepyc $(BUILD)/unit-tests $(BUILD)/test-tool
 	PREPYC=$(CURDIR)/tests/valgrind-prepyc PREPYC_REAL=$(CURDIR)/prepyc \
 	PREPYC_VALGRIND="$$(command -v $(VALGRIND))" PREPYC_VALGRIND_LOGS=$(CURDIR)/$(BUILD)/valgrind \
 	PREPYC_TEST_TOOL=$(CURDIR)/$(BUILD)/test-tool PREPYC_TEST_PYTHONS=$(VALGRIND_PYTHON) \
-		$(PYTHON) tests/run.py --no-unit --valgrind-logs $(BUILD)/valgrind $(VALGRIND_TESTS)
+		$(PYTHON) tests/run.py --no-lint --no-unit --valgrind-logs $(BUILD)/valgrind $(VALGRIND_TESTS)
+
+lint:
+	$(PYTHON) tools/check-headers.py
 
 bench: prepyc
 	$(PYTHON) bench/bench.py --prepyc ./prepyc
@@ -193,7 +202,7 @@ install: prepyc
 clean:
 	rm -rf build build-asan prepyc
 
-.PHONY: all test asan conformance compileall-tests bench install clean fuzz fuzz-marshal \
+.PHONY: all test lint asan conformance compileall-tests bench install clean fuzz fuzz-marshal \
 	$(addprefix fuzz-,$(FUZZ_TARGETS)) test-valgrind
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/unit/*.d $(BUILD)/tools/*.d)

@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """prepyc's test entry point (``make test`` runs ``python3 tests/run.py``).
 
-1. the C unit tests: the binary named by ``PREPYC_UNIT_TESTS`` (the Makefile
+1. the header lint, tools/check-headers.py (``make lint``): do the header
+   comments name only functions that exist, with their real signatures?
+   One test: it passes when the checker finds nothing;
+2. the C unit tests: the binary named by ``PREPYC_UNIT_TESTS`` (the Makefile
    sets it), else ``tests/unit/unit-tests`` or ``build/unit-tests`` if built;
    its output ends with ``unit: N passed, N failed``;
-2. the end-to-end unittest suite in tests/e2e (one test class per target
+3. the end-to-end unittest suite in tests/e2e (one test class per target
    interpreter; ``PREPYC_TEST_PYTHONS=/path/a,/path/b`` restricts them).
 
-The last line printed is ``N passed, N failed[, N skipped]`` over both
-layers; the exit status is non-zero when anything failed.
+The last line printed is ``N passed, N failed[, N skipped]`` over all of
+them; the exit status is non-zero when anything failed.
 
 Options:
   -k PATTERN     run only e2e tests matching PATTERN (unittest -k; repeatable)
+  --no-lint      skip the header lint
   --no-unit      skip the C unit tests
   --no-e2e       skip the end-to-end tests
   -q             less verbose e2e output
@@ -33,6 +37,24 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 E2E = os.path.join(HERE, 'e2e')
+
+
+def run_lint():
+    """tools/check-headers.py on src/, counted as one test: (passed, failed, skipped)."""
+    checker = os.path.join(REPO, 'tools', 'check-headers.py')
+    print('== header lint: %s' % os.path.relpath(checker, REPO), flush=True)
+    try:
+        proc = subprocess.run([sys.executable, checker], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as e:
+        print('cannot run the header lint: %s: counted as 1 failure' % e)
+        return 0, 1, 0
+    sys.stdout.write(proc.stdout)
+    if proc.returncode != 0:
+        print('header lint: exit status %d: counted as 1 failure' % proc.returncode, flush=True)
+        return 0, 1, 0
+    print('header lint: ok', flush=True)
+    return 1, 0, 0
 
 
 def unit_binary():
@@ -136,6 +158,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description='run prepyc\'s tests')
     ap.add_argument('-k', dest='patterns', action='append', default=[],
                     help='only e2e tests whose name matches (substring or glob)')
+    ap.add_argument('--no-lint', action='store_true')
     ap.add_argument('--no-unit', action='store_true')
     ap.add_argument('--no-e2e', action='store_true')
     ap.add_argument('-q', '--quiet', action='store_true')
@@ -144,6 +167,9 @@ def main(argv=None):
 
     start = time.monotonic()
     passed = failed = skipped = 0
+    if not args.no_lint:
+        p, f, s = run_lint()
+        passed, failed, skipped = passed + p, failed + f, skipped + s
     if not args.no_unit:
         p, f, s = run_unit()
         passed, failed, skipped = passed + p, failed + f, skipped + s

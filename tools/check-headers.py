@@ -287,21 +287,24 @@ def scan_file(tree, path):
         return blank(m.group(0))
     code = re.sub(r'^[ \t]*#(?:[^\n]*\\\n)*[^\n]*', drop_directive, code, flags=re.M)
 
-    # file-scope statements, split at ';', '{' and '}' outside braces
-    depth, start = 0, 0
+    # file-scope statements, split at ';', '{' and '}' outside braces; in
+    # the braces of a struct or union, its members
+    stack, start = [], 0
     for i, c in enumerate(code):
         if c == '{':
-            if depth == 0:
+            if not stack:
                 scan_decl(tree, path, code, start, i, True)
-            depth += 1
+            in_struct = re.search(r'\b(struct|union)\b[^()=]*$', code[start:i]) is not None
+            stack.append(in_struct or (bool(stack) and stack[-1]))
             start = i + 1
         elif c == '}':
-            depth -= 1
+            if stack:
+                stack.pop()
             start = i + 1
         elif c == ';':
-            if depth == 0:
+            if not stack:
                 scan_decl(tree, path, code, start, i, False)
-            else:
+            elif stack[-1]:
                 scan_member(tree, path, code, start, i)
             start = i + 1
     return text
@@ -333,8 +336,7 @@ def scan_decl(tree, path, code, start, end, is_def):
             return
         params = parse_params(stmt[m.end():close])
         line = line_of(code, start + m.start(1))
-        tree.add(Func(name, path, line, before_clean.replace('static', '').replace('inline', ''),
-                      params, 'def' if is_def else 'decl'))
+        tree.add(Func(name, path, line, before_clean, params, 'def' if is_def else 'decl'))
         for p in params:
             scan_pointer(tree, path, p, line)
         return
