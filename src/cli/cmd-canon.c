@@ -23,43 +23,18 @@
 
 #include "marshal.h"
 #include "options.h"
+#include "pyc.h"
 #include "strbuf.h"
 #include "target.h"
 #include "tempfile.h"
 #include "util.h"
 #include "banned.h"
 
-/* The marshal version of a CPython or PyPy magic number; -1 if unknown. */
-static int version_of_magic(unsigned magic, struct marshal_version *v)
-{
-	static const struct {
-		unsigned lo, hi;
-		int minor, pypy;
-	} table[] = {
-		{ 3360, 3379, 6, 0 }, { 3390, 3399, 7, 0 }, { 3400, 3419, 8, 0 },
-		{ 3420, 3429, 9, 0 }, { 3430, 3449, 10, 0 }, { 3450, 3499, 11, 0 },
-		{ 3500, 3549, 12, 0 }, { 3550, 3599, 13, 0 }, { 3600, 3699, 14, 0 },
-		{ 336, 336, 9, 1 }, /* PyPy 3.9 */
-		{ 352, 352, 10, 1 }, /* PyPy 3.10 */
-	};
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(table); i++) {
-		if (magic >= table[i].lo && magic <= table[i].hi) {
-			v->major = 3;
-			v->minor = table[i].minor;
-			v->pypy = table[i].pypy;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* 1 canonical, 0 rewritten (or would be, with check), -1 error (reported). */
-static int canon_file(const char *path, const struct marshal_version *forced, int check)
+static int canon_file(const char *path, const struct pyc_version *forced, int check)
 {
 	struct strbuf in = STRBUF_INIT, out = STRBUF_INIT;
-	struct marshal_version v;
+	const struct pyc_version *pv = forced;
 	struct marshal_err err;
 	struct mobj *root = NULL;
 	struct stat st;
@@ -75,25 +50,25 @@ static int canon_file(const char *path, const struct marshal_version *forced, in
 			error_errno("cannot read '%s'", path);
 		goto out;
 	}
-	if (in.len < 16 || in.buf[2] != '\r' || in.buf[3] != '\n') {
+	if (in.len < PYC_HEADER_MAX || !pyc_has_magic((const unsigned char *)in.buf, in.len)) {
 		error("'%s' is not a pyc file (no magic number)", path);
 		goto out;
 	}
-	if (forced) {
-		v = *forced;
-	} else if (version_of_magic((unsigned char)in.buf[0] | (unsigned char)in.buf[1] << 8,
-				    &v) < 0) {
+	if (!pv)
+		pv = pyc_version_of_magic(pyc_magic_number((const unsigned char *)in.buf));
+	if (!pv) {
 		error("'%s': unknown magic number %u; name its interpreter with --python", path,
-		      (unsigned)((unsigned char)in.buf[0] | (unsigned char)in.buf[1] << 8));
+		      pyc_magic_number((const unsigned char *)in.buf));
 		goto out;
 	}
-	hlen = v.major == 3 && v.minor < 7 && !v.pypy ? 12 : 16;
-	if (marshal_parse((const unsigned char *)in.buf + hlen, in.len - hlen, &v, &root, &err) < 0) {
+	hlen = pv->header_len;
+	if (marshal_parse((const unsigned char *)in.buf + hlen, in.len - hlen, &pv->v, &root,
+			  &err) < 0) {
 		error("'%s' is corrupt: %s at byte %zu", path, err.msg, hlen + err.offset);
 		goto out;
 	}
 	strbuf_add(&out, in.buf, hlen);
-	if (marshal_write_canonical(root, &v, &out) < 0) {
+	if (marshal_write_canonical(root, &pv->v, &out) < 0) {
 		error("cannot canonicalise '%s'", path);
 		goto out;
 	}
@@ -134,7 +109,7 @@ int cmd_canon(int argc, const char **argv)
 	int check = 0, quiet = 0, npaths, i, failed = 0;
 	size_t rewritten = 0, canonical = 0;
 	const char *python = NULL;
-	struct marshal_version forced;
+	struct pyc_version forced;
 	struct target t;
 	int have_forced = 0;
 	const struct option opts[] = {
@@ -160,9 +135,11 @@ int cmd_canon(int argc, const char **argv)
 	if (python) {
 		if (target_probe(&t, python) < 0)
 			return 2;
-		forced.major = t.major;
-		forced.minor = t.minor;
-		forced.pypy = !strcmp(t.implementation, "pypy");
+		/* the target's own facts, whatever its magic number (marshal: unknown) */
+		memset(&forced, 0, sizeof(forced));
+		forced.magic = forced.magic_lo = forced.magic_hi = pyc_magic_number(t.fmt.magic);
+		forced.v = pyc_marshal_version(t.major, t.minor, t.implementation);
+		forced.header_len = t.fmt.header_len;
 		have_forced = 1;
 		target_release(&t);
 	}

@@ -54,10 +54,10 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 			   int want_mode, char *detail, size_t dlen)
 {
 	struct strbuf data = STRBUF_INIT;
-	const unsigned char *h;
-	size_t hlen = t->fmt.header_len;
+	const unsigned char *body;
+	struct pyc_header hdr;
 	enum pyc_status st = PYC_OK;
-	uint32_t flags = 0;
+	int parsed;
 
 	detail[0] = '\0';
 	if (read_file(pyc, &data) < 0) {
@@ -69,30 +69,27 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 		snprintf(detail, dlen, "%s", e == EINVAL ? "not a regular file" : strerror(e));
 		return PYC_UNREADABLE;
 	}
-	h = (const unsigned char *)data.buf;
-	if (data.len < hlen) {
-		snprintf(detail, dlen, "%zu bytes, shorter than its %zu-byte header", data.len, hlen);
+	parsed = pyc_header_parse(&t->fmt, (const unsigned char *)data.buf, data.len, &hdr);
+	if (parsed == PYC_PARSE_SHORT) {
+		snprintf(detail, dlen, "%zu bytes, shorter than its %zu-byte header", data.len,
+			 hdr.len);
 		st = PYC_CORRUPT;
 		goto out;
 	}
-	if (memcmp(h, t->fmt.magic, 4)) {
-		snprintf(detail, dlen, "magic %u, %s expects %u",
-			 (unsigned)(h[0] | h[1] << 8), t->display,
-			 (unsigned)(t->fmt.magic[0] | t->fmt.magic[1] << 8));
+	if (memcmp(hdr.magic, t->fmt.magic, PYC_MAGIC_LEN)) {
+		snprintf(detail, dlen, "magic %u, %s expects %u", pyc_magic_number(hdr.magic),
+			 t->display, pyc_magic_number(t->fmt.magic));
 		st = PYC_WRONG_MAGIC;
 		goto out;
 	}
-	if (hlen == 16) {
-		flags = get_le32(h + 4);
-		if (flags & ~3u) {
-			snprintf(detail, dlen, "invalid flags 0x%x", (unsigned)flags);
-			st = PYC_CORRUPT;
-			goto out;
-		}
+	if (parsed == PYC_PARSE_BAD_FLAGS) {
+		snprintf(detail, dlen, "invalid flags 0x%x", (unsigned)hdr.flags);
+		st = PYC_CORRUPT;
+		goto out;
 	}
-	if (flags & 1) {
+	if (hdr.kind != PYC_KIND_TIMESTAMP) {
 		struct strbuf source = STRBUF_INIT;
-		unsigned char hash[8];
+		unsigned char hash[PYC_HASH_LEN];
 
 		if (!t->has_hash_pycs) {
 			snprintf(detail, dlen, "hash-based pyc, not supported for %s", t->display);
@@ -108,47 +105,43 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 		pyc_source_hash((enum source_hash_kind)t->hash_kind, t->fmt.magic, source.buf,
 				source.len, hash);
 		strbuf_release(&source);
-		if (memcmp(hash, h + 8, 8)) {
+		if (memcmp(hash, hdr.hash, PYC_HASH_LEN)) {
 			snprintf(detail, dlen, "%s pyc of other source bytes",
-				 flags & 2 ? "checked-hash" : "unchecked-hash");
+				 pyc_kind_name(hdr.kind));
 			st = PYC_STALE_HASH;
 			goto out;
 		}
 	} else {
 		uint32_t mtime = pyc_mtime32(src->mtime_sec, src->mtime_nsec);
-		uint32_t pm = get_le32(h + hlen - 8), ps = get_le32(h + hlen - 4);
 
-		if (pm != mtime) {
-			snprintf(detail, dlen, "pyc records mtime %u, source has %u", (unsigned)pm,
-				 (unsigned)mtime);
+		if (hdr.mtime32 != mtime) {
+			snprintf(detail, dlen, "pyc records mtime %u, source has %u",
+				 (unsigned)hdr.mtime32, (unsigned)mtime);
 			st = PYC_STALE_MTIME;
 			goto out;
 		}
-		if (ps != (uint32_t)(src->size & 0xFFFFFFFFu)) {
-			snprintf(detail, dlen, "pyc records size %u, source has %llu", (unsigned)ps,
-				 (unsigned long long)src->size);
+		if (hdr.size32 != (uint32_t)(src->size & 0xFFFFFFFFu)) {
+			snprintf(detail, dlen, "pyc records size %u, source has %llu",
+				 (unsigned)hdr.size32, (unsigned long long)src->size);
 			st = PYC_STALE_SIZE;
 			goto out;
 		}
 	}
-	if (want_mode >= 0 && (int)(flags == 2 ? 0 : flags) != want_mode) {
-		static const char *const mode[] = { "timestamp", "unchecked-hash", "", "checked-hash" };
-
-		snprintf(detail, dlen, "%s pyc, %s requested", mode[flags == 2 ? 0 : flags],
-			 mode[want_mode & 3]);
+	if (want_mode >= 0 && (int)hdr.kind != want_mode) {
+		snprintf(detail, dlen, "%s pyc, %s requested", pyc_kind_name(hdr.kind),
+			 pyc_kind_name(want_mode));
 		st = PYC_WRONG_MODE;
 		goto out;
 	}
+	body = (const unsigned char *)data.buf + hdr.len;
 	{
-		struct marshal_version v = { t->major, t->minor, !strcmp(t->implementation, "pypy") };
+		struct marshal_version v = pyc_marshal_version(t->major, t->minor, t->implementation);
 		struct marshal_err err;
-
 		struct mobj *root = NULL;
 
-		if (marshal_parse((const unsigned char *)data.buf + hlen, data.len - hlen, &v, &root,
-				  &err) < 0) {
+		if (marshal_parse(body, data.len - hdr.len, &v, &root, &err) < 0) {
 			snprintf(detail, dlen, "body does not unmarshal: %s at byte %zu", err.msg,
-				 hlen + err.offset);
+				 hdr.len + err.offset);
 			st = PYC_CORRUPT;
 		} else if (root->type != 'c') {
 			/* the import system: "Non-code object in ..." */
@@ -160,38 +153,4 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 out:
 	strbuf_release(&data);
 	return st;
-}
-
-int pycache_name_parts(const char *pyc_path, char **tag, char **source)
-{
-	const char *slash = strrchr(pyc_path, '/');
-	const char *name = slash ? slash + 1 : pyc_path;
-	const char *first = strchr(name, '.'), *end = name + strlen(name) - 4;
-	const char *tag_end;
-	size_t dots = 0, dirlen;
-	const char *p;
-
-	for (p = name; *p; p++)
-		dots += *p == '.';
-	/* importlib.util.source_from_cache: 2 or 3 dots, the third being .opt-N */
-	if (!first || first == name || (dots != 2 && dots != 3) || end <= first)
-		return -1;
-	tag_end = end;
-	if (dots == 3) {
-		const char *opt = strstr(first + 1, ".opt-");
-		if (!opt || opt >= end)
-			return -1;
-		tag_end = opt;
-	}
-	if (!slash)
-		return -1;
-	/* the directory holding __pycache__ */
-	for (p = slash; p > pyc_path && p[-1] != '/'; p--)
-		;
-	if (strncmp(p, "__pycache__/", 12))
-		return -1;
-	dirlen = (size_t)(p - pyc_path);
-	*tag = xstrndup(first + 1, (size_t)(tag_end - first - 1));
-	*source = xstrfmt("%.*s%.*s.py", (int)dirlen, pyc_path, (int)(first - name), name);
-	return 0;
 }

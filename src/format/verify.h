@@ -51,12 +51,4 @@ const char *pyc_status_name(enum pyc_status s);
 enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct source *src,
 			   int want_mode, char *detail, size_t detail_len);
 
-/*
- * The parts of a __pycache__ file name "BASE.TAG[.opt-N].pyc": its cache tag
- * and the source it belongs to (DIR/BASE.py, DIR being the parent of the
- * __pycache__ directory).  Returns -1 for a name that is not of that shape
- * (importlib.util.source_from_cache would refuse it).  New strings.
- */
-int pycache_name_parts(const char *pyc_path, char **tag, char **source);
-
 #endif

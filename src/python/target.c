@@ -252,11 +252,11 @@ int target_probe_finish(struct target *t)
 	}
 	t->cwd = xstrdup(cwd);
 
-	t->fmt.header_len = (t->major == 3 && t->minor < 7) ? 12 : 16;
+	t->fmt.header_len = pyc_header_len(t->major, t->minor);
 	t->layout.cache_tag = t->cache_tag;
 	t->layout.pycache_prefix = t->pycache_prefix;
 	t->layout.cwd = t->cwd;
-	t->layout.strip_dot_slash = t->major > 3 || t->minor >= 12;
+	t->layout.strip_dot_slash = pyc_strips_dot_slash(t->major, t->minor);
 	build_worker_argv(t);
 	/* only a usable target's facts are remembered */
 	if (store)

@@ -9,11 +9,13 @@
  * mtime SOURCE_MTIME, so that a seed's timestamp header can be fresh and the
  * body reach the marshal reader), as `prepyc check` does (header, flags,
  * magic, mtime, size, source hash, the body through the marshal reader);
- * pyc_header_is_fresh() judges its first bytes; pycache_name_parts() parses
- * the bytes as a file name.
+ * pyc_header_is_fresh() judges its first bytes; pyc_header_parse() reads
+ * them and pyc_version_of_magic() names their magic; pycache_name_parts()
+ * and pyc_legacy_source() parse the bytes as a file name.
  * Whatever the bytes: a status in range, a NUL-terminated detail, no
- * sanitizer report; and a header written by pyc_header_timestamp() for the
- * source is always fresh.
+ * sanitizer report; a header written by pyc_header_timestamp() for the
+ * source is always fresh; a header pyc_header_parse() accepts is written
+ * back byte for byte by pyc_header_timestamp() or pyc_header_hash().
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
@@ -64,6 +66,47 @@ static void setup(void)
 	if (utimensat(AT_FDCWD, src_path, times, 0) < 0)
 		abort();
 	atexit(cleanup);
+}
+
+/* Parse the header at `data`; what parses is written back to the same bytes. */
+static void check_header(const struct pyc_format *fmt, const uint8_t *data, size_t size)
+{
+	const struct pyc_version *pv;
+	struct pyc_header h;
+	unsigned char again[PYC_HEADER_MAX];
+	size_t n;
+	int r = pyc_header_parse(fmt, data, size, &h);
+
+	if (r == PYC_PARSE_SHORT) {
+		if (size >= fmt->header_len)
+			abort();
+		return;
+	}
+	pv = pyc_version_of_magic(pyc_magic_number(h.magic));
+	if (pv && (pv->header_len != PYC_HEADER_LEN_36 && pv->header_len != PYC_HEADER_LEN))
+		abort();
+	if (r == PYC_PARSE_BAD_FLAGS) {
+		if (!(h.flags & ~(uint32_t)PYC_FLAGS_KNOWN))
+			abort();
+		return;
+	}
+	if (r != 0 || h.len != fmt->header_len)
+		abort();
+	if (h.kind == PYC_KIND_TIMESTAMP && h.flags == 0) {
+		struct pyc_format f = *fmt;
+
+		memcpy(f.magic, h.magic, PYC_MAGIC_LEN);
+		n = pyc_header_timestamp(&f, again, h.mtime32, h.size32);
+	} else if (h.kind != PYC_KIND_TIMESTAMP) {
+		struct pyc_format f = *fmt;
+
+		memcpy(f.magic, h.magic, PYC_MAGIC_LEN);
+		n = pyc_header_hash(&f, again, h.flags, h.hash);
+	} else {
+		return; /* flags 2: a timestamp pyc no writer makes */
+	}
+	if (n != h.len || memcmp(again, data, n))
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -133,6 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 pyc_mtime32(s.mtime_sec, s.mtime_nsec), s.size))
 		abort();
 
+	check_header(&t.fmt, data, size);
+
 	name = malloc(size + 1);
 	memcpy(name, data, size);
 	name[size] = '\0';
@@ -140,6 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	free(tag);
 	free(source);
+	free(pyc_legacy_source(name));
 	free(name);
 	return 0;
 }
