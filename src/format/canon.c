@@ -69,6 +69,7 @@ enum {
 	CS_WRITTEN = 1 << 1, /* its first occurrence is written */
 	CS_AGAIN = 1 << 2,   /* met again once written: FLAG_REF, the others 'r' */
 	CS_DEEP = 1 << 3,    /* small, met where writing it in full nests too deep */
+	CS_NEVER_REF = 1 << 4, /* never an 'r' to it, even too deep (a frozendict) */
 };
 
 /* An 'r' written with a blank index: the class it stands for and where it is. */
@@ -91,6 +92,7 @@ struct canon {
 	const struct marshal_code_field *layout;
 	size_t nfields, nints;
 	int slices;
+	int frozendicts;
 	int pypy;
 	struct cclass *classes;
 	size_t nclasses, classes_alloc;
@@ -603,6 +605,7 @@ static int c_classify(struct canon *cx, const struct mobj *o, int depth, uint32_
 	case MARSHAL_SMALL_TUPLE:
 	case MARSHAL_LIST:
 	case MARSHAL_DICT:
+	case MARSHAL_FROZENDICT:
 	case MARSHAL_SET:
 	case MARSHAL_FROZENSET:
 	case MARSHAL_SLICE:
@@ -819,7 +822,7 @@ static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth)
 	if (*state & CS_SMALL) {
 		/* written in full every time, unless that nests too deep */
 		if (depth == MARSHAL_MAX_DEPTH && c_too_deep(&cx->classes[id], depth)) {
-			if (!(*state & CS_WRITTEN))
+			if (!(*state & CS_WRITTEN) || (*state & CS_NEVER_REF))
 				return c_error(o, "nested too deep");
 			*state |= CS_DEEP;
 			c_put_ref(cx, id);
@@ -900,6 +903,10 @@ static int c_emit(struct canon *cx, const struct mobj *o, size_t pos, int depth)
 			return c_error(o, "too long");
 		c_put_le32(cx, o->nitems);
 		break;
+	case MARSHAL_FROZENDICT:
+		if (!cx->frozendicts)
+			return c_error(o, "not a frozendict of this version");
+		/* fall through */
 	case MARSHAL_DICT:
 		if (!o->nitems || o->items[o->nitems - 1]->type != MARSHAL_NULL)
 			return c_error(o, "dict not ended by a null");
@@ -1008,6 +1015,7 @@ int marshal_write_canonical(const struct mobj *root, const struct marshal_versio
 	if (!cx.layout)
 		return error("cannot write marshal data for python %d.%d", v->major, v->minor);
 	cx.slices = v->minor >= 14;
+	cx.frozendicts = v->minor >= 15;
 	cx.pypy = v->pypy;
 	for (i = 0; i < cx.nfields; i++)
 		if (cx.layout[i].kind == 'i')
@@ -1030,9 +1038,13 @@ int marshal_write_canonical(const struct mobj *root, const struct marshal_versio
 	cx.state = xcalloc(cx.nclasses, sizeof(*cx.state));
 	cx.order = xcalloc(cx.nclasses, sizeof(*cx.order));
 	cx.index = xcalloc(cx.nclasses, sizeof(*cx.index));
-	for (i = 0; i < cx.nclasses; i++)
+	for (i = 0; i < cx.nclasses; i++) {
 		if (c_small(&cx.classes[i]))
 			cx.state[i] = CS_SMALL;
+		/* 3.15's betas and candidates cannot load an 'r' to a frozendict (gh-155315) */
+		if (cx.classes[i].kind == MARSHAL_FROZENDICT)
+			cx.state[i] = CS_SMALL | CS_NEVER_REF;
+	}
 	rc = c_emit(&cx, root, 0, 1);
 	if (!rc)
 		rc = c_fix(&cx);

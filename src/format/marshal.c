@@ -111,6 +111,7 @@ struct parser {
 	size_t nfields, nints;
 	struct code_index ci;
 	int slices;	     /* ':' is a type (3.14+) */
+	int frozendicts;     /* '}' is a type (3.15+) */
 	int code_rules;	     /* apply CPython's code constructor checks */
 	struct mobj **slots; /* FLAG_REF objects by index; NULL while reserved */
 	size_t nslots, slots_alloc;
@@ -657,12 +658,18 @@ static void push_item(struct parser *ps, struct mobj *c)
 	ps->stack[ps->nstack++] = c;
 }
 
+/*
+ * Dicts and frozendicts: key value pairs up to a null.  A frozendict is
+ * registered once complete, as a frozenset (an 'r' inside it cannot name
+ * it), and is hashable when its values are.
+ */
 static struct mobj *r_dict(struct parser *ps, int code, size_t off)
 {
 	struct mobj *o = new_node(ps, code, off);
-	size_t base = ps->nstack;
+	int frozen = (code & ~MARSHAL_FLAG_REF) == MARSHAL_FROZENDICT;
+	size_t base = ps->nstack, i;
 
-	if (take_slot(ps, o, 1) < 0)
+	if (take_slot(ps, o, !frozen) < 0)
 		return NULL;
 	o->busy = 1;
 	for (;;) {
@@ -688,6 +695,13 @@ static struct mobj *r_dict(struct parser *ps, int code, size_t off)
 	memcpy(o->items, ps->stack + base, o->nitems * sizeof(*o->items));
 	ps->nstack = base;
 	o->busy = 0;
+	if (frozen) {
+		o->hashable = 1;
+		for (i = 1; i < o->nitems; i += 2)
+			if (!o->items[i]->hashable)
+				o->hashable = 0;
+		fill_slot(ps, o);
+	}
 	return o;
 }
 
@@ -923,6 +937,11 @@ static struct mobj *r_body(struct parser *ps, int code, size_t off)
 		return r_sequence(ps, code, off);
 	case MARSHAL_DICT:
 		return r_dict(ps, code, off);
+	case MARSHAL_FROZENDICT:
+		if (ps->frozendicts)
+			return r_dict(ps, code, off);
+		fail(ps, off, "unknown type code 0x%02x", (unsigned)code);
+		return NULL;
 	case MARSHAL_CODE:
 		return r_code(ps, code, off);
 	case MARSHAL_REF:
@@ -999,6 +1018,7 @@ static int parser_init(struct parser *ps, const unsigned char *data, size_t len,
 		if (l[i].kind == 'i')
 			ps->nints++;
 	ps->slices = v->minor >= 14;
+	ps->frozendicts = v->minor >= 15;
 	/* PyPy builds its code objects its own way (and is more lenient) */
 	ps->code_rules = !v->pypy;
 	ci->argcount = find_field(l, ps->nfields, "argcount", 1);
@@ -1062,6 +1082,7 @@ struct writer {
 	const struct marshal_code_field *layout;
 	size_t nfields;
 	int slices;
+	int frozendicts;
 	struct strbuf *out;
 };
 
@@ -1195,6 +1216,10 @@ static int w_object(struct writer *w, const struct mobj *o, int depth)
 		if (w_count32(w, o, o->nitems) < 0)
 			return -1;
 		return w_items(w, o, depth);
+	case MARSHAL_FROZENDICT:
+		if (!w->frozendicts)
+			return w_error(o, "not a frozendict of this version");
+		/* fall through */
 	case MARSHAL_DICT:
 		if (!o->nitems || o->items[o->nitems - 1]->type != MARSHAL_NULL)
 			return w_error(o, "dict not ended by a null");
@@ -1221,6 +1246,7 @@ int marshal_write(const struct mobj *root, const struct marshal_version *v, stru
 	if (!w.layout)
 		return error("cannot write marshal data for python %d.%d", v->major, v->minor);
 	w.slices = v->minor >= 14;
+	w.frozendicts = v->minor >= 15;
 	w.out = out;
 	return w_object(&w, root, 1);
 }

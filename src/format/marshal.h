@@ -27,6 +27,7 @@
  *   '{' dict           key value ... '0'        (ends at a null key or value)
  *   '<' set  '>' frozenset  n:u32, n objects
  *   ':' slice          start stop step           (3.14+)
+ *   '}' frozendict     key value ... '0'        (3.15+; as a dict, registered once complete)
  *   'c' code           fields, per version (marshal_code_layout())
  *   'r' reference      index:u32
  *
@@ -110,6 +111,7 @@ enum marshal_type {
 	MARSHAL_SMALL_TUPLE = ')',
 	MARSHAL_LIST = '[',
 	MARSHAL_DICT = '{',
+	MARSHAL_FROZENDICT = '}', /* 3.15+ (PEP 814), marshal version 6 */
 	MARSHAL_SET = '<',
 	MARSHAL_FROZENSET = '>',
 	MARSHAL_SLICE = ':',
@@ -141,7 +143,7 @@ struct marshal_version {
  *   ival       'i' the value; 'l' the signed digit count; 'x' see above.
  *   items      the child objects in stream order: tuple, list, set,
  *              frozenset elements; slice start, stop, step; 'c' the object
- *              fields; '{' key, value, key, value, ..., then the '0' that
+ *              fields; '{' and '}' key, value, key, value, ..., then the '0' that
  *              ended it (a key left without value, if the stream had one,
  *              comes just before that '0').
  *   ref        'r' the index referred to; a flagged object its own index.

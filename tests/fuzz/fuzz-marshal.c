@@ -22,7 +22,7 @@
 
 static const struct marshal_version versions[] = {
 	{3, 6, 0},  {3, 7, 0},	{3, 8, 0},  {3, 9, 0}, {3, 10, 0}, {3, 11, 0},
-	{3, 12, 0}, {3, 13, 0}, {3, 14, 0}, {3, 9, 1}, {3, 10, 1},
+	{3, 12, 0}, {3, 13, 0}, {3, 14, 0}, {3, 9, 1}, {3, 10, 1}, {3, 15, 0},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -124,7 +124,8 @@ static int value_eq(const struct mobj *a, const struct mobj *b, long *budget, in
 	if (ta != tb || a->nitems != b->nitems)
 		return 0;
 	if (a->len != b->len || (a->len && memcmp(a->data, b->data, a->len)) || a->ival != b->ival)
-		if (ta != '(' && ta != '[' && ta != '{' && ta != '<' && ta != '>' && ta != ':')
+		if (ta != '(' && ta != '[' && ta != '{' && ta != '}' && ta != '<' && ta != '>' &&
+		    ta != ':')
 			return 0;
 	if (ta == '>') {
 		/* a frozenset: the canonical form writes its items in value order */
@@ -151,6 +152,9 @@ static int may_grow(const struct mobj *o)
 	size_t i;
 
 	if (o->type == MARSHAL_INT64)
+		return 1;
+	/* a frozendict is written in full at every occurrence, never as an 'r' */
+	if (o->type == MARSHAL_REF && o->target && o->target->type == MARSHAL_FROZENDICT)
 		return 1;
 	if (strchr("aAzZ", o->type) && o->type)
 		for (i = 0; i < o->len; i++)

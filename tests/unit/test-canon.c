@@ -21,6 +21,7 @@ static const struct marshal_version V310 = {3, 10, 0};
 static const struct marshal_version V311 = {3, 11, 0};
 static const struct marshal_version V313 = {3, 13, 0};
 static const struct marshal_version V314 = {3, 14, 0};
+static const struct marshal_version V315 = {3, 15, 0};
 static const struct marshal_version PYPY39 = {3, 9, 1};
 
 static size_t unhex(const char *hex, unsigned char **out)
@@ -513,6 +514,50 @@ TEST(canon_slices)
 	check_canon("small slices", "2902ba4e4e4e7200000000", "29023a4e4e4e3a4e4e4e", &V314, 0);
 	check_canon("slices", "29023a690100000069020000004e3a690100000069020000004e",
 		    "2902ba690100000069020000004e7200000000", &V314, 0);
+}
+
+/*
+ * 3.15's frozendict ('}', marshal version 6) is a value like a tuple, but
+ * never referred back to: 3.15's betas and release candidates cannot load
+ * an 'r' to one (gh-155315), so each occurrence is written in full.  The
+ * inputs are marshal.dumps() of 3.15.0rc1 (which cannot load them back);
+ * every output loads in 3.15.0rc1 equal to the value dumped.
+ */
+TEST(canon_frozendict_never_referenced)
+{
+	/* (fd, fd), fd = frozendict({'a': 1, 'b': (2, 3)}) */
+	check_canon("shared frozendict",
+		    "a902fdda0161e901000000da0162a902e902000000e903000000307201000000",
+		    "29027d5a0161e9010000005a0162a90269020000006903000000307d5a0161720000"
+		    "00005a0162720100000030", &V315, 1);
+	/* (fd2, (fd, fd2), frozendict()), fd2 = frozendict(k=frozendict(x=fd)) */
+	check_canon("nested frozendicts",
+		    "a903fdda016b7dda0178fdda0161e901000000da0162a902e902000000e9030000"
+		    "003030302902720400000072010000007d30",
+		    "29037d5a016b7d5a01787d5a0161e9010000005a0162a9026902000000690300000030"
+		    "303029027d5a016172000000005a01627201000000307d5a016b7d5a01787d5a0161"
+		    "72000000005a016272010000003030307d30", &V315, 1);
+	/* frozenset([fd]): a frozendict is hashable when its values are */
+	check_canon("frozendict in a frozenset",
+		    "be01000000fdda0161e901000000da0162a902e902000000e90300000030",
+		    "3e010000007d5a016169010000005a016229026902000000690300000030", &V315, 0);
+}
+
+TEST(marshal_frozendict_is_315_only)
+{
+	unsigned char fd[] = { '}', 'N', 'N', '0' }, bad[] = { '<', 1, 0, 0, 0, '}', 'N', '[', 0,
+							       0, 0, 0, '0' };
+	struct marshal_err err;
+	struct mobj *o;
+
+	CHECK(marshal_parse(fd, sizeof(fd), &V315, &o, &err) == 0);
+	if (o)
+		mobj_free(o);
+	CHECK(marshal_parse(fd, sizeof(fd), &V314, &o, &err) < 0);
+	CHECK(strstr(err.msg, "unknown type code 0x7d") != NULL);
+	/* {frozendict({None: []})}: its value is a list, so it cannot be a set element */
+	CHECK(marshal_parse(bad, sizeof(bad), &V315, &o, &err) < 0);
+	CHECK(strstr(err.msg, "unhashable") != NULL);
 }
 
 /*
