@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include "blake2b.h"
+#include "cache-admin.h"
+#include "cache-store.h"
 #include "cache.h"
+#include "cachedir.h"
 #include "harness.h"
 #include "strbuf.h"
 #include "util.h"
@@ -729,7 +732,7 @@ TEST(cache_parse_size_cases)
 	}
 }
 
-TEST(cache_default_dir_order)
+TEST(cache_dir_resolve_order)
 {
 	const char *names[] = { "PREPYC_CACHE_DIR", "XDG_CACHE_HOME", "HOME" };
 	char *saved[3], *d;
@@ -742,19 +745,19 @@ TEST(cache_default_dir_order)
 	setenv("PREPYC_CACHE_DIR", "/p", 1);
 	setenv("XDG_CACHE_HOME", "/x", 1);
 	setenv("HOME", "/h", 1);
-	CHECK_STR(d = cache_default_dir("/opt"), "/opt");
+	CHECK_STR(d = cache_dir_resolve("/opt"), "/opt");
 	free(d);
-	CHECK_STR(d = cache_default_dir(NULL), "/p");
+	CHECK_STR(d = cache_dir_resolve(NULL), "/p");
 	free(d);
 	setenv("PREPYC_CACHE_DIR", "", 1);
-	CHECK_STR(d = cache_default_dir(NULL), "/x/prepyc");
+	CHECK_STR(d = cache_dir_resolve(NULL), "/x/prepyc");
 	free(d);
 	setenv("XDG_CACHE_HOME", "relative", 1);
-	CHECK_STR(d = cache_default_dir(NULL), "/h/.cache/prepyc");
+	CHECK_STR(d = cache_dir_resolve(NULL), "/h/.cache/prepyc");
 	free(d);
 	unsetenv("XDG_CACHE_HOME");
 	unsetenv("HOME");
-	CHECK(cache_default_dir(NULL) == NULL);
+	CHECK(cache_dir_resolve(NULL) == NULL);
 	for (i = 0; i < 3; i++) {
 		if (saved[i])
 			setenv(names[i], saved[i], 1);
@@ -845,42 +848,18 @@ TEST(cache_concurrent_put_get)
 	remove_tree(tmp);
 }
 
-/* Run `prepyc cache ARGS` in-process with stdout captured in `out`. */
-static int run_cache_cmd(struct strbuf *out, const char **args)
-{
-	const char *argv[16];
-	char *file = xstrdup("/tmp/prepyc-unit-out-XXXXXX");
-	int fd = mkstemp(file), saved_out, saved_err, argc = 0, rc;
-
-	argv[argc++] = "cache";
-	while (*args)
-		argv[argc++] = *args++;
-	argv[argc] = NULL;
-	fflush(stdout);
-	saved_out = dup(1);
-	dup2(fd, 1);
-	saved_err = stderr_off();
-	rc = cmd_cache(argc, argv);
-	fflush(stdout);
-	stderr_on(saved_err);
-	dup2(saved_out, 1);
-	close(saved_out);
-	close(fd);
-	read_file(file, out);
-	unlink(file);
-	free(file);
-	return rc;
-}
-
-TEST(cache_command_stats_clear_prune)
+TEST(cache_admin_stats_clear_prune)
 {
 	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *none = xstrfmt("%s/none", tmp);
 	char *mine = xstrfmt("%s/mine.txt", dir), *path;
 	unsigned char key[CACHE_KEY_LEN];
-	struct strbuf out = STRBUF_INIT;
 	struct cache *c = cache_open(dir, 3000);
+	struct cache_usage u;
+	struct cache_runs runs;
+	struct cache_clear_result cr;
+	struct cache_prune_result pr;
 	size_t n;
-	int i;
+	int i, recorded;
 
 	for (i = 0; i < 6; i++) {
 		put_n(c, i);
@@ -890,22 +869,31 @@ TEST(cache_command_stats_clear_prune)
 	entries_size(dir, &n);
 	CHECK_INT(n, 6);
 
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "stats", "--cache-dir", dir, NULL }), 0);
-	CHECK(strstr(out.buf, dir) != NULL);
-	CHECK(strstr(out.buf, "entries:         6, ") != NULL);
-	CHECK(strstr(out.buf, "max size:        2.9 KiB (3000 bytes), the last run's\n") != NULL);
-	CHECK(strstr(out.buf, "  CPython 3.11.7  hits 6  misses 0  stored 6\n") != NULL);
-	CHECK(strstr(out.buf, "hit rate: 100.0%") != NULL);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "stats", "--cache-dir", none, NULL }), 0);
-	CHECK(strstr(out.buf, "no cache at") != NULL);
+	/* stats */
+	CHECK(cache_admin_exists(dir));
+	CHECK(!cache_admin_exists(none));
+	CHECK_INT(cache_admin_usage(dir, &u), 0);
+	CHECK_INT(u.entries, 6);
+	CHECK(u.bytes == entries_size(dir, &n));
+	CHECK_INT(u.temps, 0);
+	CHECK(cache_admin_last_max_size(dir, &recorded) == 3000 && recorded);
+	CHECK(cache_admin_last_max_size(none, &recorded) == CACHE_DEFAULT_MAX_SIZE && !recorded);
+	CHECK_INT(cache_admin_read_runs(dir, 10, &runs), 0);
+	CHECK_INT(runs.nr, 1);
+	CHECK_STR(runs.v[0].label, "CPython 3.11.7");
+	CHECK(runs.v[0].hits == 6 && runs.v[0].misses == 0 && runs.v[0].stored == 6);
+	CHECK(runs.last_max_size == 3000);
+	cache_runs_release(&runs);
+	CHECK(cache_admin_read_runs(none, 10, &runs) < 0 && runs.nr == 0);
 
 	/* prune: damaged entries, then down to the bound */
 	make_key(key, 0);
 	damage(dir, key, FLIP_SUM);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "prune", "--cache-dir", dir,
-						       "--cache-max-size", "1M", NULL }), 0);
-	CHECK(strstr(out.buf, "removed 1 damaged entry") != NULL);
-	CHECK(strstr(out.buf, "5 entries left") != NULL);
+	CHECK_INT(cache_admin_prune(dir, (uint64_t)1 << 20, &pr), 0);
+	CHECK_INT(pr.damaged, 1);
+	CHECK_INT(pr.evicted, 0);
+	CHECK_INT(pr.left, 5);
+	CHECK_INT(pr.failed, 0);
 	entries_size(dir, &n);
 	CHECK_INT(n, 5);
 	for (i = 1; i < 6; i++) {
@@ -914,8 +902,10 @@ TEST(cache_command_stats_clear_prune)
 		set_mtime(path, time(NULL) - 1000 + i);
 		free(path);
 	}
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "prune", "--cache-dir", dir,
-						       "--cache-max-size", "1", NULL }), 0);
+	CHECK_INT(cache_admin_prune(dir, 1, &pr), 0);
+	CHECK_INT(pr.evicted, 5);
+	CHECK_INT(pr.left, 0);
+	CHECK(pr.left_bytes == 0);
 	entries_size(dir, &n);
 	CHECK_INT(n, 0);
 
@@ -925,8 +915,9 @@ TEST(cache_command_stats_clear_prune)
 	CHECK(get_n(c, 1));
 	cache_close(c, "t");
 	write_file(mine, "mine", 4);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "clear", "--cache-dir", dir, NULL }), 0);
-	CHECK(strstr(out.buf, "removed 1 entry") != NULL);
+	CHECK_INT(cache_admin_clear(dir, &cr), 0);
+	CHECK_INT(cr.entries, 1);
+	CHECK_INT(cr.failed, 0);
 	entries_size(dir, &n);
 	CHECK_INT(n, 0);
 	CHECK(exists(mine));
@@ -936,21 +927,118 @@ TEST(cache_command_stats_clear_prune)
 	free(mine);
 	mine = xstrfmt("%s/stats", dir);
 	CHECK(!exists(mine));
+	CHECK(!cache_admin_exists(dir));
 
-	/* usage */
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "frobnicate", NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "stats", "extra", NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "stats", "--cache-max-size", "1", NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "prune", "--cache-dir", dir,
-						       "--cache-max-size", "lots", NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "--help", NULL }), 0);
-	CHECK(strstr(out.buf, "usage: prepyc cache stats") != NULL);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "prune", "-h", NULL }), 0);
-
-	strbuf_release(&out);
 	free(mine);
 	free(none);
+	free(dir);
+	remove_tree(tmp);
+}
+
+/* A store in memory, behind the disk one: the front's second store. */
+struct mem_store {
+	struct cache_store base;
+	unsigned char key[CACHE_KEY_LEN];
+	struct strbuf code, warnings;
+	int has, gets, puts, closed;
+};
+
+static int mem_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		   struct strbuf *code, struct strbuf *warnings)
+{
+	struct mem_store *m = (struct mem_store *)s;
+
+	m->gets++;
+	if (!m->has || memcmp(key, m->key, CACHE_KEY_LEN))
+		return 0;
+	strbuf_add(code, m->code.buf, m->code.len);
+	strbuf_add(warnings, m->warnings.buf, m->warnings.len);
+	return 1;
+}
+
+static int mem_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		   const void *code, size_t code_len, const void *warnings, size_t warnings_len,
+		   uint64_t *bytes)
+{
+	struct mem_store *m = (struct mem_store *)s;
+
+	m->puts++;
+	if (m->has)
+		return 0;
+	memcpy(m->key, key, CACHE_KEY_LEN);
+	strbuf_add(&m->code, code, code_len);
+	strbuf_add(&m->warnings, warnings, warnings_len);
+	m->has = 1;
+	*bytes = code_len + warnings_len;
+	return 1;
+}
+
+static void mem_close(struct cache_store *s, const char *label,
+		      const struct cache_store_counts *counts)
+{
+	struct mem_store *m = (struct mem_store *)s;
+
+	(void)label;
+	m->closed = 1;
+	/* a lookup of key 1 that missed, one of key 7 that hit; the put of key 2 found it full */
+	CHECK(counts->hits == 1 && counts->misses == 1);
+	CHECK(counts->stored == 0 && counts->stored_bytes == 0);
+}
+
+static const struct cache_store_ops mem_ops = { "memory", mem_get, mem_put, mem_close };
+
+TEST(cache_front_asks_stores_in_order)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *path, *stats;
+	struct mem_store m = { .base = { &mem_ops } };
+	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT, file = STRBUF_INIT;
+	unsigned char key[CACHE_KEY_LEN];
+	size_t hits, misses, stored;
+	struct cache *c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+
+	strbuf_init(&m.code, 0);
+	strbuf_init(&m.warnings, 0);
+	cache_add_store(c, &m.base);
+	cache_add_store(c, NULL);
+	make_key(key, 7);
+	/* in the second store only: a hit, put into the first (the disk) */
+	CHECK(mem_put(&m.base, key, "abc", 3, "warn", 4, &(uint64_t){ 0 }) == 1);
+	m.puts = 0;
+	CHECK(!get_n(c, 1));
+	strbuf_addstr(&code, "x");
+	CHECK_INT(cache_get(c, key, &code, &warn), 1);
+	CHECK_STR(code.buf, "xabc");
+	CHECK_STR(warn.buf, "warn");
+	CHECK_INT(m.gets, 2);
+	CHECK_INT(m.puts, 0);
+	path = path_of(dir, key);
+	CHECK(exists(path));
+	/* now the first store answers */
+	strbuf_reset(&code);
+	strbuf_reset(&warn);
+	CHECK_INT(cache_get(c, key, &code, &warn), 1);
+	CHECK_STR(code.buf, "abc");
+	CHECK_INT(m.gets, 2);
+	/* a put goes to every store */
+	put_n(c, 2);
+	CHECK_INT(m.puts, 1);
+	cache_counts(c, &hits, &misses, &stored);
+	CHECK_INT(hits, 2);
+	CHECK_INT(misses, 1);
+	CHECK_INT(stored, 1);
+	cache_close(c, "t");
+	CHECK(m.closed);
+	/* the disk store's line: its own hits and misses, the back-filled entry counted */
+	stats = xstrfmt("%s/stats", dir);
+	read_file(stats, &file);
+	CHECK(strstr(file.buf, " t hits=1 misses=2 stored=2 ") != NULL);
+	strbuf_release(&m.code);
+	strbuf_release(&m.warnings);
+	strbuf_release(&code);
+	strbuf_release(&warn);
+	strbuf_release(&file);
+	free(stats);
+	free(path);
 	free(dir);
 	remove_tree(tmp);
 }
