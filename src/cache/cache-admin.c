@@ -52,7 +52,7 @@ static int unhex(const char *s, unsigned char *out, size_t n)
 	return 0;
 }
 
-/* DIR/v1/ab/cdef... */
+/* tempfile.h's names: ".prepyc-PID-N.tmp" */
 static int is_temp_name(const char *name)
 {
 	size_t len = strlen(name);
@@ -68,7 +68,6 @@ static int timespec_cmp(const struct timespec *a, const struct timespec *b)
 		return a->tv_nsec < b->tv_nsec ? -1 : 1;
 	return 0;
 }
-
 
 /* ---- scanning, eviction ----------------------------------------------- */
 
@@ -335,7 +334,8 @@ void cache_admin_append_run(const char *dir, const struct cache_run *r)
 	strbuf_addf(&line, "%lld ", r->when);
 	for (p = r->label && *r->label ? r->label : "-"; *p; p++) /* one line whatever the label holds */
 		strbuf_addch(&line, (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p);
-	strbuf_addf(&line, " hits=%llu misses=%llu stored=%llu stored_bytes=%llu evicted=%llu max_size=%llu\n",
+	strbuf_addf(&line,
+		    " hits=%llu misses=%llu stored=%llu stored_bytes=%llu evicted=%llu max_size=%llu\n",
 		    (unsigned long long)r->hits, (unsigned long long)r->misses,
 		    (unsigned long long)r->stored, (unsigned long long)r->stored_bytes,
 		    (unsigned long long)r->evicted, (unsigned long long)r->max_size);
