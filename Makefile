@@ -92,8 +92,7 @@ $(BUILD)/embedded.o: $(EMBEDDED)
 $(BUILD):
 	@mkdir -p $(BUILD)
 
-# (test-cache.c still calls cmd_cache(), hence CLI_OBJ)
-$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ) $(CLI_OBJ)
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
 # The end-to-end tests' helper (tests/tools/test-tool.c), linked like the unit tests.

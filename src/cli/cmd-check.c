@@ -366,7 +366,7 @@ int cmd_check(int argc, const char **argv)
 	}
 	targets = xcalloc(d.pythons.nr, sizeof(*targets));
 	for (k = 0; k < d.pythons.nr; k++)
-		if (target_probe_start(&targets[k], d.pythons.v[k]) < 0)
+		if (target_probe_start(&targets[k], d.pythons.v[k], NULL) < 0)
 			rc = 2;
 	if (rc == 0) {
 		int maxlevels = d.recursion >= 0 ? d.recursion : d.no_recurse ? 0 : WALK_MAX_DEPTH;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cachedir.h"
 #include "child.h"
 #include "pool.h"
 #include "strbuf.h"
@@ -317,7 +318,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	start = now_seconds();
 	targets = xcalloc(d->pythons.nr, sizeof(*targets));
 	for (k = 0; k < d->pythons.nr; k++) {
-		if (target_probe_start(&targets[k], d->pythons.v[k]) < 0) {
+		if (target_probe_start(&targets[k], d->pythons.v[k], d->cache_dir) < 0) {
 			while (k-- > 0)
 				target_release(&targets[k]);
 			free(targets);
@@ -345,7 +346,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	}
 	trace("probe: ready after %.1f ms", (now_seconds() - start) * 1e3);
 	if (rc == 0 && !d->no_cache) {
-		char *dir = cache_default_dir(d->cache_dir);
+		char *dir = cache_dir_resolve(d->cache_dir);
 
 		if (dir)
 			cache = cache_open(dir, cache_max);

@@ -16,19 +16,6 @@ extern char **environ;
 
 #define MAGIC "prepyc-facts 2\n"
 
-char *prepyc_cache_dir(void)
-{
-	const char *v;
-
-	if ((v = getenv("PREPYC_CACHE_DIR")) && *v)
-		return xstrdup(v);
-	if ((v = getenv("XDG_CACHE_HOME")) && *v == '/')
-		return xstrfmt("%s/prepyc", v);
-	if ((v = getenv("HOME")) && *v == '/')
-		return xstrfmt("%s/.cache/prepyc", v);
-	return NULL;
-}
-
 /* Resolve a command name the way posix_spawnp will. */
 static char *find_in_path(const char *name)
 {
@@ -108,10 +95,9 @@ int factscache_key(const char *python, struct strbuf *key)
 	return 0;
 }
 
-static char *entry_path(const struct strbuf *key)
+static char *entry_path(const char *dir, const struct strbuf *key)
 {
 	uint64_t h = 14695981039346656037ULL;
-	char *dir = prepyc_cache_dir(), *p;
 	size_t i;
 
 	if (!dir)
@@ -120,14 +106,12 @@ static char *entry_path(const struct strbuf *key)
 		h ^= (unsigned char)key->buf[i];
 		h *= 1099511628211ULL;
 	}
-	p = xstrfmt("%s/targets/%016llx", dir, (unsigned long long)h);
-	free(dir);
-	return p;
+	return xstrfmt("%s/targets/%016llx", dir, (unsigned long long)h);
 }
 
-int factscache_get(const struct strbuf *key, struct strbuf *facts)
+int factscache_get(const char *dir, const struct strbuf *key, struct strbuf *facts)
 {
-	char *path = entry_path(key);
+	char *path = entry_path(dir, key);
 	struct strbuf sb = STRBUF_INIT;
 	size_t head = strlen(MAGIC);
 	int fd, hit = 0;
@@ -151,9 +135,9 @@ int factscache_get(const struct strbuf *key, struct strbuf *facts)
 	return hit;
 }
 
-void factscache_put(const struct strbuf *key, const struct strbuf *facts)
+void factscache_put(const char *dir, const struct strbuf *key, const struct strbuf *facts)
 {
-	char *path = entry_path(key);
+	char *path = entry_path(dir, key);
 	struct iovec iov[3];
 	const char *what;
 

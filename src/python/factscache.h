@@ -12,9 +12,11 @@
  * Entry file: DIR/targets/HHHHHHHHHHHHHHHH (FNV-1a of the key), holding
  *   "prepyc-facts 1\n" key "\0" facts
  * where facts is facts.py's output verbatim.  The key is compared in full
- * on lookup, so a hash collision is a miss.  DIR is $PREPYC_CACHE_DIR, else
- * $XDG_CACHE_HOME/prepyc, else $HOME/.cache/prepyc.  Every failure (no
- * home, read-only cache) is a silent miss: the cache only saves time.
+ * on lookup, so a hash collision is a miss.  DIR is the cache directory
+ * (cachedir.h: the bytecode cache's, --cache-dir when given), passed in by
+ * the caller; NULL (none could be determined) means no facts cache.  Every
+ * failure (no directory, read-only cache) is a silent miss: the cache only
+ * saves time.
  */
 #ifndef FACTSCACHE_H
 #define FACTSCACHE_H
@@ -24,13 +26,10 @@
 /* Build the key for `python` into `key`; -1 if this interpreter must not be cached. */
 int factscache_key(const char *python, struct strbuf *key);
 
-/* 1 and the facts appended to `facts` on a hit, else 0. */
-int factscache_get(const struct strbuf *key, struct strbuf *facts);
+/* 1 and the facts appended to `facts` on a hit in DIR `dir`, else 0 (always when `dir` is NULL). */
+int factscache_get(const char *dir, const struct strbuf *key, struct strbuf *facts);
 
-/* Store; failures are ignored. */
-void factscache_put(const struct strbuf *key, const struct strbuf *facts);
-
-/* The cache directory (a new string), or NULL when none can be determined. */
-char *prepyc_cache_dir(void);
+/* Store in DIR `dir` (nothing when NULL); failures are ignored. */
+void factscache_put(const char *dir, const struct strbuf *key, const struct strbuf *facts);
 
 #endif

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cachedir.h"
 #include "child.h"
 #include "factscache.h"
 #include "siphash.h"
@@ -142,7 +143,7 @@ static void build_worker_argv(struct target *t)
 	t->worker_argv = argv;
 }
 
-int target_probe_start(struct target *t, const char *python)
+int target_probe_start(struct target *t, const char *python, const char *cache_dir)
 {
 	memset(t, 0, sizeof(*t));
 	t->python = xstrdup(python);
@@ -151,7 +152,8 @@ int target_probe_start(struct target *t, const char *python)
 	strbuf_init(&t->cached, 0);
 	if (factscache_key(python, &t->cache_key) == 0) {
 		t->cacheable = 1;
-		if (factscache_get(&t->cache_key, &t->cached)) {
+		t->facts_dir = cache_dir_resolve(cache_dir);
+		if (factscache_get(t->facts_dir, &t->cache_key, &t->cached)) {
 			trace("facts of '%s' from the cache", python);
 			return 0; /* no interpreter to start */
 		}
@@ -165,7 +167,7 @@ int target_probe_start(struct target *t, const char *python)
 
 int target_probe(struct target *t, const char *python)
 {
-	if (target_probe_start(t, python) < 0)
+	if (target_probe_start(t, python, NULL) < 0)
 		return -1;
 	return target_probe_finish(t);
 }
@@ -260,7 +262,7 @@ int target_probe_finish(struct target *t)
 	build_worker_argv(t);
 	/* only a usable target's facts are remembered */
 	if (store)
-		factscache_put(&t->cache_key, &out);
+		factscache_put(t->facts_dir, &t->cache_key, &out);
 	strbuf_release(&out);
 	return 0;
 fail:
@@ -288,6 +290,7 @@ void target_release(struct target *t)
 	free(t->display);
 	free(t->cwd);
 	free(t->worker_argv);
+	free(t->facts_dir);
 	strbuf_release(&t->cache_key);
 	strbuf_release(&t->cached);
 	memset(t, 0, sizeof(*t));

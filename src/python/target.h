@@ -43,6 +43,7 @@ struct target {
 	struct child probe;
 	int probe_fd;
 	int cacheable;
+	char *facts_dir; /* the cache directory the facts are kept in, or NULL */
 	struct strbuf cache_key;
 	struct strbuf cached;
 };
@@ -50,15 +51,20 @@ struct target {
 /* The default target: $VIRTUAL_ENV/bin/python, else python3 on PATH. */
 const char *target_default_python(void);
 
-/* Probe `python`; 0, or -1 after printing why it cannot be a target. */
+/*
+ * Probe `python`; 0, or -1 after printing why it cannot be a target.  The
+ * facts are cached in the default cache directory (cachedir.h).
+ */
 int target_probe(struct target *t, const char *python);
 
 /*
  * The same in two steps, so the caller can work while the interpreter
  * starts: start() launches the probe (-1 if it cannot be run), finish()
  * collects it.  After a failed finish() the target is released.
+ * `cache_dir` is the --cache-dir option (NULL when not given): the facts
+ * are cached in the directory cache_dir_resolve(cache_dir) names.
  */
-int target_probe_start(struct target *t, const char *python);
+int target_probe_start(struct target *t, const char *python, const char *cache_dir);
 int target_probe_finish(struct target *t);
 void target_release(struct target *t);
 

@@ -324,14 +324,26 @@ class CacheTests(support.InterpreterCase):
         self.assertIn('--cache-max-size', r.err)
 
     def test_cache_commands(self):
+        n = len(MODULES)
         self.compile_ok()
         r = support.run_prepyc(['cache', 'stats', '--cache-dir', self.cache], env=support.base_env())
         self.assertEqual(r.rc, 0, str(r))
         self.assertIn(self.cache, r.out)
-        self.assertIn(str(len(MODULES)), r.out)
+        self.assertIn('entries:         %d, ' % n, r.out)
+        self.assertIn("max size:        1.0 GiB (1073741824 bytes), the last run's\n", r.out)
+        self.assertRegex(r.out, r'(?m)^last 1 run:\n  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \S.*'
+                         r'  hits 0  misses %d  stored %d$' % (n, n))
+        self.assertIn('hit rate: 0.0%% over these runs (0 hits, %d misses)\n' % n, r.out)
+        # prune: a damaged entry, then the least recently used down to the bound
+        with open(os.path.join(self.cache, 'v1', entries(self.cache)[0]), 'r+b') as f:
+            f.seek(70)
+            f.write(b'\xff\x00')
         r = support.run_prepyc(['cache', 'prune', '--cache-dir', self.cache, '--cache-max-size', '1'],
                                env=support.base_env())
         self.assertEqual(r.rc, 0, str(r))
+        self.assertIn('cache prune: removed 1 damaged entry and %d least recently used' % (n - 1),
+                      r.out)
+        self.assertIn('0 entries left (0 bytes), max 1 byte\n', r.out)
         self.assertEqual(entries(self.cache), [])
         self.compile_ok(['-f', 't'])
         self.assertEqual(len(entries(self.cache)), len(MODULES))
@@ -340,10 +352,24 @@ class CacheTests(support.InterpreterCase):
             f.write('not prepyc\'s')
         r = support.run_prepyc(['cache', 'clear', '--cache-dir', self.cache], env=support.base_env())
         self.assertEqual(r.rc, 0, str(r))
+        self.assertIn('cache clear: removed %d entries' % n, r.out)
         self.assertEqual(entries(self.cache), [])
         self.assertTrue(os.path.exists(keep), 'clear removed a file prepyc did not make')
+        self.assertFalse(os.path.exists(os.path.join(self.cache, 'stats')))
         r = support.run_prepyc(['cache', 'stats', '--cache-dir', os.path.join(self.tmp, 'none')],
                                env=support.base_env())
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertIn('no cache at ', r.out)
+
+    def test_cache_command_usage(self):
+        for args in ([], ['frobnicate'], ['stats', 'extra'], ['stats', '--cache-max-size', '1'],
+                     ['prune', '--cache-dir', self.cache, '--cache-max-size', 'lots']):
+            r = support.run_prepyc(['cache'] + args, env=support.base_env())
+            self.assertEqual(r.rc, 2, str(r))
+        r = support.run_prepyc(['cache', '--help'], env=support.base_env())
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertIn('usage: prepyc cache stats', r.out)
+        r = support.run_prepyc(['cache', 'prune', '-h'], env=support.base_env())
         self.assertEqual(r.rc, 0, str(r))
 
     def test_default_location(self):

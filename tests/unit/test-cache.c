@@ -1,207 +1,9 @@
+/*
+ * Unit tests of the bytecode cache: the front (cache.h), the disk store
+ * (store-disk.h), the directory rule (cachedir.h).
+ */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "blake2b.h"
-#include "cache.h"
-#include "harness.h"
-#include "strbuf.h"
-#include "util.h"
-
-#define HEADER 80
-
-/* ---- helpers ---------------------------------------------------------- */
-
-static char *make_tmpdir(void)
-{
-	char *t = xstrdup("/tmp/prepyc-unit-cache-XXXXXX");
-
-	if (!mkdtemp(t))
-		die("mkdtemp: %s", strerror(errno));
-	return t;
-}
-
-static void remove_tree(char *dir)
-{
-	char *cmd = xstrfmt("chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", dir, dir);
-
-	if (system(cmd) != 0)
-		printf("  (could not remove %s)\n", dir);
-	free(cmd);
-	free(dir);
-}
-
-static int run_fmt(const char *fmt, const char *arg)
-{
-	char *cmd = xstrfmt(fmt, arg);
-	int rc = system(cmd);
-
-	free(cmd);
-	return rc;
-}
-
-static void make_key(unsigned char key[CACHE_KEY_LEN], int n)
-{
-	char s[32];
-
-	snprintf(s, sizeof(s), "key %d", n);
-	blake2b(key, CACHE_KEY_LEN, s, strlen(s));
-}
-
-/* The layout, written down independently of cache.c: DIR/v1/ab/cdef... */
-static char *path_of(const char *dir, const unsigned char *key)
-{
-	struct strbuf sb = STRBUF_INIT;
-	int i;
-
-	strbuf_addf(&sb, "%s/v1/%02x/", dir, key[0]);
-	for (i = 1; i < CACHE_KEY_LEN; i++)
-		strbuf_addf(&sb, "%02x", key[i]);
-	return strbuf_detach(&sb, NULL);
-}
-
-/* Contents of a put for key n: a code and warnings of lengths that vary. */
-static void body_of(int n, struct strbuf *code, struct strbuf *warn)
-{
-	int i;
-
-	strbuf_reset(code);
-	strbuf_reset(warn);
-	for (i = 0; i < 200 + n * 37 % 900; i++)
-		strbuf_addch(code, (char)(i * 31 + n));
-	if (n % 3)
-		strbuf_addf(warn, "w.py:%d: SyntaxWarning: number %d", n, n);
-}
-
-static void put_n(struct cache *c, int n)
-{
-	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT;
-	unsigned char key[CACHE_KEY_LEN];
-
-	make_key(key, n);
-	body_of(n, &code, &warn);
-	cache_put(c, key, code.buf, code.len, warn.buf, warn.len);
-	strbuf_release(&code);
-	strbuf_release(&warn);
-}
-
-/* 1 when key n hits with exactly its contents. */
-static int get_n(struct cache *c, int n)
-{
-	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT, want = STRBUF_INIT,
-		      wwant = STRBUF_INIT;
-	unsigned char key[CACHE_KEY_LEN];
-	int ok;
-
-	make_key(key, n);
-	body_of(n, &want, &wwant);
-	ok = cache_get(c, key, &code, &warn) == 1 && code.len == want.len &&
-	     !memcmp(code.buf, want.buf, want.len) && warn.len == wwant.len &&
-	     !memcmp(warn.buf, wwant.buf, wwant.len);
-	strbuf_release(&code);
-	strbuf_release(&warn);
-	strbuf_release(&want);
-	strbuf_release(&wwant);
-	return ok;
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
-
-static void read_file(const char *path, struct strbuf *sb)
-{
-	int fd = open(path, O_RDONLY);
-
-	strbuf_reset(sb);
-	if (fd >= 0) {
-		strbuf_read_fd(sb, fd, 0);
-		close(fd);
-	}
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd < 0 || write_in_full(fd, data, len) < 0)
-		printf("  cannot write %s\n", path);
-	if (fd >= 0)
-		close(fd);
-}
-
-static void set_mtime(const char *path, time_t t)
-{
-	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
-
-	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		printf("  utimensat %s: %s\n", path, strerror(errno));
-}
-
-static time_t mtime_of(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 ? st.st_mtime : (time_t)-1;
-}
-
-/* Silence stderr around calls that are meant to warn; returns the saved fd. */
-static int stderr_off(void)
-{
-	int saved = dup(2), null = open("/dev/null", O_WRONLY);
-
-	fflush(stderr);
-	dup2(null, 2);
-	close(null);
-	return saved;
-}
-
-static void stderr_on(int saved)
-{
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-}
-
-/* Total size of the entries (names not starting with '.') under DIR/v1. */
-static uint64_t entries_size(const char *dir, size_t *count)
-{
-	uint64_t total = 0;
-	int i;
-
-	*count = 0;
-	for (i = 0; i < 256; i++) {
-		char *sub = xstrfmt("%s/v1/%02x", dir, i);
-		DIR *d = opendir(sub);
-		struct dirent *de;
-
-		while (d && (de = readdir(d))) {
-			char *p = xstrfmt("%s/%s", sub, de->d_name);
-			struct stat st;
-
-			if (de->d_name[0] != '.' && lstat(p, &st) == 0) {
-				total += (uint64_t)st.st_size;
-				(*count)++;
-			}
-			free(p);
-		}
-		if (d)
-			closedir(d);
-		free(sub);
-	}
-	return total;
-}
+#include "cache-util.h"
 
 /* ---- tests ------------------------------------------------------------ */
 
@@ -298,76 +100,6 @@ TEST(cache_stats_file_is_trimmed)
 	free(stats);
 	free(dir);
 	remove_tree(tmp);
-}
-
-enum damage { TRUNCATED, FLIP_CODE, FLIP_WARNINGS, FLIP_SUM, FLIP_LENGTH, BAD_MAGIC,
-	      BAD_VERSION, BAD_FLAGS, OTHER_KEY, EMPTY, TRAILING, SYMLINK, DIRECTORY, NDAMAGE };
-
-static void damage(const char *dir, const unsigned char *key, enum damage how)
-{
-	struct strbuf sb = STRBUF_INIT;
-	unsigned char okey[CACHE_KEY_LEN];
-	char *path = path_of(dir, key), *opath;
-
-	read_file(path, &sb);
-	switch (how) {
-	case TRUNCATED:
-		strbuf_setlen(&sb, sb.len - 1);
-		break;
-	case FLIP_CODE:
-		sb.buf[HEADER + 3] ^= 1;
-		break;
-	case FLIP_WARNINGS:
-		sb.buf[sb.len - 1] ^= 0x40;
-		break;
-	case FLIP_SUM:
-		sb.buf[70] ^= 1;
-		break;
-	case FLIP_LENGTH: /* code one shorter, warnings one longer: sizes still add up */
-		sb.buf[48]--;
-		sb.buf[56]++;
-		break;
-	case BAD_MAGIC:
-		sb.buf[0] = 'p';
-		break;
-	case BAD_VERSION:
-		sb.buf[8] = 2;
-		break;
-	case BAD_FLAGS:
-		sb.buf[12] = 1;
-		break;
-	case TRAILING:
-		strbuf_addch(&sb, 0);
-		break;
-	case EMPTY:
-		strbuf_reset(&sb);
-		break;
-	case OTHER_KEY:
-		make_key(okey, 99);
-		opath = path_of(dir, okey);
-		if (rename(opath, path) < 0)
-			printf("  rename: %s\n", strerror(errno));
-		free(opath);
-		goto out;
-	case SYMLINK:
-		make_key(okey, 99);
-		opath = path_of(dir, okey);
-		unlink(path);
-		if (symlink(opath, path) < 0)
-			printf("  symlink: %s\n", strerror(errno));
-		free(opath);
-		goto out;
-	case DIRECTORY:
-		unlink(path);
-		mkdir(path, 0755);
-		goto out;
-	default:
-		break;
-	}
-	write_file(path, sb.buf, sb.len);
-out:
-	strbuf_release(&sb);
-	free(path);
 }
 
 TEST(cache_damaged_entries_are_misses_and_removed)
@@ -560,130 +292,6 @@ TEST(cache_read_only_directory_still_hits)
 	remove_tree(tmp);
 }
 
-/* Entries of one size (80 + 1000 bytes) for the eviction test. */
-static void put_fixed(struct cache *c, int n)
-{
-	unsigned char key[CACHE_KEY_LEN];
-	char code[1000];
-
-	make_key(key, n);
-	memset(code, n, sizeof(code));
-	cache_put(c, key, code, sizeof(code), "", 0);
-}
-
-static int hit(struct cache *c, int n)
-{
-	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT;
-	unsigned char key[CACHE_KEY_LEN];
-	int r;
-
-	make_key(key, n);
-	r = cache_get(c, key, &code, &warn);
-	strbuf_release(&code);
-	strbuf_release(&warn);
-	return r;
-}
-
-static char *beside(const char *path, const char *name)
-{
-	return xstrfmt("%.*s%s", (int)(strrchr(path, '/') - path + 1), path, name);
-}
-
-TEST(cache_eviction_keeps_recently_used)
-{
-	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *path, *stats;
-	char *old_tmp, *new_tmp, *mine, *mine2;
-	const uint64_t one = 1080, max = 10 * one;
-	unsigned char key[CACHE_KEY_LEN];
-	struct strbuf sb = STRBUF_INIT;
-	time_t now = time(NULL);
-	struct cache *c;
-	uint64_t total;
-	size_t n;
-	int i;
-
-	c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
-	for (i = 0; i < 20; i++)
-		put_fixed(c, i);
-	cache_close(c, "setup");
-	CHECK(entries_size(dir, &n) == 20 * one);
-	/* entry i was last used at now - 100000 + 10 i */
-	for (i = 0; i < 20; i++) {
-		make_key(key, i);
-		path = path_of(dir, key);
-		set_mtime(path, now - 100000 + 10 * i);
-		free(path);
-	}
-	/* strays: an old temporary file goes, a young one stays; a user's files stay */
-	make_key(key, 0);
-	path = path_of(dir, key);
-	old_tmp = beside(path, ".prepyc-1-1.tmp");
-	new_tmp = beside(path, ".prepyc-1-2.tmp");
-	mine = beside(path, "README");
-	mine2 = xstrfmt("%s/v1/notes.txt", dir);
-	write_file(old_tmp, "t", 1);
-	write_file(new_tmp, "t", 1);
-	write_file(mine, "m", 1);
-	write_file(mine2, "m", 1);
-	set_mtime(old_tmp, now - 7200);
-	set_mtime(mine, now - 1000000);
-	free(path);
-
-	/*
-	 * Bounded to 10 entries: use the five oldest (they become the most
-	 * recent) and store one; close evicts down to 90%, 9 entries: those
-	 * six and the three most recent of the others (17, 18, 19).
-	 */
-	c = cache_open(dir, max);
-	for (i = 0; i < 5; i++)
-		CHECK(hit(c, i));
-	put_fixed(c, 1000);
-	cache_close(c, "CPython 3.12.1");
-
-	total = entries_size(dir, &n);
-	CHECK_INT(n, 9 + 1); /* and the README */
-	CHECK(total - 1 <= max - max / 10);
-	for (i = 0; i < 20; i++) {
-		int keep = i < 5 || i >= 17;
-
-		make_key(key, i);
-		path = path_of(dir, key);
-		if (exists(path) != keep) {
-			printf("  entry %d: %s\n", i, keep ? "evicted" : "kept");
-			CHECK(0);
-		}
-		free(path);
-	}
-	make_key(key, 1000);
-	path = path_of(dir, key);
-	CHECK(exists(path));
-	free(path);
-	CHECK(!exists(old_tmp));
-	CHECK(exists(new_tmp));
-	CHECK(exists(mine));
-	CHECK(exists(mine2));
-	stats = xstrfmt("%s/stats", dir);
-	read_file(stats, &sb);
-	CHECK(strstr(sb.buf, " CPython 3.12.1 hits=5 misses=0 stored=1 stored_bytes=1080 "
-			     "evicted=12 max_size=10800\n") != NULL);
-
-	/* a run that stored nothing does not scan, even over the bound */
-	c = cache_open(dir, 1);
-	CHECK(hit(c, 0));
-	cache_close(c, "t");
-	entries_size(dir, &n);
-	CHECK_INT(n, 10);
-
-	strbuf_release(&sb);
-	free(stats);
-	free(old_tmp);
-	free(new_tmp);
-	free(mine);
-	free(mine2);
-	free(dir);
-	remove_tree(tmp);
-}
-
 TEST(cache_parse_size_cases)
 {
 	static const struct {
@@ -729,7 +337,7 @@ TEST(cache_parse_size_cases)
 	}
 }
 
-TEST(cache_default_dir_order)
+TEST(cache_dir_resolve_order)
 {
 	const char *names[] = { "PREPYC_CACHE_DIR", "XDG_CACHE_HOME", "HOME" };
 	char *saved[3], *d;
@@ -742,19 +350,19 @@ TEST(cache_default_dir_order)
 	setenv("PREPYC_CACHE_DIR", "/p", 1);
 	setenv("XDG_CACHE_HOME", "/x", 1);
 	setenv("HOME", "/h", 1);
-	CHECK_STR(d = cache_default_dir("/opt"), "/opt");
+	CHECK_STR(d = cache_dir_resolve("/opt"), "/opt");
 	free(d);
-	CHECK_STR(d = cache_default_dir(NULL), "/p");
+	CHECK_STR(d = cache_dir_resolve(NULL), "/p");
 	free(d);
 	setenv("PREPYC_CACHE_DIR", "", 1);
-	CHECK_STR(d = cache_default_dir(NULL), "/x/prepyc");
+	CHECK_STR(d = cache_dir_resolve(NULL), "/x/prepyc");
 	free(d);
 	setenv("XDG_CACHE_HOME", "relative", 1);
-	CHECK_STR(d = cache_default_dir(NULL), "/h/.cache/prepyc");
+	CHECK_STR(d = cache_dir_resolve(NULL), "/h/.cache/prepyc");
 	free(d);
 	unsetenv("XDG_CACHE_HOME");
 	unsetenv("HOME");
-	CHECK(cache_default_dir(NULL) == NULL);
+	CHECK(cache_dir_resolve(NULL) == NULL);
 	for (i = 0; i < 3; i++) {
 		if (saved[i])
 			setenv(names[i], saved[i], 1);
@@ -845,112 +453,110 @@ TEST(cache_concurrent_put_get)
 	remove_tree(tmp);
 }
 
-/* Run `prepyc cache ARGS` in-process with stdout captured in `out`. */
-static int run_cache_cmd(struct strbuf *out, const char **args)
-{
-	const char *argv[16];
-	char *file = xstrdup("/tmp/prepyc-unit-out-XXXXXX");
-	int fd = mkstemp(file), saved_out, saved_err, argc = 0, rc;
+/* A store in memory, behind the disk one: the front's second store. */
+struct mem_store {
+	struct cache_store base;
+	unsigned char key[CACHE_KEY_LEN];
+	struct strbuf code, warnings;
+	int has, gets, puts, closed;
+};
 
-	argv[argc++] = "cache";
-	while (*args)
-		argv[argc++] = *args++;
-	argv[argc] = NULL;
-	fflush(stdout);
-	saved_out = dup(1);
-	dup2(fd, 1);
-	saved_err = stderr_off();
-	rc = cmd_cache(argc, argv);
-	fflush(stdout);
-	stderr_on(saved_err);
-	dup2(saved_out, 1);
-	close(saved_out);
-	close(fd);
-	read_file(file, out);
-	unlink(file);
-	free(file);
-	return rc;
+static int mem_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		   struct strbuf *code, struct strbuf *warnings)
+{
+	struct mem_store *m = (struct mem_store *)s;
+
+	m->gets++;
+	if (!m->has || memcmp(key, m->key, CACHE_KEY_LEN))
+		return 0;
+	strbuf_add(code, m->code.buf, m->code.len);
+	strbuf_add(warnings, m->warnings.buf, m->warnings.len);
+	return 1;
 }
 
-TEST(cache_command_stats_clear_prune)
+static int mem_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		   const void *code, size_t code_len, const void *warnings, size_t warnings_len,
+		   uint64_t *bytes)
 {
-	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *none = xstrfmt("%s/none", tmp);
-	char *mine = xstrfmt("%s/mine.txt", dir), *path;
+	struct mem_store *m = (struct mem_store *)s;
+
+	m->puts++;
+	if (m->has)
+		return 0;
+	memcpy(m->key, key, CACHE_KEY_LEN);
+	strbuf_add(&m->code, code, code_len);
+	strbuf_add(&m->warnings, warnings, warnings_len);
+	m->has = 1;
+	*bytes = code_len + warnings_len;
+	return 1;
+}
+
+static void mem_close(struct cache_store *s, const char *label,
+		      const struct cache_store_counts *counts)
+{
+	struct mem_store *m = (struct mem_store *)s;
+
+	(void)label;
+	m->closed = 1;
+	/* a lookup of key 1 that missed, one of key 7 that hit; the put of key 2 found it full */
+	CHECK(counts->hits == 1 && counts->misses == 1);
+	CHECK(counts->stored == 0 && counts->stored_bytes == 0);
+}
+
+static const struct cache_store_ops mem_ops = { "memory", mem_get, mem_put, mem_close };
+
+TEST(cache_front_asks_stores_in_order)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *path, *stats;
+	struct mem_store m = { .base = { &mem_ops } };
+	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT, file = STRBUF_INIT;
 	unsigned char key[CACHE_KEY_LEN];
-	struct strbuf out = STRBUF_INIT;
-	struct cache *c = cache_open(dir, 3000);
-	size_t n;
-	int i;
+	size_t hits, misses, stored;
+	struct cache *c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
 
-	for (i = 0; i < 6; i++) {
-		put_n(c, i);
-		CHECK(get_n(c, i));
-	}
-	cache_close(c, "CPython 3.11.7");
-	entries_size(dir, &n);
-	CHECK_INT(n, 6);
-
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "stats", "--cache-dir", dir, NULL }), 0);
-	CHECK(strstr(out.buf, dir) != NULL);
-	CHECK(strstr(out.buf, "entries:         6, ") != NULL);
-	CHECK(strstr(out.buf, "max size:        2.9 KiB (3000 bytes), the last run's\n") != NULL);
-	CHECK(strstr(out.buf, "  CPython 3.11.7  hits 6  misses 0  stored 6\n") != NULL);
-	CHECK(strstr(out.buf, "hit rate: 100.0%") != NULL);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "stats", "--cache-dir", none, NULL }), 0);
-	CHECK(strstr(out.buf, "no cache at") != NULL);
-
-	/* prune: damaged entries, then down to the bound */
-	make_key(key, 0);
-	damage(dir, key, FLIP_SUM);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "prune", "--cache-dir", dir,
-						       "--cache-max-size", "1M", NULL }), 0);
-	CHECK(strstr(out.buf, "removed 1 damaged entry") != NULL);
-	CHECK(strstr(out.buf, "5 entries left") != NULL);
-	entries_size(dir, &n);
-	CHECK_INT(n, 5);
-	for (i = 1; i < 6; i++) {
-		make_key(key, i);
-		path = path_of(dir, key);
-		set_mtime(path, time(NULL) - 1000 + i);
-		free(path);
-	}
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "prune", "--cache-dir", dir,
-						       "--cache-max-size", "1", NULL }), 0);
-	entries_size(dir, &n);
-	CHECK_INT(n, 0);
-
-	/* clear: only what prepyc made */
-	c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
-	put_n(c, 1);
-	CHECK(get_n(c, 1));
+	strbuf_init(&m.code, 0);
+	strbuf_init(&m.warnings, 0);
+	cache_add_store(c, &m.base);
+	cache_add_store(c, NULL);
+	make_key(key, 7);
+	/* in the second store only: a hit, put into the first (the disk) */
+	CHECK(mem_put(&m.base, key, "abc", 3, "warn", 4, &(uint64_t){ 0 }) == 1);
+	m.puts = 0;
+	CHECK(!get_n(c, 1));
+	strbuf_addstr(&code, "x");
+	CHECK_INT(cache_get(c, key, &code, &warn), 1);
+	CHECK_STR(code.buf, "xabc");
+	CHECK_STR(warn.buf, "warn");
+	CHECK_INT(m.gets, 2);
+	CHECK_INT(m.puts, 0);
+	path = path_of(dir, key);
+	CHECK(exists(path));
+	/* now the first store answers */
+	strbuf_reset(&code);
+	strbuf_reset(&warn);
+	CHECK_INT(cache_get(c, key, &code, &warn), 1);
+	CHECK_STR(code.buf, "abc");
+	CHECK_INT(m.gets, 2);
+	/* a put goes to every store */
+	put_n(c, 2);
+	CHECK_INT(m.puts, 1);
+	cache_counts(c, &hits, &misses, &stored);
+	CHECK_INT(hits, 2);
+	CHECK_INT(misses, 1);
+	CHECK_INT(stored, 1);
 	cache_close(c, "t");
-	write_file(mine, "mine", 4);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "clear", "--cache-dir", dir, NULL }), 0);
-	CHECK(strstr(out.buf, "removed 1 entry") != NULL);
-	entries_size(dir, &n);
-	CHECK_INT(n, 0);
-	CHECK(exists(mine));
-	free(mine);
-	mine = xstrfmt("%s/v1", dir);
-	CHECK(!exists(mine));
-	free(mine);
-	mine = xstrfmt("%s/stats", dir);
-	CHECK(!exists(mine));
-
-	/* usage */
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "frobnicate", NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "stats", "extra", NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "stats", "--cache-max-size", "1", NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "prune", "--cache-dir", dir,
-						       "--cache-max-size", "lots", NULL }), 2);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "--help", NULL }), 0);
-	CHECK(strstr(out.buf, "usage: prepyc cache stats") != NULL);
-	CHECK_INT(run_cache_cmd(&out, (const char *[]){ "prune", "-h", NULL }), 0);
-
-	strbuf_release(&out);
-	free(mine);
-	free(none);
+	CHECK(m.closed);
+	/* the disk store's line: its own hits and misses, the back-filled entry counted */
+	stats = xstrfmt("%s/stats", dir);
+	read_file(stats, &file);
+	CHECK(strstr(file.buf, " t hits=1 misses=2 stored=2 ") != NULL);
+	strbuf_release(&m.code);
+	strbuf_release(&m.warnings);
+	strbuf_release(&code);
+	strbuf_release(&warn);
+	strbuf_release(&file);
+	free(stats);
+	free(path);
 	free(dir);
 	remove_tree(tmp);
 }

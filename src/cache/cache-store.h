@@ -1,0 +1,72 @@
+/*
+ * cache-store.h - a place the bytecode cache keeps its entries: the table
+ * of functions every store implements, and each store's open function.
+ *
+ * The front (cache.h) holds a list of stores and asks them in order; the
+ * engine only ever sees the front.  A store is a struct whose first member
+ * is a struct cache_store; its open function returns it (NULL when it
+ * cannot be used, after one warning), its close frees it.  Adding a store
+ * (a remote one) is one new file with its ops and open function, declared
+ * here, and one cache_add_store() call where the cache is opened.
+ *
+ * Today there is one store: the disk store (store-disk.c; its layout in
+ * store-disk.h), a content-addressed directory shared by runs, processes
+ * and users.
+ *
+ * The operations (`s` is the store itself):
+ *
+ *   get    Look `key` up: 1 and the entry's code and warnings appended to
+ *          `code` and `warnings` on a hit; 0 on a miss, nothing appended.
+ *          A store deals with its damaged entries itself (a miss).
+ *   put    Store an entry: 1 and the bytes it added to the store in
+ *          *bytes when stored; 0 when it did not (present already, too
+ *          large, a read-only store, or storing given up after an error,
+ *          with the store's one warning for the run).
+ *   close  End of the run: the store's upkeep and its record of the run
+ *          (`label` names the run's targets, `counts` is what the front
+ *          saw of this store), then free `s`.
+ *
+ * get and put are called from several threads at once and must be
+ * thread-safe; close is called once, after every get and put returned.
+ */
+#ifndef CACHE_STORE_H
+#define CACHE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "strbuf.h"
+
+/* What the front counted of one store in a run. */
+struct cache_store_counts {
+	size_t hits, misses;
+	size_t stored;         /* puts that stored, the front's and the back-fills */
+	uint64_t stored_bytes; /* what those puts added to the store */
+};
+
+struct cache_store;
+
+struct cache_store_ops {
+	const char *name; /* for traces: "disk" */
+	int (*get)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		   struct strbuf *code, struct strbuf *warnings);
+	int (*put)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN], const void *code,
+		   size_t code_len, const void *warnings, size_t warnings_len, uint64_t *bytes);
+	void (*close)(struct cache_store *s, const char *label,
+		      const struct cache_store_counts *counts);
+};
+
+struct cache_store {
+	const struct cache_store_ops *ops;
+};
+
+/*
+ * The disk store in `dir` (store-disk.h), bounded to `max_size` bytes,
+ * created if need be.  A directory that cannot be written gives one
+ * warning and a store that answers lookups and stores nothing; NULL (with
+ * the warning printed) when it cannot even be read.
+ */
+struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * store-disk.c - the disk store: entries in a directory shared by runs,
+ * processes and users.  The layout is in store-disk.h, the rules of
+ * concurrent use in ARCHITECTURE.md ("The bytecode cache"); scanning,
+ * eviction and the stats file are cache-admin.c's.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store-disk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blake2b.h"
+#include "cache-admin.h"
+#include "cache-store.h"
+#include "tempfile.h"
+#include "util.h"
+#include "banned.h"
+
+static const char cachedir_tag[] =
+	"Signature: 8a477f597d28d172789f06886806bc55\n"
+	"# This file is a cache directory tag created by prepyc.\n"
+	"# For information about cache directory tags, see:\n"
+	"#\thttps://bford.info/cachedir/\n";
+
+struct disk_store {
+	struct cache_store base; /* first: the front's handle */
+	char *dir;
+	uint64_t max_size;
+	int writable;
+	atomic_int store_failed; /* set once, with the run's one warning */
+};
+
+/* ---- entries ---------------------------------------------------------- */
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+char *disk_entry_path(const char *dir, const unsigned char key[CACHE_KEY_LEN])
+{
+	static const char digits[] = "0123456789abcdef";
+	char hex[2 * CACHE_KEY_LEN + 1];
+	size_t i;
+
+	for (i = 0; i < CACHE_KEY_LEN; i++) {
+		hex[2 * i] = digits[key[i] >> 4];
+		hex[2 * i + 1] = digits[key[i] & 15];
+	}
+	hex[2 * CACHE_KEY_LEN] = '\0';
+	return xstrfmt("%s/v1/%.2s/%s", dir, hex, hex + 2);
+}
+
+/* BLAKE2b-128, unkeyed, of the header before the checksum, the code, the warnings. */
+static void entry_sum(const unsigned char *header, const void *code, size_t code_len,
+		      const void *warnings, size_t warnings_len, unsigned char out[DISK_SUM_LEN])
+{
+	struct blake2b s;
+
+	blake2b_init(&s, DISK_SUM_LEN);
+	blake2b_update(&s, header, DISK_SUM_OFFSET);
+	blake2b_update(&s, code, code_len);
+	blake2b_update(&s, warnings, warnings_len);
+	blake2b_final(&s, out);
+}
+
+static void entry_header(unsigned char h[DISK_HEADER_LEN], const unsigned char *key,
+			 const void *code, size_t code_len, const void *warnings,
+			 size_t warnings_len)
+{
+	memcpy(h, DISK_ENTRY_MAGIC, 8);
+	put_le32(h + 8, DISK_ENTRY_VERSION);
+	put_le32(h + 12, 0);
+	memcpy(h + 16, key, CACHE_KEY_LEN);
+	put_le64(h + 48, code_len);
+	put_le64(h + 56, warnings_len);
+	entry_sum(h, code, code_len, warnings, warnings_len, h + DISK_SUM_OFFSET);
+}
+
+int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE_KEY_LEN],
+		    struct strbuf *code, struct strbuf *warnings)
+{
+	size_t base = code->len, size;
+	uint64_t code_len, warnings_len;
+	unsigned char *p, sum[DISK_SUM_LEN];
+
+	if (!S_ISREG(st->st_mode) || st->st_size < DISK_HEADER_LEN ||
+	    (uint64_t)st->st_size > DISK_ENTRY_MAX_BODY + DISK_HEADER_LEN)
+		return -1;
+	size = (size_t)st->st_size;
+	/* one read of the whole file, into the caller's buffer */
+	strbuf_grow(code, size);
+	p = (unsigned char *)code->buf + base;
+	if (read_in_full(fd, p, size) != (ssize_t)size)
+		goto bad;
+	code_len = get_le64(p + 48);
+	warnings_len = get_le64(p + 56);
+	if (memcmp(p, DISK_ENTRY_MAGIC, 8) || get_le32(p + 8) != DISK_ENTRY_VERSION ||
+	    get_le32(p + 12) || memcmp(p + 16, key, CACHE_KEY_LEN) ||
+	    code_len > size - DISK_HEADER_LEN || warnings_len != size - DISK_HEADER_LEN - code_len)
+		goto bad;
+	entry_sum(p, p + DISK_HEADER_LEN, code_len, p + DISK_HEADER_LEN + code_len, warnings_len,
+		  sum);
+	if (memcmp(sum, p + DISK_SUM_OFFSET, DISK_SUM_LEN))
+		goto bad;
+	strbuf_add(warnings, p + DISK_HEADER_LEN + code_len, warnings_len);
+	memmove(p, p + DISK_HEADER_LEN, code_len);
+	strbuf_setlen(code, base + code_len);
+	return 0;
+bad:
+	strbuf_setlen(code, base);
+	return -1;
+}
+
+/*
+ * Remove a damaged entry, unless it is no longer the file we read (`st`,
+ * when known): another process may have just published a good one.
+ */
+static void remove_damaged(const char *path, const struct stat *st)
+{
+	struct stat now;
+
+	if (st && (lstat(path, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino))
+		return;
+	if (unlink(path) == 0)
+		trace("cache: removed damaged entry '%s'", path);
+}
+
+/* ---- the store's operations ------------------------------------------- */
+
+static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		    struct strbuf *code, struct strbuf *warnings)
+{
+	struct disk_store *d = (struct disk_store *)s;
+	char *path = disk_entry_path(d->dir, key);
+	struct stat st;
+	int fd, hit = 0;
+
+	/* O_NONBLOCK: a FIFO planted at an entry's path must not hang us */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ELOOP && d->writable)
+			remove_damaged(path, NULL); /* a symbolic link is not an entry */
+		goto out;
+	}
+	if (fstat(fd, &st) < 0)
+		goto out;
+	if (disk_entry_read(fd, &st, key, code, warnings) < 0) {
+		if (d->writable)
+			remove_damaged(path, &st);
+		goto out;
+	}
+	hit = 1;
+	/* recency for eviction, at most once an hour per entry; a failure only costs precision */
+	if (d->writable && st.st_mtime < time(NULL) - DISK_TOUCH_AFTER)
+		futimens(fd, NULL);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return hit;
+}
+
+static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		    const void *code, size_t code_len, const void *warnings, size_t warnings_len,
+		    uint64_t *bytes)
+{
+	struct disk_store *d = (struct disk_store *)s;
+	unsigned char header[DISK_HEADER_LEN];
+	struct iovec iov[3];
+	struct stat st;
+	const char *what = "";
+	char *path;
+	int n = 0, stored = 0;
+
+	if (!d->writable || atomic_load(&d->store_failed))
+		return 0;
+	if ((uint64_t)code_len + warnings_len > DISK_ENTRY_MAX_BODY)
+		return 0;
+	path = disk_entry_path(d->dir, key);
+	if (lstat(path, &st) == 0)
+		goto out; /* stored already (by us or another process); a bad one goes on its next get */
+	entry_header(header, key, code, code_len, warnings, warnings_len);
+	iov[n].iov_base = header;
+	iov[n++].iov_len = DISK_HEADER_LEN;
+	if (code_len) {
+		iov[n].iov_base = (void *)code;
+		iov[n++].iov_len = code_len;
+	}
+	if (warnings_len) {
+		iov[n].iov_base = (void *)warnings;
+		iov[n++].iov_len = warnings_len;
+	}
+	if (write_file_atomic(path, 0644, iov, n, &what) < 0) {
+		int e = errno;
+
+		if (!atomic_exchange(&d->store_failed, 1))
+			warning("cache: %s '%s' (%s): storing nothing more in the cache in this run",
+				what, path, strerror(e));
+		goto out;
+	}
+	*bytes = (uint64_t)DISK_HEADER_LEN + code_len + warnings_len;
+	stored = 1;
+out:
+	free(path);
+	return stored;
+}
+
+static void disk_close(struct cache_store *s, const char *label,
+		       const struct cache_store_counts *counts)
+{
+	struct disk_store *d = (struct disk_store *)s;
+	size_t evicted = 0;
+
+	if (d->writable && counts->stored)
+		evicted = cache_admin_trim(d->dir, d->max_size);
+	if (d->writable && (counts->hits || counts->misses)) {
+		struct cache_run r = {
+			.when = (long long)time(NULL),
+			.label = (char *)label,
+			.hits = counts->hits,
+			.misses = counts->misses,
+			.stored = counts->stored,
+			.stored_bytes = counts->stored_bytes,
+			.evicted = evicted,
+			.max_size = d->max_size,
+		};
+
+		cache_admin_append_run(d->dir, &r);
+	}
+	free(d->dir);
+	free(d);
+}
+
+static const struct cache_store_ops disk_ops = {
+	.name = "disk",
+	.get = disk_get,
+	.put = disk_put,
+	.close = disk_close,
+};
+
+/* ---- opening ---------------------------------------------------------- */
+
+/* The tag that backup tools look for; only a courtesy, so failures are ignored. */
+static void write_tag(const char *dir)
+{
+	char *tag = xstrfmt("%s/CACHEDIR.TAG", dir);
+	struct stat st;
+
+	if (lstat(tag, &st) < 0 && errno == ENOENT) {
+		struct iovec iov = { (void *)cachedir_tag, sizeof(cachedir_tag) - 1 };
+		const char *what;
+
+		write_file_atomic(tag, 0644, &iov, 1, &what);
+	}
+	free(tag);
+}
+
+struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size)
+{
+	char *v1 = xstrfmt("%s/v1", dir), *below = xstrfmt("%s/v1/-", dir);
+	struct disk_store *d = NULL;
+	struct stat st;
+	int e = 0, mk;
+
+	/* mkdir -p DIR/v1 (mkdirs_for makes the directories of a path) */
+	mk = mkdirs_for(below) < 0 ? errno : 0;
+	if (stat(v1, &st) < 0)
+		e = mk ? mk : errno;
+	else if (!S_ISDIR(st.st_mode))
+		e = ENOTDIR;
+	if (e) {
+		warning("cannot create the cache directory '%s' (%s): compiling without the cache",
+			dir, strerror(e));
+		goto out;
+	}
+	if (access(v1, R_OK | X_OK) < 0) {
+		warning("cannot read the cache directory '%s' (%s): compiling without the cache",
+			dir, strerror(errno));
+		goto out;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->base.ops = &disk_ops;
+	d->dir = xstrdup(dir);
+	d->max_size = max_size;
+	atomic_init(&d->store_failed, 0);
+	/* access() sees modes, ACLs and read-only mounts; a full disk shows at the first put */
+	if (access(v1, W_OK | X_OK) < 0 || access(dir, W_OK | X_OK) < 0) {
+		warning("cache directory '%s' is not writable (%s): compiling without storing to the cache",
+			dir, strerror(errno));
+	} else {
+		d->writable = 1;
+		write_tag(dir);
+	}
+out:
+	free(v1);
+	free(below);
+	return d ? &d->base : NULL;
+}

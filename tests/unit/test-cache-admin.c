@@ -1,0 +1,214 @@
+/* Unit tests of the cache's administration (cache-admin.h): eviction, stats, clear, prune. */
+#define _POSIX_C_SOURCE 200809L
+#include "cache-util.h"
+
+/* Entries of one size (80 + 1000 bytes) for the eviction test. */
+static void put_fixed(struct cache *c, int n)
+{
+	unsigned char key[CACHE_KEY_LEN];
+	char code[1000];
+
+	make_key(key, n);
+	memset(code, n, sizeof(code));
+	cache_put(c, key, code, sizeof(code), "", 0);
+}
+
+static int hit(struct cache *c, int n)
+{
+	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT;
+	unsigned char key[CACHE_KEY_LEN];
+	int r;
+
+	make_key(key, n);
+	r = cache_get(c, key, &code, &warn);
+	strbuf_release(&code);
+	strbuf_release(&warn);
+	return r;
+}
+
+static char *beside(const char *path, const char *name)
+{
+	return xstrfmt("%.*s%s", (int)(strrchr(path, '/') - path + 1), path, name);
+}
+
+TEST(cache_eviction_keeps_recently_used)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *path, *stats;
+	char *old_tmp, *new_tmp, *mine, *mine2;
+	const uint64_t one = 1080, max = 10 * one;
+	unsigned char key[CACHE_KEY_LEN];
+	struct strbuf sb = STRBUF_INIT;
+	time_t now = time(NULL);
+	struct cache *c;
+	uint64_t total;
+	size_t n;
+	int i;
+
+	c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+	for (i = 0; i < 20; i++)
+		put_fixed(c, i);
+	cache_close(c, "setup");
+	CHECK(entries_size(dir, &n) == 20 * one);
+	/* entry i was last used at now - 100000 + 10 i */
+	for (i = 0; i < 20; i++) {
+		make_key(key, i);
+		path = path_of(dir, key);
+		set_mtime(path, now - 100000 + 10 * i);
+		free(path);
+	}
+	/* strays: an old temporary file goes, a young one stays; a user's files stay */
+	make_key(key, 0);
+	path = path_of(dir, key);
+	old_tmp = beside(path, ".prepyc-1-1.tmp");
+	new_tmp = beside(path, ".prepyc-1-2.tmp");
+	mine = beside(path, "README");
+	mine2 = xstrfmt("%s/v1/notes.txt", dir);
+	write_file(old_tmp, "t", 1);
+	write_file(new_tmp, "t", 1);
+	write_file(mine, "m", 1);
+	write_file(mine2, "m", 1);
+	set_mtime(old_tmp, now - 7200);
+	set_mtime(mine, now - 1000000);
+	free(path);
+
+	/*
+	 * Bounded to 10 entries: use the five oldest (they become the most
+	 * recent) and store one; close evicts down to 90%, 9 entries: those
+	 * six and the three most recent of the others (17, 18, 19).
+	 */
+	c = cache_open(dir, max);
+	for (i = 0; i < 5; i++)
+		CHECK(hit(c, i));
+	put_fixed(c, 1000);
+	cache_close(c, "CPython 3.12.1");
+
+	total = entries_size(dir, &n);
+	CHECK_INT(n, 9 + 1); /* and the README */
+	CHECK(total - 1 <= max - max / 10);
+	for (i = 0; i < 20; i++) {
+		int keep = i < 5 || i >= 17;
+
+		make_key(key, i);
+		path = path_of(dir, key);
+		if (exists(path) != keep) {
+			printf("  entry %d: %s\n", i, keep ? "evicted" : "kept");
+			CHECK(0);
+		}
+		free(path);
+	}
+	make_key(key, 1000);
+	path = path_of(dir, key);
+	CHECK(exists(path));
+	free(path);
+	CHECK(!exists(old_tmp));
+	CHECK(exists(new_tmp));
+	CHECK(exists(mine));
+	CHECK(exists(mine2));
+	stats = xstrfmt("%s/stats", dir);
+	read_file(stats, &sb);
+	CHECK(strstr(sb.buf, " CPython 3.12.1 hits=5 misses=0 stored=1 stored_bytes=1080 "
+			     "evicted=12 max_size=10800\n") != NULL);
+
+	/* a run that stored nothing does not scan, even over the bound */
+	c = cache_open(dir, 1);
+	CHECK(hit(c, 0));
+	cache_close(c, "t");
+	entries_size(dir, &n);
+	CHECK_INT(n, 10);
+
+	strbuf_release(&sb);
+	free(stats);
+	free(old_tmp);
+	free(new_tmp);
+	free(mine);
+	free(mine2);
+	free(dir);
+	remove_tree(tmp);
+}
+
+TEST(cache_admin_stats_clear_prune)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *none = xstrfmt("%s/none", tmp);
+	char *mine = xstrfmt("%s/mine.txt", dir), *path;
+	unsigned char key[CACHE_KEY_LEN];
+	struct cache *c = cache_open(dir, 3000);
+	struct cache_usage u;
+	struct cache_runs runs;
+	struct cache_clear_result cr;
+	struct cache_prune_result pr;
+	size_t n;
+	int i, recorded;
+
+	for (i = 0; i < 6; i++) {
+		put_n(c, i);
+		CHECK(get_n(c, i));
+	}
+	cache_close(c, "CPython 3.11.7");
+	entries_size(dir, &n);
+	CHECK_INT(n, 6);
+
+	/* stats */
+	CHECK(cache_admin_exists(dir));
+	CHECK(!cache_admin_exists(none));
+	CHECK_INT(cache_admin_usage(dir, &u), 0);
+	CHECK_INT(u.entries, 6);
+	CHECK(u.bytes == entries_size(dir, &n));
+	CHECK_INT(u.temps, 0);
+	CHECK(cache_admin_last_max_size(dir, &recorded) == 3000 && recorded);
+	CHECK(cache_admin_last_max_size(none, &recorded) == CACHE_DEFAULT_MAX_SIZE && !recorded);
+	CHECK_INT(cache_admin_read_runs(dir, 10, &runs), 0);
+	CHECK_INT(runs.nr, 1);
+	CHECK_STR(runs.v[0].label, "CPython 3.11.7");
+	CHECK(runs.v[0].hits == 6 && runs.v[0].misses == 0 && runs.v[0].stored == 6);
+	CHECK(runs.last_max_size == 3000);
+	cache_runs_release(&runs);
+	CHECK(cache_admin_read_runs(none, 10, &runs) < 0 && runs.nr == 0);
+
+	/* prune: damaged entries, then down to the bound */
+	make_key(key, 0);
+	damage(dir, key, FLIP_SUM);
+	CHECK_INT(cache_admin_prune(dir, (uint64_t)1 << 20, &pr), 0);
+	CHECK_INT(pr.damaged, 1);
+	CHECK_INT(pr.evicted, 0);
+	CHECK_INT(pr.left, 5);
+	CHECK_INT(pr.failed, 0);
+	entries_size(dir, &n);
+	CHECK_INT(n, 5);
+	for (i = 1; i < 6; i++) {
+		make_key(key, i);
+		path = path_of(dir, key);
+		set_mtime(path, time(NULL) - 1000 + i);
+		free(path);
+	}
+	CHECK_INT(cache_admin_prune(dir, 1, &pr), 0);
+	CHECK_INT(pr.evicted, 5);
+	CHECK_INT(pr.left, 0);
+	CHECK(pr.left_bytes == 0);
+	entries_size(dir, &n);
+	CHECK_INT(n, 0);
+
+	/* clear: only what prepyc made */
+	c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+	put_n(c, 1);
+	CHECK(get_n(c, 1));
+	cache_close(c, "t");
+	write_file(mine, "mine", 4);
+	CHECK_INT(cache_admin_clear(dir, &cr), 0);
+	CHECK_INT(cr.entries, 1);
+	CHECK_INT(cr.failed, 0);
+	entries_size(dir, &n);
+	CHECK_INT(n, 0);
+	CHECK(exists(mine));
+	free(mine);
+	mine = xstrfmt("%s/v1", dir);
+	CHECK(!exists(mine));
+	free(mine);
+	mine = xstrfmt("%s/stats", dir);
+	CHECK(!exists(mine));
+	CHECK(!cache_admin_exists(dir));
+
+	free(mine);
+	free(none);
+	free(dir);
+	remove_tree(tmp);
+}
