@@ -5,7 +5,7 @@
  *
  *   pycwrite_read_source(&in, path, t, inval, &err)   once per source
  *   hlen = pycwrite_header(t, inval, in.mtime32, in.size, in.hash, hdr)
- *   code = pycwrite_canonical(&canon, reply, &len, &why)   per level
+ *   code = pycwrite_canonical(&canon, reply, &len, &err)   per level (NULL: use reply)
  *   pycwrite_file(pyc, hdr, hlen, code, len, pyc_mode(in.mode), umask, force, &what)
  *
  * pycwrite_file() is the one way a pyc is written, from a compile or from
