@@ -6,7 +6,10 @@
  * per file what compileall of that target's version would do with it (the
  * co_filename from -d/-s/-p, -x, -e, the optimization levels, the pyc
  * paths), keeps the files whose pycs are not fresh, compiles them on a pool
- * of workers, largest first, writes every pyc atomically, and reports:
+ * of workers, largest first, writes every pyc atomically, and reports.
+ * Its stages, one file each: plan.h (with cofilename.h), cachephase.h,
+ * compilestage.h, pycwrite.h, report.h (run.h is their shared state);
+ * engine.c only strings them together.  The styles (report.h):
  *
  *   STYLE_CONCISE     prepyc's own: errors and warnings on stderr as they
  *                     come, one summary line on stdout;
@@ -27,6 +30,8 @@
 #include "cache.h"
 #include "walk.h"
 
+struct pool_ops;
+
 enum engine_style {
 	STYLE_CONCISE,
 	STYLE_COMPILEALL,
@@ -40,8 +45,22 @@ enum invalidation {
 	INVAL_CHECKED_HASH = 3,
 };
 
-#define ENGINE_MAX_LEVELS 16
+#define ENGINE_MAX_LEVELS 16 /* = PLAN_MAX_LEVELS */
 #define ENGINE_DEFAULT_TIMEOUT 120
+
+/*
+ * What runs the compiles: pool_run()'s signature (pool.h) with the runner
+ * itself first, so that a fake can keep its state in `data`.  It must call
+ * ops->next() until it returns 0 and answer every frame it took with
+ * ops->reply() (a code or an error, after any warnings) or ops->failed().
+ * NULL in engine_opts means the worker pool (pool_run()); the unit tests
+ * put a fake in its place (ninja's FakeCommandRunner).
+ */
+struct runner {
+	int (*run)(const struct runner *self, const struct target *t, int nworkers,
+		   const struct pool_ops *ops, void *ctx, unsigned flags, double timeout);
+	void *data;
+};
 
 struct engine_opts {
 	enum engine_style style;
@@ -60,6 +79,7 @@ struct engine_opts {
 	int canonical;                 /* write the canonical form of the code (ARCHITECTURE.md) */
 	struct cache *cache;           /* the bytecode cache, or NULL */
 	int timeout;                   /* seconds per file before its worker is killed; 0: none */
+	const struct runner *runner;   /* NULL: the worker pool */
 };
 
 #define ENGINE_OPTS_INIT { .style = STYLE_CONCISE, .maxlevels = -1, \
@@ -71,11 +91,5 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 
 /* The invalidation mode a run will use for `t` (resolving INVAL_DEFAULT). */
 int engine_invalidation(const struct engine_opts *o, const struct target *t);
-
-/*
- * Python's repr() of a path (bytes decoded as UTF-8 with surrogateescape),
- * as compileall prints it with {!r}.  Returns a new string.
- */
-char *py_repr_path(const char *path);
 
 #endif

@@ -1,0 +1,387 @@
+/*
+ * plan.c - files, items, pyc paths, freshness, duplicates, order (see plan.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
+#include "plan.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "parallel.h"
+#include "pyc.h"
+#include "siphash.h"
+#include "util.h"
+#include "banned.h"
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* sorted(set(levels)), -1 meaning the target's own level; returns how many. */
+static int plan_levels(const struct plan_opts *o, int *levels)
+{
+	int nlevels = 0, i, k;
+
+	if (o->nlevels > PLAN_MAX_LEVELS)
+		BUG("plan: %d levels", o->nlevels);
+	if (!o->nlevels)
+		levels[nlevels++] = -1;
+	for (i = 0; i < o->nlevels; i++)
+		levels[nlevels++] = o->levels[i];
+	qsort(levels, (size_t)nlevels, sizeof(int), cmp_int);
+	for (i = 1, k = 1; i < nlevels; i++)
+		if (levels[i] != levels[k - 1])
+			levels[k++] = levels[i];
+	return k;
+}
+
+/* The items of candidate `f`, its pyc paths de-duplicated (-b, -1 = level). */
+static void add_items(struct plan *p, const struct plan_opts *o, const struct target *t,
+		      struct file *f, const int *levels, int nlevels)
+{
+	int i;
+
+	f->first = p->nitems;
+	for (i = 0; i < nlevels; i++) {
+		int opt = levels[i] < 0 ? t->optimize : levels[i];
+		char *pyc = o->legacy ? xstrfmt("%sc", f->src->path)
+				      : pyc_cache_path(&t->layout, f->src->path, opt);
+		struct item *it;
+		int dup = 0;
+		size_t j;
+
+		/* levels sharing a pyc (-b, or -1 = the target's level): the last one's stays */
+		for (j = p->nitems - (size_t)f->nlevels; j < p->nitems; j++) {
+			if (!strcmp(p->items[j].pyc, pyc)) {
+				p->items[j].opt = opt;
+				dup = 1;
+			}
+		}
+		if (dup) {
+			free(pyc);
+			continue;
+		}
+		ALLOC_GROW(p->items, p->nitems + 1, p->ialloc);
+		it = &p->items[p->nitems++];
+		memset(it, 0, sizeof(*it));
+		it->f = f;
+		it->opt = opt;
+		it->pyc = pyc;
+		strbuf_init(&it->warn, 0);
+		f->nlevels++;
+	}
+}
+
+void plan_build(struct plan *p, const struct plan_opts *o, const struct target *t,
+		const struct source_list *list)
+{
+	int maxlevels = o->maxlevels >= 0 ? o->maxlevels : target_default_maxlevels(t);
+	int levels[PLAN_MAX_LEVELS + 1], nlevels = plan_levels(o, levels);
+	char *limit_real = o->limit_sl_dest ? realpath(o->limit_sl_dest, NULL) : NULL;
+	const char *arg = NULL;
+	size_t k;
+
+	for (k = 0; k < list->nr; k++) {
+		const struct source *s = &list->v[k];
+		struct file *f;
+
+		if (s->top)
+			arg = (s->kind == ENTRY_DIR || s->kind == ENTRY_DIR_ERROR) ? s->path : NULL;
+		if (s->depth > maxlevels)
+			continue;
+		ALLOC_GROW(p->files, p->nfiles + 1, p->falloc);
+		f = &p->files[p->nfiles++];
+		memset(f, 0, sizeof(*f));
+		strbuf_init(&f->in.data, 0);
+		strbuf_init(&f->warnings, 0);
+		f->src = s;
+		f->state = FS_SKIP;
+		if (s->kind == ENTRY_DIR || s->kind == ENTRY_DIR_ERROR)
+			continue;
+		f->dfile = cofilename_compute(&o->names, t, s, arg, &f->note);
+		if (o->rx_skip && o->rx_skip[k])
+			continue;
+		if (limit_real && s->is_link && cofilename_outside_limit(limit_real, s->path))
+			continue;
+		if (s->kind != ENTRY_SOURCE)
+			continue;
+		f->state = FS_PENDING;
+	}
+	free(limit_real);
+	/* after the files: their array no longer moves under the items' pointers */
+	for (k = 0; k < p->nfiles; k++)
+		if (p->files[k].state == FS_PENDING)
+			add_items(p, o, t, &p->files[k], levels, nlevels);
+}
+
+/* ---- freshness --------------------------------------------------------- */
+
+static int read_header(const char *pyc, unsigned char *hdr, size_t n)
+{
+	int fd = open(pyc, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	ssize_t got;
+
+	if (fd < 0)
+		return 0;
+	got = read_in_full(fd, hdr, n);
+	close(fd);
+	return got == (ssize_t)n;
+}
+
+/* The header a compile of `f` would write now; 0 when the source cannot be read. */
+static size_t wanted_header(const struct target *t, int inval, const struct file *f,
+			    unsigned char *want)
+{
+	struct strbuf src = STRBUF_INIT;
+	unsigned char hash[8];
+	int fd;
+
+	if (inval == 0)
+		return pycwrite_header(t, 0, pyc_mtime32(f->src->mtime_sec, f->src->mtime_nsec),
+				       f->src->size, NULL, want);
+	fd = open(f->src->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	if (strbuf_read_fd(&src, fd, (size_t)f->src->size + 1) < 0) {
+		close(fd);
+		strbuf_release(&src);
+		return 0;
+	}
+	close(fd);
+	pyc_source_hash((enum source_hash_kind)t->hash_kind, t->fmt.magic, src.buf, src.len, hash);
+	strbuf_release(&src);
+	return pycwrite_header(t, inval, 0, 0, hash, want);
+}
+
+struct fresh_ctx {
+	const struct plan *p;
+	const struct target *t;
+	int inval;
+	struct file **cand;
+};
+
+/* Are all pycs of candidate i fresh?  For hash pycs this reads and hashes the source. */
+static void fresh_one(void *arg, size_t i)
+{
+	struct fresh_ctx *c = arg;
+	struct file *f = c->cand[i];
+	const struct item *items = &c->p->items[f->first];
+	unsigned char hdr[PYC_HEADER_MAX], want[PYC_HEADER_MAX];
+	size_t n = wanted_header(c->t, c->inval, f, want);
+	int k;
+
+	if (!n)
+		return;
+	for (k = 0; k < f->nlevels; k++)
+		if (!read_header(items[k].pyc, hdr, n) || memcmp(hdr, want, n))
+			return;
+	f->state = FS_FRESH;
+}
+
+/* The candidates, in walk order; returns how many. */
+static size_t candidates(const struct plan *p, struct file ***out)
+{
+	struct file **cand = xcalloc(p->nfiles ? p->nfiles : 1, sizeof(*cand));
+	size_t k, n = 0;
+
+	for (k = 0; k < p->nfiles; k++)
+		if (p->files[k].state == FS_PENDING)
+			cand[n++] = &p->files[k];
+	*out = cand;
+	return n;
+}
+
+/*
+ * A system call or three per file (plus reading the source for hash pycs):
+ * it dominates a run where nothing changed, hence the threads.
+ */
+void plan_freshness(struct plan *p, const struct target *t, int inval)
+{
+	struct fresh_ctx c;
+	size_t n;
+
+	c.p = p;
+	c.t = t;
+	c.inval = inval;
+	n = candidates(p, &c.cand);
+	parallel_for(n, parallel_threads(n, 512, 1), fresh_one, &c);
+	free(c.cand);
+}
+
+/* ---- duplicates -------------------------------------------------------- */
+
+static char *dup_key(const struct file *f, const char *pyc)
+{
+	const char *base = strrchr(pyc, '/');
+
+	return xstrfmt("%llu:%llu:%s", (unsigned long long)f->src->dev,
+		       (unsigned long long)f->src->ino, base ? base + 1 : pyc);
+}
+
+/* Do two pyc paths name the same directory (a hard-linked source elsewhere does not)? */
+static int same_pyc_dir(const char *a, const char *b)
+{
+	char *da = xstrdup(a), *db = xstrdup(b), *ra, *rb, *sa, *sb;
+	int same;
+
+	*strrchr(da, '/') = '\0';
+	*strrchr(db, '/') = '\0';
+	ra = realpath(da, NULL);
+	rb = realpath(db, NULL);
+	/* a __pycache__ not created yet: compare the directories holding it */
+	if ((!ra || !rb) && (sa = strrchr(da, '/')) && (sb = strrchr(db, '/'))) {
+		free(ra);
+		free(rb);
+		*sa = *sb = '\0';
+		ra = realpath(da, NULL);
+		rb = realpath(db, NULL);
+	}
+	same = ra && rb && !strcmp(ra, rb);
+	free(ra);
+	free(rb);
+	free(da);
+	free(db);
+	return same;
+}
+
+struct dupkey {
+	char *key;
+	size_t order;
+	struct file *f;
+};
+
+static int cmp_dupkey(const void *a, const void *b)
+{
+	const struct dupkey *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+void plan_mark_duplicates(struct plan *p, int force)
+{
+	struct file **cand;
+	size_t n = candidates(p, &cand), i, m = 0;
+	struct dupkey *keys = xcalloc(n ? n : 1, sizeof(*keys));
+
+	for (i = 0; i < n; i++) {
+		/* the same source file (device, inode) and the same pyc name */
+		keys[m].key = dup_key(cand[i], p->items[cand[i]->first].pyc);
+		keys[m].order = i;
+		keys[m++].f = cand[i];
+	}
+	qsort(keys, m, sizeof(*keys), cmp_dupkey);
+	for (i = 0; i < m;) {
+		size_t end = i + 1, keep, j;
+
+		while (end < m && !strcmp(keys[end].key, keys[i].key))
+			end++;
+		keep = force ? end - 1 : i;
+		/* every occurrence is compiled (for its own messages); one writes */
+		for (j = i; end - i > 1 && j < end; j++)
+			if (same_pyc_dir(p->items[keys[j].f->first].pyc,
+					 p->items[keys[keep].f->first].pyc))
+				keys[j].f->writer = keys[keep].f;
+		i = end;
+	}
+	for (i = 0; i < m; i++)
+		free(keys[i].key);
+	free(keys);
+	free(cand);
+}
+
+/* ---- what is left, in what order --------------------------------------- */
+
+void plan_drop_fresh(struct plan *p)
+{
+	size_t k, j;
+
+	/* keep the items of stale files (still grouped by file, in level order) */
+	for (k = 0, j = 0; k < p->nitems; k++) {
+		struct file *f = p->items[k].f;
+
+		if (f->state == FS_FRESH) {
+			free(p->items[k].pyc);
+			strbuf_release(&p->items[k].warn);
+			continue;
+		}
+		if (!f->pycs)
+			f->pycs = xcalloc((size_t)f->nlevels, sizeof(*f->pycs));
+		f->pycs[f->pending++] = p->items[k].pyc;
+		p->items[j++] = p->items[k];
+	}
+	p->nitems = j;
+	for (k = 0; k < p->nfiles; k++)
+		p->nfresh += p->files[k].state == FS_FRESH;
+}
+
+static int by_size_desc(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	if (x->f->src->size != y->f->src->size)
+		return x->f->src->size < y->f->src->size ? 1 : -1;
+	/* equal sizes keep walk order, then level order: a run is deterministic */
+	if (x->f != y->f)
+		return x->f < y->f ? -1 : 1;
+	return (x->opt > y->opt) - (x->opt < y->opt);
+}
+
+static void test_shuffle(struct item *items, size_t n)
+{
+	const char *env = getenv("PREPYC_TEST_SHUFFLE");
+	uint64_t x;
+	size_t i;
+
+	if (!env || !*env || n < 2)
+		return;
+	x = strtoull(env, NULL, 10) * 0x9e3779b97f4a7c15ULL + 1;
+	for (i = n - 1; i > 0; i--) {
+		size_t j;
+		struct item tmp;
+
+		x ^= x << 13; /* xorshift64 */
+		x ^= x >> 7;
+		x ^= x << 17;
+		j = (size_t)(x % (i + 1));
+		tmp = items[i];
+		items[i] = items[j];
+		items[j] = tmp;
+	}
+}
+
+void plan_order(struct plan *p)
+{
+	if (p->nitems)
+		qsort(p->items, p->nitems, sizeof(*p->items), by_size_desc);
+	test_shuffle(p->items, p->nitems);
+}
+
+void plan_release(struct plan *p)
+{
+	size_t k;
+
+	for (k = 0; k < p->nitems; k++) {
+		free(p->items[k].pyc);
+		strbuf_release(&p->items[k].warn);
+	}
+	for (k = 0; k < p->nfiles; k++) {
+		struct file *f = &p->files[k];
+
+		free(f->dfile);
+		free(f->note);
+		free(f->pyerror);
+		free(f->pycs);
+		strbuf_release(&f->in.data);
+		strbuf_release(&f->warnings);
+	}
+	free(p->items);
+	free(p->files);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,160 @@
+/*
+ * run.c - a file's end within a run: counts, errors, pycs (see run.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cachekey.h"
+#include "pystr.h"
+#include "util.h"
+#include "banned.h"
+
+static int files_equal(const char *a, const char *b)
+{
+	struct strbuf x = STRBUF_INIT, y = STRBUF_INIT;
+	int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC);
+	int eq = fa >= 0 && fb >= 0 && strbuf_read_fd(&x, fa, 0) >= 0 &&
+		 strbuf_read_fd(&y, fb, 0) >= 0 && x.len == y.len && !memcmp(x.buf, y.buf, x.len);
+
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	strbuf_release(&x);
+	strbuf_release(&y);
+	return eq;
+}
+
+/* compileall --hardlink-dupes: a level identical to the previous one becomes a link to it. */
+static void hardlink_dupes(struct run *r, struct file *f)
+{
+	int i;
+
+	for (i = 1; i < f->nlevels; i++) {
+		if (strcmp(f->pycs[i - 1], f->pycs[i]) && files_equal(f->pycs[i - 1], f->pycs[i])) {
+			if (unlink(f->pycs[i]) < 0 || link(f->pycs[i - 1], f->pycs[i]) < 0) {
+				progress_clear(&r->progress);
+				error_errno("cannot link '%s' to '%s'", f->pycs[i], f->pycs[i - 1]);
+			}
+		}
+	}
+}
+
+static void file_final(struct run *r, struct file *f)
+{
+	strbuf_release(&f->in.data);
+	if (f->pyerror) {
+		f->state = FS_FAILED;
+		r->failed++;
+	} else {
+		if (r->o->hardlink_dupes)
+			hardlink_dupes(r, f);
+		f->state = FS_DONE;
+		r->compiled++;
+	}
+	r->done++;
+	progress_update(&r->progress, r->done);
+	r->rep.ops->file_final(&r->rep, f);
+}
+
+void run_item_done(struct run *r, struct file *f)
+{
+	if (--f->pending == 0)
+		file_final(r, f);
+}
+
+void run_file_error(struct run *r, struct file *f, char *pyerror, const char *fmt, ...)
+{
+	char msg[8192];
+	va_list ap;
+
+	if (f->pyerror) {
+		free(pyerror);
+		return;
+	}
+	f->pyerror = pyerror;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->rep.ops->file_error(&r->rep, f, msg);
+}
+
+enum pyc_read_status run_read_source(const struct run *r, struct file *f, int *err)
+{
+	enum pyc_read_status st = pycwrite_read_source(&f->in, f->src->path, r->t, r->inval, err);
+
+	if (st == PYC_READ_OK)
+		f->gen++;
+	return st;
+}
+
+int run_load_file(struct run *r, struct file *f)
+{
+	const char *path = f->src->path;
+	int e = 0;
+
+	switch (run_read_source(r, f, &e)) {
+	case PYC_READ_OK:
+		f->loaded = 1;
+		return 0;
+	case PYC_READ_NOT_REGULAR:
+		run_file_error(r, f, xstrfmt("OSError: %s is no longer a regular file", path),
+			       "cannot read '%s': no longer a regular file", path);
+		return -1;
+	case PYC_READ_TOO_LARGE:
+		run_file_error(r, f, xstrfmt("OSError: %s is too large", path),
+			       "cannot compile '%s': file too large", path);
+		return -1;
+	case PYC_READ_ERRNO:
+		break;
+	}
+	run_file_error(r, f, py_oserror(e, path), "cannot read '%s': %s", path, strerror(e));
+	return -1;
+}
+
+void run_item_key(const struct run *r, struct item *it)
+{
+	const struct file *f = it->f;
+
+	cache_key_compute(&r->identity, it->opt, f->dfile ? f->dfile : f->src->path,
+			  f->in.data.buf, f->in.data.len, it->key);
+	it->keyed = 1;
+	it->key_gen = f->gen;
+}
+
+int run_write_pyc(struct run *r, struct item *it, const void *code, size_t len, int report)
+{
+	struct file *f = it->f;
+	unsigned char hdr[PYC_HEADER_MAX];
+	size_t hlen = pycwrite_header(r->t, r->inval, f->in.mtime32, f->in.size, f->in.hash, hdr);
+	const char *what = "";
+	enum pycwrite_status st;
+	int e, link;
+
+	st = pycwrite_file(it->pyc, hdr, hlen, code, len, pyc_mode(f->in.mode), r->umask,
+			   r->o->force, &what);
+	if (st == PYCWRITE_OK || !report)
+		return st == PYCWRITE_OK ? 0 : -1;
+	if (st == PYCWRITE_ERRNO) {
+		e = errno;
+		run_file_error(r, f, py_oserror(e, it->pyc), "%s '%s': %s", what, it->pyc,
+			       strerror(e));
+		return -1;
+	}
+	link = st == PYCWRITE_SYMLINK;
+	run_file_error(r, f,
+		       xstrfmt("FileExistsError: %s is a %s and will be changed into a regular "
+			       "%s if import writes a byte-compiled file to it",
+			       it->pyc, link ? "symlink" : "non-regular file", link ? "file" : "one"),
+		       "cannot write '%s': it is %s", it->pyc,
+		       link ? "a symbolic link" : "not a regular file");
+	return -1;
+}
