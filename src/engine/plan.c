@@ -50,7 +50,7 @@ static void add_items(struct plan *p, const struct plan_opts *o, const struct ta
 	f->first = p->nitems;
 	for (i = 0; i < nlevels; i++) {
 		int opt = levels[i] < 0 ? t->optimize : levels[i];
-		char *pyc = o->legacy ? xstrfmt("%sc", f->src->path)
+		char *pyc = o->legacy ? pyc_legacy_path(f->src->path)
 				      : pyc_cache_path(&t->layout, f->src->path, opt);
 		struct item *it;
 		int dup = 0;

@@ -64,18 +64,12 @@ size_t pycwrite_header(const struct target *t, int inval, uint32_t mtime32, uint
 {
 	if (inval == 0)
 		return pyc_header_timestamp(&t->fmt, hdr, mtime32, size);
-	memcpy(hdr, t->fmt.magic, 4);
-	put_le32(hdr + 4, (uint32_t)inval);
-	memcpy(hdr + 8, hash, 8);
-	return 16;
+	return pyc_header_hash(&t->fmt, hdr, (uint32_t)inval, hash);
 }
 
 void pycwrite_canon_init(struct pycwrite_canon *c, const struct target *t)
 {
-	memset(&c->mv, 0, sizeof(c->mv));
-	c->mv.major = t->major;
-	c->mv.minor = t->minor;
-	c->mv.pypy = !strcmp(t->implementation, "pypy");
+	c->mv = pyc_marshal_version(t->major, t->minor, t->implementation);
 	strbuf_init(&c->out, 0);
 }
 
