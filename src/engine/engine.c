@@ -58,6 +58,7 @@ struct file {
 	size_t first;    /* while planning: index of its first item */
 	struct file *writer; /* a file reached twice: the occurrence whose pycs are kept */
 	struct strbuf warnings; /* compileall style: printed with the file's lines */
+	struct strbuf printed;  /* what its worker printed, not shown yet */
 	char **pycs;     /* per level, in level order (for --hardlink-dupes) */
 	/* the source as read for compiling, shared by its levels */
 	struct strbuf data;
@@ -336,8 +337,28 @@ static void file_error(struct run *r, struct file *f, char *pyerror, const char 
 	}
 }
 
+/* Concise style: what the worker printed, under the file's own message. */
+static void show_printed(struct run *r, struct file *f)
+{
+	char *head, *msg;
+
+	if (!f->printed.len)
+		return;
+	if (!r->o->quiet) {
+		head = xstrfmt("%s: warning: %s printed, while compiling '%s'", progname,
+			       r->t->display, f->src->path);
+		msg = xstrndup(f->printed.buf, f->printed.len);
+		progress_clear(&r->progress);
+		print_block(stderr, head, msg);
+		free(msg);
+		free(head);
+	}
+	strbuf_reset(&f->printed);
+}
+
 static void item_done(struct run *r, struct file *f)
 {
+	show_printed(r, f);
 	if (--f->pending == 0)
 		file_final(r, f);
 }
@@ -896,6 +917,36 @@ static void on_failed(void *ctx, uint32_t id, const char *why)
 	item_done(r, f);
 }
 
+/*
+ * What a worker printed (the interpreter's own messages) while compiling
+ * item `id` (kept, shown with the file: item_done()), or between files.
+ */
+static void on_output(void *ctx, uint32_t id, const char *text, size_t len)
+{
+	struct run *r = ctx;
+	char *head, *msg;
+
+	if (id < r->nitems) {
+		/* compileall style: a serial compileall shows it with the file's lines */
+		strbuf_add(r->o->style == STYLE_COMPILEALL ? &r->items[id].f->warnings
+							   : &r->items[id].f->printed, text, len);
+		return;
+	}
+	if (r->o->quiet && r->o->style == STYLE_CONCISE)
+		return;
+	progress_clear(&r->progress);
+	if (r->o->style == STYLE_COMPILEALL) {
+		fflush(stdout);
+		fwrite(text, 1, len, stderr);
+		return;
+	}
+	head = xstrfmt("%s: warning: a worker of %s printed", progname, r->t->display);
+	msg = xstrndup(text, len);
+	print_block(stderr, head, msg);
+	free(msg);
+	free(head);
+}
+
 /* ---- planning ---------------------------------------------------------- */
 
 /* posixpath.join(a, *parts) */
@@ -1359,6 +1410,7 @@ static void plan(struct run *r, const struct source_list *list)
 		memset(f, 0, sizeof(*f));
 		strbuf_init(&f->data, 0);
 		strbuf_init(&f->warnings, 0);
+		strbuf_init(&f->printed, 0);
 		f->src = s;
 		f->state = FS_SKIP;
 		if (s->kind == ENTRY_DIR || s->kind == ENTRY_DIR_ERROR)
@@ -1450,7 +1502,7 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 	       int *any_failed)
 {
 	struct run r;
-	struct pool_ops ops = { next_job, on_reply, on_failed };
+	struct pool_ops ops = { next_job, on_reply, on_failed, on_output };
 	int jobs = o->jobs > 0 ? o->jobs : online_cpus();
 	double start = now_seconds();
 	size_t k, pending_files = 0;
@@ -1520,6 +1572,7 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 		free(r.files[k].pycs);
 		strbuf_release(&r.files[k].data);
 		strbuf_release(&r.files[k].warnings);
+		strbuf_release(&r.files[k].printed);
 	}
 	free(r.items);
 	free(r.files);
