@@ -40,6 +40,7 @@ struct target {
 	/* private: the probe while it runs, or the facts from the cache */
 	struct child probe;
 	int probe_fd;
+	int probe_err_fd;     /* an unlinked temporary file for its stderr, or -1 */
 	int cacheable;
 	struct strbuf cache_key;
 	struct strbuf cached;

@@ -229,6 +229,27 @@ class Targets(Base):
             self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
             self.assertFalse(os.path.exists(os.path.join(self.tree, '__pycache__')))
 
+    def test_a_program_that_is_not_python(self):
+        # /bin/ls echoes the probe's program back (2 KB): prepyc says one line
+        support.write_tree(self.tree, {'a.py': 'x = 1\n'})
+        for cmd in (['t'], ['check', 't'], ['compileall', 't']):
+            r = support.run_prepyc(cmd[:1] + ['--python', '/bin/ls'] + cmd[1:], cwd=self.tmp,
+                                   env=support.base_env())
+            self.assertEqual(r.rc, 2, str(r))
+            self.assertEqual(r.err, "prepyc: error: '/bin/ls' is not a usable Python "
+                                    "interpreter (exited with status 2)\n", str(r))
+        # a broken Python's own first line is worth showing, in the same line
+        fake = os.path.join(self.tmp, 'broken-python')
+        with open(fake, 'w') as f:
+            f.write('#!/bin/sh\necho "Fatal Python error: init_fs_encoding: no codec" >&2\n'
+                    'echo "second line" >&2\nexit 1\n')
+        os.chmod(fake, 0o755)
+        r = support.run_prepyc(['--python', fake, 't'], cwd=self.tmp, env=support.base_env())
+        self.assertEqual(r.rc, 2, str(r))
+        self.assertEqual(r.err, "prepyc: error: '%s' is not a usable Python interpreter (exited "
+                                "with status 1; it printed: Fatal Python error: "
+                                "init_fs_encoding: no codec)\n" % fake, str(r))
+
 
 def first_interpreter():
     for c in support.candidates():
