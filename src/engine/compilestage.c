@@ -66,6 +66,25 @@ static int next_job(void *ctx, struct strbuf *frame, uint32_t *id)
 	return 0;
 }
 
+/* What f's worker printed while compiling it (pool.h: handed on before its reply), reported. */
+static void report_printed(struct run *r, struct file *f)
+{
+	if (!f->printed.len)
+		return;
+	r->rep.ops->printed(&r->rep, f, f->printed.buf, f->printed.len);
+	strbuf_reset(&f->printed);
+}
+
+static void on_output(void *ctx, uint32_t id, const char *text, size_t len)
+{
+	struct run *r = ctx;
+
+	if (id < r->plan.nitems)
+		strbuf_add(&r->plan.items[id].f->printed, text, len);
+	else
+		r->rep.ops->printed(&r->rep, NULL, text, len);
+}
+
 static void on_code(struct run *r, struct item *it, const struct proto_msg *msg)
 {
 	struct file *f = it->f;
@@ -78,6 +97,7 @@ static void on_code(struct run *r, struct item *it, const struct proto_msg *msg)
 			cache_put(r->o->cache, it->key, code, len, it->warn.buf, it->warn.len);
 	}
 	strbuf_release(&it->warn);
+	report_printed(r, f);
 	run_item_done(r, f);
 }
 
@@ -103,6 +123,7 @@ static void on_reply(void *ctx, const struct proto_msg *msg)
 			r->rep.ops->compile_error(&r->rep, f, text);
 			f->pyerror = text;
 		}
+		report_printed(r, f);
 		run_item_done(r, f);
 		return;
 	case PROTO_WARNING:
@@ -124,6 +145,7 @@ static void on_failed(void *ctx, uint32_t id, const char *why)
 
 	run_file_error(r, f, xstrfmt("RuntimeError: the worker compiling it %s", why),
 		       "cannot compile '%s': the worker compiling it %s", f->src->path, why);
+	report_printed(r, f);
 	run_item_done(r, f);
 }
 
@@ -137,7 +159,7 @@ static int run_pool(const struct runner *self, const struct target *t, int nwork
 int compile_stage(struct run *r, const struct runner *runner, int jobs, unsigned pool_flags)
 {
 	static const struct runner pool_runner = { run_pool, NULL };
-	struct pool_ops ops = { next_job, on_reply, on_failed };
+	struct pool_ops ops = { next_job, on_reply, on_failed, on_output };
 
 	if (!runner)
 		runner = &pool_runner;

@@ -100,6 +100,7 @@ void plan_build(struct plan *p, const struct plan_opts *o, const struct target *
 		memset(f, 0, sizeof(*f));
 		strbuf_init(&f->in.data, 0);
 		strbuf_init(&f->warnings, 0);
+		strbuf_init(&f->printed, 0);
 		f->src = s;
 		f->state = FS_SKIP;
 		if (s->kind == ENTRY_DIR || s->kind == ENTRY_DIR_ERROR)
@@ -380,6 +381,7 @@ void plan_release(struct plan *p)
 		free(f->pycs);
 		strbuf_release(&f->in.data);
 		strbuf_release(&f->warnings);
+		strbuf_release(&f->printed);
 	}
 	free(p->items);
 	free(p->files);

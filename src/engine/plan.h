@@ -72,6 +72,7 @@ struct file {
 	int pending;     /* items not finished */
 	char *pyerror;   /* the compileall text after "*** " (the first failure) */
 	struct strbuf warnings; /* the warnings module's lines, printed with the file's (compileall) */
+	struct strbuf printed;  /* what its worker printed, not reported yet */
 	struct pyc_input in; /* the source as read for compiling, shared by its levels */
 	int loaded;      /* in.data holds the source */
 	unsigned gen;    /* how many times it was read */

@@ -91,6 +91,18 @@ static void compileall_warning(struct reporter *rep, struct file *f, const char 
 	strbuf_add(&f->warnings, text, len);
 }
 
+/* a serial compileall lets the interpreter print on stderr while it compiles the file */
+static void compileall_printed(struct reporter *rep, struct file *f, const char *text, size_t len)
+{
+	if (f) {
+		strbuf_add(&f->warnings, text, len);
+		return;
+	}
+	progress_clear(rep->progress);
+	fflush(stdout);
+	fwrite(text, 1, len, stderr);
+}
+
 static void compileall_file_final(struct reporter *rep, const struct file *f)
 {
 	(void)f;
@@ -104,7 +116,7 @@ static void compileall_finish(struct reporter *rep, const struct report_summary 
 }
 
 static const struct reporter_ops compileall_ops = {
-	compileall_file_error, compileall_compile_error, compileall_warning,
+	compileall_file_error, compileall_compile_error, compileall_warning, compileall_printed,
 	compileall_file_final, compileall_finish,
 };
 

@@ -73,6 +73,24 @@ static void concise_warning(struct reporter *rep, struct file *f, const char *te
 	free(head);
 }
 
+static void concise_printed(struct reporter *rep, struct file *f, const char *text, size_t len)
+{
+	char *head, *msg;
+
+	if (rep->quiet)
+		return;
+	progress_clear(rep->progress);
+	if (f)
+		head = xstrfmt("%s: warning: %s printed, while compiling '%s'", progname,
+			       rep->t->display, f->src->path);
+	else
+		head = xstrfmt("%s: warning: a worker of %s printed", progname, rep->t->display);
+	msg = xstrndup(text, len);
+	print_block(stderr, head, msg);
+	free(msg);
+	free(head);
+}
+
 static void concise_file_final(struct reporter *rep, const struct file *f)
 {
 	(void)rep;
@@ -93,8 +111,8 @@ static void concise_finish(struct reporter *rep, const struct report_summary *s)
 }
 
 static const struct reporter_ops concise_ops = {
-	concise_file_error, concise_compile_error, concise_warning, concise_file_final,
-	concise_finish,
+	concise_file_error, concise_compile_error, concise_warning, concise_printed,
+	concise_file_final, concise_finish,
 };
 
 void report_concise_init(struct reporter *rep, int quiet, int force, const struct plan *plan,

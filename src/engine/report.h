@@ -55,6 +55,13 @@ struct reporter_ops {
 	void (*compile_error)(struct reporter *rep, const struct file *f, const char *text);
 	/* a warning the compiler printed for `f` (live, or replayed from the cache) */
 	void (*warning)(struct reporter *rep, struct file *f, const char *text, size_t len);
+	/*
+	 * What the interpreter itself printed (its stdout and stderr: C-level
+	 * messages, a crash's traceback) while compiling `f`, after f's own
+	 * error if any and before file_final(); or with f NULL, what a worker
+	 * printed between files.  Whole: nothing a worker prints cuts a line.
+	 */
+	void (*printed)(struct reporter *rep, struct file *f, const char *text, size_t len);
 	/* every level of `f` is done (f->state FS_DONE or FS_FAILED) */
 	void (*file_final)(struct reporter *rep, const struct file *f);
 	/* the run completed */

@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
 #include "pool.h"
 
 #include <errno.h>
@@ -46,6 +46,9 @@ struct worker {
 	double started;  /* when it was started */
 	double since;    /* when it started compiling q[0] (sent, at the head, hello said) */
 	struct strbuf in;
+	int err;         /* our end of its stdout+stderr; -1 when closed */
+	struct strbuf out; /* what it wrote there, not yet handed to ops->output() */
+	size_t dropped;  /* bytes of it beyond POOL_OUTPUT_MAX, not kept */
 };
 
 struct pool {
@@ -73,37 +76,54 @@ static int make_pipe(int fds[2])
 	return 0;
 }
 
+static void close_pipes(int (*fds)[2], int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		close(fds[i][0]);
+		close(fds[i][1]);
+	}
+}
+
 static int worker_start(struct pool *p, struct worker *w)
 {
-	int req[2], resp[2];
+	int fds[3][2]; /* its fd 3, its fd 4, its stdout+stderr */
+	int i;
 
-	if (make_pipe(req) < 0)
-		return error_errno("cannot create a pipe");
-	if (make_pipe(resp) < 0) {
-		close(req[0]);
-		close(req[1]);
-		return error_errno("cannot create a pipe");
+	for (i = 0; i < 3; i++) {
+		if (make_pipe(fds[i]) < 0) {
+			int e = errno;
+
+			close_pipes(fds, i);
+			errno = e;
+			return error_errno("cannot create a pipe");
+		}
 	}
 	w->child = (struct child)CHILD_INIT;
 	w->child.argv = p->t->worker_argv;
 	w->child.env = p->env;
-	w->child.out_fd = 2; /* nothing of the worker's may reach our stdout */
-	w->child.fd3 = req[0];
-	w->child.fd4 = resp[1];
+	/* what it prints is captured: nothing may cut our lines, nor reach our stdout */
+	w->child.out_fd = fds[2][1];
+	w->child.err_fd = fds[2][1];
+	w->child.fd3 = fds[0][0];
+	w->child.fd4 = fds[1][1];
 	if (child_start(&w->child) < 0) {
 		error_errno("cannot run '%s'", p->t->executable);
-		close(req[0]);
-		close(req[1]);
-		close(resp[0]);
-		close(resp[1]);
+		close_pipes(fds, 3);
 		return -1;
 	}
-	close(req[0]);
-	close(resp[1]);
-	w->req = req[1];
-	w->resp = resp[0];
+	close(fds[0][0]);
+	close(fds[1][1]);
+	close(fds[2][1]);
+	w->req = fds[0][1];
+	w->resp = fds[1][0];
+	w->err = fds[2][0];
 	set_nonblock(w->req, 1);
 	set_nonblock(w->resp, 1);
+	set_nonblock(w->err, 1);
+	strbuf_reset(&w->out);
+	w->dropped = 0;
 	w->alive = 1;
 	w->hello = 0;
 	w->started = now_seconds();
@@ -111,6 +131,85 @@ static int worker_start(struct pool *p, struct worker *w)
 	w->off = 0;
 	strbuf_reset(&w->in);
 	return 0;
+}
+
+/*
+ * Read what the worker printed so far (all of it once it has exited: end of
+ * file closes w->err).  What it prints while compiling one frame is ended
+ * by PROTO_OUTPUT_MARK, written before its reply; beyond POOL_OUTPUT_MAX
+ * bytes without a mark, the middle is dropped and counted.
+ */
+static void worker_read_output(struct worker *w)
+{
+	char buf[8192];
+
+	while (w->err >= 0) {
+		ssize_t n = xread(w->err, buf, sizeof(buf));
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			close(w->err);
+			w->err = -1;
+			return;
+		}
+		strbuf_add(&w->out, buf, (size_t)n);
+		if (w->out.len > POOL_OUTPUT_MAX &&
+		    !memmem(w->out.buf, w->out.len, PROTO_OUTPUT_MARK, PROTO_OUTPUT_MARK_LEN)) {
+			/* keep the start, and the end in case it holds part of a mark */
+			size_t head = POOL_OUTPUT_MAX / 2, tail = PROTO_OUTPUT_MARK_LEN;
+			size_t cut = w->out.len - head - tail;
+
+			memmove(w->out.buf + head, w->out.buf + w->out.len - tail, tail);
+			strbuf_setlen(&w->out, head + tail);
+			w->dropped += cut;
+		}
+	}
+}
+
+/*
+ * Hand to ops->output() what the worker printed for `id`: up to its mark
+ * when `marked` (the rest is the next frame's), else all of it (it died, or
+ * it printed between frames).
+ */
+static void worker_deliver_output(struct pool *p, struct worker *w, uint32_t id, int marked)
+{
+	const char *mark = NULL;
+	size_t len = w->out.len, skip = 0;
+	struct strbuf text = STRBUF_INIT;
+
+	if (marked && (mark = memmem(w->out.buf, w->out.len, PROTO_OUTPUT_MARK,
+				     PROTO_OUTPUT_MARK_LEN))) {
+		len = (size_t)(mark - w->out.buf);
+		skip = PROTO_OUTPUT_MARK_LEN;
+	}
+	strbuf_add(&text, w->out.buf, len);
+	strbuf_remove_front(&w->out, len + skip);
+	if (w->dropped && (!marked || mark)) {
+		strbuf_addf(&text, "\n[%zu more bytes not shown]\n", w->dropped);
+		w->dropped = 0;
+	}
+	if (text.len && p->ops->output) {
+		p->ops->output(p->ctx, id, text.buf, text.len);
+	} else if (text.len) {
+		fflush(stdout);
+		warning("a worker of '%s' printed:", p->t->executable);
+		fput_printable(text.buf, text.len, stderr);
+		fputc('\n', stderr);
+	}
+	strbuf_release(&text);
+}
+
+/*
+ * Its output pipe is readable: keep what it printed for the frame it is
+ * compiling; between frames (before its hello, or with nothing to compile)
+ * it is the worker's own, and handed on now.
+ */
+static void worker_printed(struct pool *p, struct worker *w)
+{
+	worker_read_output(w);
+	if (!(w->hello && w->nsent))
+		worker_deliver_output(p, w, POOL_NO_JOB, 0);
 }
 
 static void append_twice(char *why, size_t size)
@@ -130,6 +229,8 @@ static void worker_reap(struct pool *p, struct worker *w, const char *problem, i
 {
 	int status = 0, i;
 	char why[256];
+	/* what it printed belongs to the frame it was compiling, if any */
+	uint32_t printing = w->hello && w->nsent ? w->q[0].id : POOL_NO_JOB;
 
 	if (problem)
 		kill(w->child.pid, SIGKILL);
@@ -138,6 +239,9 @@ static void worker_reap(struct pool *p, struct worker *w, const char *problem, i
 	/* reap before closing its reply pipe: a worker still writing must not get EPIPE */
 	child_wait(&w->child, &status);
 	close(w->resp);
+	set_nonblock(w->err, 0); /* it is gone: read to the end */
+	worker_read_output(w);
+	worker_deliver_output(p, w, printing, 0);
 	w->req = w->resp = -1;
 	w->alive = 0;
 	snprintf(why, sizeof(why), "%s", problem ? problem : child_describe_status(status));
@@ -266,6 +370,14 @@ static int worker_parse(struct pool *p, struct worker *w, const char **problem)
 			rc = -1;
 			break;
 		}
+		/*
+		 * What it printed before its reply was written (a pipe keeps it) is
+		 * this file's: read it now, whatever order poll() reported them in.
+		 */
+		if (msg.type != PROTO_WARNING) {
+			worker_read_output(w);
+			worker_deliver_output(p, w, msg.id, 1);
+		}
 		p->ops->reply(p->ctx, &msg);
 		if (msg.type != PROTO_WARNING) {
 			strbuf_release(&w->q[0].frame);
@@ -376,8 +488,8 @@ static int pool_busy(const struct pool *p)
 
 static int pool_loop(struct pool *p)
 {
-	struct pollfd *pfd = xcalloc((size_t)p->nr * 2, sizeof(*pfd));
-	int *owner = xcalloc((size_t)p->nr * 2, sizeof(*owner));
+	struct pollfd *pfd = xcalloc((size_t)p->nr * 3, sizeof(*pfd));
+	int *owner = xcalloc((size_t)p->nr * 3, sizeof(*owner));
 	int rc = 0;
 
 	for (;;) {
@@ -418,6 +530,11 @@ static int pool_loop(struct pool *p)
 			pfd[n].fd = w->resp;
 			pfd[n].events = POLLIN;
 			owner[n++] = i;
+			if (w->err >= 0) {
+				pfd[n].fd = w->err;
+				pfd[n].events = POLLIN;
+				owner[n++] = i;
+			}
 			if (w->req >= 0 && w->nsent < w->nq) {
 				pfd[n].fd = w->req;
 				pfd[n].events = POLLOUT;
@@ -440,6 +557,8 @@ static int pool_loop(struct pool *p)
 				worker_read(p, w);
 			else if (pfd[i].fd == w->req)
 				worker_flush(p, w);
+			else if (pfd[i].fd == w->err)
+				worker_printed(p, w);
 		}
 	}
 out:
@@ -464,8 +583,9 @@ int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, v
 	p.nr = nworkers < 1 ? 1 : nworkers;
 	p.w = xcalloc((size_t)p.nr, sizeof(*p.w));
 	for (i = 0; i < p.nr; i++) {
-		p.w[i].req = p.w[i].resp = -1;
+		p.w[i].req = p.w[i].resp = p.w[i].err = -1;
 		strbuf_init(&p.w[i].in, 0);
+		strbuf_init(&p.w[i].out, 0);
 	}
 	for (i = 0; i < p.nr && rc == 0; i++)
 		rc = worker_start(&p, &p.w[i]);
@@ -489,10 +609,22 @@ int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, v
 		 */
 		child_wait(&w->child, &status);
 		close(w->resp);
+		/* what it printed on its way out (not after a kill: that was ours) */
+		if (w->err >= 0) {
+			if (rc == 0) {
+				set_nonblock(w->err, 0);
+				worker_read_output(w);
+				worker_deliver_output(&p, w, POOL_NO_JOB, 0);
+			}
+			if (w->err >= 0)
+				close(w->err);
+		}
 		for (j = 0; j < (size_t)w->nq; j++)
 			strbuf_release(&w->q[j].frame);
 		strbuf_release(&w->in);
 	}
+	for (i = 0; i < p.nr; i++)
+		strbuf_release(&p.w[i].out);
 	for (j = 0; j < p.nrequeue; j++)
 		strbuf_release(&p.requeue[j].frame);
 	free(p.requeue);

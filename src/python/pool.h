@@ -1,12 +1,17 @@
 /*
  * pool.h - a pool of worker processes of one target interpreter.
  *
- * The pool starts `nworkers` copies of the embedded worker (src/worker.py)
+ * The pool starts `nworkers` copies of the embedded worker (src/python/worker.py)
  * and drives them from one poll() loop: it asks the caller for work with
  * ops->next(), sends each compile frame to a worker with room for it (each
  * worker holds up to POOL_DEPTH frames so it never waits for the next one),
  * and hands every reply to ops->reply() while the reply's bytes are still
  * in the pool's buffer (copy what you keep).
+ *
+ * Nothing a worker prints reaches the terminal directly: its stdout and
+ * stderr are one pipe the loop reads, and what it printed while compiling
+ * a frame is handed to ops->output() whole, with that frame's reply, so
+ * it can never cut one of our lines in two.
  *
  * A worker that dies, or that sends something that is not a frame, is
  * reaped (killed if need be) and a new worker replaces it while work
@@ -43,7 +48,20 @@ struct pool_ops {
 	void (*reply)(void *ctx, const struct proto_msg *msg);
 	/* The worker compiling `id` died or misbehaved: `why` says how. */
 	void (*failed)(void *ctx, uint32_t id, const char *why);
+	/*
+	 * What a worker printed on its stdout or stderr (the interpreter's own
+	 * C-level messages, a crash's traceback): all it wrote while compiling
+	 * `id`, handed on once, just before the reply() or failed() that ends
+	 * `id` (keep it, to show it with that file); or POOL_NO_JOB for what it
+	 * printed between frames (starting, exiting).
+	 * NULL: the pool prints it as a warning.
+	 */
+	void (*output)(void *ctx, uint32_t id, const char *text, size_t len);
 };
+
+#define POOL_NO_JOB UINT32_MAX
+/* What is kept of a worker's output between two deliveries; the rest is counted. */
+#define POOL_OUTPUT_MAX ((size_t)1 << 20)
 
 enum pool_flags {
 	/* keep PYTHONWARNINGS in the workers' environment (compileall honours it) */

@@ -17,6 +17,11 @@
  *              the exception's class name, message the formatted error (UTF-8)
  *   warning  = 'W' id:u32le message                   zero or more before K/E
  *
+ * The worker's stdout and stderr (one pipe, the core's to read): whatever the
+ * interpreter prints while compiling a file, then, before that file's K or
+ * E, PROTO_OUTPUT_MARK, so that the core knows where one file's output ends
+ * whatever order it reads the two pipes in.
+ *
  * proto_decode() is pure and total: any byte string either decodes or is
  * rejected with -1; it never reads out of bounds (it is a fuzz target).
  */
@@ -30,6 +35,8 @@
 
 #define PROTO_VERSION 1
 #define PROTO_MAX_FRAME (1u << 30)
+#define PROTO_OUTPUT_MARK "\0prepyc:end-of-output\0"
+#define PROTO_OUTPUT_MARK_LEN (sizeof(PROTO_OUTPUT_MARK) - 1)
 
 enum proto_type {
 	PROTO_HELLO = 'H',

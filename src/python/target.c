@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
 #include "target.h"
 
 #include <errno.h>
@@ -64,7 +64,61 @@ static int parse_magic(const char *hex, unsigned char magic[4])
 	return 0;
 }
 
-/* Start facts.py in `python`, its stdout on t->probe_fd. */
+/*
+ * An unlinked temporary file for the probe's stderr (a file, not a pipe: it
+ * cannot fill up while we read its stdout); -1 if none can be made, and the
+ * probe writes to our stderr.
+ */
+static int probe_err_file(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path = xstrfmt("%s/.prepyc-probe-XXXXXX", dir && *dir ? dir : "/tmp");
+	int fd = mkstemp(path);
+
+	if (fd >= 0) {
+		unlink(path);
+		set_cloexec(fd);
+	}
+	free(path);
+	return fd;
+}
+
+/*
+ * The first line of what the probe printed on stderr, printable and at most
+ * 100 characters, or NULL: enough to say why a program is no Python without
+ * echoing its arguments (a program that is not Python may print all of
+ * facts.py back).  With `all`, the whole of it.
+ */
+static char *probe_stderr(struct target *t, int all)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t len;
+	char *nl;
+
+	if (t->probe_err_fd < 0 || lseek(t->probe_err_fd, 0, SEEK_SET) < 0 ||
+	    strbuf_read_fd(&sb, t->probe_err_fd, 0) < 0 || !sb.len) {
+		strbuf_release(&sb);
+		return NULL;
+	}
+	if (all)
+		return strbuf_detach(&sb, NULL);
+	/* a program that is no Python, echoing facts.py back: not worth a word */
+	if (memmem(sb.buf, sb.len, facts_py, 24)) {
+		strbuf_release(&sb);
+		return NULL;
+	}
+	nl = memchr(sb.buf, '\n', sb.len);
+	len = nl ? (size_t)(nl - sb.buf) : sb.len;
+	if (len > 100) {
+		strbuf_setlen(&sb, 97);
+		strbuf_addstr(&sb, "...");
+	} else {
+		strbuf_setlen(&sb, len);
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
+/* Start facts.py in `python`, its stdout on t->probe_fd, its stderr in t->probe_err_fd. */
 static int facts_start(struct target *t, const char *python)
 {
 	/*
@@ -83,6 +137,8 @@ static int facts_start(struct target *t, const char *python)
 	set_cloexec(pfd[1]);
 	t->probe.argv = argv;
 	t->probe.out_fd = pfd[1];
+	t->probe_err_fd = probe_err_file();
+	t->probe.err_fd = t->probe_err_fd;
 	t->probe.search_path = !strchr(python, '/');
 	if (child_start(&t->probe) < 0) {
 		int e = errno;
@@ -114,12 +170,32 @@ static int facts_finish(struct target *t, const char *python, struct strbuf *out
 		return error_errno("cannot read from '%s'", python);
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char *said;
+
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !out->len)
 			return error("cannot run '%s': not found", python);
-		return error("'%s' is not a usable Python interpreter (%s)", python,
-			     child_describe_status(status));
+		said = probe_stderr(t, 0);
+		error("'%s' is not a usable Python interpreter (%s%s%s)", python,
+		      child_describe_status(status), said ? "; it printed: " : "",
+		      said ? said : "");
+		free(said);
+		return -1;
 	}
 	return 0;
+}
+
+/* A usable target that printed something on stderr: show it, as it would have been. */
+static void show_probe_stderr(struct target *t)
+{
+	char *said = probe_stderr(t, 1);
+
+	if (said) {
+		fflush(stdout);
+		fput_printable(said, strlen(said), stderr);
+		if (said[strlen(said) - 1] != '\n')
+			fputc('\n', stderr);
+		free(said);
+	}
 }
 
 static char *dup_fact(const struct strbuf *out, const char *key)
@@ -147,7 +223,7 @@ int target_probe_start(struct target *t, const char *python, const char *cache_d
 {
 	memset(t, 0, sizeof(*t));
 	t->python = xstrdup(python);
-	t->probe_fd = -1;
+	t->probe_fd = t->probe_err_fd = -1;
 	strbuf_init(&t->cache_key, 0);
 	strbuf_init(&t->cached, 0);
 	if (factscache_key(python, &t->cache_key) == 0) {
@@ -185,6 +261,7 @@ int target_probe_finish(struct target *t)
 		if (facts_finish(t, python, &out) < 0)
 			goto fail;
 		store = t->cacheable;
+		show_probe_stderr(t);
 	}
 	v = fact(&out, "version");
 	if (!v || sscanf(v, "%d.%d.%d", &t->major, &t->minor, &micro) < 2) {
@@ -279,6 +356,8 @@ void target_release(struct target *t)
 		close(t->probe_fd);
 		child_wait(&t->probe, &status);
 	}
+	if (t->probe_err_fd >= 0)
+		close(t->probe_err_fd);
 	free(t->python);
 	free(t->executable);
 	free(t->version);
@@ -294,7 +373,7 @@ void target_release(struct target *t)
 	strbuf_release(&t->cache_key);
 	strbuf_release(&t->cached);
 	memset(t, 0, sizeof(*t));
-	t->probe_fd = -1;
+	t->probe_fd = t->probe_err_fd = -1;
 }
 
 int target_at_least(const struct target *t, int major, int minor, int micro)

@@ -42,6 +42,7 @@ struct target {
 	/* private: the probe while it runs, or the facts from the cache */
 	struct child probe;
 	int probe_fd;
+	int probe_err_fd;     /* an unlinked temporary file for its stderr, or -1 */
 	int cacheable;
 	char *facts_dir; /* the cache directory the facts are kept in, or NULL */
 	struct strbuf cache_key;

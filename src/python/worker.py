@@ -17,6 +17,10 @@ import warnings
 PROTO_VERSION = 1
 REQ_FD = 3
 RESP_FD = 4
+OUT_FD = 2
+# Ends what the interpreter printed (fd 1 and 2, one pipe) while compiling a
+# file; written before the file's reply (src/python/proto.h).
+OUTPUT_MARK = b"\0prepyc:end-of-output\0"
 
 
 def read_exact(n):
@@ -76,6 +80,12 @@ def compile_one(ident, optimize, dfile, source):
             kind = text(type(exc).__name__)[:255]
             message = text(describe(exc, dfile))
             data = None
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os.write(OUT_FD, OUTPUT_MARK)
     for w in caught:
         send(b"W", idb, text(warnings.formatwarning(
             w.message, w.category, w.filename, w.lineno,
@@ -90,7 +100,8 @@ def test_fault(dfile):
     # Test hook, for prepyc's own robustness tests only: PREPYC_TEST_WORKER_FAULT
     # is "KIND:NAME[:MARKER]"; a worker compiling a file whose dfile ends in NAME
     # crashes (KIND crash: SIGSEGV; abort: SIGABRT), exits (exit), hangs (hang)
-    # or writes garbage (garbage).  With MARKER (a path), only while MARKER does
+    # writes garbage (garbage), or prints to its stdout and stderr as the
+    # interpreter's own C-level messages do, then compiles (print).  With MARKER (a path), only while MARKER does
     # not exist, which the fault creates: once.  "nostart:" exits before hello.
     spec = os.environ.get("PREPYC_TEST_WORKER_FAULT")
     if not spec:
@@ -111,6 +122,10 @@ def test_fault(dfile):
     elif parts[0] == "hang":
         while True:
             time.sleep(60)
+    elif parts[0] == "print":
+        os.write(2, b"worker-noise " * 400)
+        os.write(1, b"worker-stdout\n")
+        os.write(2, b"end-of-noise\n")
     elif parts[0] == "garbage":
         os.write(RESP_FD, b"\xff" * 64)
         time.sleep(60)

@@ -136,6 +136,40 @@ class WorkerFaults(Base):
                       r.err)
         self.assertEqual(self.assertTreeValid(), 5)
 
+    def test_what_a_worker_prints_never_cuts_a_line(self):
+        # The worker writes 5 KB to its stderr (no newline) and a line to its
+        # stdout while compiling t/b.py, which fails: prepyc's line for it is
+        # whole, and what the worker printed follows it whole, under it.
+        self.make()
+        support.write_tree(self.tree, {'b.py': 'def f(:\n'})
+        r = self.pp(['t'], fault='print:t/b.py')
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertEqual(r.out.count('\n'), 1, str(r))  # the summary alone on stdout
+        self.assertNotIn('worker-', r.out)
+        lines = r.err.splitlines()
+        error = [i for i, l in enumerate(lines) if l.startswith("prepyc: error: cannot compile 't/b.py'")]
+        self.assertEqual(len(error), 1, r.err)
+        head = [i for i, l in enumerate(lines)
+                if l.startswith('prepyc: warning: ') and "printed, while compiling 't/b.py'" in l]
+        self.assertEqual(len(head), 1, r.err)
+        self.assertGreater(head[0], error[0], r.err)
+        self.assertIn('worker-noise ' * 400 + 'worker-stdout', r.err)
+        self.assertIn('worker-stdout\nend-of-noise\n', r.err)
+        # in compileall style it comes with the file's own lines, on stderr
+        shutil.rmtree(os.path.join(self.tree, '__pycache__'))
+        r = support.run_prepyc(['compileall', '--python', self.py.path, '--no-cache', 't'],
+                               cwd=self.tmp, env=support.base_env(PREPYC_TEST_WORKER_FAULT='print:t/b.py'))
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertIn("Compiling 't/b.py'...\n***", r.out)
+        self.assertNotIn('worker-', r.out)
+        self.assertIn('worker-noise ' * 400 + 'worker-stdout\nend-of-noise\n', r.err)
+        # -q hides it in concise style, like the compiler's warnings
+        shutil.rmtree(os.path.join(self.tree, '__pycache__'))
+        r = self.pp(['-q', 't'], fault='print:t/b.py')
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertNotIn('worker-', r.err)
+        self.assertIn("cannot compile 't/b.py'", r.err)
+
     def test_hang_is_killed_by_the_timeout(self):
         self.make()
         t0 = time.monotonic()
@@ -194,6 +228,27 @@ class Targets(Base):
             self.assertIn(bad, r.err)
             self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
             self.assertFalse(os.path.exists(os.path.join(self.tree, '__pycache__')))
+
+    def test_a_program_that_is_not_python(self):
+        # /bin/ls echoes the probe's program back (2 KB): prepyc says one line
+        support.write_tree(self.tree, {'a.py': 'x = 1\n'})
+        for cmd in (['t'], ['check', 't'], ['compileall', 't']):
+            r = support.run_prepyc(cmd[:1] + ['--python', '/bin/ls'] + cmd[1:], cwd=self.tmp,
+                                   env=support.base_env())
+            self.assertEqual(r.rc, 2, str(r))
+            self.assertEqual(r.err, "prepyc: error: '/bin/ls' is not a usable Python "
+                                    "interpreter (exited with status 2)\n", str(r))
+        # a broken Python's own first line is worth showing, in the same line
+        fake = os.path.join(self.tmp, 'broken-python')
+        with open(fake, 'w') as f:
+            f.write('#!/bin/sh\necho "Fatal Python error: init_fs_encoding: no codec" >&2\n'
+                    'echo "second line" >&2\nexit 1\n')
+        os.chmod(fake, 0o755)
+        r = support.run_prepyc(['--python', fake, 't'], cwd=self.tmp, env=support.base_env())
+        self.assertEqual(r.rc, 2, str(r))
+        self.assertEqual(r.err, "prepyc: error: '%s' is not a usable Python interpreter (exited "
+                                "with status 1; it printed: Fatal Python error: "
+                                "init_fs_encoding: no codec)\n" % fake, str(r))
 
 
 def first_interpreter():
