@@ -84,15 +84,21 @@ void plan_build(struct plan *p, const struct plan_opts *o, const struct target *
 	int maxlevels = o->maxlevels >= 0 ? o->maxlevels : target_default_maxlevels(t);
 	int levels[PLAN_MAX_LEVELS + 1], nlevels = plan_levels(o, levels);
 	char *limit_real = o->limit_sl_dest ? realpath(o->limit_sl_dest, NULL) : NULL;
-	const char *arg = NULL;
+	char *arg = NULL;
 	size_t k;
 
 	for (k = 0; k < list->nr; k++) {
 		const struct source *s = &list->v[k];
 		struct file *f;
 
-		if (s->top)
-			arg = (s->kind == ENTRY_DIR || s->kind == ENTRY_DIR_ERROR) ? s->path : NULL;
+		/* the directory argument it came from, as given (compile_dir's), or none */
+		if (!s->arg_len) {
+			free(arg);
+			arg = NULL;
+		} else if (!arg || strlen(arg) != s->arg_len || strncmp(arg, s->path, s->arg_len)) {
+			free(arg);
+			arg = xstrndup(s->path, s->arg_len);
+		}
 		if (s->depth > maxlevels)
 			continue;
 		ALLOC_GROW(p->files, p->nfiles + 1, p->falloc);
@@ -115,6 +121,7 @@ void plan_build(struct plan *p, const struct plan_opts *o, const struct target *
 		f->state = FS_PENDING;
 	}
 	free(limit_real);
+	free(arg);
 	/* after the files: their array no longer moves under the items' pointers */
 	for (k = 0; k < p->nfiles; k++)
 		if (p->files[k].state == FS_PENDING)

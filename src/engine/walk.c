@@ -389,6 +389,8 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 		qsort(list->v + start, list->nr - start, sizeof(*list->v), cmp_walk_order);
 	if ((flags & WALK_COMPILEALL) && list->nr > start)
 		list->v[start].top = 1; /* the argument's own directory entry */
+	for (; start < list->nr; start++)
+		list->v[start].arg_len = strlen(dir);
 	free(sh.todo.v);
 	pthread_mutex_destroy(&sh.lock);
 	pthread_cond_destroy(&sh.cond);

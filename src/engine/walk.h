@@ -54,6 +54,7 @@ struct source {
 	unsigned char kind;   /* enum entry_kind */
 	unsigned char is_link;
 	unsigned char top;    /* the argument itself */
+	size_t arg_len;       /* from a directory argument: its length (path starts with it); else 0 */
 };
 
 struct source_list {
