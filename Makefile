@@ -12,7 +12,8 @@
 #   make bench           compare speed with `python -m compileall -j0`
 #   make fuzz            libFuzzer on the marshal reader, frame decoder, pyc reader and
 #                        option parser, FUZZ_SECONDS (60) each; needs clang
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local    (DESTDIR=... for staging)
+#   make uninstall PREFIX=/usr/local  removes what install installed
 #   DEVELOPER=1          adds -Werror and stricter warnings
 
 CC ?= cc
@@ -194,14 +195,20 @@ lint:
 bench: prepyc
 	$(PYTHON) bench/bench.py --prepyc ./prepyc
 
+# install copies the binary alone, and uninstall removes exactly that file
+# (pip users: `pip install .`, `pip uninstall prepyc`; see pyproject.toml).
 install: prepyc
 	mkdir -p $(DESTDIR)$(BINDIR)
 	cp prepyc $(DESTDIR)$(BINDIR)/prepyc
 
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/prepyc
+
 clean:
 	rm -rf build build-asan prepyc
 
-.PHONY: all test lint asan conformance compileall-tests bench install clean fuzz fuzz-marshal \
+.PHONY: all test lint asan conformance compileall-tests bench install uninstall clean fuzz \
+	fuzz-marshal \
 	$(addprefix fuzz-,$(FUZZ_TARGETS)) test-valgrind
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/unit/*.d $(BUILD)/tools/*.d)

@@ -28,6 +28,78 @@ static const struct command commands[] = {
 	{ "cache", cmd_cache, "show, clear or prune the bytecode cache" },
 };
 
+/*
+ * What `prepyc --version` says about the build.  The platform is the one
+ * the compiler targeted, from its predefined macros.
+ */
+#if defined(__clang__)
+#define BUILD_COMPILER __VERSION__ /* "Clang 14.0.6", "Apple LLVM 15.0.0 (...)" */
+#elif defined(__GNUC__)
+#define BUILD_COMPILER "gcc " __VERSION__
+#elif defined(__VERSION__)
+#define BUILD_COMPILER __VERSION__
+#else
+#define BUILD_COMPILER "unknown"
+#endif
+
+#if defined(__linux__)
+#define BUILD_OS "linux"
+#elif defined(__APPLE__)
+#define BUILD_OS "darwin"
+#elif defined(__FreeBSD__)
+#define BUILD_OS "freebsd"
+#elif defined(__NetBSD__)
+#define BUILD_OS "netbsd"
+#elif defined(__OpenBSD__)
+#define BUILD_OS "openbsd"
+#else
+#define BUILD_OS "unknown-os"
+#endif
+
+#if defined(__x86_64__)
+#define BUILD_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define BUILD_ARCH "aarch64"
+#elif defined(__i386__)
+#define BUILD_ARCH "i386"
+#elif defined(__arm__)
+#define BUILD_ARCH "arm"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define BUILD_ARCH "riscv64"
+#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
+#define BUILD_ARCH "ppc64le"
+#elif defined(__powerpc64__)
+#define BUILD_ARCH "ppc64"
+#elif defined(__s390x__)
+#define BUILD_ARCH "s390x"
+#else
+#define BUILD_ARCH "unknown-arch"
+#endif
+
+/*
+ * Optional parts compiled in, one line each, guarded by the macro the
+ * Makefile defines when it builds that part in, e.g.
+ *	#ifdef PREPYC_WITH_LIBCURL
+ *		"libcurl",
+ *	#endif
+ */
+static const char *const features[] = {
+	NULL
+};
+
+static void version(void)
+{
+	size_t i;
+
+	printf("prepyc %s\n", PREPYC_VERSION);
+	printf("compiler: %s\n", BUILD_COMPILER);
+	printf("platform: %s %s\n", BUILD_OS, BUILD_ARCH);
+	printf("features:");
+	for (i = 0; features[i]; i++)
+		printf(" %s", features[i]);
+	printf("%s\n", i ? "" : " none");
+}
+
 static void usage(FILE *fp)
 {
 	size_t i;
@@ -57,7 +129,7 @@ int main(int argc, const char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("prepyc %s\n", PREPYC_VERSION);
+		version();
 		return 0;
 	}
 	for (i = 0; i < ARRAY_SIZE(commands); i++)

@@ -24,8 +24,11 @@ extern const char worker_py[];
 const char *target_default_python(void)
 {
 	static char *venv_python;
+	const char *named = getenv("PREPYC_PYTHON"); /* set by `python -m prepyc` */
 	const char *venv = getenv("VIRTUAL_ENV");
 
+	if (named && *named)
+		return named;
 	if (venv && *venv) {
 		if (!venv_python)
 			venv_python = xstrfmt("%s/bin/python", venv);

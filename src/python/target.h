@@ -49,7 +49,11 @@ struct target {
 	struct strbuf cached;
 };
 
-/* The default target: $VIRTUAL_ENV/bin/python, else python3 on PATH. */
+/*
+ * The default target: $PREPYC_PYTHON when set and not empty (`python -m
+ * prepyc` sets it to that interpreter), else $VIRTUAL_ENV/bin/python, else
+ * python3 on PATH.
+ */
 const char *target_default_python(void);
 
 /*
