@@ -34,6 +34,9 @@ void cache_key_identity(struct strbuf *id, const struct target *t, int canonical
 	add_field(id, "hashseed", seed && *seed ? seed : "0");
 	add_field(id, "warnings", warnings_env ? warnings_env : "");
 	add_field(id, "canonical", canonical ? "1" : "0");
+	/* only when set, so that the default build's keys stay what they were */
+	if (t->gil_disabled)
+		add_field(id, "gil_disabled", "1");
 }
 
 void cache_key_compute(const struct strbuf *id, int opt, const char *dfile, const void *src,

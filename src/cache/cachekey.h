@@ -16,6 +16,9 @@
  *                                 they see none): a warning may become an error
  *     canonical=                  "1" or "0" (the canonical form or the
  *                                 interpreter's own bytes)
+ *     gil_disabled=1              only for a free-threaded build (3.13t...):
+ *                                 it shares the default build's magic and
+ *                                 cache tag, its bytecode may differ
  *
  *   key = BLAKE2b-256(identity | OPT NUL | DFILE NUL | len:u64le | SOURCE)
  *     OPT the optimization level in decimal, DFILE the co_filename.

@@ -39,6 +39,11 @@ put("pycache_prefix", getattr(sys, "pycache_prefix", None))
 put("optimize", sys.flags.optimize)
 put("recursion_limit", sys.getrecursionlimit())
 put("executable", sys.executable)
+if sys.version_info >= (3, 13):
+    # free-threaded build (3.13t, 3.14t): same magic and cache tag as the
+    # default build, so the bytecode cache must tell them apart itself
+    import sysconfig
+    put("gil_disabled", int(bool(sysconfig.get_config_var("Py_GIL_DISABLED"))))
 if hasattr(importlib.util, "source_hash"):  # 3.7+: hash-based pycs
     put("source_hash_abc", importlib.util.source_hash(b"abc").hex())
 put("end", "1")

@@ -293,8 +293,11 @@ int target_probe_finish(struct target *t)
 		t->build = xstrdup("");
 	if (!t->implementation)
 		t->implementation = xstrdup("python");
+	v = fact(&out, "gil_disabled");
+	t->gil_disabled = v ? atoi(v) : 0;
 	if (!strcmp(t->implementation, "cpython"))
-		t->display = xstrfmt("CPython %s", t->version);
+		t->display = xstrfmt("CPython %s%s", t->version,
+				     t->gil_disabled ? " (free-threaded)" : "");
 	else if (!strcmp(t->implementation, "pypy") && t->impl_version)
 		t->display = xstrfmt("PyPy %s (Python %s)", t->impl_version, t->version);
 	else

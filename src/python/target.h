@@ -30,6 +30,7 @@ struct target {
 	char *cache_tag;
 	char *pycache_prefix; /* NULL when unset */
 	int optimize;         /* sys.flags.optimize under the caller's environment */
+	int gil_disabled;     /* a free-threaded build (Py_GIL_DISABLED: 3.13t, 3.14t...) */
 	int recursion_limit;
 	int has_hash_pycs;    /* 3.7+, and its source hash is one we compute */
 	int hash_kind;        /* enum source_hash_kind */
