@@ -711,6 +711,12 @@ TEST(engine_cache_key_recipe)
 	blake2b_update(&b, "a = 1\n", 6);
 	blake2b_final(&b, want);
 	CHECK_MEM(key, want, CACHE_KEY_LEN);
+	/* a free-threaded build of the same version: another identity */
+	t.gil_disabled = 1;
+	strbuf_reset(&id);
+	cache_key_identity(&id, &t, 1, "error");
+	CHECK_INT(id.len, sizeof(id_want) + sizeof("gil_disabled=1"));
+	CHECK_MEM(id.buf + sizeof(id_want), "gil_disabled=1", sizeof("gil_disabled=1"));
 	if (saved)
 		setenv("PYTHONHASHSEED", saved, 1);
 	free(saved);
