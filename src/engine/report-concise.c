@@ -15,12 +15,44 @@
 /*
  * "HEAD: MSG", or HEAD and MSG's lines under it; every line printable (a
  * compiler's message quotes the file name and the source as they are).
+ * `name` is the file name the message may quote (its co_filename): where
+ * it does, a newline or other control character in it is escaped like the
+ * rest, instead of starting a line of its own.
  */
-static void print_block(FILE *fp, const char *head, const char *msg)
+static void print_block(FILE *fp, const char *head, const char *text, size_t len,
+			const char *name)
 {
-	size_t len = strlen(msg);
-	const char *nl;
+	struct strbuf sb = STRBUF_INIT;
+	const char *msg, *nl, *p, *end = text + len;
+	size_t nlen = name ? strlen(name) : 0, i;
 
+	for (i = 0; i < nlen && (unsigned char)name[i] >= 0x20 && name[i] != 0x7f; i++)
+		;
+	if (i == nlen)
+		nlen = 0; /* nothing in it that could cut a line */
+	for (p = text; p < end; p++) {
+		if (nlen && (size_t)(end - p) >= nlen && !memcmp(p, name, nlen)) {
+			for (i = 0; i < nlen; i++) {
+				unsigned char c = (unsigned char)name[i];
+
+				if (c >= 0x20 && c != 0x7f)
+					strbuf_addch(&sb, (char)c);
+				else if (c == '\n')
+					strbuf_addstr(&sb, "\\n");
+				else if (c == '\t')
+					strbuf_addstr(&sb, "\\t");
+				else if (c == '\r')
+					strbuf_addstr(&sb, "\\r");
+				else
+					strbuf_addf(&sb, "\\x%02x", c);
+			}
+			p += nlen - 1;
+		} else {
+			strbuf_addch(&sb, *p);
+		}
+	}
+	msg = sb.buf;
+	len = sb.len;
 	while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
 		len--;
 	fput_printable(head, strlen(head), fp);
@@ -33,6 +65,13 @@ static void print_block(FILE *fp, const char *head, const char *msg)
 	}
 	fput_printable(msg, len, fp);
 	fputc('\n', fp);
+	strbuf_release(&sb);
+}
+
+/* The name the compiler gives f in its messages. */
+static const char *quoted_name(const struct file *f)
+{
+	return f->dfile ? f->dfile : f->src->path;
 }
 
 static void concise_file_error(struct reporter *rep, const struct file *f, const char *msg)
@@ -55,27 +94,25 @@ static void concise_compile_error(struct reporter *rep, const struct file *f, co
 		return;
 	head = xstrfmt("%s: error: cannot compile '%s'", progname, f->src->path);
 	progress_clear(rep->progress);
-	print_block(stderr, head, text);
+	print_block(stderr, head, text, strlen(text), quoted_name(f));
 	free(head);
 }
 
 static void concise_warning(struct reporter *rep, struct file *f, const char *text, size_t len)
 {
-	char *head, *msg;
+	char *head;
 
 	if (rep->quiet)
 		return;
 	progress_clear(rep->progress);
 	head = xstrfmt("%s: warning: while compiling '%s'", progname, f->src->path);
-	msg = xstrndup(text, len);
-	print_block(stderr, head, msg);
-	free(msg);
+	print_block(stderr, head, text, len, quoted_name(f));
 	free(head);
 }
 
 static void concise_printed(struct reporter *rep, struct file *f, const char *text, size_t len)
 {
-	char *head, *msg;
+	char *head;
 
 	if (rep->quiet)
 		return;
@@ -85,9 +122,7 @@ static void concise_printed(struct reporter *rep, struct file *f, const char *te
 			       rep->t->display, f->src->path);
 	else
 		head = xstrfmt("%s: warning: a worker of %s printed", progname, rep->t->display);
-	msg = xstrndup(text, len);
-	print_block(stderr, head, msg);
-	free(msg);
+	print_block(stderr, head, text, len, f ? quoted_name(f) : NULL);
 	free(head);
 }
 

@@ -963,6 +963,19 @@ class OnceTests(Base):
         self.assertIn(r"cannot compile 't/bad\xfename_err.py'", proc.stderr.decode())
         self.assertIn(r"cannot compile 't/new\nline_err.py'", proc.stderr.decode())
         self.assertIn(r"cannot compile 't/esc\x1b[31mred_err.py'", proc.stderr.decode())
+        # the compiler's message under our line quotes the name escaped too: a
+        # newline in it does not start a line (a line of its own "line_err.py")
+        self.assertIn(r'File "t/new\nline_err.py", line', proc.stderr.decode())
+        self.assertFalse([l for l in lines if l.startswith('line_err.py')], proc.stderr)
+        # and so does a warning's text, which starts with the file name
+        write_bytes(self.tree, {'warn\nname.py': b'if 1 is 1:\n    pass\n'})
+        proc = subprocess.run([support.PREPYC, '--python', self.py.path, '--no-cache', 't'],
+                              cwd=self.tmp, env=support.base_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=120)
+        err = proc.stderr.decode('utf-8')
+        if 'SyntaxWarning' in err:  # 3.8+
+            self.assertIn('t/warn\\nname.py:1: SyntaxWarning', err)
+            self.assertFalse([l for l in err.splitlines() if l.startswith('name.py')], err)
 
 
 def make_classes(base, prefix, doc, cands):
