@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cachekey.h"
@@ -130,6 +131,32 @@ void run_item_key(const struct run *r, struct item *it)
 	it->key_gen = f->gen;
 }
 
+/*
+ * The path compileall's OSError names when writing `pyc` failed: the pyc,
+ * or, when its directory could not be made, the directory os.makedirs()
+ * failed on (the top-most one missing, as makedirs creates from the top).
+ */
+static char *what_failed(const char *pyc, const char *what)
+{
+	struct stat st;
+	char *dir, *slash;
+	int e = errno;
+
+	if (strcmp(what, "cannot create the directory for") || !strchr(pyc, '/'))
+		return xstrdup(pyc);
+	dir = xstrdup(pyc);
+	*strrchr(dir, '/') = '\0';
+	while ((slash = strrchr(dir, '/')) && slash != dir) {
+		*slash = '\0';
+		if (!stat(dir, &st)) {
+			*slash = '/';
+			break;
+		}
+	}
+	errno = e;
+	return dir;
+}
+
 int run_write_pyc(struct run *r, struct item *it, const void *code, size_t len, int report)
 {
 	struct file *f = it->f;
@@ -144,9 +171,12 @@ int run_write_pyc(struct run *r, struct item *it, const void *code, size_t len, 
 	if (st == PYCWRITE_OK || !report)
 		return st == PYCWRITE_OK ? 0 : -1;
 	if (st == PYCWRITE_ERRNO) {
+		char *named = what_failed(it->pyc, what);
+
 		e = errno;
-		run_file_error(r, f, py_oserror(e, it->pyc), "%s '%s': %s", what, it->pyc,
+		run_file_error(r, f, py_oserror(e, named), "%s '%s': %s", what, it->pyc,
 			       strerror(e));
+		free(named);
 		return -1;
 	}
 	link = st == PYCWRITE_SYMLINK;

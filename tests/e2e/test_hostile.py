@@ -809,7 +809,8 @@ class OnceTests(Base):
         write_bytes(os.path.join(ro, 't'), {'old.py': 'O = 1\n', 'touched.py': 'T = 1\n'})
         r = self.pp(['t'], cwd=ro)
         self.assertEqual(r.rc, 0, str(r))
-        write_bytes(os.path.join(ro, 't'), {'new.py': 'N = 1\n', 'touched.py': 'T = 2\n'})
+        write_bytes(os.path.join(ro, 't'), {'new.py': 'N = 1\n', 'touched.py': 'T = 2\n',
+                                            'newdir/x.py': 'X = 1\n'})
         later = time.time() + 10
         os.utime(os.path.join(ro, 't', 'touched.py'), (later, later))
         if subprocess.call(['mount', '-o', 'remount,ro', ro], stdout=subprocess.DEVNULL,
@@ -817,20 +818,29 @@ class OnceTests(Base):
             self.skipTest('cannot remount the tmpfs read-only')
         ca = self.compileall(['-q', 't'], cwd=ro)
         self.assertEqual(ca.rc, 1, str(ca))
-        self.assertEqual(support.compileall_failures(ca.out), {'t/new.py', 't/touched.py'}, str(ca))
+        self.assertEqual(support.compileall_failures(ca.out),
+                         {'t/new.py', 't/touched.py', 't/newdir/x.py'}, str(ca))
         r = self.pp(['t'], cwd=ro)
         self.assertEqual(r.rc, 1, str(r))
-        for name in ('new', 'touched'):
-            pyc = "'t/__pycache__/%s'" % self.py.pyc_name(name)
+        for name in ('new', 'touched', 'newdir/x'):
+            d, b = os.path.split(name)
+            pyc = "'%s'" % os.path.join('t', d, '__pycache__', self.py.pyc_name(b))
             self.assertEqual(len(error_lines(r.err, pyc, 'Read-only file system')), 1, str(r))
-        self.assertEqual(len(error_lines(r.err)), 2, str(r))
-        self.assertSummary(r, compiled=0, uptodate=len(GOOD) + 1, failed=2)
+        self.assertEqual(len(error_lines(r.err)), 3, str(r))
+        self.assertSummary(r, compiled=0, uptodate=len(GOOD) + 1, failed=3)
         states = self.assertTreeValid(os.path.join(ro, 't'), stale_ok=['touched.py'])
         self.assertEqual(states['new.py'], 'absent')
         self.assertCompiled(states, list(GOOD) + ['old.py'])
         pc = self.pp(['compileall', '-q', 't'], cwd=ro)
         self.assertEqual(pc.rc, ca.rc, str(pc))
-        self.assertEqual(support.compileall_failures(pc.out), {'t/new.py', 't/touched.py'})
+        self.assertEqual(support.compileall_failures(pc.out),
+                         {'t/new.py', 't/touched.py', 't/newdir/x.py'})
+        # compileall's very lines: the OSError names the pyc (compileall
+        # its temporary file, NAME.pyc.<id()>: the one thing it cannot be
+        # matched on) or, in a directory without one yet, the __pycache__
+        # directory it could not make
+        self.assertEqual(pc.out, re.sub(r"(\.pyc)\.\d+'", r"\1'", ca.out))
+        self.assertIn("Read-only file system: 't/newdir/__pycache__'\n", pc.out)
 
     # -- permissions ------------------------------------------------------------
 
