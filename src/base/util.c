@@ -309,3 +309,13 @@ size_t utf8_decode_one(const unsigned char *s, unsigned *cp)
 	return n;
 }
 
+
+size_t utf8_decode_escaped(const unsigned char *s, unsigned *cp)
+{
+	size_t n = utf8_decode_one(s, cp);
+
+	if (n)
+		return n;
+	*cp = 0xdc00 + s[0];
+	return 1;
+}

@@ -20,33 +20,19 @@
 #include <sys/wait.h>
 
 #include "child.h"
+#include "cli-options.h"
 #include "driver.h"
-#include "target.h"
 #include "util.h"
 #include "banned.h"
 
 /* parse(): let the real compileall answer; or a usage error of prepyc's own options (exit 2) */
 enum { FALLBACK = -3, USAGE_ERROR = -4 };
 
-struct copt {
-	char short_name;
-	const char *long_name;
-	int takes_value;
-	int ours; /* prepyc's own: not passed on to the real compileall */
-};
-
-static const struct copt copts[] = {
-	{ 'l', NULL, 0, 0 }, { 'r', NULL, 1, 0 }, { 'f', NULL, 0, 0 }, { 'q', NULL, 0, 0 },
-	{ 'b', NULL, 0, 0 }, { 'd', NULL, 1, 0 }, { 's', NULL, 1, 0 }, { 'p', NULL, 1, 0 },
-	{ 'x', NULL, 1, 0 }, { 'i', NULL, 1, 0 }, { 'j', "workers", 1, 0 }, { 'o', NULL, 1, 0 },
-	{ 'e', NULL, 1, 0 }, { 0, "invalidation-mode", 1, 0 }, { 0, "hardlink-dupes", 0, 0 },
-	{ 0, "python", 1, 1 },
-	{ 0, "no-canonical", 0, 1 },
-	{ 0, "cache-dir", 1, 1 },
-	{ 0, "no-cache", 0, 1 },
-	{ 0, "cache-max-size", 1, 1 },
-	{ 0, "timeout", 1, 1 },
-};
+/* compileall's options are compileall_options[] (cli-options.h), without compile's own. */
+static int in_compileall(const struct compileall_option *o)
+{
+	return o->short_name || o->argparse_name;
+}
 
 static int to_int(const char *s, int *out)
 {
@@ -62,53 +48,49 @@ static int to_int(const char *s, int *out)
 }
 
 /* Apply one option; FALLBACK when argparse would have something to say. */
-static int apply(struct driver_opts *d, const struct copt *o, const char *val)
+static int apply(struct driver_opts *d, const struct compileall_option *o, const char *val)
 {
 	int n;
 
-	switch (o->short_name) {
-	case 'l': d->no_recurse = 1; return 0;
-	case 'f': d->e.force = 1; return 0;
-	case 'q': d->e.quiet++; return 0;
-	case 'b': d->e.legacy = 1; return 0;
-	case 'd': d->e.ddir = val; return 0;
-	case 's': d->e.stripdir = val; d->given_s = 1; return 0;
-	case 'p': d->e.prependdir = val; d->given_p = 1; return 0;
-	case 'x': d->rx = val; return 0;
-	case 'i': d->flist = val; return 0;
-	case 'e': d->e.limit_sl_dest = *val ? val : NULL; d->given_e = 1; return 0;
-	case 'r':
+	switch (o->id) {
+	case CO_NO_RECURSE: d->no_recurse = 1; return 0;
+	case CO_FORCE: d->e.force = 1; return 0;
+	case CO_QUIET: d->e.quiet++; return 0;
+	case CO_LEGACY: d->e.legacy = 1; return 0;
+	case CO_DDIR: d->e.ddir = val; return 0;
+	case CO_STRIPDIR: d->e.stripdir = val; d->given_s = 1; return 0;
+	case CO_PREPENDDIR: d->e.prependdir = val; d->given_p = 1; return 0;
+	case CO_EXCLUDE: d->rx = val; return 0;
+	case CO_FILE_LIST: d->flist = val; return 0;
+	case CO_LIMIT_SL_DEST: d->e.limit_sl_dest = *val ? val : NULL; d->given_e = 1; return 0;
+	case CO_RECURSION:
 		if (to_int(val, &n) < 0)
 			return FALLBACK;
 		d->recursion = n < 0 ? 0 : n;
 		return 0;
-	case 'j':
+	case CO_JOBS:
 		if (to_int(val, &n) < 0 || n < 0)
 			return FALLBACK;
 		d->e.jobs = n;
 		return 0;
-	case 'o':
+	case CO_LEVEL:
 		if (to_int(val, &n) < 0 || d->e.nlevels >= ENGINE_MAX_LEVELS)
 			return FALLBACK;
 		d->e.levels[d->e.nlevels++] = n;
 		d->given_o = 1;
 		return 0;
-	}
-	if (!strcmp(o->long_name, "invalidation-mode")) {
+	case CO_INVALIDATION:
 		d->e.invalidation = parse_invalidation(val);
 		d->given_inval = 1;
 		return d->e.invalidation < 0 ? FALLBACK : 0;
-	}
-	if (!strcmp(o->long_name, "hardlink-dupes")) {
+	case CO_HARDLINK_DUPES:
 		d->e.hardlink_dupes = 1;
 		d->given_hardlink = 1;
 		return 0;
-	}
-	if (!strcmp(o->long_name, "no-canonical")) {
+	case CO_NO_CANONICAL:
 		d->e.canonical = 0;
 		return 0;
-	}
-	if (!strcmp(o->long_name, "timeout")) {
+	case CO_TIMEOUT:
 		/* prepyc's own option: compileall cannot answer for it */
 		if (to_int(val, &n) < 0 || n < 0) {
 			error("option '--timeout' expects a number of seconds >= 0, not '%s'", val);
@@ -116,53 +98,46 @@ static int apply(struct driver_opts *d, const struct copt *o, const char *val)
 		}
 		d->e.timeout = n;
 		return 0;
-	}
-	if (!strcmp(o->long_name, "cache-dir")) {
-		d->cache_dir = val;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "no-cache")) {
-		d->no_cache = 1;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "cache-max-size")) {
-		d->cache_max_size = val;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "python")) {
+	case CO_CACHE_DIR: d->cache_dir = val; return 0;
+	case CO_NO_CACHE: d->no_cache = 1; return 0;
+	case CO_CACHE_MAX_SIZE: d->cache_max_size = val; return 0;
+	case CO_PYTHON:
 		ALLOC_GROW(d->pythons.v, d->pythons.nr + 1, d->pythons.alloc);
 		d->pythons.v[d->pythons.nr++] = val;
 		return 0;
+	case CO_PYCACHE_PREFIX:
+	case COMPILEALL_NOPTIONS:
+		break;
 	}
 	BUG("unhandled option");
 }
 
-static const struct copt *find_long(const char *name, size_t len)
+static const struct compileall_option *find_long(const char *name, size_t len)
 {
-	const struct copt *found = NULL;
+	const struct compileall_option *found = NULL;
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(copts); i++) {
-		const char *l = copts[i].long_name;
+	for (i = 0; i < COMPILEALL_NOPTIONS; i++) {
+		const char *l = compileall_options[i].argparse_name;
 
 		if (!l || strncmp(l, name, len))
 			continue;
 		if (strlen(l) == len)
-			return &copts[i];
+			return &compileall_options[i];
 		if (found)
 			return NULL; /* ambiguous prefix */
-		found = &copts[i];
+		found = &compileall_options[i];
 	}
 	return found;
 }
 
-static const struct copt *find_short(char c)
+static const struct compileall_option *find_short(char c)
 {
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(copts); i++)
-		if (copts[i].short_name == c)
-			return &copts[i];
+	for (i = 0; i < COMPILEALL_NOPTIONS; i++)
+		if (c && compileall_options[i].short_name == c && in_compileall(&compileall_options[i]))
+			return &compileall_options[i];
 	return NULL;
 }
 
@@ -184,12 +159,12 @@ static int parse(struct driver_opts *d, int argc, const char **argv)
 		}
 		if (a[1] == '-') {
 			const char *name = a + 2, *eq = strchr(name, '=');
-			const struct copt *o = find_long(name, eq ? (size_t)(eq - name) : strlen(name));
+			const struct compileall_option *o = find_long(name, eq ? (size_t)(eq - name) : strlen(name));
 			const char *val = eq ? eq + 1 : NULL;
 
-			if (!o || (!o->takes_value && val))
+			if (!o || (!compileall_option_takes_value(o) && val))
 				return FALLBACK;
-			if (o->takes_value && !val) {
+			if (compileall_option_takes_value(o) && !val) {
 				/* as argparse: "-1" is a value, other dash words are not */
 				if (i + 1 >= argc ||
 				    (argv[i + 1][0] == '-' && argv[i + 1][1] &&
@@ -202,11 +177,11 @@ static int parse(struct driver_opts *d, int argc, const char **argv)
 			continue;
 		}
 		for (a++; *a; a++) {
-			const struct copt *o = find_short(*a);
+			const struct compileall_option *o = find_short(*a);
 
 			if (!o)
 				return FALLBACK;
-			if (!o->takes_value) {
+			if (!compileall_option_takes_value(o)) {
 				apply(d, o, NULL);
 				continue;
 			}
@@ -244,7 +219,7 @@ static int parse(struct driver_opts *d, int argc, const char **argv)
 }
 
 /* One of prepyc's own options, spelled in full ("--name" or "--name=value"); or NULL. */
-static const struct copt *our_option(const char *arg)
+static const struct compileall_option *our_option(const char *arg)
 {
 	size_t i, len;
 
@@ -252,10 +227,13 @@ static const struct copt *our_option(const char *arg)
 		return NULL;
 	arg += 2;
 	len = strcspn(arg, "=");
-	for (i = 0; i < ARRAY_SIZE(copts); i++)
-		if (copts[i].ours && strlen(copts[i].long_name) == len &&
-		    !strncmp(copts[i].long_name, arg, len))
-			return &copts[i];
+	for (i = 0; i < COMPILEALL_NOPTIONS; i++) {
+		const struct compileall_option *o = &compileall_options[i];
+
+		if (o->ours && o->argparse_name && strlen(o->argparse_name) == len &&
+		    !strncmp(o->argparse_name, arg, len))
+			return o;
+	}
 	return NULL;
 }
 
@@ -270,10 +248,10 @@ static int run_real_compileall(const char *python, int argc, const char **argv)
 	args[n++] = "-m";
 	args[n++] = "compileall";
 	for (i = 0; i < argc; i++) {
-		const struct copt *o = our_option(argv[i]);
+		const struct compileall_option *o = our_option(argv[i]);
 
 		if (o) {
-			i += o->takes_value && !strchr(argv[i], '=') && i + 1 < argc;
+			i += compileall_option_takes_value(o) && !strchr(argv[i], '=') && i + 1 < argc;
 			continue;
 		}
 		args[n++] = argv[i];
@@ -307,9 +285,8 @@ int cmd_compileall(int argc, const char **argv)
 		goto out;
 	}
 	if (npaths == FALLBACK) {
-		const char *python = d.pythons.nr ? d.pythons.v[0] : target_default_python();
-
-		rc = run_real_compileall(python, argc - 1, argv + 1);
+		driver_default_target(&d.pythons);
+		rc = run_real_compileall(d.pythons.v[0], argc - 1, argv + 1);
 		goto out;
 	}
 	d.compile_path = npaths == 0 && !d.flist;

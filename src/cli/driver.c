@@ -56,6 +56,14 @@ int driver_apply_prefix(const struct driver_opts *d, struct target *t)
 	return 0;
 }
 
+void driver_default_target(struct option_list *pythons)
+{
+	if (pythons->nr)
+		return;
+	ALLOC_GROW(pythons->v, 1, pythons->alloc);
+	pythons->v[pythons->nr++] = target_default_python();
+}
+
 int parse_invalidation(const char *s)
 {
 	if (!strcmp(s, "timestamp"))
@@ -300,10 +308,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	/* compileall: no paths, even after -i, means sys.path */
 	if (d->e.style == STYLE_COMPILEALL && !paths.nr)
 		d->compile_path = 1;
-	if (!d->pythons.nr) {
-		ALLOC_GROW(d->pythons.v, 1, d->pythons.alloc);
-		d->pythons.v[d->pythons.nr++] = target_default_python();
-	}
+	driver_default_target(&d->pythons);
 	if (d->recursion >= 0)
 		d->e.maxlevels = d->recursion;
 	else if (d->no_recurse)

@@ -32,6 +32,13 @@ struct driver_opts {
 
 int driver_run(struct driver_opts *d, int npaths, const char **paths);
 
+/*
+ * The one default-target rule of every command: with no --python given,
+ * `pythons` gets target_default_python() ($VIRTUAL_ENV/bin/python, else
+ * python3); given ones are left alone.
+ */
+void driver_default_target(struct option_list *pythons);
+
 /* The pieces, for the commands that do not compile (check, clean). */
 int driver_check_target(const struct driver_opts *d, const struct target *t);
 int driver_apply_prefix(const struct driver_opts *d, struct target *t);
