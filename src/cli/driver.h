@@ -2,7 +2,8 @@
  * driver.h - what `prepyc compile` and `prepyc compileall` share once their
  * arguments are parsed: probe the targets, refuse what a target cannot do,
  * read -i lists, walk, evaluate -x with the target's `re`, and run the
- * engine for each target.
+ * engine for each target.  The pieces serve check and clean too, and
+ * driver_default_target() is every command's one default-target rule.
  *
  * driver_run() returns the process exit status (see cmd.h).
  */

@@ -97,7 +97,8 @@ static void json_targets(FILE *fp, const struct target *targets, size_t ntargets
 }
 
 /* The orphan (or sourceless) pycs as the elements of a JSON array. */
-static void json_pycs(FILE *fp, const struct inventory *inv, int (*is)(const struct inventory_pyc *))
+static void json_pycs(FILE *fp, const struct inventory *inv,
+		      int (*is)(const struct inventory_pyc *))
 {
 	size_t k, n = 0;
 
