@@ -19,11 +19,14 @@ static void vreport(const char *prefix, const char *fmt, va_list ap, int err)
 	char msg[4096];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* one line, whole: the walk reports from several threads */
+	flockfile(stderr);
 	fprintf(stderr, "%s: %s", progname, prefix);
 	fput_printable(msg, strlen(msg), stderr);
 	if (err)
 		fprintf(stderr, ": %s", strerror(err));
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 int error(const char *fmt, ...)
@@ -309,3 +312,13 @@ size_t utf8_decode_one(const unsigned char *s, unsigned *cp)
 	return n;
 }
 
+
+size_t utf8_decode_escaped(const unsigned char *s, unsigned *cp)
+{
+	size_t n = utf8_decode_one(s, cp);
+
+	if (n)
+		return n;
+	*cp = 0xdc00 + s[0];
+	return 1;
+}

@@ -86,6 +86,14 @@ int online_cpus(void);
 size_t utf8_decode_one(const unsigned char *s, unsigned *cp);
 
 /*
+ * The next code point at `s` (NUL-terminated) as Python's str sees bytes
+ * decoded with surrogateescape: valid UTF-8 (utf8_decode_one()) as itself,
+ * any other byte B as U+DC00+B (U+DC80..U+DCFF).  Returns the number of
+ * bytes consumed, at least 1.
+ */
+size_t utf8_decode_escaped(const unsigned char *s, unsigned *cp);
+
+/*
  * Write s[0..len) to fp with what a terminal must not see escaped: invalid
  * UTF-8 bytes and controls (C0, DEL, C1) as \xNN (\n, \t, \r).  Every message goes through it: a file name may hold
  * any byte, and a message is one line.

@@ -2,8 +2,9 @@
  * cmd-compile.c - `prepyc compile`: compileall's options, prepyc's output.
  *
  * Everything happens in driver.c and engine.c; this file is the command
- * line: the options of compileall (long names added), and the concise
- * report (errors on stderr as they come, one summary line on stdout).
+ * line: the options of compileall (long names added; declared once for
+ * compile and compileall in cli-options.c), and the concise report (errors
+ * on stderr as they come, one summary line on stdout).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cmd.h"
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli-options.h"
 #include "driver.h"
 #include "options.h"
 #include "util.h"
@@ -33,27 +35,23 @@ static const char compile_epilog[] =
 	"130/143 interrupted by SIGINT/SIGTERM.\n";
 
 /* -o and --invalidation-mode values, checked once parsed. */
-static int finish_options(struct driver_opts *d, const struct option_list *levels,
-			  const char *inval)
+static int finish_options(struct compile_args *a)
 {
-	size_t i;
+	struct driver_opts *d = &a->d;
+	const char *bad;
 
-	for (i = 0; i < levels->nr; i++) {
-		char *end;
-		long v = strtol(levels->v[i], &end, 10);
-
-		if (!*levels->v[i] || *end || v < -1 || v > 2)
-			return error("option '-o' expects -1, 0, 1 or 2, not '%s'", levels->v[i]);
-		if (d->e.nlevels >= ENGINE_MAX_LEVELS)
-			return error("too many -o options");
-		d->e.levels[d->e.nlevels++] = (int)v;
+	switch (cli_parse_levels(&a->levels, d->e.levels, &d->e.nlevels, &bad)) {
+	case -1:
+		return error("option '-o' expects -1, 0, 1 or 2, not '%s'", bad);
+	case -2:
+		return error("too many -o options");
 	}
-	d->given_o = levels->nr > 0;
-	if (inval) {
-		d->e.invalidation = parse_invalidation(inval);
+	d->given_o = a->levels.nr > 0;
+	if (a->inval) {
+		d->e.invalidation = parse_invalidation(a->inval);
 		if (d->e.invalidation < 0)
 			return error("option '--invalidation-mode' expects timestamp, checked-hash "
-				     "or unchecked-hash, not '%s'", inval);
+				     "or unchecked-hash, not '%s'", a->inval);
 		d->given_inval = 1;
 	}
 	d->given_s = d->e.stripdir != NULL;
@@ -68,43 +66,20 @@ static int finish_options(struct driver_opts *d, const struct option_list *level
 		return error("option '--timeout' expects a number of seconds >= 0");
 	if (d->e.jobs < 0)
 		return error("option '-j' expects a number of workers >= 0");
+	d->e.canonical = !a->no_canonical;
+	if (d->e.limit_sl_dest && !*d->e.limit_sl_dest)
+		d->e.limit_sl_dest = NULL;
 	return 0;
 }
 
 int cmd_compile(int argc, const char **argv)
 {
-	struct driver_opts d = DRIVER_OPTS_INIT;
-	struct option_list levels = { NULL, 0, 0 };
-	const char *inval = NULL;
-	int npaths, rc, no_canonical = 0;
-	const struct option opts[] = {
-		OPT_LIST(0, "python", &d.pythons, "PATH",
-			 "target interpreter (repeatable; default $VIRTUAL_ENV/bin/python, else python3)"),
-		OPT_INT('j', "jobs", &d.e.jobs, "N", "worker processes (default, or 0: one per core)"),
-		OPT_FLAG('f', "force", &d.e.force, "recompile even fresh pycs"),
-		OPT_COUNT('q', "quiet", &d.e.quiet, "print only errors (no summary, no warnings); -qq nothing"),
-		OPT_FLAG('l', NULL, &d.no_recurse, "do not recurse into subdirectories"),
-		OPT_INT('r', NULL, &d.recursion, "N", "recurse at most N levels (overrides -l)"),
-		OPT_FLAG('b', "legacy", &d.e.legacy, "write SOURCE.pyc beside the source (legacy layout)"),
-		OPT_STRING('d', NULL, &d.e.ddir, "DIR", "directory to prepend to co_filename"),
-		OPT_STRING('s', NULL, &d.e.stripdir, "DIR", "prefix to strip from co_filename (3.9+)"),
-		OPT_STRING('p', NULL, &d.e.prependdir, "DIR", "prefix to prepend to co_filename (3.9+)"),
-		OPT_STRING('x', NULL, &d.rx, "REGEX", "skip files whose path matches (Python re.search)"),
-		OPT_STRING('i', NULL, &d.flist, "FILE", "also compile the paths listed in FILE (- for stdin)"),
-		OPT_LIST('o', NULL, &levels, "LEVEL", "optimization level, repeatable (3.9+; -1: the target's own)"),
-		OPT_STRING('e', NULL, &d.e.limit_sl_dest, "DIR", "skip symlinks that point outside DIR (3.9+)"),
-		OPT_STRING(0, "invalidation-mode", &inval, "MODE", "timestamp, checked-hash or unchecked-hash (3.7+)"),
-		OPT_FLAG(0, "hardlink-dupes", &d.e.hardlink_dupes, "hard-link identical pycs of successive -o levels (3.9+)"),
-		OPT_STRING(0, "pycache-prefix", &d.pycache_prefix, "DIR", "write pycs under DIR, as sys.pycache_prefix does (3.8+)"),
-		OPT_FLAG(0, "no-canonical", &no_canonical, "write the interpreter's own marshal bytes, not the canonical form"),
-		OPT_STRING(0, "cache-dir", &d.cache_dir, "DIR", "bytecode cache (default $PREPYC_CACHE_DIR, else $XDG_CACHE_HOME/prepyc, else ~/.cache/prepyc)"),
-		OPT_FLAG(0, "no-cache", &d.no_cache, "neither read nor fill the bytecode cache"),
-		OPT_INT(0, "timeout", &d.e.timeout, "SECONDS", "kill a compile that takes longer (default 120; 0: no limit)"),
-		OPT_STRING(0, "cache-max-size", &d.cache_max_size, "SIZE", "bound of the cache, e.g. 500M, 2G (default 1G)"),
-		OPT_END(),
-	};
+	struct compile_args a = COMPILE_ARGS_INIT;
+	struct option opts[COMPILEALL_NOPTIONS + 1];
+	int npaths, rc;
 
-	d.e.style = STYLE_CONCISE;
+	compile_options(opts, &a);
+	a.d.e.style = STYLE_CONCISE;
 	npaths = parse_options(argc - 1, argv + 1, opts);
 	if (npaths == -2) {
 		usage_with_options(stdout, compile_usage, opts);
@@ -112,18 +87,15 @@ int cmd_compile(int argc, const char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (npaths < 0 || (npaths == 0 && !d.flist && (error("no PATH given"), 1)) ||
-	    finish_options(&d, &levels, inval) < 0) {
+	if (npaths < 0 || (npaths == 0 && !a.d.flist && (error("no PATH given"), 1)) ||
+	    finish_options(&a) < 0) {
 		fprintf(stderr, "%s\nTry 'prepyc compile --help' for the options.\n", compile_usage[0]);
 		rc = 2;
 		goto out;
 	}
-	d.e.canonical = !no_canonical;
-	if (d.e.limit_sl_dest && !*d.e.limit_sl_dest)
-		d.e.limit_sl_dest = NULL;
-	rc = driver_run(&d, npaths, argv + 1);
+	rc = driver_run(&a.d, npaths, argv + 1);
 out:
-	option_list_release(&levels);
-	option_list_release(&d.pythons);
+	option_list_release(&a.levels);
+	option_list_release(&a.d.pythons);
 	return rc;
 }

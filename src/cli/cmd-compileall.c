@@ -3,9 +3,8 @@
  * with the same options, output lines and exit status, on all cores.
  *
  * The arguments are parsed the way compileall's argparse parser does for
- * the forms people write (short options, bundled flags, attached values,
- * --long=value, unambiguous prefixes of long options, "--").  Anything this
- * parser is unsure of, and -h, is handed to the target's own compileall,
+ * the forms people write (compileall-args.h).  Anything that parser is
+ * unsure of, and -h, is handed to the target's own compileall,
  * which then prints exactly its own usage or error: a faithful answer is
  * worth more than a fast one there.  An option the target's compileall
  * does not have is refused with a message naming it and the version.
@@ -13,251 +12,16 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cmd.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
 #include "child.h"
+#include "compileall-args.h"
 #include "driver.h"
-#include "target.h"
 #include "util.h"
 #include "banned.h"
-
-/* parse(): let the real compileall answer; or a usage error of prepyc's own options (exit 2) */
-enum { FALLBACK = -3, USAGE_ERROR = -4 };
-
-struct copt {
-	char short_name;
-	const char *long_name;
-	int takes_value;
-	int ours; /* prepyc's own: not passed on to the real compileall */
-};
-
-static const struct copt copts[] = {
-	{ 'l', NULL, 0, 0 }, { 'r', NULL, 1, 0 }, { 'f', NULL, 0, 0 }, { 'q', NULL, 0, 0 },
-	{ 'b', NULL, 0, 0 }, { 'd', NULL, 1, 0 }, { 's', NULL, 1, 0 }, { 'p', NULL, 1, 0 },
-	{ 'x', NULL, 1, 0 }, { 'i', NULL, 1, 0 }, { 'j', "workers", 1, 0 }, { 'o', NULL, 1, 0 },
-	{ 'e', NULL, 1, 0 }, { 0, "invalidation-mode", 1, 0 }, { 0, "hardlink-dupes", 0, 0 },
-	{ 0, "python", 1, 1 },
-	{ 0, "no-canonical", 0, 1 },
-	{ 0, "cache-dir", 1, 1 },
-	{ 0, "no-cache", 0, 1 },
-	{ 0, "cache-max-size", 1, 1 },
-	{ 0, "timeout", 1, 1 },
-};
-
-static int to_int(const char *s, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < -1000000 || v > 1000000)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
-/* Apply one option; FALLBACK when argparse would have something to say. */
-static int apply(struct driver_opts *d, const struct copt *o, const char *val)
-{
-	int n;
-
-	switch (o->short_name) {
-	case 'l': d->no_recurse = 1; return 0;
-	case 'f': d->e.force = 1; return 0;
-	case 'q': d->e.quiet++; return 0;
-	case 'b': d->e.legacy = 1; return 0;
-	case 'd': d->e.ddir = val; return 0;
-	case 's': d->e.stripdir = val; d->given_s = 1; return 0;
-	case 'p': d->e.prependdir = val; d->given_p = 1; return 0;
-	case 'x': d->rx = val; return 0;
-	case 'i': d->flist = val; return 0;
-	case 'e': d->e.limit_sl_dest = *val ? val : NULL; d->given_e = 1; return 0;
-	case 'r':
-		if (to_int(val, &n) < 0)
-			return FALLBACK;
-		d->recursion = n < 0 ? 0 : n;
-		return 0;
-	case 'j':
-		if (to_int(val, &n) < 0 || n < 0)
-			return FALLBACK;
-		d->e.jobs = n;
-		return 0;
-	case 'o':
-		if (to_int(val, &n) < 0 || d->e.nlevels >= ENGINE_MAX_LEVELS)
-			return FALLBACK;
-		d->e.levels[d->e.nlevels++] = n;
-		d->given_o = 1;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "invalidation-mode")) {
-		d->e.invalidation = parse_invalidation(val);
-		d->given_inval = 1;
-		return d->e.invalidation < 0 ? FALLBACK : 0;
-	}
-	if (!strcmp(o->long_name, "hardlink-dupes")) {
-		d->e.hardlink_dupes = 1;
-		d->given_hardlink = 1;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "no-canonical")) {
-		d->e.canonical = 0;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "timeout")) {
-		/* prepyc's own option: compileall cannot answer for it */
-		if (to_int(val, &n) < 0 || n < 0) {
-			error("option '--timeout' expects a number of seconds >= 0, not '%s'", val);
-			return USAGE_ERROR;
-		}
-		d->e.timeout = n;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "cache-dir")) {
-		d->cache_dir = val;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "no-cache")) {
-		d->no_cache = 1;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "cache-max-size")) {
-		d->cache_max_size = val;
-		return 0;
-	}
-	if (!strcmp(o->long_name, "python")) {
-		ALLOC_GROW(d->pythons.v, d->pythons.nr + 1, d->pythons.alloc);
-		d->pythons.v[d->pythons.nr++] = val;
-		return 0;
-	}
-	BUG("unhandled option");
-}
-
-static const struct copt *find_long(const char *name, size_t len)
-{
-	const struct copt *found = NULL;
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(copts); i++) {
-		const char *l = copts[i].long_name;
-
-		if (!l || strncmp(l, name, len))
-			continue;
-		if (strlen(l) == len)
-			return &copts[i];
-		if (found)
-			return NULL; /* ambiguous prefix */
-		found = &copts[i];
-	}
-	return found;
-}
-
-static const struct copt *find_short(char c)
-{
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(copts); i++)
-		if (copts[i].short_name == c)
-			return &copts[i];
-	return NULL;
-}
-
-/* Parse like argparse; the positional arguments end up in argv[0..n).  n or FALLBACK. */
-static int parse(struct driver_opts *d, int argc, const char **argv)
-{
-	int i, npos = 0, only_pos = 0, rc;
-
-	for (i = 0; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (only_pos || a[0] != '-' || !a[1]) {
-			argv[npos++] = a;
-			continue;
-		}
-		if (!strcmp(a, "--")) {
-			only_pos = 1;
-			continue;
-		}
-		if (a[1] == '-') {
-			const char *name = a + 2, *eq = strchr(name, '=');
-			const struct copt *o = find_long(name, eq ? (size_t)(eq - name) : strlen(name));
-			const char *val = eq ? eq + 1 : NULL;
-
-			if (!o || (!o->takes_value && val))
-				return FALLBACK;
-			if (o->takes_value && !val) {
-				/* as argparse: "-1" is a value, other dash words are not */
-				if (i + 1 >= argc ||
-				    (argv[i + 1][0] == '-' && argv[i + 1][1] &&
-				     !(argv[i + 1][1] >= '0' && argv[i + 1][1] <= '9')))
-					return FALLBACK;
-				val = argv[++i];
-			}
-			if ((rc = apply(d, o, val)) < 0)
-				return rc;
-			continue;
-		}
-		for (a++; *a; a++) {
-			const struct copt *o = find_short(*a);
-
-			if (!o)
-				return FALLBACK;
-			if (!o->takes_value) {
-				apply(d, o, NULL);
-				continue;
-			}
-			if (a[1]) {
-				rc = apply(d, o, a[1] == '=' ? a + 2 : a + 1);
-			} else {
-				/* argparse takes "-1" as a value, but not other dash words */
-				if (i + 1 >= argc ||
-				    (argv[i + 1][0] == '-' && argv[i + 1][1] &&
-				     !(argv[i + 1][1] >= '0' && argv[i + 1][1] <= '9')))
-					return FALLBACK;
-				rc = apply(d, o, argv[++i]);
-			}
-			if (rc < 0)
-				return rc;
-			break;
-		}
-	}
-	/* -x '': compileall passes the empty string on as a pattern and dies of it */
-	if (d->rx && !*d->rx)
-		return FALLBACK;
-	/* what main() itself refuses with parser.error() */
-	if (d->e.ddir && (d->e.stripdir || d->e.prependdir))
-		return FALLBACK;
-	if (d->e.hardlink_dupes) {
-		int k, distinct = d->e.nlevels > 0;
-
-		for (k = 1; k < d->e.nlevels; k++)
-			distinct += d->e.levels[k] != d->e.levels[0];
-		/* main() wants two -o, compile_file() two different levels */
-		if (distinct < 2)
-			return FALLBACK;
-	}
-	return npos;
-}
-
-/* One of prepyc's own options, spelled in full ("--name" or "--name=value"); or NULL. */
-static const struct copt *our_option(const char *arg)
-{
-	size_t i, len;
-
-	if (strncmp(arg, "--", 2))
-		return NULL;
-	arg += 2;
-	len = strcspn(arg, "=");
-	for (i = 0; i < ARRAY_SIZE(copts); i++)
-		if (copts[i].ours && strlen(copts[i].long_name) == len &&
-		    !strncmp(copts[i].long_name, arg, len))
-			return &copts[i];
-	return NULL;
-}
 
 /* Let the target's own compileall answer (usage, errors, --help). */
 static int run_real_compileall(const char *python, int argc, const char **argv)
@@ -270,10 +34,10 @@ static int run_real_compileall(const char *python, int argc, const char **argv)
 	args[n++] = "-m";
 	args[n++] = "compileall";
 	for (i = 0; i < argc; i++) {
-		const struct copt *o = our_option(argv[i]);
+		const struct compileall_option *o = compileall_own_option(argv[i]);
 
 		if (o) {
-			i += o->takes_value && !strchr(argv[i], '=') && i + 1 < argc;
+			i += compileall_option_takes_value(o) && !strchr(argv[i], '=') && i + 1 < argc;
 			continue;
 		}
 		args[n++] = argv[i];
@@ -301,15 +65,14 @@ int cmd_compileall(int argc, const char **argv)
 
 	memcpy(copy, argv + 1, sizeof(*copy) * (size_t)(argc - 1));
 	d.e.style = STYLE_COMPILEALL;
-	npaths = parse(&d, argc - 1, copy);
-	if (npaths == USAGE_ERROR) {
+	npaths = compileall_parse(&d, argc - 1, copy);
+	if (npaths == COMPILEALL_USAGE_ERROR) {
 		rc = 2;
 		goto out;
 	}
-	if (npaths == FALLBACK) {
-		const char *python = d.pythons.nr ? d.pythons.v[0] : target_default_python();
-
-		rc = run_real_compileall(python, argc - 1, argv + 1);
+	if (npaths == COMPILEALL_FALLBACK) {
+		driver_default_target(&d.pythons);
+		rc = run_real_compileall(d.pythons.v[0], argc - 1, argv + 1);
 		goto out;
 	}
 	d.compile_path = npaths == 0 && !d.flist;

@@ -57,6 +57,14 @@ int driver_apply_prefix(const struct driver_opts *d, struct target *t)
 	return 0;
 }
 
+void driver_default_target(struct option_list *pythons)
+{
+	if (pythons->nr)
+		return;
+	ALLOC_GROW(pythons->v, 1, pythons->alloc);
+	pythons->v[pythons->nr++] = target_default_python();
+}
+
 int parse_invalidation(const char *s)
 {
 	if (!strcmp(s, "timestamp"))
@@ -266,6 +274,43 @@ static int run_compile_path(struct driver_opts *d, const struct target *t, int *
 	return rc;
 }
 
+/* Run the engine for each target in turn; 0, or the exit status that stopped the run. */
+static int run_targets(struct driver_opts *d, const struct target *targets,
+		       const struct source_list *list, int *any_failed, struct strbuf *label)
+{
+	size_t k;
+	int rc = 0;
+
+	for (k = 0; k < d->pythons.nr && rc == 0; k++) {
+		struct engine_opts e = d->e;
+		unsigned char *skip = NULL;
+		int r;
+
+		if (caught_signal)
+			return 128 + caught_signal;
+		if (d->rx && !d->compile_path) {
+			if (driver_eval_rx(d, &targets[k], list, &skip) < 0)
+				/* compileall dies of re.error: exit status 1 */
+				return d->e.style == STYLE_COMPILEALL ? 1 : 2;
+			e.rx_skip = skip;
+		}
+		if (d->compile_path)
+			r = run_compile_path(d, &targets[k], any_failed);
+		else
+			r = engine_run(&e, &targets[k], list, any_failed);
+		free(skip);
+		if (label->len)
+			strbuf_addstr(label, ", ");
+		strbuf_addstr(label, targets[k].display);
+		/* a signal outside the pool (walk, plan, cache) stops the run too */
+		if (r == -2 || caught_signal)
+			rc = 128 + (caught_signal ? caught_signal : SIGINT);
+		else if (r < 0)
+			rc = 2;
+	}
+	return rc;
+}
+
 int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 {
 	struct target *targets;
@@ -301,10 +346,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	/* compileall: no paths, even after -i, means sys.path */
 	if (d->e.style == STYLE_COMPILEALL && !paths.nr)
 		d->compile_path = 1;
-	if (!d->pythons.nr) {
-		ALLOC_GROW(d->pythons.v, 1, d->pythons.alloc);
-		d->pythons.v[d->pythons.nr++] = target_default_python();
-	}
+	driver_default_target(&d->pythons);
 	if (d->recursion >= 0)
 		d->e.maxlevels = d->recursion;
 	else if (d->no_recurse)
@@ -356,37 +398,8 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 		d->e.cache = cache;
 	}
 
-	for (k = 0; k < d->pythons.nr && rc == 0; k++) {
-		struct engine_opts e = d->e;
-		unsigned char *skip = NULL;
-		int r;
-
-		if (caught_signal) {
-			rc = 128 + caught_signal;
-			break;
-		}
-		if (d->rx && !d->compile_path) {
-			if (driver_eval_rx(d, &targets[k], &list, &skip) < 0) {
-				/* compileall dies of re.error: exit status 1 */
-				rc = d->e.style == STYLE_COMPILEALL ? 1 : 2;
-				break;
-			}
-			e.rx_skip = skip;
-		}
-		if (d->compile_path)
-			r = run_compile_path(d, &targets[k], &any_failed);
-		else
-			r = engine_run(&e, &targets[k], &list, &any_failed);
-		free(skip);
-		if (label.len)
-			strbuf_addstr(&label, ", ");
-		strbuf_addstr(&label, targets[k].display);
-		/* a signal outside the pool (walk, plan, cache) stops the run too */
-		if (r == -2 || caught_signal)
-			rc = 128 + (caught_signal ? caught_signal : SIGINT);
-		else if (r < 0)
-			rc = 2;
-	}
+	if (rc == 0)
+		rc = run_targets(d, targets, &list, &any_failed, &label);
 	cache_close(cache, label.buf);
 	d->e.cache = NULL;
 	strbuf_release(&label);

@@ -2,7 +2,8 @@
  * driver.h - what `prepyc compile` and `prepyc compileall` share once their
  * arguments are parsed: probe the targets, refuse what a target cannot do,
  * read -i lists, walk, evaluate -x with the target's `re`, and run the
- * engine for each target.
+ * engine for each target.  The pieces serve check and clean too, and
+ * driver_default_target() is every command's one default-target rule.
  *
  * driver_run() returns the process exit status (see cmd.h).
  */
@@ -31,6 +32,13 @@ struct driver_opts {
 #define DRIVER_OPTS_INIT { .e = ENGINE_OPTS_INIT, .recursion = -1 }
 
 int driver_run(struct driver_opts *d, int npaths, const char **paths);
+
+/*
+ * The one default-target rule of every command: with no --python given,
+ * `pythons` gets target_default_python() ($VIRTUAL_ENV/bin/python, else
+ * python3); given ones are left alone.
+ */
+void driver_default_target(struct option_list *pythons);
 
 /* The pieces, for the commands that do not compile (check, clean). */
 int driver_check_target(const struct driver_opts *d, const struct target *t);

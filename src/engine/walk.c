@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "parallel.h"
 #include "util.h"
 #include "banned.h"
 
@@ -233,50 +234,36 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
  * compileall's order: a depth-first walk over sorted names, which is the
  * order of the paths compared component by component ("a/z.py" before
  * "a.b/y.py", because the name "a" sorts before "a.b"; a directory before
- * what it holds).
+ * what it holds).  Names compare as Python's str does: by code point, an
+ * undecodable byte as its surrogate escape (utf8_decode_escaped()).
  */
-/* The next code point as Python's str sees it (undecodable bytes as U+DC80..U+DCFF). */
-static unsigned next_cp(const unsigned char **p)
-{
-	unsigned cp;
-	size_t n = utf8_decode_one(*p, &cp);
-
-	if (!n) {
-		cp = 0xdc00 + **p;
-		n = 1;
-	}
-	*p += n;
-	return cp;
-}
-
 int walk_path_cmp(const char *pa, const char *pb)
 {
 	const unsigned char *a = (const unsigned char *)pa, *b = (const unsigned char *)pb;
+	size_t i = 0, comp = 0;
 	unsigned ca, cb;
 
-	while (*a && *a == *b) {
-		a++;
-		b++;
+	while (a[i] && a[i] == b[i]) {
+		if (a[i] == '/')
+			comp = i + 1;
+		i++;
 	}
-	if (*a == *b)
+	if (a[i] == b[i])
 		return 0;
 	/* a path sorts before the paths under it, and a name before its extensions */
-	if (!*a)
+	if (!a[i])
 		return -1;
-	if (!*b)
+	if (!b[i])
 		return 1;
-	if (*a == '/')
+	if (a[i] == '/')
 		return -1;
-	if (*b == '/')
+	if (b[i] == '/')
 		return 1;
-	if (*a < 0x80 && *b < 0x80)
-		return *a < *b ? -1 : 1;
-	/* back to the start of the differing characters, then compare code points */
-	while ((*a & 0xc0) == 0x80 && a > (const unsigned char *)pa &&
-	       a[-1] >= 0x80 && a[-1] == b[-1]) {
-		a--;
-		b--;
-	}
+	if (a[i] < 0x80 && b[i] < 0x80)
+		return a[i] < b[i] ? -1 : 1;
+	/* decode the differing names from their start, where a character starts */
+	a += comp;
+	b += comp;
 	for (;;) {
 		if (!*a)
 			return *b ? -1 : 0;
@@ -286,8 +273,8 @@ int walk_path_cmp(const char *pa, const char *pb)
 			return *b != '/' ? -1 : 0;
 		if (*b == '/')
 			return 1;
-		ca = next_cp(&a);
-		cb = next_cp(&b);
+		a += utf8_decode_escaped(a, &ca);
+		b += utf8_decode_escaped(b, &cb);
 		if (ca != cb)
 			return ca < cb ? -1 : 1;
 	}
@@ -299,24 +286,20 @@ static int cmp_walk_order(const void *x, const void *y)
 }
 
 /*
- * The walk of one directory argument runs on a few threads sharing a stack
- * of directories to list; each collects entries in its own list, and the
- * union is sorted into compileall's order at the end.  Listing is system
- * calls, so this matters most when nothing needs compiling.
+ * The walk of one directory argument runs on a few threads (parallel_run())
+ * sharing a stack of directories to list; each collects entries in its own
+ * list, and the union is sorted into compileall's order at the end.
+ * Listing is system calls, so this matters most when nothing needs compiling.
  */
-#define WALK_THREADS 4
-
-struct walk_thread {
-	struct walk_shared *sh;
-	struct source_list found;
-	pthread_t tid;
-	int started;
+struct walk_ctx {
+	struct walk_shared sh;
+	struct source_list found[PARALLEL_MAX_THREADS]; /* per thread */
 };
 
-static void *walk_thread_run(void *arg)
+static void walk_thread_run(void *arg, size_t thread)
 {
-	struct walk_thread *wt = arg;
-	struct walk_shared *sh = wt->sh;
+	struct walk_ctx *ctx = arg;
+	struct walk_shared *sh = &ctx->sh;
 	struct source_list subdirs = SOURCE_LIST_INIT;
 
 	pthread_mutex_lock(&sh->lock);
@@ -333,7 +316,7 @@ static void *walk_thread_run(void *arg)
 		sh->busy++;
 		pthread_mutex_unlock(&sh->lock);
 
-		errors = list_dir(sh, dir.path, dir.depth, &wt->found, &subdirs);
+		errors = list_dir(sh, dir.path, dir.depth, &ctx->found[thread], &subdirs);
 		free(dir.path);
 
 		pthread_mutex_lock(&sh->lock);
@@ -348,42 +331,31 @@ static void *walk_thread_run(void *arg)
 	}
 	pthread_mutex_unlock(&sh->lock);
 	free(subdirs.v);
-	return NULL;
 }
 
 static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct source_list *list)
 {
-	struct walk_shared sh;
-	struct walk_thread wt[WALK_THREADS];
-	int n = online_cpus(), i;
-	size_t start = list->nr;
+	struct walk_ctx ctx;
+	size_t start = list->nr, i;
 
-	if (n > WALK_THREADS)
-		n = WALK_THREADS;
-	memset(&sh, 0, sizeof(sh));
-	pthread_mutex_init(&sh.lock, NULL);
-	pthread_cond_init(&sh.cond, NULL);
-	sh.maxlevels = maxlevels;
-	sh.flags = flags;
-	add_entry(&sh.todo, xstrdup(dir), ENTRY_DIR, NULL, 0);
+	memset(&ctx, 0, sizeof(ctx));
+	pthread_mutex_init(&ctx.sh.lock, NULL);
+	pthread_cond_init(&ctx.sh.cond, NULL);
+	ctx.sh.maxlevels = maxlevels;
+	ctx.sh.flags = flags;
+	add_entry(&ctx.sh.todo, xstrdup(dir), ENTRY_DIR, NULL, 0);
 
-	for (i = 0; i < n; i++) {
-		memset(&wt[i], 0, sizeof(wt[i]));
-		wt[i].sh = &sh;
-		if (i > 0 && !pthread_create(&wt[i].tid, NULL, walk_thread_run, &wt[i]))
-			wt[i].started = 1;
-	}
-	walk_thread_run(&wt[0]);
-	for (i = 0; i < n; i++) {
-		if (wt[i].started)
-			pthread_join(wt[i].tid, NULL);
-		if (wt[i].found.nr) {
-			ALLOC_GROW(list->v, list->nr + wt[i].found.nr, list->alloc);
-			memcpy(list->v + list->nr, wt[i].found.v,
-			       wt[i].found.nr * sizeof(*list->v));
-			list->nr += wt[i].found.nr;
+	/* one directory is work enough for a thread: no minimum of items */
+	parallel_run(parallel_threads(1, 0, 1), walk_thread_run, &ctx);
+	for (i = 0; i < PARALLEL_MAX_THREADS; i++) {
+		struct source_list *found = &ctx.found[i];
+
+		if (found->nr) {
+			ALLOC_GROW(list->v, list->nr + found->nr, list->alloc);
+			memcpy(list->v + list->nr, found->v, found->nr * sizeof(*list->v));
+			list->nr += found->nr;
 		}
-		free(wt[i].found.v);
+		free(found->v);
 	}
 	if (list->nr > start)
 		qsort(list->v + start, list->nr - start, sizeof(*list->v), cmp_walk_order);
@@ -391,10 +363,10 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 		list->v[start].top = 1; /* the argument's own directory entry */
 	for (; start < list->nr; start++)
 		list->v[start].arg_len = strlen(dir);
-	free(sh.todo.v);
-	pthread_mutex_destroy(&sh.lock);
-	pthread_cond_destroy(&sh.cond);
-	return sh.errors;
+	free(ctx.sh.todo.v);
+	pthread_mutex_destroy(&ctx.sh.lock);
+	pthread_cond_destroy(&ctx.sh.cond);
+	return ctx.sh.errors;
 }
 
 int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list *list)

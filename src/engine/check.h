@@ -1,0 +1,92 @@
+/*
+ * check.h - is a walked tree fully and freshly compiled for its targets?
+ * The library behind `prepyc check` (src/cli/cmd-check.c parses, probes,
+ * walks and prints; check-report.h prints the result).
+ *
+ * Calling sequence, once the paths are walked with WALK_PYCACHE (walk.h)
+ * and the targets probed (target.h):
+ *
+ *   struct check_result c = CHECK_RESULT_INIT;
+ *   check_tree(&c, &opts, targets, ntargets, &list, skips);
+ *   ... c.v[0..c.nr), c.inv, c.counts, check_problems(&c, strict) ...
+ *   check_release(&c);
+ *
+ * check_tree() gives one verdict per source, target and optimization level
+ * (verify.h), the sources being those of the list within each target's
+ * recursion depth and not excluded by that target's -x (skips[k], one byte
+ * per list entry, or NULL); the pycs are verified on a few threads
+ * (parallel.h).  The tree's orphan and sourceless pycs are in c.inv
+ * (inventory.h).  Which pycs a source should have is inventory_expected().
+ *
+ * check_imports() is `check --import`: it runs the target interpreter with
+ * the caller's environment and directory and imports the modules under an
+ * audit hook (src/python/importcheck.py); it prints one line per source
+ * compiled or pyc write attempted to `fp`.
+ *
+ * Ownership: the result points into `list` and `targets`, which must
+ * outlive it; the pyc paths are its own.  Errors: check_tree() cannot
+ * fail (an unreadable pyc is a verdict); check_imports() returns -1 after
+ * printing an error when the check could not run.
+ */
+#ifndef CHECK_H
+#define CHECK_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "engine.h"
+#include "inventory.h"
+#include "options.h"
+#include "target.h"
+#include "verify.h"
+#include "walk.h"
+
+struct check_opts {
+	int levels[ENGINE_MAX_LEVELS]; /* -o; -1 is the target's own -O level */
+	int nlevels;                   /* 0: the target's own level */
+	int legacy;                    /* -b: SOURCE.pyc beside the source */
+	int want_mode;                 /* the invalidation mode required (0, 1, 3), or -1: any */
+	int recursion;                 /* -r N; -1 when not given */
+	int no_recurse;                /* -l */
+};
+
+#define CHECK_OPTS_INIT { .want_mode = -1, .recursion = -1 }
+
+struct check_verdict {
+	const struct source *src;
+	const struct target *t;
+	int level;
+	char *pyc;
+	enum pyc_status status;
+	char detail[200];
+};
+
+struct check_result {
+	struct check_verdict *v;
+	size_t nr, alloc;
+	struct inventory inv;       /* the tree's pycs: orphans and sourceless ones */
+	size_t counts[PYC_NSTATUS]; /* verdicts per status */
+	size_t nsources;            /* sources checked (for the first target) */
+	size_t norphans, nsourceless;
+};
+
+#define CHECK_RESULT_INIT { NULL, 0, 0, INVENTORY_INIT, { 0 }, 0, 0, 0 }
+
+void check_tree(struct check_result *c, const struct check_opts *o,
+		const struct target *targets, size_t ntargets, const struct source_list *list,
+		unsigned char *const *skips);
+
+/* Verdicts not ok, plus with `strict` the orphan and sourceless pycs. */
+size_t check_problems(const struct check_result *c, int strict);
+
+void check_release(struct check_result *c);
+
+/*
+ * `check --import` of `mods` with target `t` (3.8+).  1 when an import
+ * compiled something or the check did not finish, 0 when nothing was
+ * compiled (a summary line unless quiet), -1 when it could not run.  The
+ * problems go to `fp` unless quiet >= 2.
+ */
+int check_imports(const struct target *t, const struct option_list *mods, int quiet, FILE *fp);
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * inventory.c - the pycs of a tree against its sources (see inventory.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "inventory.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pyc.h"
+#include "util.h"
+#include "verify.h"
+#include "banned.h"
+
+/* The source's size and mtime into `s` (what verify_pyc() compares); 0 or -1. */
+static int stat_source(struct source *s)
+{
+	struct stat st;
+
+	if (stat(s->path, &st) < 0)
+		return -1;
+	s->size = (uint64_t)st.st_size;
+	s->mtime_sec = (int64_t)st.st_mtim.tv_sec;
+	s->mtime_nsec = st.st_mtim.tv_nsec;
+	return 0;
+}
+
+void inventory_build(struct inventory *inv, const struct source_list *list)
+{
+	size_t k;
+
+	for (k = 0; k < list->nr; k++) {
+		const struct source *s = &list->v[k];
+		struct inventory_pyc *p;
+		char *tag = NULL, *src = NULL;
+
+		if (s->kind == ENTRY_CACHED) {
+			if (pycache_name_parts(s->path, &tag, &src) < 0)
+				tag = src = NULL;
+		} else if (s->kind == ENTRY_LEGACY) {
+			src = xstrndup(s->path, strlen(s->path) - 1);
+		} else {
+			continue;
+		}
+		ALLOC_GROW(inv->v, inv->nr + 1, inv->alloc);
+		p = &inv->v[inv->nr++];
+		memset(p, 0, sizeof(*p));
+		p->entry = s;
+		p->tag = tag;
+		p->legacy = s->kind == ENTRY_LEGACY;
+		p->source.path = src;
+		p->source.kind = ENTRY_SOURCE;
+		p->has_source = src && stat_source(&p->source) == 0;
+	}
+}
+
+void inventory_release(struct inventory *inv)
+{
+	size_t k;
+
+	for (k = 0; k < inv->nr; k++) {
+		free(inv->v[k].tag);
+		free(inv->v[k].source.path);
+	}
+	free(inv->v);
+	inv->v = NULL;
+	inv->nr = inv->alloc = 0;
+}
+
+int inventory_is_orphan(const struct inventory_pyc *p)
+{
+	return !p->legacy && p->source.path && !p->has_source;
+}
+
+int inventory_is_sourceless(const struct inventory_pyc *p)
+{
+	return p->legacy && !p->has_source;
+}
+
+size_t inventory_expected(const struct target *t, const char *src, const int *levels, int nlevels,
+			  int legacy, struct expected_pyc out[ENGINE_MAX_LEVELS])
+{
+	int lv[ENGINE_MAX_LEVELS + 1], nlv = 0, j, m;
+	size_t n = 0;
+
+	if (nlevels > ENGINE_MAX_LEVELS)
+		BUG("%d optimization levels", nlevels);
+	if (!nlevels)
+		lv[nlv++] = t->optimize;
+	for (j = 0; j < nlevels; j++)
+		lv[nlv++] = levels[j] < 0 ? t->optimize : levels[j];
+	for (j = 0; j < nlv; j++) {
+		int dup = 0;
+
+		for (m = 0; m < j; m++)
+			dup |= lv[m] == lv[j];
+		if (dup || (legacy && j > 0))
+			continue;
+		out[n].level = lv[j];
+		out[n].path = legacy ? xstrfmt("%sc", src) : pyc_cache_path(&t->layout, src, lv[j]);
+		n++;
+	}
+	return n;
+}
