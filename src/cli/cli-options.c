@@ -13,7 +13,7 @@
 
 const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	{ CO_PYTHON, 0, "python", "python", 1, OPTION_LIST, AT(d.pythons), "PATH",
-	  "target interpreter (repeatable; default $VIRTUAL_ENV/bin/python, else python3)" },
+	  "target interpreter (repeatable; default $PREPYC_PYTHON, else $VIRTUAL_ENV/bin/python, else python3)" },
 	{ CO_JOBS, 'j', "jobs", "workers", 0, OPTION_INT, AT(d.e.jobs), "N",
 	  "worker processes (default, or 0: one per core)" },
 	{ CO_FORCE, 'f', "force", NULL, 0, OPTION_FLAG, AT(d.e.force), NULL,
@@ -32,7 +32,7 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	  "prefix to strip from co_filename (3.9+)" },
 	{ CO_PREPENDDIR, 'p', NULL, NULL, 0, OPTION_STRING, AT(d.e.prependdir), "DIR",
 	  "prefix to prepend to co_filename (3.9+)" },
-	{ CO_EXCLUDE, 'x', NULL, NULL, 0, OPTION_STRING, AT(d.rx), "REGEX",
+	{ CO_EXCLUDE, 'x', "exclude", NULL, 0, OPTION_STRING, AT(d.rx), "REGEX",
 	  "skip files whose path matches (Python re.search)" },
 	{ CO_FILE_LIST, 'i', NULL, NULL, 0, OPTION_STRING, AT(d.flist), "FILE",
 	  "also compile the paths listed in FILE (- for stdin)" },

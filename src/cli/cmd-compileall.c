@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "child.h"
+#include "cli-options.h"
 #include "compileall-args.h"
 #include "driver.h"
 #include "util.h"
@@ -57,6 +58,36 @@ static int run_real_compileall(const char *python, int argc, const char **argv)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* After the target's own --help: the options prepyc compileall adds to it. */
+static void print_own_options(void)
+{
+	size_t i;
+
+	printf("\nprepyc compileall also takes these options of its own (never passed to "
+	       "compileall):\n");
+	for (i = 0; i < COMPILEALL_NOPTIONS; i++) {
+		const struct compileall_option *o = &compileall_options[i];
+		char *name;
+
+		if (!o->ours || !o->argparse_name)
+			continue;
+		name = xstrfmt("--%s%s%s", o->argparse_name, o->argh ? " " : "",
+			       o->argh ? o->argh : "");
+		printf("  %-24s %s\n", name, o->help);
+		free(name);
+	}
+}
+
+static int asks_for_help(int argc, const char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return 1;
+	return 0;
+}
+
 int cmd_compileall(int argc, const char **argv)
 {
 	struct driver_opts d = DRIVER_OPTS_INIT;
@@ -73,6 +104,8 @@ int cmd_compileall(int argc, const char **argv)
 	if (npaths == COMPILEALL_FALLBACK) {
 		driver_default_target(&d.pythons);
 		rc = run_real_compileall(d.pythons.v[0], argc - 1, argv + 1);
+		if (rc == 0 && asks_for_help(argc, argv))
+			print_own_options();
 		goto out;
 	}
 	d.compile_path = npaths == 0 && !d.flist;

@@ -286,6 +286,10 @@ static int run_targets(struct driver_opts *d, const struct target *targets,
 		unsigned char *skip = NULL;
 		int r;
 
+		/* each target's summary counts its time since the previous one's end */
+		if (k > 0)
+			e.started = now_seconds();
+
 		if (caught_signal)
 			return 128 + caught_signal;
 		if (d->rx && !d->compile_path) {
@@ -323,6 +327,8 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	uint64_t cache_max = CACHE_DEFAULT_MAX_SIZE;
 	struct cache *cache = NULL;
 	struct strbuf label = STRBUF_INIT;
+
+	d->e.started = now_seconds(); /* the summary's time is the whole run's */
 
 	if (d->cache_max_size && cache_parse_size(d->cache_max_size, &cache_max) < 0) {
 		error("option '--cache-max-size' expects a size such as 800M or 2G, not '%s'",
@@ -374,9 +380,14 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	else if (d->e.quiet >= 2)
 		walk_flags = WALK_QUIET;
 	maxlevels = d->e.maxlevels >= 0 ? d->e.maxlevels : WALK_MAX_DEPTH;
-	for (k = 0; k < paths.nr; k++)
-		if (walk_path(paths.v[k], maxlevels, walk_flags, &list))
+	for (k = 0; k < paths.nr; k++) {
+		int errors = walk_path(paths.v[k], maxlevels, walk_flags, &list);
+
+		/* a PATH missing or a directory that cannot be listed: failures in the summary */
+		d->e.walk_failed += (size_t)errors;
+		if (errors)
 			any_failed = 1;
+	}
 	trace("walk: %zu entries in %.1f ms", list.nr, (now_seconds() - start) * 1e3);
 	for (k = 0; k < d->pythons.nr; k++) {
 		if (target_probe_finish(&targets[k]) < 0)
@@ -406,6 +417,9 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	if (rc == 0)
 		rc = any_failed ? 1 : 0;
 	fflush(stdout);
+	if (rc >= 128 && caught_signal)
+		fprintf(stderr, "%s: %s\n", progname,
+			caught_signal == SIGINT ? "interrupted" : "terminated");
 	source_list_release(&list);
 	for (k = 0; k < d->pythons.nr; k++)
 		target_release(&targets[k]);

@@ -127,10 +127,10 @@ int engine_run(const struct engine_opts *o, const struct target *t, const struct
 
 		s.compiled = r.compiled;
 		s.uptodate = r.plan.nfresh;
-		s.failed = r.failed;
+		s.failed = r.failed + o->walk_failed;
 		s.from_cache = r.from_cache;
 		s.workers = r.plan.nitems ? jobs : 0;
-		s.seconds = now_seconds() - start;
+		s.seconds = now_seconds() - (o->started > 0 ? o->started : start);
 		r.rep.ops->finish(&r.rep, &s);
 	}
 	if (r.failed)

@@ -80,6 +80,9 @@ struct engine_opts {
 	struct cache *cache;           /* the bytecode cache, or NULL */
 	int timeout;                   /* seconds per file before its worker is killed; 0: none */
 	const struct runner *runner;   /* NULL: the worker pool */
+	double started;                /* when the run began (now_seconds()): the summary's
+					  time counts from it; 0: from engine_run() */
+	size_t walk_failed;            /* PATHs missing, directories not listed: counted failed */
 };
 
 #define ENGINE_OPTS_INIT { .style = STYLE_CONCISE, .maxlevels = -1, \

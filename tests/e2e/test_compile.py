@@ -959,6 +959,58 @@ class EnvironmentErrorTests(CompileTestBase):
             self.assertRegex(res.err, n)
         self.assertEqual(support.pyc_files(self.path('t')), set(), 'files were written')
 
+    def test_missing_paths_are_failures_in_the_summary(self):
+        """A PATH that does not exist and an -i entry that does not are
+        failures in the summary, not only messages."""
+        py = self.any_python()
+        t = self.tree()
+        with open(self.path('list'), 'w') as f:
+            f.write('no/such.py\n')
+        res = support.run_prepyc(['--python', py.path, '--no-cache', t, 'missing', '-i', 'list'],
+                                 cwd=self.tmp)
+        self.assertRc(res, 1)
+        self.assertSummary(res, compiled=1, failed=2)
+        self.assertIn("cannot compile 'missing'", res.err)
+        self.assertIn("cannot compile 'no/such.py'", res.err)
+
+    def test_exclude_long_option(self):
+        """compile takes --exclude REGEX, as check does (-x is its short form)."""
+        py = self.any_python()
+        support.write_tree(self.path('t'), {'a.py': 'A = 1\n', 'skip_me.py': 'S = 1\n'})
+        for opt in (['--exclude', 'skip_'], ['--exclude=skip_'], ['-x', 'skip_']):
+            shutil.rmtree(self.path('t', '__pycache__'), True)
+            res = support.run_prepyc(['--python', py.path, '--no-cache'] + opt + ['t'],
+                                     cwd=self.tmp)
+            self.assertRc(res, 0)
+            self.assertEqual(support.pyc_files(self.path('t')),
+                             {os.path.join('__pycache__', py.pyc_name('a'))}, opt)
+
+    def test_compileall_help_ends_with_prepyc_options(self):
+        """prepyc compileall -h: the target's own help, then prepyc's options."""
+        py = self.any_python()
+        res = support.run_prepyc(['compileall', '--python', py.path, '-h'], cwd=self.tmp)
+        self.assertRc(res, 0)
+        real = support.run([py.path, '-m', 'compileall', '-h'], cwd=self.tmp)
+        self.assertTrue(res.out.startswith(real.out), res.out)
+        tail = res.out[len(real.out):]
+        for opt in ('--python PATH', '--no-canonical', '--cache-dir DIR', '--no-cache',
+                    '--timeout SECONDS'):
+            self.assertIn(opt, tail)
+
+    def test_summary_time_includes_the_interpreter_start(self):
+        """The summary's time is the whole run's, the target's start included."""
+        py = self.any_python()
+        t = self.tree()
+        slow = self.path('slow-python')
+        with open(slow, 'w') as f:
+            f.write('#!/bin/sh\nsleep 1\nexec %s "$@"\n' % py.path)
+        os.chmod(slow, 0o755)
+        res = support.run_prepyc(['--python', slow, '--no-cache', t], cwd=self.tmp,
+                                 env=support.base_env(PREPYC_CACHE_DIR=self.path('cache')))
+        self.assertRc(res, 0)
+        seconds = float(re.search(r' in ([0-9.]+)s$', res.out.strip()).group(1))
+        self.assertGreaterEqual(seconds, 1.0, res.out)
+
     def test_several_targets_in_one_run(self):
         """--python twice: every file compiled for both, side by side, and
         both interpreters import the tree without compiling anything."""

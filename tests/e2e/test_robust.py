@@ -350,6 +350,9 @@ class Signals(Base):
             os.kill(p.pid, sig)
             out, err = p.communicate(timeout=30)
             self.assertEqual(p.returncode, rc, err)
+            # one line of ours says why it stopped, and it is the last
+            self.assertTrue(err.decode().endswith(
+                'prepyc: %s\n' % ('interrupted' if sig == signal.SIGINT else 'terminated')), err)
             time.sleep(0.2)
             self.assertEqual(support.session_processes(p.pid), [], 'workers left running')
             self.assertTreeValid()
