@@ -11,40 +11,51 @@
 
 #include "child.h"
 #include "parallel.h"
+#include "plan.h"
 #include "strbuf.h"
 #include "util.h"
 #include "banned.h"
 
 extern const char importcheck_py[];
 
-/* One verdict per source of the list (within reach for `t`) and level. */
+/*
+ * One verdict per pyc the engine's plan gives each candidate of the list:
+ * the files, levels and pyc paths are compile's (plan.h), freshness is
+ * verify_pyc()'s.
+ */
 static void add_target(struct check_result *c, const struct check_opts *o, const struct target *t,
 		       int first, const struct source_list *list, const unsigned char *skip)
 {
-	int maxlevels = o->recursion >= 0 ? o->recursion : o->no_recurse ? 0
-					 : target_default_maxlevels(t);
-	size_t s, j, n;
+	struct plan_opts po = { .maxlevels = o->recursion >= 0 ? o->recursion
+					     : o->no_recurse ? 0 : -1,
+				.levels = o->levels, .nlevels = o->nlevels, .legacy = o->legacy,
+				.rx_skip = skip };
+	struct plan p = PLAN_INIT;
+	size_t k;
+	int j;
 
-	for (s = 0; s < list->nr; s++) {
-		const struct source *src = &list->v[s];
-		struct expected_pyc want[ENGINE_MAX_LEVELS];
+	plan_build(&p, &po, t, list);
+	for (k = 0; k < p.nfiles; k++) {
+		struct file *f = &p.files[k];
 
-		if (src->kind != ENTRY_SOURCE || src->depth > maxlevels || (skip && skip[s]))
+		if (f->state != FS_PENDING)
 			continue;
 		c->nsources += first;
-		n = inventory_expected(t, src->path, o->levels, o->nlevels, o->legacy, want);
-		for (j = 0; j < n; j++) {
+		for (j = 0; j < f->nlevels; j++) {
+			struct item *it = &p.items[f->first + (size_t)j];
 			struct check_verdict *v;
 
 			ALLOC_GROW(c->v, c->nr + 1, c->alloc);
 			v = &c->v[c->nr++];
 			memset(v, 0, sizeof(*v));
-			v->src = src;
+			v->src = f->src;
 			v->t = t;
-			v->level = want[j].level;
-			v->pyc = want[j].path;
+			v->level = it->opt;
+			v->pyc = it->pyc; /* taken from the plan */
+			it->pyc = NULL;
 		}
 	}
+	plan_release(&p);
 }
 
 struct verify_ctx {

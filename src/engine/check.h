@@ -11,12 +11,16 @@
  *   ... c.v[0..c.nr), c.inv, c.counts, check_problems(&c, strict) ...
  *   check_release(&c);
  *
- * check_tree() gives one verdict per source, target and optimization level
- * (verify.h), the sources being those of the list within each target's
- * recursion depth and not excluded by that target's -x (skips[k], one byte
- * per list entry, or NULL); the pycs are verified on a few threads
+ * check_tree() gives one verdict per pyc the engine's plan says a source
+ * should have (plan_build(), plan.h: the files, levels and pyc paths
+ * compile would write, without its freshness step), judged by
+ * verify_pyc() (verify.h).  The sources are those of the list within each
+ * target's recursion depth and not excluded by that target's -x (skips[k],
+ * one byte per list entry, or NULL); levels are compile's: sorted(set(-o)),
+ * -1 being the target's own level, levels sharing a pyc (-b) counted once
+ * at the last of them.  The pycs are verified on a few threads
  * (parallel.h).  The tree's orphan and sourceless pycs are in c.inv
- * (inventory.h).  Which pycs a source should have is inventory_expected().
+ * (inventory.h).
  *
  * check_imports() is `check --import`: it runs the target interpreter with
  * the caller's environment and directory and imports the modules under an

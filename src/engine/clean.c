@@ -12,36 +12,41 @@
 #include <unistd.h>
 
 #include "inventory.h"
+#include "pyc.h"
 #include "tempfile.h"
 #include "util.h"
 #include "verify.h"
 #include "banned.h"
 
-/* Is this __pycache__ pyc one of a target's, stale or invalid for its source? */
+/*
+ * Is this __pycache__ pyc one of a target's, stale or invalid for its
+ * source?  The inventory read its cache tag and level from its name; it is
+ * the target's when importlib would look for it there (the target's
+ * layout: a pycache_prefix puts the target's pycs elsewhere).
+ */
 static int stale_for_targets(const struct inventory_pyc *p, const struct target *targets,
 			     size_t nt)
 {
-	static const int all_levels[] = { 0, 1, 2 };
-	struct expected_pyc want[ENGINE_MAX_LEVELS];
-	size_t k, n, j;
-	int stale = -1;
+	size_t k;
 
-	for (k = 0; k < nt && stale < 0; k++) {
+	if (p->level < 0)
+		return 0;
+	for (k = 0; k < nt; k++) {
+		char detail[200], *want;
+		enum pyc_status st;
+		int mine;
+
 		if (strcmp(targets[k].cache_tag, p->tag))
 			continue;
-		n = inventory_expected(&targets[k], p->source.path, all_levels, 3, 0, want);
-		for (j = 0; j < n; j++) {
-			if (stale < 0 && !strcmp(want[j].path, p->entry->path)) {
-				char detail[200];
-				enum pyc_status stt = verify_pyc(&targets[k], p->entry->path, &p->source,
-								 -1, detail, sizeof(detail));
-
-				stale = stt != PYC_OK && stt != PYC_MISSING && stt != PYC_UNREADABLE;
-			}
-			free(want[j].path);
-		}
+		want = pyc_cache_path(&targets[k].layout, p->source.path, p->level);
+		mine = !strcmp(want, p->entry->path);
+		free(want);
+		if (!mine)
+			continue;
+		st = verify_pyc(&targets[k], p->entry->path, &p->source, -1, detail, sizeof(detail));
+		return st != PYC_OK && st != PYC_MISSING && st != PYC_UNREADABLE;
 	}
-	return stale > 0;
+	return 0;
 }
 
 /* A legacy pyc beside its source: stale for a target it belongs to (its magic)? */

@@ -533,6 +533,25 @@ class InterpreterTests(CheckCleanBase):
         self.assertEqual(self.file_statuses(doc, 1), {'o/a.py': 'ok', 'o/b.py': 'stale-mtime'})
         self.assertEqual(self.file_statuses(doc, 0), {'o/a.py': 'ok', 'o/b.py': 'stale-mtime'})
 
+    def test_check_levels_are_compiles_plan(self):
+        """check takes its levels and pycs from the engine's plan (issue 13):
+        -o levels in compile's order (sorted, de-duplicated, -1 the target's
+        own), and with -b the several levels' one pyc judged once, at the
+        last level (the one compile writes it with)."""
+        support.write_tree(self.tmp, {'pl/a.py': 'A = 1\n', 'pl/b.py': 'B = 1\n'})
+        self.compile(['pl'])
+        res, doc = self.check_json(['-o', '2', '-o', '1', '-o', '0', '-o', '1', 'pl'], 1)
+        self.assertEqual([(f['source'], f['optimization']) for f in doc['files']],
+                         [('pl/a.py', 0), ('pl/a.py', 1), ('pl/a.py', 2),
+                          ('pl/b.py', 0), ('pl/b.py', 1), ('pl/b.py', 2)], res)
+        res, doc = self.check_json(['-o', '-1', '-o', '0', 'pl'], 0)
+        self.assertEqual([(f['source'], f['optimization']) for f in doc['files']],
+                         [('pl/a.py', 0), ('pl/b.py', 0)], res)
+        self.compile(['-b', 'pl'])
+        res, doc = self.check_json(['-b', '-o', '0', '-o', '1', 'pl'], 0)
+        self.assertEqual([(f['source'], f['pyc'], f['optimization']) for f in doc['files']],
+                         [('pl/a.py', 'pl/a.pyc', 1), ('pl/b.py', 'pl/b.pyc', 1)], res)
+
     def test_check_invalidation_modes(self):
         support.write_tree(self.tmp, {'h/a.py': 'A = 1\n', 'h/b.py': 'B = 2\n'})
         self.compile(['h'])
