@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-import.h"
 #include "check-report.h"
 #include "check.h"
 #include "cli-options.h"
@@ -26,24 +27,27 @@
 
 static const char *const check_usage[] = {
 	"usage: prepyc check [OPTIONS] PATH...",
-	"   or: prepyc check [--python PATH] --import MODULE [--import MODULE...]",
+	"   or: prepyc check [OPTIONS] [PATH...] --import MODULE [--import MODULE...]",
 	"",
 	"Verify that every .py file under each PATH has a valid, fresh pyc for each",
 	"target and optimization level, as the import system will judge it.  One line",
-	"per problem: 'path: status (detail)'; status is one of missing, stale-mtime,",
-	"stale-size, stale-hash, wrong-magic, wrong-mode, corrupt, unreadable; orphan",
-	"and sourceless pycs are warnings (failures with --strict).",
+	"per problem: 'SOURCE: status (PYC: detail)'; status is one of missing,",
+	"stale-mtime, stale-size, stale-hash, wrong-magic, wrong-mode, corrupt,",
+	"unreadable; orphan and sourceless pycs are warnings (failures with --strict).",
 	"",
 	"--import runs the target interpreter, with your environment and working",
 	"directory, and IMPORTS the named modules: the application's import-time code",
 	"runs.  It reports every source compiled and every bytecode write attempted",
-	"during the imports (audit hooks, Python 3.8+).",
+	"during the imports (audit hooks, Python 3.8+; lazy imports are made eager),",
+	"and warns about every module loaded from outside the PATHs (without PATH,",
+	"the working directory) other than the standard library's.",
 	NULL,
 };
 
 static const char check_epilog[] =
 	"\nexit status: 0 every source has a fresh pyc (and the imports compiled nothing);\n"
-	"1 some pyc is missing, stale or invalid, or an import compiled something;\n"
+	"1 some pyc is missing, stale or invalid, or an import failed or compiled or\n"
+	"wrote something (with --strict: or a module came from outside the PATHs);\n"
 	"2 usage error or unusable target interpreter.\n";
 
 struct check_args {
@@ -51,7 +55,7 @@ struct check_args {
 	struct check_opts o;
 	struct option_list levels, imports;
 	const char *inval;
-	int json, strict, quiet;
+	int json, strict, quiet, verbose, null;
 };
 
 /* -o and --invalidation-mode, checked once parsed; 0 or -1. */
@@ -64,6 +68,8 @@ static int finish_options(struct check_args *a)
 	if (a->inval && (a->o.want_mode = parse_invalidation(a->inval)) < 0)
 		return error("option '--invalidation-mode' expects timestamp, checked-hash or "
 			     "unchecked-hash");
+	if (a->json && a->null)
+		return error("options '--json' and '-z' cannot be used together");
 	return 0;
 }
 
@@ -116,12 +122,42 @@ static int eval_excludes(const struct driver_opts *d, const struct target *targe
 	return 0;
 }
 
+/*
+ * --import, per target; the import findings printed unless --json (whose
+ * document comes last).  With --json or -z the application's stdout goes
+ * to our stderr: stdout holds the report alone.  The exit status so far.
+ */
+static int run_imports(struct check_args *a, int npaths, const char **paths,
+		       const struct target *targets, struct import_result *res, int rc)
+{
+	size_t k, nt = a->d.pythons.nr;
+
+	fflush(stdout);
+	for (k = 0; k < nt; k++) {
+		if (import_check_run(&res[k], &targets[k], &a->imports, npaths, paths,
+				     a->json || a->null ? 2 : -1) < 0) {
+			rc = 2;
+			continue;
+		}
+		import_check_warn(&res[k], a->strict, a->quiet);
+		if (a->null)
+			check_report_imports_null(stdout, &res[k]);
+		else if (!a->json)
+			check_report_imports_text(stdout, &res[k], a->quiet, a->verbose);
+		fflush(stdout);
+		if (import_check_problems(&res[k], a->strict) && rc == 0)
+			rc = 1;
+	}
+	return rc;
+}
+
 /* Run the check and print its report; the exit status. */
 static int run(struct check_args *a, int npaths, const char **paths)
 {
 	size_t k, nt = a->d.pythons.nr;
 	struct target *targets = xcalloc(nt, sizeof(*targets));
 	unsigned char **skips = xcalloc(nt, sizeof(*skips));
+	struct import_result *res = xcalloc(nt, sizeof(*res));
 	struct source_list list = SOURCE_LIST_INIT;
 	struct check_result c = CHECK_RESULT_INIT;
 	int rc = prepare(a, npaths, paths, targets, &list);
@@ -133,31 +169,25 @@ static int run(struct check_args *a, int npaths, const char **paths)
 	check_tree(&c, &a->o, targets, nt, &list, skips);
 	if (check_problems(&c, a->strict) && rc == 0)
 		rc = 1;
-	if (a->json)
-		check_report_json(stdout, &c, targets, nt, rc == 0);
-	else
+	if (a->null && a->quiet < 2)
+		check_report_null(stdout, &c, a->strict);
+	else if (!a->json)
 		check_report_text(stdout, &c, targets, nt, a->quiet, npaths > 0);
-	if (a->imports.nr) {
-		fflush(stdout);
-		for (k = 0; k < nt; k++) {
-			/* with --json, stdout is the JSON document alone */
-			int r = check_imports(&targets[k], &a->imports, a->quiet,
-					      a->json ? stderr : stdout);
-
-			if (r < 0)
-				rc = 2;
-			else if (r > 0 && rc == 0)
-				rc = 1;
-		}
-	}
+	if (a->imports.nr)
+		rc = run_imports(a, npaths, paths, targets, res, rc);
+	/* last, so that "ok" is the exit status */
+	if (a->json)
+		check_report_json(stdout, &c, targets, nt, res, a->imports.nr ? nt : 0, rc == 0);
 out:
 	fflush(stdout);
 	check_release(&c);
 	source_list_release(&list);
 	for (k = 0; k < nt; k++) {
+		import_check_release(&res[k]);
 		free(skips[k]);
 		target_release(&targets[k]);
 	}
+	free(res);
 	free(skips);
 	free(targets);
 	return rc;
@@ -179,6 +209,8 @@ int cmd_check(int argc, const char **argv)
 		OPT_FLAG(0, "json", &a.json, "write a JSON report on stdout"),
 		OPT_FLAG(0, "strict", &a.strict, "orphan and sourceless pycs fail the check"),
 		OPT_LIST(0, "import", &a.imports, "MODULE", "import MODULE and report compiles (runs its code!)"),
+		OPT_FLAG('z', "null", &a.null, "list only the paths of the sources with a problem, NUL-terminated"),
+		OPT_FLAG('v', "verbose", &a.verbose, "with --import: list every module loaded and its file"),
 		OPT_QUIET(&a.quiet, "no summary; -qq: nothing"),
 		OPT_END(),
 	};

@@ -22,25 +22,19 @@
  * (parallel.h).  The tree's orphan and sourceless pycs are in c.inv
  * (inventory.h).
  *
- * check_imports() is `check --import`: it runs the target interpreter with
- * the caller's environment and directory and imports the modules under an
- * audit hook (src/python/importcheck.py); it prints one line per source
- * compiled or pyc write attempted to `fp`.
+ * `check --import` is check-import.h's.
  *
  * Ownership: the result points into `list` and `targets`, which must
  * outlive it; the pyc paths are its own.  Errors: check_tree() cannot
- * fail (an unreadable pyc is a verdict); check_imports() returns -1 after
- * printing an error when the check could not run.
+ * fail (an unreadable pyc is a verdict).
  */
 #ifndef CHECK_H
 #define CHECK_H
 
 #include <stddef.h>
-#include <stdio.h>
 
 #include "engine.h"
 #include "inventory.h"
-#include "options.h"
 #include "target.h"
 #include "verify.h"
 #include "walk.h"
@@ -84,13 +78,5 @@ void check_tree(struct check_result *c, const struct check_opts *o,
 size_t check_problems(const struct check_result *c, int strict);
 
 void check_release(struct check_result *c);
-
-/*
- * `check --import` of `mods` with target `t` (3.8+).  1 when an import
- * compiled something or the check did not finish, 0 when nothing was
- * compiled (a summary line unless quiet), -1 when it could not run.  The
- * problems go to `fp` unless quiet >= 2.
- */
-int check_imports(const struct target *t, const struct option_list *mods, int quiet, FILE *fp);
 
 #endif

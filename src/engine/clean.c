@@ -95,6 +95,22 @@ static int goes(const struct clean_opts *o, const struct inventory_pyc *p,
 	return ours ? stale_for_targets(p, targets, nt) : o->other_versions;
 }
 
+/*
+ * List a file removed (or that would be): "would remove PATH" with
+ * dry_run, "removed PATH" with verbose, or with null (-z) PATH and a NUL.
+ */
+static void list_removed(const struct clean_opts *o, const char *path, const char *suffix)
+{
+	if (o->quiet >= 2)
+		return;
+	if (o->null)
+		printf("%s%s%c", path, suffix, '\0');
+	else if (o->dry_run)
+		printf("would remove %s%s\n", path, suffix);
+	else if (o->verbose)
+		printf("removed %s%s\n", path, suffix);
+}
+
 struct temps {
 	const struct clean_opts *o;
 	size_t removed;
@@ -112,10 +128,7 @@ static void on_stray(const char *path, int err, void *arg)
 		return;
 	}
 	t->removed++;
-	if (t->o->dry_run && t->o->quiet < 2)
-		printf("would remove %s\n", path);
-	else if (t->o->verbose && t->o->quiet < 2)
-		printf("removed %s\n", path);
+	list_removed(t->o, path, "");
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -158,16 +171,12 @@ static void clean_temps(const struct source_list *list, struct temps *t)
 /* Remove (or list) one pyc; 0, or -1 when it could not be removed. */
 static int remove_pyc(const struct clean_opts *o, const struct source *s, struct clean_stats *st)
 {
-	if (o->dry_run) {
-		if (o->quiet < 2)
-			printf("would remove %s\n", s->path);
-	} else if (unlink(s->path) < 0) {
+	if (!o->dry_run && unlink(s->path) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		return error_errno("cannot remove '%s'", s->path);
-	} else if (o->verbose && o->quiet < 2) {
-		printf("removed %s\n", s->path);
 	}
+	list_removed(o, s->path, "");
 	st->removed++;
 	st->bytes += s->size;
 	return 0;
@@ -200,8 +209,7 @@ int clean_tree(const struct clean_opts *o, const struct target *targets, size_t 
 			continue;
 		if (rmdir(s->path) == 0) {
 			stats->dirs++;
-			if (o->verbose && o->quiet < 2)
-				printf("removed %s/\n", s->path);
+			list_removed(o, s->path, "/");
 		}
 	}
 	return failed;
