@@ -301,7 +301,7 @@ void import_check_warn(const struct import_result *r, int strict, int quiet)
 			subs += j != k && r->mods[j].where == IMPORT_OUTSIDE &&
 				outside_root(r, &r->mods[j]) == m;
 		if (subs)
-			snprintf(more, sizeof(more), " (and %zu of its submodule%s)", subs,
+			snprintf(more, sizeof(more), " (and %zu submodule%s)", subs,
 				 subs == 1 ? "" : "s");
 		if (strict)
 			error("check --import: '%s'%s was loaded from '%s', outside %s (%s)", m->name,
