@@ -20,6 +20,7 @@
 #include "cli-options.h"
 #include "driver.h"
 #include "options.h"
+#include "sys-path.h"
 #include "target.h"
 #include "util.h"
 #include "walk.h"
@@ -55,7 +56,8 @@ struct check_args {
 	struct check_opts o;
 	struct option_list levels, imports;
 	const char *inval;
-	int json, strict, quiet, verbose, null;
+	int json, strict, quiet, verbose, null, sys_path;
+	size_t *owner; /* --sys-path: who owns each entry (sys-path.h) */
 };
 
 /* -o and --invalidation-mode, checked once parsed; 0 or -1. */
@@ -107,18 +109,28 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 			rc = 2;
 		}
 	}
+	if (rc != 2 && a->sys_path)
+		a->owner = sys_path_check_walk(targets, d->pythons.nr, a->o.recursion >= 0 ?
+					       a->o.recursion : a->o.no_recurse ? 0 : WALK_MAX_DEPTH,
+					       list, &rc);
 	return rc;
 }
 
-/* The -x verdict of each target on the list's entries; NULLs without -x.  0 or -1. */
-static int eval_excludes(const struct driver_opts *d, const struct target *targets,
+/*
+ * The -x verdict of each target on the list's entries, and with --sys-path
+ * the other targets' directories; NULLs without either.  0 or -1.
+ */
+static int eval_excludes(const struct check_args *a, const struct target *targets,
 			 const struct source_list *list, unsigned char **skips)
 {
 	size_t k;
 
-	for (k = 0; k < d->pythons.nr && d->rx; k++)
-		if (driver_eval_rx(d, &targets[k], list, &skips[k]) < 0)
+	for (k = 0; k < a->d.pythons.nr; k++) {
+		if (a->d.rx && driver_eval_rx(&a->d, &targets[k], list, &skips[k]) < 0)
 			return -1;
+		if (a->owner)
+			sys_path_mark_skips(a->owner, list->nr, k, &skips[k]);
+	}
 	return 0;
 }
 
@@ -134,8 +146,23 @@ static int run_imports(struct check_args *a, int npaths, const char **paths,
 
 	fflush(stdout);
 	for (k = 0; k < nt; k++) {
-		if (import_check_run(&res[k], &targets[k], &a->imports, npaths, paths,
-				     a->json || a->null ? 2 : -1) < 0) {
+		/* the checked paths: the PATHs, and with --sys-path the target's directories */
+		struct option_list roots = { NULL, 0, 0 };
+		size_t i;
+		int r;
+
+		for (i = 0; i < (size_t)npaths; i++) {
+			ALLOC_GROW(roots.v, roots.nr + 1, roots.alloc);
+			roots.v[roots.nr++] = xstrdup(paths[i]);
+		}
+		if (a->sys_path && sys_path_dirs(&targets[k], &roots) < 0)
+			rc = 2;
+		r = import_check_run(&res[k], &targets[k], &a->imports, (int)roots.nr, roots.v,
+				     a->json || a->null ? 2 : -1);
+		for (i = 0; i < roots.nr; i++)
+			free((char *)roots.v[i]);
+		option_list_release(&roots);
+		if (r < 0) {
 			rc = 2;
 			continue;
 		}
@@ -162,7 +189,7 @@ static int run(struct check_args *a, int npaths, const char **paths)
 	struct check_result c = CHECK_RESULT_INIT;
 	int rc = prepare(a, npaths, paths, targets, &list);
 
-	if (rc == 2 || eval_excludes(&a->d, targets, &list, skips) < 0) {
+	if (rc == 2 || eval_excludes(a, targets, &list, skips) < 0) {
 		rc = 2;
 		goto out;
 	}
@@ -172,7 +199,7 @@ static int run(struct check_args *a, int npaths, const char **paths)
 	if (a->null && a->quiet < 2)
 		check_report_null(stdout, &c, a->strict);
 	else if (!a->json)
-		check_report_text(stdout, &c, targets, nt, a->quiet, npaths > 0);
+		check_report_text(stdout, &c, targets, nt, a->quiet, npaths > 0 || a->sys_path);
 	if (a->imports.nr)
 		rc = run_imports(a, npaths, paths, targets, res, rc);
 	/* last, so that "ok" is the exit status */
@@ -187,6 +214,7 @@ out:
 		free(skips[k]);
 		target_release(&targets[k]);
 	}
+	free(a->owner);
 	free(res);
 	free(skips);
 	free(targets);
@@ -207,6 +235,7 @@ int cmd_check(int argc, const char **argv)
 		OPT_FLAG('b', "legacy", &a.o.legacy, "check legacy SOURCE.pyc files"),
 		OPT_PYCACHE_PREFIX(&a.d.pycache_prefix, "pycs live under DIR (3.8+)"),
 		OPT_FLAG(0, "json", &a.json, "write a JSON report on stdout"),
+		OPT_FLAG(0, "sys-path", &a.sys_path, "also every directory of the target's sys.path"),
 		OPT_FLAG(0, "strict", &a.strict, "orphan and sourceless pycs fail the check"),
 		OPT_LIST(0, "import", &a.imports, "MODULE", "import MODULE and report compiles (runs its code!)"),
 		OPT_FLAG('z', "null", &a.null, "list only the paths of the sources with a problem, NUL-terminated"),
@@ -220,7 +249,8 @@ int cmd_check(int argc, const char **argv)
 		usage_with_options(stdout, check_usage, opts);
 		fputs(check_epilog, stdout);
 		rc = 0;
-	} else if (npaths < 0 || (npaths == 0 && !a.imports.nr && (error("no PATH given"), 1))) {
+	} else if (npaths < 0 || (npaths == 0 && !a.imports.nr && !a.sys_path &&
+				  (error("no PATH given"), 1))) {
 		fprintf(stderr, "%s\nTry 'prepyc check --help' for the options.\n", check_usage[0]);
 	} else if (finish_options(&a) == 0) {
 		driver_default_target(&a.d.pythons);
