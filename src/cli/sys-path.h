@@ -10,7 +10,7 @@
  * less what is not a directory (zip files) or does not exist, each
  * directory once, and none inside another one kept (a site-packages
  * inside the standard library's directory is walked with it).  Unlike
- * `python -m compileall` with no argument (compile_path(): the top level
+ * `python -m compileall` with no argument (its compile_path: the top level
  * of each entry only, maxlevels=0), the directories are walked as PATHs
  * are.
  *
