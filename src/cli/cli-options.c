@@ -56,6 +56,8 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	  "kill a compile that takes longer (default 120; 0: no limit)" },
 	{ CO_CACHE_MAX_SIZE, 0, "cache-max-size", "cache-max-size", 1, OPTION_STRING,
 	  AT(d.cache_max_size), "SIZE", "bound of the cache, e.g. 500M, 2G (default 1G)" },
+	{ CO_SYS_PATH, 0, "sys-path", NULL, 1, OPTION_FLAG, AT(d.sys_path), NULL,
+	  "also every directory of the target's sys.path, recursively" },
 };
 
 int compileall_option_takes_value(const struct compileall_option *o)

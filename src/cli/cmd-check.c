@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-import.h"
 #include "check-report.h"
 #include "check.h"
 #include "cli-options.h"
 #include "driver.h"
 #include "options.h"
+#include "sys-path.h"
 #include "target.h"
 #include "util.h"
 #include "walk.h"
@@ -26,24 +28,27 @@
 
 static const char *const check_usage[] = {
 	"usage: prepyc check [OPTIONS] PATH...",
-	"   or: prepyc check [--python PATH] --import MODULE [--import MODULE...]",
+	"   or: prepyc check [OPTIONS] [PATH...] --import MODULE [--import MODULE...]",
 	"",
 	"Verify that every .py file under each PATH has a valid, fresh pyc for each",
 	"target and optimization level, as the import system will judge it.  One line",
-	"per problem: 'path: status (detail)'; status is one of missing, stale-mtime,",
-	"stale-size, stale-hash, wrong-magic, wrong-mode, corrupt, unreadable; orphan",
-	"and sourceless pycs are warnings (failures with --strict).",
+	"per problem: 'SOURCE: status (PYC: detail)'; status is one of missing,",
+	"stale-mtime, stale-size, stale-hash, wrong-magic, wrong-mode, corrupt,",
+	"unreadable; orphan and sourceless pycs are warnings (failures with --strict).",
 	"",
 	"--import runs the target interpreter, with your environment and working",
 	"directory, and IMPORTS the named modules: the application's import-time code",
 	"runs.  It reports every source compiled and every bytecode write attempted",
-	"during the imports (audit hooks, Python 3.8+).",
+	"during the imports (audit hooks, Python 3.8+; lazy imports are made eager),",
+	"and warns about every module loaded from outside the PATHs (without PATH,",
+	"the working directory) other than the standard library's.",
 	NULL,
 };
 
 static const char check_epilog[] =
 	"\nexit status: 0 every source has a fresh pyc (and the imports compiled nothing);\n"
-	"1 some pyc is missing, stale or invalid, or an import compiled something;\n"
+	"1 some pyc is missing, stale or invalid, or an import failed or compiled or\n"
+	"wrote something (with --strict: or a module came from outside the PATHs);\n"
 	"2 usage error or unusable target interpreter.\n";
 
 struct check_args {
@@ -51,7 +56,8 @@ struct check_args {
 	struct check_opts o;
 	struct option_list levels, imports;
 	const char *inval;
-	int json, strict, quiet;
+	int json, strict, quiet, verbose, null, sys_path;
+	size_t *owner; /* --sys-path: who owns each entry (sys-path.h) */
 };
 
 /* -o and --invalidation-mode, checked once parsed; 0 or -1. */
@@ -64,6 +70,8 @@ static int finish_options(struct check_args *a)
 	if (a->inval && (a->o.want_mode = parse_invalidation(a->inval)) < 0)
 		return error("option '--invalidation-mode' expects timestamp, checked-hash or "
 			     "unchecked-hash");
+	if (a->json && a->null)
+		return error("options '--json' and '-z' cannot be used together");
 	return 0;
 }
 
@@ -101,19 +109,73 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 			rc = 2;
 		}
 	}
+	if (rc != 2 && a->sys_path)
+		a->owner = sys_path_check_walk(targets, d->pythons.nr, a->o.recursion >= 0 ?
+					       a->o.recursion : a->o.no_recurse ? 0 : WALK_MAX_DEPTH,
+					       list, &rc);
 	return rc;
 }
 
-/* The -x verdict of each target on the list's entries; NULLs without -x.  0 or -1. */
-static int eval_excludes(const struct driver_opts *d, const struct target *targets,
+/*
+ * The -x verdict of each target on the list's entries, and with --sys-path
+ * the other targets' directories; NULLs without either.  0 or -1.
+ */
+static int eval_excludes(const struct check_args *a, const struct target *targets,
 			 const struct source_list *list, unsigned char **skips)
 {
 	size_t k;
 
-	for (k = 0; k < d->pythons.nr && d->rx; k++)
-		if (driver_eval_rx(d, &targets[k], list, &skips[k]) < 0)
+	for (k = 0; k < a->d.pythons.nr; k++) {
+		if (a->d.rx && driver_eval_rx(&a->d, &targets[k], list, &skips[k]) < 0)
 			return -1;
+		if (a->owner)
+			sys_path_mark_skips(a->owner, list->nr, k, &skips[k]);
+	}
 	return 0;
+}
+
+/*
+ * --import, per target; the import findings printed unless --json (whose
+ * document comes last).  With --json or -z the application's stdout goes
+ * to our stderr: stdout holds the report alone.  The exit status so far.
+ */
+static int run_imports(struct check_args *a, int npaths, const char **paths,
+		       const struct target *targets, struct import_result *res, int rc)
+{
+	size_t k, nt = a->d.pythons.nr;
+
+	fflush(stdout);
+	for (k = 0; k < nt; k++) {
+		/* the checked paths: the PATHs, and with --sys-path the target's directories */
+		struct option_list roots = { NULL, 0, 0 };
+		size_t i;
+		int r;
+
+		for (i = 0; i < (size_t)npaths; i++) {
+			ALLOC_GROW(roots.v, roots.nr + 1, roots.alloc);
+			roots.v[roots.nr++] = xstrdup(paths[i]);
+		}
+		if (a->sys_path && sys_path_dirs(&targets[k], &roots) < 0)
+			rc = 2;
+		r = import_check_run(&res[k], &targets[k], &a->imports, (int)roots.nr, roots.v,
+				     a->json || a->null ? 2 : -1);
+		for (i = 0; i < roots.nr; i++)
+			free((char *)roots.v[i]);
+		option_list_release(&roots);
+		if (r < 0) {
+			rc = 2;
+			continue;
+		}
+		import_check_warn(&res[k], a->strict, a->quiet);
+		if (a->null)
+			check_report_imports_null(stdout, &res[k]);
+		else if (!a->json)
+			check_report_imports_text(stdout, &res[k], a->quiet, a->verbose);
+		fflush(stdout);
+		if (import_check_problems(&res[k], a->strict) && rc == 0)
+			rc = 1;
+	}
+	return rc;
 }
 
 /* Run the check and print its report; the exit status. */
@@ -122,42 +184,38 @@ static int run(struct check_args *a, int npaths, const char **paths)
 	size_t k, nt = a->d.pythons.nr;
 	struct target *targets = xcalloc(nt, sizeof(*targets));
 	unsigned char **skips = xcalloc(nt, sizeof(*skips));
+	struct import_result *res = xcalloc(nt, sizeof(*res));
 	struct source_list list = SOURCE_LIST_INIT;
 	struct check_result c = CHECK_RESULT_INIT;
 	int rc = prepare(a, npaths, paths, targets, &list);
 
-	if (rc == 2 || eval_excludes(&a->d, targets, &list, skips) < 0) {
+	if (rc == 2 || eval_excludes(a, targets, &list, skips) < 0) {
 		rc = 2;
 		goto out;
 	}
 	check_tree(&c, &a->o, targets, nt, &list, skips);
 	if (check_problems(&c, a->strict) && rc == 0)
 		rc = 1;
+	if (a->null && a->quiet < 2)
+		check_report_null(stdout, &c, a->strict);
+	else if (!a->json)
+		check_report_text(stdout, &c, targets, nt, a->quiet, npaths > 0 || a->sys_path);
+	if (a->imports.nr)
+		rc = run_imports(a, npaths, paths, targets, res, rc);
+	/* last, so that "ok" is the exit status */
 	if (a->json)
-		check_report_json(stdout, &c, targets, nt, rc == 0);
-	else
-		check_report_text(stdout, &c, targets, nt, a->quiet, npaths > 0);
-	if (a->imports.nr) {
-		fflush(stdout);
-		for (k = 0; k < nt; k++) {
-			/* with --json, stdout is the JSON document alone */
-			int r = check_imports(&targets[k], &a->imports, a->quiet,
-					      a->json ? stderr : stdout);
-
-			if (r < 0)
-				rc = 2;
-			else if (r > 0 && rc == 0)
-				rc = 1;
-		}
-	}
+		check_report_json(stdout, &c, targets, nt, res, a->imports.nr ? nt : 0, rc == 0);
 out:
 	fflush(stdout);
 	check_release(&c);
 	source_list_release(&list);
 	for (k = 0; k < nt; k++) {
+		import_check_release(&res[k]);
 		free(skips[k]);
 		target_release(&targets[k]);
 	}
+	free(a->owner);
+	free(res);
 	free(skips);
 	free(targets);
 	return rc;
@@ -177,8 +235,11 @@ int cmd_check(int argc, const char **argv)
 		OPT_FLAG('b', "legacy", &a.o.legacy, "check legacy SOURCE.pyc files"),
 		OPT_PYCACHE_PREFIX(&a.d.pycache_prefix, "pycs live under DIR (3.8+)"),
 		OPT_FLAG(0, "json", &a.json, "write a JSON report on stdout"),
+		OPT_FLAG(0, "sys-path", &a.sys_path, "also every directory of the target's sys.path"),
 		OPT_FLAG(0, "strict", &a.strict, "orphan and sourceless pycs fail the check"),
 		OPT_LIST(0, "import", &a.imports, "MODULE", "import MODULE and report compiles (runs its code!)"),
+		OPT_FLAG('z', "null", &a.null, "list only the paths of the sources with a problem, NUL-terminated"),
+		OPT_FLAG('v', "verbose", &a.verbose, "with --import: list every module loaded and its file"),
 		OPT_QUIET(&a.quiet, "no summary; -qq: nothing"),
 		OPT_END(),
 	};
@@ -188,7 +249,8 @@ int cmd_check(int argc, const char **argv)
 		usage_with_options(stdout, check_usage, opts);
 		fputs(check_epilog, stdout);
 		rc = 0;
-	} else if (npaths < 0 || (npaths == 0 && !a.imports.nr && (error("no PATH given"), 1))) {
+	} else if (npaths < 0 || (npaths == 0 && !a.imports.nr && !a.sys_path &&
+				  (error("no PATH given"), 1))) {
 		fprintf(stderr, "%s\nTry 'prepyc check --help' for the options.\n", check_usage[0]);
 	} else if (finish_options(&a) == 0) {
 		driver_default_target(&a.d.pythons);

@@ -71,7 +71,7 @@ static int run(const struct clean_opts *o, struct option_list *pythons, int npat
 		if (walk_path(paths[i], WALK_MAX_DEPTH, WALK_PYCACHE, &list))
 			failed = 1;
 	failed |= clean_tree(o, targets, nt, &list, &st);
-	if (!o->quiet)
+	if (!o->quiet && !o->null)
 		print_summary(o, &st);
 	rc = failed ? 1 : 0;
 out:
@@ -95,6 +95,7 @@ int cmd_clean(int argc, const char **argv)
 		OPT_FLAG(0, "sourceless", &o.sourceless, "with --legacy: also legacy pycs with no source"),
 		OPT_FLAG('n', "dry-run", &o.dry_run, "list what would be removed, remove nothing"),
 		OPT_FLAG('v', "verbose", &o.verbose, "list every file removed"),
+		OPT_FLAG('z', "null", &o.null, "list only the paths removed (with -n: to remove), NUL-terminated"),
 		OPT_QUIET(&o.quiet, "no summary; -qq: nothing"),
 		OPT_END(),
 	};

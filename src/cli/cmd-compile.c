@@ -87,7 +87,8 @@ int cmd_compile(int argc, const char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (npaths < 0 || (npaths == 0 && !a.d.flist && (error("no PATH given"), 1)) ||
+	if (npaths < 0 || (npaths == 0 && !a.d.flist && !a.d.sys_path &&
+			   (error("no PATH given"), 1)) ||
 	    finish_options(&a) < 0) {
 		fprintf(stderr, "%s\nTry 'prepyc compile --help' for the options.\n", compile_usage[0]);
 		rc = 2;

@@ -91,6 +91,7 @@ static int apply(struct driver_opts *d, const struct compileall_option *o, const
 		d->pythons.v[d->pythons.nr++] = val;
 		return 0;
 	case CO_PYCACHE_PREFIX:
+	case CO_SYS_PATH: /* compile's only */
 	case COMPILEALL_NOPTIONS:
 		break;
 	}

@@ -17,6 +17,7 @@
 #include "child.h"
 #include "pool.h"
 #include "strbuf.h"
+#include "sys-path.h"
 #include "target.h"
 #include "util.h"
 #include "walk.h"
@@ -209,14 +210,20 @@ static int read_flist(const char *flist, struct option_list *paths)
 	return 0;
 }
 
-/* The sys.path of `python -m compileall` for this target. */
-static int target_sys_path(const struct target *t, struct option_list *dirs)
+int driver_sys_path(const struct target *t, int plain, struct option_list *dirs)
 {
-	const char *argv[] = { t->python, "-c", syspath_py, NULL };
+	const char *argv[] = { t->python, "-c", syspath_py, NULL, NULL, NULL };
 	struct strbuf in = STRBUF_INIT, out = STRBUF_INIT;
 	const char *safe = getenv("PYTHONSAFEPATH");
 	size_t i;
 
+	if (plain) {
+		/* --sys-path: write nothing (check), import nothing but site */
+		argv[1] = "-B";
+		argv[2] = "-c";
+		argv[3] = syspath_py;
+		argv[4] = "--plain";
+	}
 	if (run_filter(argv, &in, &out, !strchr(t->python, '/')) != 0)
 		return error("cannot read the sys.path of '%s'", t->python);
 	/* -m puts '' first up to 3.6, the working directory after, nothing with -P (3.11+) */
@@ -252,7 +259,7 @@ static int run_compile_path(struct driver_opts *d, const struct target *t, int *
 	size_t i;
 	int rc = 0;
 
-	if (target_sys_path(t, &dirs) < 0)
+	if (driver_sys_path(t, 0, &dirs) < 0)
 		return -1;
 	e.maxlevels = 0;
 	e.nlevels = 0;
@@ -274,6 +281,32 @@ static int run_compile_path(struct driver_opts *d, const struct target *t, int *
 	return rc;
 }
 
+/* --sys-path: the PATHs' list and the target's sys.path directories, in one run. */
+static int run_sys_path(struct driver_opts *d, struct engine_opts *e, const struct target *t,
+			const struct source_list *paths, int *any_failed)
+{
+	struct source_list list = SOURCE_LIST_INIT;
+	unsigned char *skip = NULL;
+	int r = sys_path_compile_list(d, t, paths, &list);
+
+	if (r < 0) {
+		source_list_release(&list);
+		return -1;
+	}
+	if (r > 0)
+		*any_failed = 1;
+	if (d->rx && driver_eval_rx(d, t, &list, &skip) < 0) {
+		source_list_release(&list);
+		return -1;
+	}
+	e->rx_skip = skip;
+	r = engine_run(e, t, &list, any_failed);
+	e->rx_skip = NULL;
+	free(skip);
+	source_list_release(&list);
+	return r;
+}
+
 /* Run the engine for each target in turn; 0, or the exit status that stopped the run. */
 static int run_targets(struct driver_opts *d, const struct target *targets,
 		       const struct source_list *list, int *any_failed, struct strbuf *label)
@@ -292,7 +325,7 @@ static int run_targets(struct driver_opts *d, const struct target *targets,
 
 		if (caught_signal)
 			return 128 + caught_signal;
-		if (d->rx && !d->compile_path) {
+		if (d->rx && !d->compile_path && !d->sys_path) {
 			if (driver_eval_rx(d, &targets[k], list, &skip) < 0)
 				/* compileall dies of re.error: exit status 1 */
 				return d->e.style == STYLE_COMPILEALL ? 1 : 2;
@@ -300,6 +333,8 @@ static int run_targets(struct driver_opts *d, const struct target *targets,
 		}
 		if (d->compile_path)
 			r = run_compile_path(d, &targets[k], any_failed);
+		else if (d->sys_path)
+			r = run_sys_path(d, &e, &targets[k], list, any_failed);
 		else
 			r = engine_run(&e, &targets[k], list, any_failed);
 		free(skip);

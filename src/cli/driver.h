@@ -23,6 +23,7 @@ struct driver_opts {
 	/* which options were given, to refuse those the target's compileall lacks */
 	int given_o, given_s, given_p, given_e, given_hardlink, given_inval;
 	int compile_path;         /* compileall with no paths: compile sys.path */
+	int sys_path;             /* compile --sys-path: the target's sys.path too (sys-path.h) */
 	const char *pycache_prefix; /* --pycache-prefix: overrides the target's */
 	const char *cache_dir;      /* --cache-dir */
 	const char *cache_max_size; /* --cache-max-size */
@@ -45,6 +46,17 @@ int driver_check_target(const struct driver_opts *d, const struct target *t);
 int driver_apply_prefix(const struct driver_opts *d, struct target *t);
 int driver_eval_rx(const struct driver_opts *d, const struct target *t,
 		   const struct source_list *list, unsigned char **skip);
+
+/*
+ * The sys.path of `python -m compileall` for target `t` into dirs->v (new
+ * strings): first what -m puts there (the working directory; '' up to
+ * 3.6; nothing with PYTHONSAFEPATH on 3.11+), then the entries `python -c`
+ * has after its first.  With `plain` (--sys-path, sys-path.h) the target
+ * runs with -B and imports nothing but what site imports; otherwise it
+ * imports argparse and compileall first, as `-m compileall` does.  0, or
+ * -1 after an error message.
+ */
+int driver_sys_path(const struct target *t, int plain, struct option_list *dirs);
 
 /* Parse an --invalidation-mode value; -1 if it is not one. */
 int parse_invalidation(const char *s);

@@ -11,32 +11,30 @@
  *   ... c.v[0..c.nr), c.inv, c.counts, check_problems(&c, strict) ...
  *   check_release(&c);
  *
- * check_tree() gives one verdict per source, target and optimization level
- * (verify.h), the sources being those of the list within each target's
- * recursion depth and not excluded by that target's -x (skips[k], one byte
- * per list entry, or NULL); the pycs are verified on a few threads
+ * check_tree() gives one verdict per pyc the engine's plan says a source
+ * should have (plan_build(), plan.h: the files, levels and pyc paths
+ * compile would write, without its freshness step), judged by
+ * verify_pyc() (verify.h).  The sources are those of the list within each
+ * target's recursion depth and not excluded by that target's -x (skips[k],
+ * one byte per list entry, or NULL); levels are compile's: sorted(set(-o)),
+ * -1 being the target's own level, levels sharing a pyc (-b) counted once
+ * at the last of them.  The pycs are verified on a few threads
  * (parallel.h).  The tree's orphan and sourceless pycs are in c.inv
- * (inventory.h).  Which pycs a source should have is inventory_expected().
+ * (inventory.h).
  *
- * check_imports() is `check --import`: it runs the target interpreter with
- * the caller's environment and directory and imports the modules under an
- * audit hook (src/python/importcheck.py); it prints one line per source
- * compiled or pyc write attempted to `fp`.
+ * `check --import` is check-import.h's.
  *
  * Ownership: the result points into `list` and `targets`, which must
  * outlive it; the pyc paths are its own.  Errors: check_tree() cannot
- * fail (an unreadable pyc is a verdict); check_imports() returns -1 after
- * printing an error when the check could not run.
+ * fail (an unreadable pyc is a verdict).
  */
 #ifndef CHECK_H
 #define CHECK_H
 
 #include <stddef.h>
-#include <stdio.h>
 
 #include "engine.h"
 #include "inventory.h"
-#include "options.h"
 #include "target.h"
 #include "verify.h"
 #include "walk.h"
@@ -80,13 +78,5 @@ void check_tree(struct check_result *c, const struct check_opts *o,
 size_t check_problems(const struct check_result *c, int strict);
 
 void check_release(struct check_result *c);
-
-/*
- * `check --import` of `mods` with target `t` (3.8+).  1 when an import
- * compiled something or the check did not finish, 0 when nothing was
- * compiled (a summary line unless quiet), -1 when it could not run.  The
- * problems go to `fp` unless quiet >= 2.
- */
-int check_imports(const struct target *t, const struct option_list *mods, int quiet, FILE *fp);
 
 #endif

@@ -12,36 +12,41 @@
 #include <unistd.h>
 
 #include "inventory.h"
+#include "pyc.h"
 #include "tempfile.h"
 #include "util.h"
 #include "verify.h"
 #include "banned.h"
 
-/* Is this __pycache__ pyc one of a target's, stale or invalid for its source? */
+/*
+ * Is this __pycache__ pyc one of a target's, stale or invalid for its
+ * source?  The inventory read its cache tag and level from its name; it is
+ * the target's when importlib would look for it there (the target's
+ * layout: a pycache_prefix puts the target's pycs elsewhere).
+ */
 static int stale_for_targets(const struct inventory_pyc *p, const struct target *targets,
 			     size_t nt)
 {
-	static const int all_levels[] = { 0, 1, 2 };
-	struct expected_pyc want[ENGINE_MAX_LEVELS];
-	size_t k, n, j;
-	int stale = -1;
+	size_t k;
 
-	for (k = 0; k < nt && stale < 0; k++) {
+	if (p->level < 0)
+		return 0;
+	for (k = 0; k < nt; k++) {
+		char detail[200], *want;
+		enum pyc_status st;
+		int mine;
+
 		if (strcmp(targets[k].cache_tag, p->tag))
 			continue;
-		n = inventory_expected(&targets[k], p->source.path, all_levels, 3, 0, want);
-		for (j = 0; j < n; j++) {
-			if (stale < 0 && !strcmp(want[j].path, p->entry->path)) {
-				char detail[200];
-				enum pyc_status stt = verify_pyc(&targets[k], p->entry->path, &p->source,
-								 -1, detail, sizeof(detail));
-
-				stale = stt != PYC_OK && stt != PYC_MISSING && stt != PYC_UNREADABLE;
-			}
-			free(want[j].path);
-		}
+		want = pyc_cache_path(&targets[k].layout, p->source.path, p->level);
+		mine = !strcmp(want, p->entry->path);
+		free(want);
+		if (!mine)
+			continue;
+		st = verify_pyc(&targets[k], p->entry->path, &p->source, -1, detail, sizeof(detail));
+		return st != PYC_OK && st != PYC_MISSING && st != PYC_UNREADABLE;
 	}
-	return stale > 0;
+	return 0;
 }
 
 /* A legacy pyc beside its source: stale for a target it belongs to (its magic)? */
@@ -90,6 +95,22 @@ static int goes(const struct clean_opts *o, const struct inventory_pyc *p,
 	return ours ? stale_for_targets(p, targets, nt) : o->other_versions;
 }
 
+/*
+ * List a file removed (or that would be): "would remove PATH" with
+ * dry_run, "removed PATH" with verbose, or with null (-z) PATH and a NUL.
+ */
+static void list_removed(const struct clean_opts *o, const char *path, const char *suffix)
+{
+	if (o->quiet >= 2)
+		return;
+	if (o->null)
+		printf("%s%s%c", path, suffix, '\0');
+	else if (o->dry_run)
+		printf("would remove %s%s\n", path, suffix);
+	else if (o->verbose)
+		printf("removed %s%s\n", path, suffix);
+}
+
 struct temps {
 	const struct clean_opts *o;
 	size_t removed;
@@ -107,10 +128,7 @@ static void on_stray(const char *path, int err, void *arg)
 		return;
 	}
 	t->removed++;
-	if (t->o->dry_run && t->o->quiet < 2)
-		printf("would remove %s\n", path);
-	else if (t->o->verbose && t->o->quiet < 2)
-		printf("removed %s\n", path);
+	list_removed(t->o, path, "");
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -153,16 +171,12 @@ static void clean_temps(const struct source_list *list, struct temps *t)
 /* Remove (or list) one pyc; 0, or -1 when it could not be removed. */
 static int remove_pyc(const struct clean_opts *o, const struct source *s, struct clean_stats *st)
 {
-	if (o->dry_run) {
-		if (o->quiet < 2)
-			printf("would remove %s\n", s->path);
-	} else if (unlink(s->path) < 0) {
+	if (!o->dry_run && unlink(s->path) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		return error_errno("cannot remove '%s'", s->path);
-	} else if (o->verbose && o->quiet < 2) {
-		printf("removed %s\n", s->path);
 	}
+	list_removed(o, s->path, "");
 	st->removed++;
 	st->bytes += s->size;
 	return 0;
@@ -195,8 +209,7 @@ int clean_tree(const struct clean_opts *o, const struct target *targets, size_t 
 			continue;
 		if (rmdir(s->path) == 0) {
 			stats->dirs++;
-			if (o->verbose && o->quiet < 2)
-				printf("removed %s/\n", s->path);
+			list_removed(o, s->path, "/");
 		}
 	}
 	return failed;

@@ -20,9 +20,11 @@
  *
  * Calling sequence: walk every PATH with WALK_PYCACHE and WALK_MAX_DEPTH,
  * then clean_tree() once on the list.  It prints "would remove PATH"
- * (`dry_run`) or with `verbose` "removed PATH" on stdout for each file, and
- * the errors on stderr; it returns 0, or 1 when something could not be
- * removed, and fills *stats for the summary.
+ * (`dry_run`) or with `verbose` "removed PATH" on stdout for each file
+ * ("removed DIR/" for an emptied __pycache__), or with `null` (-z) only
+ * the path (DIR/ for a directory) followed by a NUL byte, nothing at all
+ * with quiet >= 2, and the errors on stderr; it returns 0, or 1 when
+ * something could not be removed, and fills *stats for the summary.
  */
 #ifndef CLEAN_H
 #define CLEAN_H
@@ -34,6 +36,7 @@
 
 struct clean_opts {
 	int all, other_versions, legacy, sourceless, dry_run, quiet, verbose;
+	int null;   /* -z: list every file removed (or, dry_run, to be) as PATH NUL */
 };
 
 struct clean_stats {

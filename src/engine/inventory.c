@@ -26,6 +26,24 @@ static int stat_source(struct source *s)
 	return 0;
 }
 
+/* The level of a __pycache__ name "BASE.TAG[.opt-N].pyc": 0, 1, 2, or -1. */
+static int name_level(const char *path)
+{
+	size_t n = strlen(path), k;
+
+	if (n < 4 || strcmp(path + n - 4, ".pyc"))
+		return -1;
+	n -= 4;
+	for (k = n; k > 0 && path[k - 1] != '.' && path[k - 1] != '/'; k--)
+		;
+	if (k == 0 || path[k - 1] != '.' || strncmp(path + k, "opt-", 4))
+		return 0;
+	/* ".opt-1", ".opt-2"; any other is a level none of ours writes */
+	if (n - k == 5 && (path[k + 4] == '1' || path[k + 4] == '2'))
+		return path[k + 4] - '0';
+	return -1;
+}
+
 void inventory_build(struct inventory *inv, const struct source_list *list)
 {
 	size_t k;
@@ -49,6 +67,7 @@ void inventory_build(struct inventory *inv, const struct source_list *list)
 		p->entry = s;
 		p->tag = tag;
 		p->legacy = s->kind == ENTRY_LEGACY;
+		p->level = p->legacy || !src ? -1 : name_level(s->path);
 		p->source.path = src;
 		p->source.kind = ENTRY_SOURCE;
 		p->has_source = src && stat_source(&p->source) == 0;
@@ -76,30 +95,4 @@ int inventory_is_orphan(const struct inventory_pyc *p)
 int inventory_is_sourceless(const struct inventory_pyc *p)
 {
 	return p->legacy && !p->has_source;
-}
-
-size_t inventory_expected(const struct target *t, const char *src, const int *levels, int nlevels,
-			  int legacy, struct expected_pyc out[ENGINE_MAX_LEVELS])
-{
-	int lv[ENGINE_MAX_LEVELS + 1], nlv = 0, j, m;
-	size_t n = 0;
-
-	if (nlevels > ENGINE_MAX_LEVELS)
-		BUG("%d optimization levels", nlevels);
-	if (!nlevels)
-		lv[nlv++] = t->optimize;
-	for (j = 0; j < nlevels; j++)
-		lv[nlv++] = levels[j] < 0 ? t->optimize : levels[j];
-	for (j = 0; j < nlv; j++) {
-		int dup = 0;
-
-		for (m = 0; m < j; m++)
-			dup |= lv[m] == lv[j];
-		if (dup || (legacy && j > 0))
-			continue;
-		out[n].level = lv[j];
-		out[n].path = legacy ? xstrfmt("%sc", src) : pyc_cache_path(&t->layout, src, lv[j]);
-		n++;
-	}
-	return n;
 }

@@ -2,11 +2,9 @@
  * inventory.h - the pycs a tree has and the pycs it should have; shared by
  * `prepyc check` and `prepyc clean`.
  *
- * What a tree should have: inventory_expected() lists, for one source and
- * one target, the pyc path of each optimization level asked for.  It is the
- * ONE place check and clean decide "which pycs for this source" (PLANNING
- * HOOK: to be replaced by the engine's plan, which decides the same for
- * compile).
+ * Which pycs a source should have is not decided here but by the engine's
+ * plan (plan.h), for check as for compile; this is the other direction:
+ * which source, cache tag and level a pyc found in the tree belongs to.
  *
  * What a tree has: inventory_build() takes a list walked with WALK_PYCACHE
  * (walk.h) and records, in the list's order, every pyc it holds with the
@@ -32,8 +30,6 @@
 
 #include <stddef.h>
 
-#include "engine.h"
-#include "target.h"
 #include "walk.h"
 
 struct inventory_pyc {
@@ -46,6 +42,11 @@ struct inventory_pyc {
 	struct source source;
 	unsigned char has_source;
 	unsigned char legacy;       /* ENTRY_LEGACY: SOURCE.pyc beside SOURCE.py */
+	/*
+	 * __pycache__: the optimization level its name says (".opt-N" 1 or 2,
+	 * none 0); -1 for any other ".opt-" suffix and for legacy pycs.
+	 */
+	int level;
 };
 
 struct inventory {
@@ -63,21 +64,5 @@ void inventory_release(struct inventory *inv);
 int inventory_is_orphan(const struct inventory_pyc *p);
 /* A legacy pyc with no source beside it (importable on its own). */
 int inventory_is_sourceless(const struct inventory_pyc *p);
-
-struct expected_pyc {
-	int level;  /* the optimization level (-1 resolved to the target's own) */
-	char *path; /* the pyc's path; the caller frees it */
-};
-
-/*
- * PLANNING HOOK - the pycs `src` should have for target `t`: one per
- * distinct level of levels[0..nlevels) in order (-1 is the target's own -O
- * level; no levels: just that one), at the path importlib's
- * cache_from_source() gives under t->layout; with `legacy`, the single
- * SOURCE.pyc beside the source, for the first level only.  Fills out[] and
- * returns how many (at most ENGINE_MAX_LEVELS; nlevels must not exceed it).
- */
-size_t inventory_expected(const struct target *t, const char *src, const int *levels, int nlevels,
-			  int legacy, struct expected_pyc out[ENGINE_MAX_LEVELS]);
 
 #endif

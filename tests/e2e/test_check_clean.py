@@ -33,8 +33,22 @@ _CHECK_SUMMARY = re.compile(
     r'^prepyc: check: (?P<sources>\d+) sources?, (?P<ok>\d+) pycs? ok, (?P<problems>\d+) '
     r'problems?(?P<counts>(?:, \d+ [a-z-]+)*); (?P<orphans>\d+) orphans?, '
     r'(?P<sourceless>\d+) sourceless \((?P<targets>.*)\)$', re.M)
+# check --import's summary, passing or not: the real counts
 _IMPORT_SUMMARY = re.compile(
-    r'^prepyc: check --import: (?P<n>\d+) modules? imported, nothing compiled \((?P<t>.*)\)$', re.M)
+    r'^prepyc: check --import: (?:(?P<imported>\d+) of )?(?P<n>\d+) modules? imported'
+    r'(?: \((?P<failed>\d+) failed\))?, (?P<loaded>\d+) loaded, (?P<compiled>\d+) sources? '
+    r'compiled at import, (?P<written>\d+) bytecode writes? attempted'
+    r'(?:, (?P<lazy>\d+) lazy imports? made eager)?'
+    r'(?:, (?P<outside>\d+) from outside the (?:checked paths|working directory))?'
+    r'(?P<unfinished>, did not finish)? \((?P<t>.*)\)$', re.M)
+
+
+def import_summary_ok(m):
+    """Is this summary match a passing one?"""
+    return (m is not None and m.group('imported') is None and m.group('failed') is None
+            and m.group('compiled') == '0' and m.group('written') == '0'
+            and m.group('unfinished') is None)
+
 _CLEAN_SUMMARY = re.compile(
     r'^prepyc: clean: removed (?P<n>\d+) pycs? \((?P<mb>[\d.]+) MB\) and (?P<dirs>\d+) empty '
     r'__pycache__ director(?:y|ies)$', re.M)
@@ -363,15 +377,13 @@ class InterpreterTests(CheckCleanBase):
         for src, st in expect.items():
             if st == 'ok':
                 continue
-            if st == 'missing':
-                want.add((src, 'missing', os.path.join('c', self.pyc_rel(src[2:]))))
-            else:
-                want.add((os.path.join('c', self.pyc_rel(src[2:])), st, None))
+            # the source first (what a person fixes), then the pyc
+            want.add((src, st, os.path.join('c', self.pyc_rel(src[2:]))))
         for o in orphans:
             want.add((o, 'orphan', None))
         for s in sourceless:
             want.add((s, 'sourceless', None))
-        got = set((p, s, d if s == 'missing' else None) for p, s, d in lines)
+        got = set((p, s, d.split(': ', 1)[0] if s in STATUSES else None) for p, s, d in lines)
         self.assertEqual(got, want, res)
         self.assertEqual(len(lines), len(want), 'a line printed twice\n%s' % res)
         for p, s, d in lines:
@@ -445,8 +457,9 @@ class InterpreterTests(CheckCleanBase):
         res = self.check(['t'])
         self.assertRc(res, 1)
         lines, _ = self.problem_lines(res.out)
-        self.assertEqual([(p, s) for p, s, _ in lines],
-                         [('t/pkg/__pycache__/%s' % self.py.pyc_name('m'), 'stale-mtime')], res)
+        self.assertEqual([(p, s) for p, s, _ in lines], [('t/pkg/m.py', 'stale-mtime')], res)
+        self.assertRegex(lines[0][2], r'^t/pkg/__pycache__/%s: pyc records mtime \d+'
+                         % re.escape(self.py.pyc_name('m')))
         self.compile(['t'])
         self.assertRc(self.check(['t']), 0)
         rewrite_keep_mtime(self.path('t/a.py'), 'A = 12\n')
@@ -533,6 +546,25 @@ class InterpreterTests(CheckCleanBase):
         self.assertEqual(self.file_statuses(doc, 1), {'o/a.py': 'ok', 'o/b.py': 'stale-mtime'})
         self.assertEqual(self.file_statuses(doc, 0), {'o/a.py': 'ok', 'o/b.py': 'stale-mtime'})
 
+    def test_check_levels_are_compiles_plan(self):
+        """check takes its levels and pycs from the engine's plan (issue 13):
+        -o levels in compile's order (sorted, de-duplicated, -1 the target's
+        own), and with -b the several levels' one pyc judged once, at the
+        last level (the one compile writes it with)."""
+        support.write_tree(self.tmp, {'pl/a.py': 'A = 1\n', 'pl/b.py': 'B = 1\n'})
+        self.compile(['pl'])
+        res, doc = self.check_json(['-o', '2', '-o', '1', '-o', '0', '-o', '1', 'pl'], 1)
+        self.assertEqual([(f['source'], f['optimization']) for f in doc['files']],
+                         [('pl/a.py', 0), ('pl/a.py', 1), ('pl/a.py', 2),
+                          ('pl/b.py', 0), ('pl/b.py', 1), ('pl/b.py', 2)], res)
+        res, doc = self.check_json(['-o', '-1', '-o', '0', 'pl'], 0)
+        self.assertEqual([(f['source'], f['optimization']) for f in doc['files']],
+                         [('pl/a.py', 0), ('pl/b.py', 0)], res)
+        self.compile(['-b', 'pl'])
+        res, doc = self.check_json(['-b', '-o', '0', '-o', '1', 'pl'], 0)
+        self.assertEqual([(f['source'], f['pyc'], f['optimization']) for f in doc['files']],
+                         [('pl/a.py', 'pl/a.pyc', 1), ('pl/b.py', 'pl/b.pyc', 1)], res)
+
     def test_check_invalidation_modes(self):
         support.write_tree(self.tmp, {'h/a.py': 'A = 1\n', 'h/b.py': 'B = 2\n'})
         self.compile(['h'])
@@ -548,8 +580,7 @@ class InterpreterTests(CheckCleanBase):
         self.assertRc(res, 1)
         lines, _ = self.problem_lines(res.out)
         self.assertEqual(sorted((p, s) for p, s, _ in lines),
-                         [('h/' + self.pyc_rel('a.py'), 'wrong-mode'),
-                          ('h/' + self.pyc_rel('b.py'), 'wrong-mode')])
+                         [('h/a.py', 'wrong-mode'), ('h/b.py', 'wrong-mode')])
         self.compile(['--invalidation-mode', 'checked-hash', 'h/a.py'])
         self.compile(['--invalidation-mode', 'unchecked-hash', 'h/b.py'])
         res, doc = self.check_json(['h'], 0)   # any valid mode
@@ -585,7 +616,8 @@ class InterpreterTests(CheckCleanBase):
         res = self.check(['-b', 'b'])
         self.assertRc(res, 1)
         lines, _ = self.problem_lines(res.out)
-        self.assertEqual([(p, s) for p, s, _ in lines], [('b/sub/c.pyc', 'stale-mtime')])
+        self.assertEqual([(p, s, d.split(':')[0]) for p, s, d in lines],
+                         [('b/sub/c.py', 'stale-mtime', 'b/sub/c.pyc')])
 
     def test_check_pycache_prefix(self):
         if self.py.version < (3, 8):
@@ -626,7 +658,8 @@ class InterpreterTests(CheckCleanBase):
         lines, _ = self.problem_lines(res.out)
         self.assertEqual(len(lines), 1, res)
         p, s, d = lines[0]
-        self.assertEqual((p, s), ('m/' + self.pyc_rel('b.py'), 'wrong-magic'))
+        self.assertEqual((p, s), ('m/b.py', 'wrong-magic'))
+        self.assertTrue(d.startswith('m/' + self.pyc_rel('b.py') + ': '), d)
         self.assertRegex(d, r'\b%d\b.*\b%d\b' % (self.magic_num(self.other.magic),
                                                  self.magic_num()))
 
@@ -678,9 +711,7 @@ class InterpreterTests(CheckCleanBase):
             self.assertRc(res, 1)
             lines, _ = self.problem_lines(res.out)
             stale = [(p, s) for p, s, _ in lines if s != 'missing']
-            self.assertEqual(stale, [(os.path.join(os.path.dirname(victim), '__pycache__',
-                                                   self.py.pyc_name(os.path.basename(victim)[:-3])),
-                                      'stale-mtime')])
+            self.assertEqual(stale, [(victim, 'stale-mtime')])
 
     # -- check --import ----------------------------------------------------------
 
@@ -716,9 +747,9 @@ class InterpreterTests(CheckCleanBase):
         res = self.check_import(['e2e_app', 'e2e_app.mod', 'e2e_top'], cwd=imp)
         self.assertRc(res, 0)
         m = _IMPORT_SUMMARY.search(res.out)
-        self.assertIsNotNone(m, res)
+        self.assertTrue(import_summary_ok(m), res)
         self.assertEqual(m.group('n'), '3')
-        self.assertNotIn('compiled at import', res.out)
+        self.assertNotRegex(res.out, r'(?m)^(?!prepyc: ).*: compiled at import')
         # the caller's environment: PYTHONPATH, from another directory
         res = self.check_import(['e2e_top'], cwd=self.tmp,
                                 env=support.base_env(PYTHONPATH=imp))
@@ -756,7 +787,12 @@ class InterpreterTests(CheckCleanBase):
             compiled = re.findall(r'(?m)^(.*): compiled at import \(.*\)$', res.out)
             self.assertEqual([os.path.realpath(p) for p in compiled], [os.path.realpath(mod)], res)
             self.assertNotIn('bytecode write attempted', res.out)
-            self.assertNotRegex(res.out, _IMPORT_SUMMARY)
+            # a failing check's summary is not a passing one's: the real counts
+            m = _IMPORT_SUMMARY.search(res.out)
+            self.assertIsNotNone(m, res)
+            self.assertFalse(import_summary_ok(m), res)
+            self.assertEqual((m.group('n'), m.group('compiled'), m.group('written')),
+                             ('1', '1', '0'), res)
         with self.subTest('bytecode writes allowed'):
             res = self.check_import(['e2e_top'], cwd=imp)
             self.assertRc(res, 1)
@@ -765,6 +801,9 @@ class InterpreterTests(CheckCleanBase):
             writes = re.findall(r'(?m)^(.*): bytecode write attempted at import \(.*\)$', res.out)
             self.assertTrue(writes, res)
             self.assertTrue(all(os.path.basename(pyc) in w for w in writes), writes)
+            m = _IMPORT_SUMMARY.search(res.out)
+            self.assertEqual((m.group('compiled'), m.group('written')), ('1', str(len(writes))),
+                             res)
         # the import rewrote the pyc: a second run is clean
         self.assertRc(self.check_import(['e2e_top'], cwd=imp), 0)
         # with a PATH too: the path check alone finds a stale pyc
@@ -772,7 +811,8 @@ class InterpreterTests(CheckCleanBase):
         res = self.check_import(['e2e_app'], cwd=imp, paths=['.'],
                                 env=support.base_env(PYTHONDONTWRITEBYTECODE='1'))
         self.assertRc(res, 1)
-        self.assertIn('./e2e_app/__pycache__/%s: stale-mtime' % self.py.pyc_name('mod'), res.out)
+        self.assertIn('./e2e_app/mod.py: stale-mtime (./e2e_app/__pycache__/%s: '
+                      % self.py.pyc_name('mod'), res.out)
 
     def test_import_errors(self):
         imp = self.build_import_tree()
@@ -784,7 +824,9 @@ class InterpreterTests(CheckCleanBase):
         res = self.check_import(['e2e_app.mod', 'e2e_app.boom'], cwd=imp)
         self.assertRc(res, 1)
         self.assertRegex(res.out, r'(?m)^e2e_app\.boom: import failed: RuntimeError: boom at import$')
-        self.assertNotRegex(res.out, _IMPORT_SUMMARY)
+        m = _IMPORT_SUMMARY.search(res.out)
+        self.assertFalse(import_summary_ok(m), res)
+        self.assertEqual((m.group('imported'), m.group('n'), m.group('failed')), ('1', '2', '1'))
 
     def test_import_process_that_exits_during_import(self):
         """A module that ends the process at import (os._exit(0)): the modules
@@ -795,7 +837,10 @@ class InterpreterTests(CheckCleanBase):
         res = self.check_import(['e2e_quitter', 'e2e_top'], cwd=imp,
                                 env=support.base_env(PYTHONDONTWRITEBYTECODE='1'))
         self.assertNotEqual(res.rc, 0, res)
-        self.assertNotRegex(res.out, _IMPORT_SUMMARY)
+        m = _IMPORT_SUMMARY.search(res.out)
+        self.assertFalse(import_summary_ok(m), res)
+        if m:
+            self.assertEqual(m.group('unfinished'), ', did not finish', res)
         # sanity: without the quitter the stale module is reported
         res = self.check_import(['e2e_top'], cwd=imp,
                                 env=support.base_env(PYTHONDONTWRITEBYTECODE='1'))

@@ -54,43 +54,6 @@ TEST(walk_path_cmp_undecodable_names)
 		}
 }
 
-TEST(inventory_expected_levels)
-{
-	struct target t;
-	struct expected_pyc want[ENGINE_MAX_LEVELS];
-	static const int levels[] = { -1, 1, 1, 2, 0 };
-	size_t n, i;
-
-	memset(&t, 0, sizeof(t));
-	t.optimize = 0;
-	t.layout.cache_tag = "cpython-311";
-	n = inventory_expected(&t, "d/m.py", NULL, 0, 0, want);
-	CHECK_INT(n, 1);
-	CHECK_INT(want[0].level, 0);
-	CHECK_STR(want[0].path, "d/__pycache__/m.cpython-311.pyc");
-	free(want[0].path);
-
-	/* -1 is the target's own level; repeated levels count once, in order */
-	t.optimize = 2;
-	n = inventory_expected(&t, "d/m.py", levels, 5, 0, want);
-	CHECK_INT(n, 3);
-	CHECK_INT(want[0].level, 2);
-	CHECK_INT(want[1].level, 1);
-	CHECK_INT(want[2].level, 0);
-	CHECK_STR(want[0].path, "d/__pycache__/m.cpython-311.opt-2.pyc");
-	CHECK_STR(want[1].path, "d/__pycache__/m.cpython-311.opt-1.pyc");
-	CHECK_STR(want[2].path, "d/__pycache__/m.cpython-311.pyc");
-	for (i = 0; i < n; i++)
-		free(want[i].path);
-
-	/* legacy: SOURCE.pyc, for the first level only */
-	n = inventory_expected(&t, "d/m.py", levels + 1, 3, 1, want);
-	CHECK_INT(n, 1);
-	CHECK_INT(want[0].level, 1);
-	CHECK_STR(want[0].path, "d/m.pyc");
-	free(want[0].path);
-}
-
 static void put(const char *dir, const char *name)
 {
 	char *path = xstrfmt("%s/%s", dir, name);
@@ -120,9 +83,11 @@ TEST(inventory_orphans_and_sourceless)
 	put(pc, "a.cpython-311.pyc");
 	put(pc, "gone.cpython-311.opt-1.pyc"); /* orphan */
 	put(pc, "odd.pyc");      /* not a cache name: neither */
+	put(pc, "a.cpython-311.opt-2.pyc");
+	put(pc, "a.cpython-311.opt-x.pyc"); /* a level of nobody's */
 	CHECK_INT(walk_path(tmp, WALK_MAX_DEPTH, WALK_PYCACHE, &list), 0);
 	inventory_build(&inv, &list);
-	CHECK_INT(inv.nr, 5);
+	CHECK_INT(inv.nr, 7);
 	for (i = 0; i < inv.nr; i++) {
 		const struct inventory_pyc *p = &inv.v[i];
 		const char *name = strrchr(p->entry->path, '/') + 1;
@@ -132,8 +97,19 @@ TEST(inventory_orphans_and_sourceless)
 		if (!strcmp(name, "gone.cpython-311.opt-1.pyc")) {
 			CHECK(inventory_is_orphan(p));
 			CHECK_STR(p->tag, "cpython-311");
+			CHECK_INT(p->level, 1);
 		} else if (!strcmp(name, "b.pyc")) {
 			CHECK(inventory_is_sourceless(p));
+			CHECK_INT(p->level, -1);
+		} else if (!strcmp(name, "a.cpython-311.pyc")) {
+			CHECK(p->has_source);
+			CHECK_INT(p->level, 0);
+		} else if (!strcmp(name, "a.cpython-311.opt-2.pyc")) {
+			CHECK(p->has_source);
+			CHECK_INT(p->level, 2);
+		} else if (!strcmp(name, "a.cpython-311.opt-x.pyc")) {
+			CHECK(p->has_source);
+			CHECK_INT(p->level, -1);
 		} else if (!strcmp(name, "odd.pyc")) {
 			CHECK(p->source.path == NULL);
 		} else {
