@@ -2,8 +2,8 @@
  * relocate.h - give compiled code another co_filename, exactly as a compile
  * of the same source under that name would have it.
  *
- * compile(source, dfile) records dfile as the co_filename of every code
- * object it makes, and nowhere else in the code.  So the code of a source
+ * Compiling a source under a name (py_compile's dfile) records that name
+ * as the co_filename of every code object made, and nowhere else.  So the code of a source
  * compiled as "a/x.py" becomes the code of the same source compiled as
  * "b/c/x.py" by replacing every co_filename; written in the canonical form
  * (marshal_write_canonical(), a pure function of the value) it then has

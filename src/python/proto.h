@@ -19,7 +19,7 @@
  *   body     = flags:u8 filename lineno category message line
  *              filename, lineno, category, message: each n:u32le then n bytes;
  *              line: the rest.  The parts of the warnings module's
- *              formatwarning(message, category, filename, lineno, line) as
+ *              formatwarning with (message, category, filename, lineno, line), as
  *              the worker's interpreter made them (str() of each, UTF-8 with
  *              backslashreplace): flags bit 0 (PROTO_WARN_AT_DFILE) when
  *              filename is the dfile compiled with, bit 1
@@ -68,7 +68,7 @@ enum {
 
 /* A warning's parts (see the grammar); none NUL-terminated. */
 struct proto_warning {
-	unsigned flags;             /* PROTO_WARN_* */
+	unsigned flags;             /* PROTO_WARN_AT_DFILE | PROTO_WARN_HAS_LINE */
 	const char *filename, *lineno, *category, *message, *line;
 	size_t filename_len, lineno_len, category_len, message_len, line_len;
 };
@@ -119,7 +119,7 @@ int proto_decode_warning(const char *body, size_t len, struct proto_warning *w);
 void proto_add_warning(struct strbuf *out, const struct proto_warning *w);
 
 /*
- * Append the text Python 3.6-3.15's warnings.formatwarning() gives `w`
+ * Append the text Python 3.6-3.15's warnings.formatwarning gives `w`
  * with `filename` (len bytes) in place of w->filename:
  *   "%s:%s: %s: %s\n" % (filename, lineno, category, message)
  * then, when `show_line` and w has a line, "  %s\n" % line.
