@@ -18,6 +18,12 @@ the median wall-clock time is reported:
            source touched (new mtimes, same content) and, for prepyc, a warm
            bytecode cache; compileall recompiles everything.
   check    prepyc check against compileall's no-op run.
+  second-venv  the tree copied to another path (another name and depth: a
+           second virtualenv, a CI workspace elsewhere); prepyc's bytecode
+           cache was filled by compiling the first copy, and prepyc compiles
+           the second one cold (its entries are relocated: cachekey.h);
+           compileall -j0 compiles it cold.  The line also says how many pycs
+           came from the cache (the cache's stats line of the last run).
 
 In cold, `prepyc --no-canonical` runs too, and the line shows what writing
 the canonical form costs ("canonical +N%").  prepyc runs with --no-cache
@@ -436,6 +442,7 @@ class Bench:
         self.tools: Dict[str, "Tool"] = {}
         self.cache_dir = ""
         self.cache_warm: Dict[str, bool] = {}  # tree name -> the cache holds its code
+        self.first: Dict[str, "Tree"] = {}  # second-venv: the copy's root -> the first tree
 
     def next_mtime(self) -> int:
         """A fresh mtime, later than anything any pyc could record."""
@@ -498,12 +505,47 @@ def prepare_cold_empty_cache(bench: Bench, tree: Tree, tool: Tool, extra: List[s
     return True
 
 
+def prepare_second_venv(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
+    """`tree` is the second copy, cold; for prepyc, a cache that compiling the
+    first copy (at its own path) filled."""
+    first = bench.first[tree.root]
+    if tool.name == "prepyc-cache" and not bench.cache_warm.get(first.name):
+        remove_pycaches(first.root)
+        if not run_tool(tool, first, extra, "%s cache warm-up" % first.name).ok:
+            return False
+        bench.cache_warm[first.name] = True
+    remove_pycaches(tree.root)
+    return True
+
+
+def second_copy(bench: Bench, tree: Tree, workdir: str) -> Tree:
+    """The tree copied to another path: another name, one level deeper."""
+    root = os.path.join(workdir, "venv-two", "lib", tree.name + "-copy")
+    copy_tree(tree.root, root)
+    copy = Tree(name=tree.name, root=root,
+                sources=[os.path.join(root, os.path.relpath(s, tree.root)) for s in tree.sources],
+                source_bytes=tree.source_bytes)
+    bench.first[root] = tree
+    return copy
+
+
+def cache_last_run(cache_dir: str) -> str:
+    """hits=N misses=N of the last run the cache recorded."""
+    try:
+        with open(os.path.join(cache_dir, "stats")) as f:
+            last = f.read().splitlines()[-1].split()
+    except (OSError, IndexError):
+        return "cache stats unreadable"
+    return " ".join(w for w in last if w.split("=")[0] in ("hits", "misses"))
+
+
 @dataclass
 class Scenario:
     prepare: Callable[[Bench, Tree, Tool, List[str]], bool]
     tools: Tuple[str, ...] = ("compileall", "prepyc")  # reference first, subject last
     extra: Dict[str, List[str]] = field(default_factory=dict)  # tool name -> args
     limit: bool = False  # compare with the compile limit (all files recompiled)
+    copy: bool = False  # run on a copy of the tree at another path (second_copy())
 
 
 SCENARIOS: Dict[str, Scenario] = {
@@ -517,6 +559,9 @@ SCENARIOS: Dict[str, Scenario] = {
     "touched": Scenario(prepare_touched, limit=True),
     # prove a deploy is compiled: prepyc check against compileall's own no-op run
     "check": Scenario(prepare_compiled, tools=("compileall", "prepyc-check")),
+    # the same tree at another path, the cache warm from the first copy
+    "second-venv": Scenario(prepare_second_venv, tools=("compileall", "prepyc-cache"),
+                            copy=True),
 }
 
 
@@ -604,7 +649,7 @@ def fmt_ratio(x: float) -> str:
 
 
 def report(tree: Tree, name: str, sc: Scenario, tools: Dict[str, Tool],
-           results: Dict[str, List[RunResult]], limit: Optional[float]):
+           results: Dict[str, List[RunResult]], limit: Optional[float], note: str = ""):
     parts, spread, med, all_fresh = [], [], {}, set()
     for tname in sc.tools:
         label = tools[tname].label
@@ -632,6 +677,8 @@ def report(tree: Tree, name: str, sc: Scenario, tools: Dict[str, Tool],
         parts.append("limit %6.3fs" % limit)
         if subj in med:
             parts.append("%s/limit %.2f" % (subj, med[subj] / limit))
+    if note:
+        parts.append(note)
     say("bench: %s %-8s %s  [min-max %s]" % (tree.name, name, "  ".join(parts),
                                             "; ".join(spread)))
     if len(all_fresh) > 1:
@@ -703,12 +750,22 @@ def bench_tree(bench: Bench, name: str, interp: Interp, tools, args, workdir: st
             say("bench: %s limit: %.3fs CPU to compile+marshal %d files in one process "
                 "(%d fail to compile) / %d cores = %.3fs"
                 % (name, lim["cpu"], lim["ok"], lim["failed"], cores, limit))
+    copy = None
     for sname in args.scenario_list:
         sc = SCENARIOS[sname]
-        results = run_scenario(bench, sname, sc, tree, tools, args.runs)
-        report(tree, sname, sc, tools, results, limit)
+        where, note = tree, ""
+        if sc.copy:
+            if copy is None:
+                copy = second_copy(bench, tree, workdir)
+            where = copy
+        results = run_scenario(bench, sname, sc, where, tools, args.runs)
+        if sc.copy and results.get("prepyc-cache"):
+            note = "from the cache (last run): " + cache_last_run(bench.cache_dir)
+        report(tree, sname, sc, tools, results, limit, note)
     if not args.keep:
         shutil.rmtree(tree.root, ignore_errors=True)
+        if copy is not None:
+            shutil.rmtree(copy.root, ignore_errors=True)
 
 
 def main(argv=None) -> int:

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "marshal.h"
 #include "parallel.h"
 #include "pool.h"
+#include "relocate.h"
 #include "util.h"
 #include "banned.h"
 
@@ -22,12 +24,77 @@ struct cache_phase {
 	atomic_size_t kept;       /* bytes of sources kept loaded */
 };
 
+/* An entry's extra: the dfile it was compiled with and where its records start; -1 if malformed. */
+static int parse_extra(const struct strbuf *extra, const char **dfile, size_t *dlen,
+		       size_t *records)
+{
+	const unsigned char *p = (const unsigned char *)extra->buf;
+	struct proto_warning w;
+	size_t at, n;
+
+	if (extra->len < 4 || (n = get_le32(p)) > extra->len - 4)
+		return -1;
+	*dfile = extra->buf + 4;
+	*dlen = n;
+	*records = at = 4 + n;
+	while (at < extra->len) {
+		if (extra->len - at < 4 || (n = get_le32(p + at)) > extra->len - at - 4 ||
+		    proto_decode_warning(extra->buf + at + 4, n, &w) < 0)
+			return -1;
+		at += 4 + n;
+	}
+	return 0;
+}
+
+static int same_dfile(const char *was, size_t len, const char *dfile)
+{
+	return len == strlen(dfile) && !memcmp(was, dfile, len);
+}
+
+/* The cached `code` rewritten for f's dfile (relocate.h), into `out`; -1 when not exactly. */
+static int relocate(const struct run *r, const struct file *f, const struct strbuf *code,
+		    struct strbuf *out)
+{
+	const char *dfile = run_dfile(f);
+	struct marshal_err err;
+	struct mobj *root;
+	int rc = -1;
+
+	if (!r->o->canonical) /* the key is path-specific then: not reached */
+		return -1;
+	if (marshal_parse((const unsigned char *)code->buf, code->len, &r->canon.mv, &root,
+			  &err) < 0)
+		return -1;
+	if (marshal_relocate(root, &r->canon.mv, dfile, strlen(dfile), &err) == 0 &&
+	    marshal_write_canonical(root, &r->canon.mv, out) == 0)
+		rc = 0;
+	mobj_free(root);
+	return rc;
+}
+
+/* Write it's pyc from a hit (it->warn holds the entry's extra); -1: take it as a miss. */
+static int take_hit(struct run *r, struct item *it, const struct strbuf *code,
+		    struct strbuf *moved)
+{
+	const char *was;
+	size_t len, records;
+
+	if (parse_extra(&it->warn, &was, &len, &records) < 0)
+		return -1;
+	if (same_dfile(was, len, run_dfile(it->f)))
+		return run_write_pyc(r, it, code->buf, code->len, 0);
+	strbuf_reset(moved);
+	if (relocate(r, it->f, code, moved) < 0)
+		return -1;
+	return run_write_pyc(r, it, moved->buf, moved->len, 0);
+}
+
 static void lookup_file(void *arg, size_t k)
 {
 	struct cache_phase *cp = arg;
 	struct run *r = cp->r;
 	struct file *f = cp->files[k];
-	struct strbuf code = STRBUF_INIT;
+	struct strbuf code = STRBUF_INIT, moved = STRBUF_INIT;
 	size_t i, missed = 0;
 	int e;
 
@@ -44,7 +111,7 @@ static void lookup_file(void *arg, size_t k)
 		run_item_key(r, it);
 		strbuf_reset(&code);
 		if (cache_get(r->o->cache, it->key, &code, &it->warn) &&
-		    run_write_pyc(r, it, code.buf, code.len, 0) == 0) {
+		    take_hit(r, it, &code, &moved) == 0) {
 			it->hit = 1;
 		} else {
 			strbuf_reset(&it->warn);
@@ -52,6 +119,7 @@ static void lookup_file(void *arg, size_t k)
 		}
 	}
 	strbuf_release(&code);
+	strbuf_release(&moved);
 	if (missed && atomic_fetch_add(&cp->kept, f->in.data.len) + f->in.data.len <= CACHE_KEEP_MAX)
 		f->loaded = 1;
 	else
@@ -98,17 +166,28 @@ static void group_items(struct cache_phase *cp)
 	free(slot);
 }
 
-/* Replay the warnings a cached compile printed (each ended by NUL). */
-static void replay_warnings(struct run *r, struct file *f, const struct strbuf *warn)
+/* Replay the warnings a cached compile printed (`extra`, checked by take_hit()), for f's dfile. */
+static void replay_warnings(struct run *r, struct file *f, const struct strbuf *extra)
 {
-	size_t at = 0;
+	const unsigned char *p = (const unsigned char *)extra->buf;
+	const char *was, *dfile = run_dfile(f);
+	size_t len, at;
+	int same;
 
-	while (at < warn->len) {
-		const char *text = warn->buf + at;
-		size_t len = strnlen(text, warn->len - at);
+	if (parse_extra(extra, &was, &len, &at) < 0)
+		BUG("cache phase: a hit's extra no longer parses");
+	same = same_dfile(was, len, dfile);
+	while (at < extra->len) {
+		size_t n = get_le32(p + at);
+		struct proto_warning w;
 
-		at += len + 1;
-		r->rep.ops->warning(&r->rep, f, text, len);
+		if (proto_decode_warning(extra->buf + at + 4, n, &w) < 0)
+			BUG("cache phase: a hit's warning no longer decodes");
+		at += 4 + n;
+		if ((w.flags & PROTO_WARN_AT_DFILE) && !same)
+			run_warning(r, f, &w, dfile, strlen(dfile));
+		else
+			run_warning(r, f, &w, w.filename, w.filename_len);
 	}
 }
 
@@ -157,4 +236,22 @@ size_t cache_phase(struct run *r)
 	free(cp.count);
 	free(cp.order);
 	return left;
+}
+
+void cache_phase_add_warning(struct strbuf *records, const struct proto_warning *w)
+{
+	size_t at = records->len;
+
+	strbuf_add_le32(records, 0);
+	proto_add_warning(records, w);
+	put_le32((unsigned char *)records->buf + at, (uint32_t)(records->len - at - 4));
+}
+
+void cache_phase_extra(struct strbuf *out, const char *dfile, const struct strbuf *records)
+{
+	size_t n = strlen(dfile);
+
+	strbuf_add_le32(out, (unsigned long)n);
+	strbuf_add(out, dfile, n);
+	strbuf_add(out, records->buf, records->len);
 }

@@ -18,17 +18,39 @@
  *
  * Needs r->o->cache and r->identity; returns the number of items left to
  * compile.
+ *
+ * An entry's extra blob (cache.h's "warnings", opaque to the cache):
+ *
+ *   extra  = dfile_len:u32le dfile record*
+ *   record = n:u32le body       body: a warning's parts (proto.h's 'W' body)
+ *
+ * dfile is the co_filename the code was compiled with.  A hit at another
+ * dfile (a relocatable key, cachekey.h) is rewritten for this one
+ * (marshal_relocate(), then the canonical form), or, if that cannot be
+ * exact, is a miss (the compile then says what it says; the entry stays).
+ * Its warnings are printed with this dfile: a warning at the dfile names
+ * the file as the compile printed it when the dfile is the same, else by
+ * this dfile's bytes (relocatable dfiles are ASCII), and shows its line
+ * when this dfile exists (run_warning()).
  */
 #ifndef CACHEPHASE_H
 #define CACHEPHASE_H
 
 #include <stddef.h>
 
+#include "proto.h"
 #include "run.h"
+#include "strbuf.h"
 
 /* Sources kept in memory after a miss, for the pool: beyond, they are read again. */
 #define CACHE_KEEP_MAX ((size_t)256 << 20)
 
 size_t cache_phase(struct run *r);
+
+/* Append warning `w` of a compile to `records` (an item's `warn`), as a record of the extra. */
+void cache_phase_add_warning(struct strbuf *records, const struct proto_warning *w);
+
+/* The extra of an entry for code compiled with `dfile` that printed `records`, into `out`. */
+void cache_phase_extra(struct strbuf *out, const char *dfile, const struct strbuf *records);
 
 #endif

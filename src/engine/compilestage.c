@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cachephase.h"
 #include "pool.h"
 #include "proto.h"
 #include "util.h"
@@ -40,7 +41,7 @@ static int next_job(void *ctx, struct strbuf *frame, uint32_t *id)
 		size_t i = r->next++;
 		struct item *it = &r->plan.items[i];
 		struct file *f = it->f;
-		const char *dfile = f->dfile ? f->dfile : f->src->path;
+		const char *dfile = run_dfile(f);
 
 		if (it->hit)
 			continue;
@@ -93,8 +94,13 @@ static void on_code(struct run *r, struct item *it, const struct proto_msg *msg)
 		size_t len = msg->data_len;
 		const char *code = canonical_code(r, f, msg->data, &len);
 
-		if (run_write_pyc(r, it, code, len, 1) == 0 && r->o->cache && it->keyed)
-			cache_put(r->o->cache, it->key, code, len, it->warn.buf, it->warn.len);
+		if (run_write_pyc(r, it, code, len, 1) == 0 && r->o->cache && it->keyed) {
+			struct strbuf extra = STRBUF_INIT;
+
+			cache_phase_extra(&extra, run_dfile(f), &it->warn);
+			cache_put(r->o->cache, it->key, code, len, extra.buf, extra.len);
+			strbuf_release(&extra);
+		}
 	}
 	strbuf_release(&it->warn);
 	report_printed(r, f);
@@ -127,11 +133,9 @@ static void on_reply(void *ctx, const struct proto_msg *msg)
 		run_item_done(r, f);
 		return;
 	case PROTO_WARNING:
-		if (r->o->cache) {
-			strbuf_add(&it->warn, msg->data, msg->data_len);
-			strbuf_add(&it->warn, "", 1);
-		}
-		r->rep.ops->warning(&r->rep, f, msg->data, msg->data_len);
+		if (r->o->cache)
+			cache_phase_add_warning(&it->warn, &msg->warn);
+		run_warning(r, f, &msg->warn, msg->warn.filename, msg->warn.filename_len);
 		return;
 	default:
 		BUG("unexpected reply type %d", (int)msg->type);

@@ -88,7 +88,7 @@ struct item {
 	unsigned char keyed;  /* key computed (from the source read `key_gen`) */
 	unsigned key_gen;
 	unsigned char hit;    /* written from the cache */
-	struct strbuf warn;   /* the warnings of its compile, each ended by NUL */
+	struct strbuf warn;   /* its compile's warnings, or a hit's entry extra (cachephase.h) */
 };
 
 struct plan {

@@ -121,14 +121,38 @@ int run_load_file(struct run *r, struct file *f)
 	return -1;
 }
 
+const char *run_dfile(const struct file *f)
+{
+	return f->dfile ? f->dfile : f->src->path;
+}
+
 void run_item_key(const struct run *r, struct item *it)
 {
 	const struct file *f = it->f;
+	const char *dfile = run_dfile(f);
+	/* the workers' PYTHONWARNINGS, as the identity has it (engine.c) */
+	const char *wenv = r->rep.keep_warnings_env ? getenv("PYTHONWARNINGS") : NULL;
+	int reloc = cache_key_relocatable(r->o->canonical, wenv, dfile, f->in.data.buf,
+					  f->in.data.len);
 
-	cache_key_compute(&r->identity, it->opt, f->dfile ? f->dfile : f->src->path,
-			  f->in.data.buf, f->in.data.len, it->key);
+	cache_key_compute(&r->identity, it->opt, reloc ? NULL : dfile, f->in.data.buf,
+			  f->in.data.len, it->key);
 	it->keyed = 1;
 	it->key_gen = f->gen;
+}
+
+void run_warning(struct run *r, struct file *f, const struct proto_warning *w,
+		 const char *filename, size_t len)
+{
+	struct strbuf text = STRBUF_INIT;
+	struct stat st;
+	/* linecache reads the file the warning names: os.path.exists(dfile) */
+	int show = (w->flags & PROTO_WARN_AT_DFILE) && (w->flags & PROTO_WARN_HAS_LINE) &&
+		   !stat(run_dfile(f), &st);
+
+	proto_format_warning(&text, w, filename, len, show);
+	r->rep.ops->warning(&r->rep, f, text.buf, text.len);
+	strbuf_release(&text);
 }
 
 /*

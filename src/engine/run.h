@@ -27,6 +27,7 @@
 #include "engine.h"
 #include "plan.h"
 #include "progress.h"
+#include "proto.h"
 #include "pycwrite.h"
 #include "report.h"
 #include "strbuf.h"
@@ -63,8 +64,22 @@ enum pyc_read_status run_read_source(const struct run *r, struct file *f, int *e
 /* Read `f` once for all its levels (sets f->loaded); -1 after run_file_error(). */
 int run_load_file(struct run *r, struct file *f);
 
-/* The cache key of `it` from its file's source as read now (sets keyed, key_gen). */
+/* The co_filename `f` is compiled with. */
+const char *run_dfile(const struct file *f);
+
+/*
+ * The cache key of `it` from its file's source as read now (sets keyed,
+ * key_gen): relocatable or path-specific as cache_key_relocatable() says.
+ */
 void run_item_key(const struct run *r, struct item *it);
+
+/*
+ * Report a compiler warning of `f` (proto.h's parts) as compileall prints
+ * it, naming the file `filename` (len bytes): with the source line when the
+ * warning is at the dfile and the dfile exists (where linecache looks).
+ */
+void run_warning(struct run *r, struct file *f, const struct proto_warning *w,
+		 const char *filename, size_t len);
 
 /*
  * Write `it`'s pyc holding `code`.  0, or -1: with `report`, after

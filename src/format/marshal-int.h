@@ -39,6 +39,14 @@ struct tree_block {
 };
 
 /*
+ * `n` more bytes in the memory of the tree whose root marshal_parse() gave
+ * (aligned for a node; freed with it by mobj_free()): for code that adds
+ * nodes to a parsed tree (relocate.c).  Such a node counts in `nnodes`
+ * only if its adder increments it.
+ */
+void *tree_extra(struct mobj *root, size_t n);
+
+/*
  * The last n % 8 bytes of s[0..n) in a word, with some bytes before them
  * (or again): overlapping loads instead of a byte loop whose length the
  * branch predictor cannot guess (most names are short).  Good for an OR

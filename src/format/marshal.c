@@ -261,6 +261,27 @@ static void *tree_alloc(struct parser *ps, size_t n)
 	return p;
 }
 
+void *tree_extra(struct mobj *root, size_t n)
+{
+	struct tree *t = (struct tree *)root;
+	size_t head = TREE_ROUND(sizeof(struct tree_block));
+	void *p;
+
+	n = TREE_ROUND(n);
+	if ((size_t)(t->end - t->next) < n) {
+		size_t size = n < 4096 ? 4096 : n;
+		struct tree_block *b = xmalloc(st_add(head, size));
+
+		b->next = t->more;
+		t->more = b;
+		t->next = (unsigned char *)b + head;
+		t->end = t->next + size;
+	}
+	p = t->next;
+	t->next += n;
+	return p;
+}
+
 /* Room for n items; n is at most the bytes left, so this is bounded by the input. */
 static struct mobj **new_items(struct parser *ps, size_t n)
 {

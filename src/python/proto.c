@@ -100,12 +100,89 @@ int proto_decode(const char *payload, size_t len, struct proto_msg *msg)
 		msg->data = (const char *)p + 1 + p[0];
 		msg->data_len = len - 1 - p[0];
 		return 0;
-	case PROTO_CODE:
 	case PROTO_WARNING:
+		if (proto_decode_warning((const char *)p, len, &msg->warn) < 0)
+			return -1;
+		/* fall through */
+	case PROTO_CODE:
 		msg->data = (const char *)p;
 		msg->data_len = len;
 		return 0;
 	default:
 		return -1;
+	}
+}
+
+/* One n:u32le-prefixed part of a warning's body; -1 past the end. */
+static int take_part(const unsigned char **p, size_t *left, const char **part, size_t *len)
+{
+	uint32_t n;
+
+	if (*left < 4)
+		return -1;
+	n = get_le32(*p);
+	if (n > *left - 4)
+		return -1;
+	*part = (const char *)*p + 4;
+	*len = n;
+	*p += 4 + (size_t)n;
+	*left -= 4 + (size_t)n;
+	return 0;
+}
+
+int proto_decode_warning(const char *body, size_t len, struct proto_warning *w)
+{
+	const unsigned char *p = (const unsigned char *)body;
+
+	memset(w, 0, sizeof(*w));
+	if (len < 1 || (p[0] & ~(PROTO_WARN_AT_DFILE | PROTO_WARN_HAS_LINE)))
+		return -1;
+	w->flags = p[0];
+	p++;
+	len--;
+	if (take_part(&p, &len, &w->filename, &w->filename_len) < 0 ||
+	    take_part(&p, &len, &w->lineno, &w->lineno_len) < 0 ||
+	    take_part(&p, &len, &w->category, &w->category_len) < 0 ||
+	    take_part(&p, &len, &w->message, &w->message_len) < 0)
+		return -1;
+	w->line = (const char *)p;
+	w->line_len = len;
+	return 0;
+}
+
+static void add_part(struct strbuf *out, const char *part, size_t len)
+{
+	if (len > UINT32_MAX)
+		BUG("warning part too long");
+	strbuf_add_le32(out, (unsigned long)len);
+	strbuf_add(out, part, len);
+}
+
+void proto_add_warning(struct strbuf *out, const struct proto_warning *w)
+{
+	strbuf_addch(out, (int)w->flags);
+	add_part(out, w->filename, w->filename_len);
+	add_part(out, w->lineno, w->lineno_len);
+	add_part(out, w->category, w->category_len);
+	add_part(out, w->message, w->message_len);
+	strbuf_add(out, w->line, w->line_len);
+}
+
+void proto_format_warning(struct strbuf *out, const struct proto_warning *w,
+			  const char *filename, size_t len, int show_line)
+{
+	strbuf_add(out, filename, len);
+	strbuf_addch(out, ':');
+	strbuf_add(out, w->lineno, w->lineno_len);
+	strbuf_add(out, ": ", 2);
+	strbuf_add(out, w->category, w->category_len);
+	strbuf_add(out, ": ", 2);
+	strbuf_add(out, w->message, w->message_len);
+	strbuf_addch(out, '\n');
+	/* formatwarning: `if line:` on the line as linecache has it, then strip() */
+	if (show_line && (w->flags & PROTO_WARN_HAS_LINE)) {
+		strbuf_add(out, "  ", 2);
+		strbuf_add(out, w->line, w->line_len);
+		strbuf_addch(out, '\n');
 	}
 }

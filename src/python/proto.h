@@ -15,7 +15,22 @@
  *   code     = 'K' id:u32le marshalled-code           compile succeeded
  *   error    = 'E' id:u32le kind-len:u8 kind message  compile failed: kind is
  *              the exception's class name, message the formatted error (UTF-8)
- *   warning  = 'W' id:u32le message                   zero or more before K/E
+ *   warning  = 'W' id:u32le body                      zero or more before K/E
+ *   body     = flags:u8 filename lineno category message line
+ *              filename, lineno, category, message: each n:u32le then n bytes;
+ *              line: the rest.  The parts of the warnings module's
+ *              formatwarning with (message, category, filename, lineno, line), as
+ *              the worker's interpreter made them (str() of each, UTF-8 with
+ *              backslashreplace): flags bit 0 (PROTO_WARN_AT_DFILE) when
+ *              filename is the dfile compiled with, bit 1
+ *              (PROTO_WARN_HAS_LINE) when the source has a non-empty line
+ *              `lineno` (then `line` is that line stripped as str.strip()
+ *              does, else empty); other bits are 0.  The core renders the
+ *              text (proto_format_warning()) and decides whether the line is
+ *              shown: compileall's warning shows it when linecache finds
+ *              the file, i.e. when filename is the dfile and it exists.
+ *              A body alone (without 'W' and id) is how the cache keeps a
+ *              warning (cachephase.h).
  *
  * The worker's stdout and stderr (one pipe, the core's to read): whatever the
  * interpreter prints while compiling a file, then, before that file's K or
@@ -33,7 +48,7 @@
 
 #include "strbuf.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_MAX_FRAME (1u << 30)
 #define PROTO_OUTPUT_MARK "\0prepyc:end-of-output\0"
 #define PROTO_OUTPUT_MARK_LEN (sizeof(PROTO_OUTPUT_MARK) - 1)
@@ -46,6 +61,18 @@ enum proto_type {
 	PROTO_WARNING = 'W',
 };
 
+enum {
+	PROTO_WARN_AT_DFILE = 1 << 0,
+	PROTO_WARN_HAS_LINE = 1 << 1,
+};
+
+/* A warning's parts (see the grammar); none NUL-terminated. */
+struct proto_warning {
+	unsigned flags;             /* PROTO_WARN_AT_DFILE | PROTO_WARN_HAS_LINE */
+	const char *filename, *lineno, *category, *message, *line;
+	size_t filename_len, lineno_len, category_len, message_len, line_len;
+};
+
 struct proto_msg {
 	enum proto_type type;
 	uint32_t id;        /* all but hello */
@@ -55,8 +82,9 @@ struct proto_msg {
 	size_t dfile_len;
 	const char *kind;   /* error; not NUL-terminated */
 	size_t kind_len;
-	const char *data;   /* compile: source; code: marshal data; error, warning: message */
+	const char *data;   /* compile: source; code: marshal data; error: message; warning: body */
 	size_t data_len;
+	struct proto_warning warn; /* warning: the body's parts */
 };
 
 /*
@@ -83,5 +111,20 @@ long proto_frame(const char *buf, size_t len, const char **payload, size_t *payl
 
 /* Decode one payload into `msg` (pointing into `payload`); 0 or -1. */
 int proto_decode(const char *payload, size_t len, struct proto_msg *msg);
+
+/* Decode a warning's body (pointing into `body`); 0 or -1 (bad lengths, unknown flags). */
+int proto_decode_warning(const char *body, size_t len, struct proto_warning *w);
+
+/* Append the body of warning `w` to `out` (what proto_decode_warning() reads back). */
+void proto_add_warning(struct strbuf *out, const struct proto_warning *w);
+
+/*
+ * Append the text Python 3.6-3.15's warnings.formatwarning gives `w`
+ * with `filename` (len bytes) in place of w->filename:
+ *   "%s:%s: %s: %s\n" % (filename, lineno, category, message)
+ * then, when `show_line` and w has a line, "  %s\n" % line.
+ */
+void proto_format_warning(struct strbuf *out, const struct proto_warning *w,
+			  const char *filename, size_t len, int show_line);
 
 #endif

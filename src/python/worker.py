@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 
-PROTO_VERSION = 1
+PROTO_VERSION = 2
 REQ_FD = 3
 RESP_FD = 4
 OUT_FD = 2
@@ -55,9 +55,10 @@ def describe(exc, dfile):
     return "Sorry: %s: %s" % (type(exc).__name__, exc)
 
 
-def source_line(source, dfile, filename, lineno):
-    # What linecache would show: the line of the file, when it is there.
-    if filename != dfile or not lineno or not os.path.exists(dfile):
+def source_line(source, lineno):
+    # The line `lineno` of the source, as linecache would show it from the
+    # file (the core decides whether it is shown: when the file exists).
+    if not lineno:
         return ""
     try:
         import io
@@ -66,6 +67,22 @@ def source_line(source, dfile, filename, lineno):
         return source.decode(encoding, "replace").splitlines()[lineno - 1]
     except Exception:
         return ""
+
+
+def part(s):
+    b = text(s)
+    return len(b).to_bytes(4, "little") + b
+
+
+def warning_body(w, dfile, source):
+    # formatwarning()'s parts (src/python/proto.h): flags, filename, lineno,
+    # category, message, then the stripped line.
+    at_dfile = w.filename == dfile
+    line = source_line(source, w.lineno) if at_dfile else ""
+    flags = (1 if at_dfile else 0) | (2 if line else 0)
+    return (bytes([flags]) + part("%s" % (w.filename,)) + part("%s" % (w.lineno,)) +
+            part(w.category.__name__) + part("%s" % (w.message,)) +
+            text(line.strip() if line else ""))
 
 
 def compile_one(ident, optimize, dfile, source):
@@ -87,9 +104,7 @@ def compile_one(ident, optimize, dfile, source):
             pass
     os.write(OUT_FD, OUTPUT_MARK)
     for w in caught:
-        send(b"W", idb, text(warnings.formatwarning(
-            w.message, w.category, w.filename, w.lineno,
-            source_line(source, dfile, w.filename, w.lineno))))
+        send(b"W", idb, warning_body(w, dfile, source))
     if data is None:
         send(b"E", idb, bytes([len(kind)]), kind, message)
     else:

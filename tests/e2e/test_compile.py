@@ -1120,7 +1120,9 @@ class EnvironmentErrorTests(CompileTestBase):
     def test_interrupt_leaves_no_temp_files_or_workers(self):
         py = self.any_python()
         body = 'def f(x):\n' + ''.join('    if x == %d: return "%d"\n' % (i, i) for i in range(2500))
-        support.write_tree(self.path('t'), {'big/m%03d.py' % i: body for i in range(120)})
+        # each source its own: identical ones would share one cache entry (relocated)
+        support.write_tree(self.path('t'), {'big/m%03d.py' % i: body + 'M = %d\n' % i
+                                            for i in range(120)})
         cache = self.path('t', 'big', '__pycache__')
         # SIGTERM to prepyc alone (kill); SIGINT to the whole group (Ctrl-C)
         for sig, want, group in ((signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)):

@@ -7,8 +7,10 @@
  * bytes: proto_frame() never claims more than it was given; a decoded
  * message's pointers stay inside its frame; decoding the same stream in one
  * piece and in pieces gives the same messages and leaves the same bytes
- * undecoded (an incomplete last frame); a compile frame built by
- * proto_add_compile() from any dfile and source decodes to them again.
+ * undecoded (an incomplete last frame); a warning's parts lie inside its
+ * frame and its body, written again by proto_add_warning(), is the same
+ * bytes; proto_format_warning() renders any warning; a compile frame built
+ * by proto_add_compile() from any dfile and source decodes to them again.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +24,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int inside(const char *p, size_t n, const char *lo, size_t len)
 {
 	return !n || (p >= lo && p + n <= lo + len);
+}
+
+/* A decoded warning: parts inside the frame, the body written back the same, rendered. */
+static void check_warning(const struct proto_msg *m, const char *payload, size_t plen)
+{
+	const struct proto_warning *w = &m->warn;
+	struct strbuf body = STRBUF_INIT, text = STRBUF_INIT;
+
+	if (!inside(w->filename, w->filename_len, payload, plen) ||
+	    !inside(w->lineno, w->lineno_len, payload, plen) ||
+	    !inside(w->category, w->category_len, payload, plen) ||
+	    !inside(w->message, w->message_len, payload, plen) ||
+	    !inside(w->line, w->line_len, payload, plen))
+		abort();
+	proto_add_warning(&body, w);
+	if (body.len != m->data_len || memcmp(body.buf, m->data, body.len))
+		abort();
+	proto_format_warning(&text, w, "f.py", 4, 1);
+	/* "f.py:" lineno ": " category ": " message "\n", then "  " line "\n" if it has one */
+	if (text.len != 10 + w->lineno_len + w->category_len + w->message_len +
+			    ((w->flags & PROTO_WARN_HAS_LINE) ? 3 + w->line_len : 0))
+		abort();
+	strbuf_release(&body);
+	strbuf_release(&text);
 }
 
 /* Decode every complete frame of buf[0..len); the number of messages, -1 on a bad frame. */
@@ -49,6 +75,8 @@ static long decode_all(const char *buf, size_t len, size_t *used, uint32_t *sum)
 		    !inside(m.kind, m.kind_len, payload, plen) ||
 		    !inside(m.data, m.data_len, payload, plen))
 			abort();
+		if (m.type == PROTO_WARNING)
+			check_warning(&m, payload, plen);
 		*sum = *sum * 31 + m.id + (uint32_t)m.type + (uint32_t)m.data_len;
 		count++;
 	}

@@ -28,6 +28,13 @@
  *       (marshal_write_canonical()).  Prints nothing on success; "FAIL
  *       OFFSET: MESSAGE" per IN that does not parse (exit status 1).
  *
+ *   test-tool relocate MAJOR.MINOR[pypy] IN.pyc DFILE OUT.pyc [IN.pyc DFILE OUT.pyc]...
+ *       Writes OUT.pyc: IN.pyc's header unchanged, then its body with every
+ *       co_filename set to DFILE (marshal_relocate()), in canonical form.
+ *       Prints nothing on success; "FAIL OFFSET: MESSAGE" per IN that does
+ *       not parse, "REFUSED OFFSET: MESSAGE" per IN that cannot be
+ *       relocated exactly (no OUT written; exit status 1 for either).
+ *
  *   test-tool canon-check [--time] MAJOR.MINOR[pypy] FILE.pyc...
  *       Prints, per FILE, "canonical" when its body is already in canonical
  *       form, "not-canonical" when it is not, "FAIL OFFSET: MESSAGE" when it
@@ -47,6 +54,7 @@
 #include <unistd.h>
 
 #include "marshal.h"
+#include "relocate.h"
 #include "siphash.h"
 #include "strbuf.h"
 #include "util.h"
@@ -283,6 +291,41 @@ static int cmd_canon(int argc, const char **argv)
 	return rc;
 }
 
+static int cmd_relocate(int argc, const char **argv)
+{
+	struct marshal_version v;
+	struct strbuf sb = STRBUF_INIT, out = STRBUF_INIT;
+	int i, rc = 0;
+
+	if (argc < 5 || (argc - 2) % 3 || parse_marshal_version(argv[1], &v) < 0)
+		return -2;
+	for (i = 2; i + 2 < argc; i += 3) {
+		size_t header = v.minor < 7 ? 12 : 16;
+		struct marshal_err err;
+		struct mobj *root;
+
+		if (parse_pyc(argv[i], &v, &sb, &root, NULL) < 0) {
+			rc = 1;
+			continue;
+		}
+		if (marshal_relocate(root, &v, argv[i + 1], strlen(argv[i + 1]), &err) < 0) {
+			printf("REFUSED %zu: %s\n", err.offset, err.msg);
+			mobj_free(root);
+			rc = 1;
+			continue;
+		}
+		strbuf_reset(&out);
+		strbuf_add(&out, sb.buf, header);
+		if (marshal_write_canonical(root, &v, &out) < 0 ||
+		    write_file(argv[i + 2], out.buf, out.len) < 0)
+			rc = 1;
+		mobj_free(root);
+	}
+	strbuf_release(&sb);
+	strbuf_release(&out);
+	return rc;
+}
+
 static int cmd_canon_check(int argc, const char **argv)
 {
 	struct marshal_version v;
@@ -348,6 +391,8 @@ static const struct tool tools[] = {
 	{ "source-hash-kind", cmd_source_hash_kind, "source-hash-kind MAGIC_HEX ABC_HEX" },
 	{ "marshal-roundtrip", cmd_marshal_roundtrip, "marshal-roundtrip MAJOR.MINOR[pypy] FILE.pyc..." },
 	{ "canon", cmd_canon, "canon MAJOR.MINOR[pypy] IN.pyc OUT.pyc [IN.pyc OUT.pyc]..." },
+	{ "relocate", cmd_relocate,
+	  "relocate MAJOR.MINOR[pypy] IN.pyc DFILE OUT.pyc [IN.pyc DFILE OUT.pyc]..." },
 	{ "canon-check", cmd_canon_check, "canon-check [--time] MAJOR.MINOR[pypy] FILE.pyc..." },
 };
 

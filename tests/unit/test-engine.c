@@ -9,7 +9,7 @@
  *   "WARN"                  a warning, then the code
  *   anything else           the code: a small 3.11 code object, canonical
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -89,6 +89,7 @@ struct fake {
 	unsigned flags;       /* what the engine passed */
 	char dfiles[16][256]; /* per id */
 	int opts[16];
+	const char *root;     /* the directory walked (in the tree), NULL: "pkg" */
 };
 
 static void answer(const struct pool_ops *ops, void *ctx, uint32_t id, const char *src)
@@ -110,10 +111,26 @@ static void answer(const struct pool_ops *ops, void *ctx, uint32_t id, const cha
 		return;
 	}
 	if (strstr(src, "WARN")) {
+		struct strbuf body = STRBUF_INIT;
+		struct proto_warning w;
+
+		memset(&w, 0, sizeof(w));
+		w.filename = "x.py";
+		w.filename_len = 4;
+		w.lineno = "1";
+		w.lineno_len = 1;
+		w.category = "SyntaxWarning";
+		w.category_len = 13;
+		w.message = "fake";
+		w.message_len = 4;
+		proto_add_warning(&body, &w);
 		m.type = PROTO_WARNING;
-		m.data = "x.py:1: SyntaxWarning: fake\n";
-		m.data_len = strlen(m.data);
+		m.data = body.buf;
+		m.data_len = body.len;
+		if (proto_decode_warning(body.buf, body.len, &m.warn) < 0)
+			BUG("fake runner: bad warning");
 		ops->reply(ctx, &m);
+		strbuf_release(&body);
 	}
 	m.type = PROTO_CODE;
 	m.data_len = unhex(code311_hex, code);
@@ -268,7 +285,8 @@ static int run_engine(struct engine_opts *o, const struct target *t, const char 
 	*any_failed = 0;
 	if (chdir(dir) < 0)
 		die("chdir");
-	walk_path("pkg", 100, o->style == STYLE_COMPILEALL ? WALK_COMPILEALL : 0, &list);
+	walk_path(fk->root ? fk->root : "pkg", 100, o->style == STYLE_COMPILEALL ? WALK_COMPILEALL : 0,
+		  &list);
 	capture_start(&c, dir);
 	rc = engine_run(o, t, &list, any_failed);
 	capture_end(&c, out);
@@ -684,11 +702,67 @@ TEST(engine_cache_hit_writes_without_compiling)
 	remove_tree(dir);
 }
 
+/* The same sources at another path: hits, relocated (co_filename the new dfile). */
+TEST(engine_cache_hit_at_another_path)
+{
+	char *dir = make_tree();
+	char *cdir = xstrfmt("%s/cache", dir);
+	char *path = xstrfmt("%s/two/__pycache__/c.cpython-311.pyc", dir);
+	const char *dfile = "two/c.py";
+	struct target t;
+	struct engine_opts o = ENGINE_OPTS_INIT;
+	struct strbuf out[2] = { STRBUF_INIT, STRBUF_INIT }, pyc = STRBUF_INIT;
+	struct fake fk;
+	int failed;
+
+	fake_target(&t, 11, 0, MAGIC311);
+	put_file(dir, "one/c.py", "c = 3  # WARN\n", 1700000000);
+	o.cache = cache_open(cdir, CACHE_DEFAULT_MAX_SIZE);
+	memset(&fk, 0, sizeof(fk));
+	fk.root = "one";
+	run_engine(&o, &t, dir, &fk, out, &failed);
+	CHECK_INT(fk.frames, 1);
+	put_file(dir, "two/c.py", "c = 3  # WARN\n", 1700000100);
+	memset(&fk, 0, sizeof(fk));
+	fk.root = "two";
+	run_engine(&o, &t, dir, &fk, out, &failed);
+	CHECK_INT(fk.frames, 0);
+	CHECK(strstr(out[0].buf, "1 from the cache") != NULL);
+	/* the warning did not name the dfile: as it was */
+	CHECK_STR(out[1].buf, "prepyc: warning: while compiling 'two/c.py': "
+			      "x.py:1: SyntaxWarning: fake\n");
+	CHECK_INT(read_all(path, &pyc), 0);
+	CHECK(memmem(pyc.buf, pyc.len, dfile, strlen(dfile)) != NULL);
+	CHECK(memmem(pyc.buf, pyc.len, "<string>", 8) == NULL);
+	cache_close(o.cache, "unit");
+	free(path);
+	free(cdir);
+	strbuf_release(&pyc);
+	strbuf_release(&out[0]);
+	strbuf_release(&out[1]);
+	remove_tree(dir);
+}
+
+/* When an entry is relocatable (cachekey.h). */
+TEST(engine_cache_key_relocatable_rules)
+{
+	CHECK_INT(cache_key_relocatable(1, NULL, "pkg/a.py", "a = 1\n", 6), 1);
+	CHECK_INT(cache_key_relocatable(1, "", "pkg/a.py", "a = 1\n", 6), 1);
+	CHECK_INT(cache_key_relocatable(0, NULL, "pkg/a.py", "a = 1\n", 6), 0);
+	CHECK_INT(cache_key_relocatable(1, "error", "pkg/a.py", "a = 1\n", 6), 0);
+	CHECK_INT(cache_key_relocatable(1, NULL, "__main__.py", "a = 1\n", 6), 0);
+	CHECK_INT(cache_key_relocatable(1, NULL, "x/__main__.py", "a = 1\n", 6), 1);
+	CHECK_INT(cache_key_relocatable(1, NULL, "p\xc3\xa9/a.py", "a = 1\n", 6), 0);
+	CHECK_INT(cache_key_relocatable(1, NULL, "", "a = 1\n", 6), 0);
+	CHECK_INT(cache_key_relocatable(1, NULL, "pkg/a.py", "F = 'pkg/a.py'\n", 15), 0);
+	CHECK_INT(cache_key_relocatable(1, NULL, "pkg/a.py", "F = 'pkg/a.p'\n", 14), 1);
+}
+
 /* The key recipe of cachekey.h, written down again: keys must not change. */
 TEST(engine_cache_key_recipe)
 {
 	static const char id_want[] =
-		"prepyc-cache-key=1\0implementation=cpython\0build=fake build\0magic=a70d0d0a\0"
+		"prepyc-cache-key=2\0implementation=cpython\0build=fake build\0magic=a70d0d0a\0"
 		"cache_tag=cpython-311\0hashseed=0\0warnings=error\0canonical=1";
 	struct target t;
 	struct strbuf id = STRBUF_INIT;
@@ -706,7 +780,17 @@ TEST(engine_cache_key_recipe)
 	blake2b_init(&b, CACHE_KEY_LEN);
 	blake2b_update(&b, id_want, sizeof(id_want));
 	blake2b_update(&b, "2", 2);
-	blake2b_update(&b, "pkg/a.py", 9);
+	blake2b_update(&b, "=pkg/a.py", 10);
+	blake2b_update(&b, len, 8);
+	blake2b_update(&b, "a = 1\n", 6);
+	blake2b_final(&b, want);
+	CHECK_MEM(key, want, CACHE_KEY_LEN);
+	/* relocatable: no dfile */
+	cache_key_compute(&id, 2, NULL, "a = 1\n", 6, key);
+	blake2b_init(&b, CACHE_KEY_LEN);
+	blake2b_update(&b, id_want, sizeof(id_want));
+	blake2b_update(&b, "2", 2);
+	blake2b_update(&b, "*", 2);
 	blake2b_update(&b, len, 8);
 	blake2b_update(&b, "a = 1\n", 6);
 	blake2b_final(&b, want);

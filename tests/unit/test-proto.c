@@ -80,11 +80,79 @@ TEST(proto_decode_replies)
 	CHECK_INT(m.data_len, 3);
 	CHECK_MEM(m.data, "bad", 3);
 
-	put_payload(&sb, "W\x03\x00\x00\x00w", 6);
-	CHECK_INT(proto_decode(sb.buf, sb.len, &m), 0);
+	/* as worker.py sends it: flags, four n:u32le parts, the stripped line */
+	put_payload(&sb, "W\x03\x00\x00\x00\x03"
+			 "\x06\x00\x00\x00" "a/w.py" "\x01\x00\x00\x00" "2"
+			 "\x0d\x00\x00\x00" "SyntaxWarning" "\x04\x00\x00\x00" "oops"
+			 "x is 1", 6 + 10 + 5 + 17 + 8 + 6);
+	if (proto_decode(sb.buf, sb.len, &m) < 0) {
+		CHECK(!"the warning decodes");
+		strbuf_release(&sb);
+		return;
+	}
 	CHECK_INT(m.type, PROTO_WARNING);
-	CHECK_INT(m.data_len, 1);
+	CHECK_INT(m.id, 3);
+	CHECK_INT(m.data_len, sb.len - 5);
+	CHECK_INT(m.warn.flags, PROTO_WARN_AT_DFILE | PROTO_WARN_HAS_LINE);
+	CHECK_INT(m.warn.filename_len, 6);
+	CHECK_MEM(m.warn.filename, "a/w.py", 6);
+	CHECK_INT(m.warn.lineno_len, 1);
+	CHECK_MEM(m.warn.category, "SyntaxWarning", 13);
+	CHECK_INT(m.warn.message_len, 4);
+	CHECK_INT(m.warn.line_len, 6);
+	CHECK_MEM(m.warn.line, "x is 1", 6);
 	strbuf_release(&sb);
+}
+
+TEST(proto_warning_roundtrip_and_format)
+{
+	struct strbuf body = STRBUF_INIT, text = STRBUF_INIT;
+	struct proto_warning w, back;
+
+	memset(&w, 0, sizeof(w));
+	w.flags = PROTO_WARN_AT_DFILE | PROTO_WARN_HAS_LINE;
+	w.filename = "a/w.py";
+	w.filename_len = 6;
+	w.lineno = "2";
+	w.lineno_len = 1;
+	w.category = "SyntaxWarning";
+	w.category_len = 13;
+	w.message = "\"is\" with a literal";
+	w.message_len = strlen(w.message);
+	w.line = "return x is 1";
+	w.line_len = strlen(w.line);
+	proto_add_warning(&body, &w);
+	CHECK_INT(proto_decode_warning(body.buf, body.len, &back), 0);
+	CHECK_INT(back.flags, w.flags);
+	CHECK_INT(back.line_len, w.line_len);
+	CHECK_MEM(back.line, w.line, w.line_len);
+	CHECK_MEM(back.message, w.message, w.message_len);
+
+	/* formatwarning()'s text, the file named as the caller says */
+	proto_format_warning(&text, &back, "b/c/w.py", 8, 1);
+	CHECK_STR(text.buf, "b/c/w.py:2: SyntaxWarning: \"is\" with a literal\n  return x is 1\n");
+	strbuf_reset(&text);
+	proto_format_warning(&text, &back, "b/c/w.py", 8, 0);
+	CHECK_STR(text.buf, "b/c/w.py:2: SyntaxWarning: \"is\" with a literal\n");
+	/* a line that strips to nothing is still shown ("if line:" before strip()) */
+	back.line_len = 0;
+	strbuf_reset(&text);
+	proto_format_warning(&text, &back, "w.py", 4, 1);
+	CHECK_STR(text.buf, "w.py:2: SyntaxWarning: \"is\" with a literal\n  \n");
+	/* no line */
+	back.flags = PROTO_WARN_AT_DFILE;
+	strbuf_reset(&text);
+	proto_format_warning(&text, &back, "w.py", 4, 1);
+	CHECK_STR(text.buf, "w.py:2: SyntaxWarning: \"is\" with a literal\n");
+
+	/* malformed bodies */
+	CHECK_INT(proto_decode_warning(body.buf, 0, &back), -1);
+	CHECK_INT(proto_decode_warning(body.buf, 1 + 4 + 6 + 4, &back), -1); /* parts cut */
+	CHECK_INT(proto_decode_warning("\x04\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 17, &back), -1);
+	CHECK_INT(proto_decode_warning("\x00\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 17, &back), 0);
+	CHECK_INT(proto_decode_warning("\x00\0\0\0\0\0\0\0\0\0\0\0\0\xff\0\0\0", 17, &back), -1);
+	strbuf_release(&body);
+	strbuf_release(&text);
 }
 
 TEST(proto_decode_rejects_malformed)
@@ -97,6 +165,7 @@ TEST(proto_decode_rejects_malformed)
 	CHECK_INT(proto_decode("Z\x01\x00\x00\x00", 5, &m), -1);    /* unknown type */
 	CHECK_INT(proto_decode("E\x01\x00\x00\x00\x09" "abc", 9, &m), -1); /* kind past the end */
 	CHECK_INT(proto_decode("E\x01\x00\x00\x00", 5, &m), -1);    /* no kind length */
+	CHECK_INT(proto_decode("W\x01\x00\x00\x00w", 6, &m), -1);   /* protocol 1's warning */
 	/* compile: dfile length past the end */
 	CHECK_INT(proto_decode("C\x01\x00\x00\x00\x00\x00\x00\x00\x09\x00\x00\x00ab", 15, &m), -1);
 	CHECK_INT(proto_decode("C\x01\x00\x00\x00\x00\x00\x00", 8, &m), -1);
