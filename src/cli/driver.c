@@ -350,13 +350,46 @@ static int run_targets(struct driver_opts *d, const struct target *targets,
 	return rc;
 }
 
+/* Walk every PATH (compileall's way in compileall style); 1 when one could not be walked. */
+static int walk_paths(struct driver_opts *d, const struct option_list *paths,
+		      struct source_list *list)
+{
+	unsigned flags = d->e.style == STYLE_COMPILEALL ? WALK_COMPILEALL
+			 : d->e.quiet >= 2 ? WALK_QUIET : 0;
+	int maxlevels = d->e.maxlevels >= 0 ? d->e.maxlevels : WALK_MAX_DEPTH, failed = 0;
+	size_t k;
+
+	for (k = 0; k < paths->nr; k++) {
+		int errors = walk_path(paths->v[k], maxlevels, flags, list);
+
+		/* a PATH missing or a directory that cannot be listed: failures in the summary */
+		d->e.walk_failed += (size_t)errors;
+		if (errors)
+			failed = 1;
+	}
+	return failed;
+}
+
+/* The bytecode cache of this run, or NULL (no HOME, or it cannot be had: warned). */
+static struct cache *open_cache(const char *opt_dir, uint64_t max_size)
+{
+	char *dir = cache_dir_resolve(opt_dir);
+	struct cache *cache = NULL;
+
+	if (dir)
+		cache = cache_open(dir, max_size);
+	else
+		trace("cache: no directory (no HOME): not used");
+	free(dir);
+	return cache;
+}
+
 int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 {
 	struct target *targets;
 	struct source_list list = SOURCE_LIST_INIT;
 	struct option_list paths = { NULL, 0, 0 };
-	unsigned walk_flags = 0;
-	int i, any_failed = 0, rc = 0, maxlevels;
+	int i, any_failed = 0, rc = 0;
 	size_t k;
 	double start;
 	uint64_t cache_max = CACHE_DEFAULT_MAX_SIZE;
@@ -410,19 +443,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 		}
 	}
 	install_signals();
-	if (d->e.style == STYLE_COMPILEALL)
-		walk_flags = WALK_COMPILEALL;
-	else if (d->e.quiet >= 2)
-		walk_flags = WALK_QUIET;
-	maxlevels = d->e.maxlevels >= 0 ? d->e.maxlevels : WALK_MAX_DEPTH;
-	for (k = 0; k < paths.nr; k++) {
-		int errors = walk_path(paths.v[k], maxlevels, walk_flags, &list);
-
-		/* a PATH missing or a directory that cannot be listed: failures in the summary */
-		d->e.walk_failed += (size_t)errors;
-		if (errors)
-			any_failed = 1;
-	}
+	any_failed = walk_paths(d, &paths, &list);
 	trace("walk: %zu entries in %.1f ms", list.nr, (now_seconds() - start) * 1e3);
 	for (k = 0; k < d->pythons.nr; k++) {
 		if (target_probe_finish(&targets[k]) < 0)
@@ -433,16 +454,8 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 			rc = 2;
 	}
 	trace("probe: ready after %.1f ms", (now_seconds() - start) * 1e3);
-	if (rc == 0 && !d->no_cache) {
-		char *dir = cache_dir_resolve(d->cache_dir);
-
-		if (dir)
-			cache = cache_open(dir, cache_max);
-		else
-			trace("cache: no directory (no HOME): not used");
-		free(dir);
-		d->e.cache = cache;
-	}
+	if (rc == 0 && !d->no_cache)
+		d->e.cache = cache = open_cache(d->cache_dir, cache_max);
 
 	if (rc == 0)
 		rc = run_targets(d, targets, &list, &any_failed, &label);
