@@ -5,11 +5,20 @@ Runs on the machine's python3 (3.11).  Only the small snippets in the
 Python 3.6+ (no f-strings).
 
 Interpreter discovery
-    Debian's /usr/bin/python3, every ``$(pyenv root)/versions/*/bin/python3.X``
-    and ``pypy3`` on PATH.  ``PREPYC_TEST_PYTHONS`` (comma-separated paths)
-    replaces that list.  A candidate that is missing or is not Python 3 is
-    kept as a candidate with a skip reason, so the per-interpreter test class
-    still shows up (skipped).
+    Debian's /usr/bin/python3, every ``$(pyenv root)/versions/*/bin/python3.X``,
+    ``pypy3`` on PATH, and CPython 3.14 and 3.15 in Pyodide (WebAssembly, under
+    Node), as tests/pyodide/install.sh installs them:
+    ``${PREPYC_TEST_CACHE:-~/.cache/prepyc-tests}/pyodide/{314,315}/python3.X``
+    (labels pyodide314, pyodide315).  ``PREPYC_TEST_PYTHONS`` (comma-separated
+    paths, those wrappers included) replaces that list.  A candidate that is
+    missing or is not Python 3 is kept as a candidate with a skip reason, so
+    the per-interpreter test class still shows up (skipped).
+
+Pyodide
+    A Pyodide interpreter (``Interp.pyodide``) has no processes, threads or
+    signals of its own and checks file permissions itself, without root's
+    privileges (tests/pyodide/python.mjs says what works); a test that needs
+    one of those calls ``self.skip_if_pyodide(REASON)``.
 """
 
 import json
@@ -222,6 +231,7 @@ print(json.dumps({
     'stdlib': sysconfig.get_paths()['stdlib'],
     'executable': sys.executable,
     'recursionlimit': sys.getrecursionlimit(),
+    'platform': sys.platform,
 }))
 '''
 
@@ -240,6 +250,8 @@ class Interp(object):
         self.stdlib = info['stdlib']
         self.recursionlimit = info['recursionlimit']
         self.header_size = 12 if self.version < (3, 7) else 16
+        # CPython in WebAssembly (Pyodide under Node): no fork, threads, signals
+        self.pyodide = info.get('platform') == 'emscripten'
 
     def __repr__(self):
         return '<Interp %s %s %s>' % (self.label, self.path, self.version_str)
@@ -291,6 +303,30 @@ def python2_path():
     return None
 
 
+# Pyodide releases installed by tests/pyodide/install.sh: (directory, Python version)
+PYODIDE_VERSIONS = (('314', '3.14'), ('315', '3.15'))
+
+
+def test_cache_dir():
+    """Where the tests keep what they download (tests/pyodide/install.sh)."""
+    return (os.environ.get('PREPYC_TEST_CACHE')
+            or os.path.join(os.path.expanduser('~'), '.cache', 'prepyc-tests'))
+
+
+def pyodide_candidates():
+    """[(label, wrapper path)] of the Pyodide interpreters, installed or not."""
+    root = os.path.join(test_cache_dir(), 'pyodide')
+    return [('pyodide' + tag, os.path.join(root, tag, 'python' + ver))
+            for tag, ver in PYODIDE_VERSIONS]
+
+
+def pyodide_stdlib_zip(interp):
+    """Pyodide's standard library (sources only), beside the wrapper, or None."""
+    zpath = os.path.join(os.path.dirname(interp.realpath), 'node_modules', 'pyodide',
+                         'python_stdlib.zip')
+    return zpath if interp.pyodide and os.path.isfile(zpath) else None
+
+
 def _version_key(name):
     return tuple(int(x) if x.isdigit() else 0 for x in re.split(r'[.-]', name))
 
@@ -312,6 +348,9 @@ def _raw_candidates():
                 label = 'debian-python3'
             elif 'pypy' in os.path.basename(resolved):
                 label = os.path.basename(resolved)
+            m = re.search(r'/pyodide/(\w+)/python3\.\d+$', resolved)
+            if m:
+                label = 'pyodide' + m.group(1)
             out.append((label, resolved))
         return out
     out = [('debian-python3', '/usr/bin/python3')]
@@ -325,6 +364,7 @@ def _raw_candidates():
                 if re.match(r'^python3\.\d+$', name):
                     out.append(('pyenv-' + v, os.path.join(bindir, name)))
     out.append(('pypy3', shutil.which('pypy3') or 'pypy3'))
+    out += pyodide_candidates()
     return out
 
 
@@ -368,7 +408,10 @@ def candidates():
             n += 1
         if not (os.sep in path and os.path.isfile(path) and os.access(path, os.X_OK)):
             used_labels.add(label)
-            result.append(Candidate(label, path, reason='interpreter not found: %s' % path))
+            reason = 'interpreter not found: %s' % path
+            if label.startswith('pyodide'):
+                reason += ' (tests/pyodide/install.sh installs it; needs node and npm)'
+            result.append(Candidate(label, path, reason=reason))
             continue
         st = os.stat(path)
         key = (os.path.realpath(path), )
@@ -840,6 +883,11 @@ class InterpreterCase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix=self.tmp_prefix)
         self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def skip_if_pyodide(self, reason):
+        """Skip on a Pyodide interpreter, which cannot do what `reason` says."""
+        if self.py.pyodide:
+            self.skipTest('Pyodide: ' + reason)
 
 
 def per_interpreter(base, prefix, doc, namespace):

@@ -1,0 +1,36 @@
+# Run by tests/pyodide/install.sh inside a Pyodide runtime:
+#     python3.X -S -s -B mkstdlib.py SOURCE_ZIP OUTPUT_ZIP
+# Copies Pyodide's python_stdlib.zip (sources only) to OUTPUT_ZIP, adding
+# beside each module an unchecked hash-based pyc compiled by this runtime, so
+# that zipimport loads the standard library without compiling it at every
+# start.  co_filename is what zipimport would give the source: the path of the
+# standard library zip on sys.path, then the name in the zip.
+import importlib._bootstrap_external as bootstrap
+import importlib.util
+import os
+import sys
+import zipfile
+
+
+def main(src, dst):
+    prefix = [p for p in sys.path if p.endswith(".zip")][0]
+    tmp = dst + ".tmp%d" % os.getpid()
+    count = 0
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info, data, zipfile.ZIP_STORED)
+            if not info.filename.endswith(".py"):
+                continue
+            try:
+                code = compile(data, prefix + "/" + info.filename, "exec", dont_inherit=True)
+            except SyntaxError:
+                continue
+            pyc = bootstrap._code_to_hash_pyc(code, importlib.util.source_hash(data), False)
+            zout.writestr(zipfile.ZipInfo(info.filename + "c", info.date_time), bytes(pyc))
+            count += 1
+    os.replace(tmp, dst)
+    print("%s: %d modules precompiled" % (dst, count))
+
+
+main(sys.argv[1], sys.argv[2])
