@@ -228,6 +228,47 @@ if sys.path and sys.path[0] == '':
     del sys.path[0]
 _seen = set()
 sys.path[:] = [p for p in sys.path if not (p in _seen or _seen.add(p))]
+
+# Processes and signals: the Node process stands for the Python process.
+# Its pid is the real one; a signal sent to it, or os.abort(), ends it the
+# way it would end a native python (a SIGSEGV kills it, status 139 in a
+# shell); SIG_IGN for a signal makes Node ignore it (prepyc's workers ignore
+# SIGINT), SIG_DFL restores Node's default.  A Python handler is never called.
+def _install():
+    import errno, signal
+    from js import Function, process
+    ignored = {}
+    os.getpid = lambda: process.pid
+    os.getppid = lambda: process.ppid
+
+    def kill(pid, sig):
+        sig = int(sig)
+        try:
+            process.kill(pid, signal.Signals(sig).name if sig else 0)
+        except Exception as e:
+            code = getattr(getattr(e, 'js_error', None), 'code', None) or 'EPERM'
+            raise OSError(getattr(errno, code, errno.EPERM), os.strerror(getattr(errno, code, errno.EPERM)))
+
+    def abort():
+        process.kill(process.pid, 'SIGABRT')
+        os._exit(134)
+
+    real_signal = signal.signal
+
+    def signal_(signum, handler):
+        name = signal.Signals(int(signum)).name
+        if handler is signal.SIG_IGN and name not in ignored:
+            ignored[name] = Function.new('')
+            process.on(name, ignored[name])
+        elif handler is not signal.SIG_IGN and name in ignored:
+            process.removeListener(name, ignored.pop(name))
+        return real_signal(signum, handler)
+
+    os.kill = kill
+    os.abort = abort
+    signal.signal = signal_
+_install()
+del _install, _seen
 `;
 
 let umaskInOpen = false;
