@@ -3,9 +3,9 @@
 
 For every interpreter found (see tests/e2e/support.py; PREPYC_TEST_PYTHONS or
 --pythons restricts them): copy its whole stdlib (sysconfig ``stdlib`` path,
-test/ included, site-packages/dist-packages excluded; for Pyodide, whose
-standard library is a zip of sources inside the runtime, the .py files of
-its python_stdlib.zip) into a temporary tree,
+test/ included, site-packages/dist-packages excluded; for Pyodide, the sources
+of its python_stdlib.zip, which tests/pyodide/install.sh extracts and the
+launcher names as the stdlib) into a temporary tree,
 compile it with ``PYTHONHASHSEED=0 python -m compileall -j0 -q TREE``, move
 those pycs aside and rewrite them with ``prepyc canon``, compile the same tree
 (same absolute path, so co_filename matches) with ``prepyc --python PYTHON
@@ -24,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-import zipfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'e2e'))
 import support  # noqa: E402
@@ -53,18 +52,6 @@ def copy_stdlib(stdlib, dest):
     return count
 
 
-def extract_stdlib(zpath, dest):
-    """Extract every .py file of a standard library zip (Pyodide's) into dest."""
-    count = 0
-    with zipfile.ZipFile(zpath) as z:
-        for info in z.infolist():
-            if info.filename.endswith('.py') and not info.filename.startswith('/') \
-                    and '..' not in info.filename.split('/'):
-                z.extract(info, dest)
-                count += 1
-    return count
-
-
 def check(interp, keep=False, limit=60):
     print('== %s: %s (%s %s, %s)' % (interp.label, interp.path, interp.impl_pretty,
                                     interp.version_str, interp.cache_tag), flush=True)
@@ -72,15 +59,8 @@ def check(interp, keep=False, limit=60):
     try:
         tree = os.path.join(work, 'Lib')
         t0 = time.monotonic()
-        stdlib = support.pyodide_stdlib_zip(interp) if interp.pyodide else interp.stdlib
-        if stdlib is None:
-            print('no standard library zip beside %s' % interp.realpath)
-            return False
-        if interp.pyodide:
-            nfiles = extract_stdlib(stdlib, tree)
-        else:
-            nfiles = copy_stdlib(stdlib, tree)
-        print('files: %d .py files copied from %s' % (nfiles, stdlib), flush=True)
+        nfiles = copy_stdlib(interp.stdlib, tree)
+        print('files: %d .py files copied from %s' % (nfiles, interp.stdlib), flush=True)
         rep = support.conformance(interp, work, tree, scan_root=tree,
                                   ref_dir=os.path.join(work, 'reference'), canon_ref=True)
         if rep.canon is not None:

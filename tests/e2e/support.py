@@ -320,13 +320,6 @@ def pyodide_candidates():
             for tag, ver in PYODIDE_VERSIONS]
 
 
-def pyodide_stdlib_zip(interp):
-    """Pyodide's standard library (sources only), beside the wrapper, or None."""
-    zpath = os.path.join(os.path.dirname(interp.realpath), 'node_modules', 'pyodide',
-                         'python_stdlib.zip')
-    return zpath if interp.pyodide and os.path.isfile(zpath) else None
-
-
 def _version_key(name):
     return tuple(int(x) if x.isdigit() else 0 for x in re.split(r'[.-]', name))
 

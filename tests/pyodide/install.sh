@@ -7,7 +7,8 @@
 # CACHE defaults to ${PREPYC_TEST_CACHE:-$HOME/.cache/prepyc-tests}.  For each
 # version, CACHE/pyodide/VER/ gets the npm package (node_modules/pyodide), a
 # copy of python.mjs (the launcher), stdlib-pyc.zip (the standard library with
-# pycs, made by mkstdlib.py: 1 s a start instead of 2.7) and, last, the
+# pycs, made by mkstdlib.py: 1 s a start instead of 2.7), lib/python3.X (its
+# sources, the stdlib sysconfig names: the launcher's --prefix) and, last, the
 # executable wrapper python3.X that the tests take for an interpreter
 # (tests/e2e/support.py finds it there).  An installed version is left alone
 # but for refreshing the launcher.  Needs node (18 or later) and npm; without
@@ -39,7 +40,10 @@ write_wrapper() {
 	dir=$1 pyver=$2
 	shift 2
 	extra=
-	[ $# -gt 0 ] && extra=" $1 \"$2\""
+	while [ $# -gt 1 ]; do
+		extra="$extra $1 \"$2\""
+		shift 2
+	done
 	cat >"$dir/python$pyver.tmp$$" <<EOF
 #!/bin/sh
 # CPython $pyver in Pyodide, as a program; written by prepyc's tests/pyodide/install.sh.
@@ -64,6 +68,7 @@ for v in $versions; do
 		cp "$here/python.mjs" "$dir/python.mjs.tmp$$" && mv -f "$dir/python.mjs.tmp$$" "$dir/python.mjs"
 	fi
 	if [ -x "$dir/python$pyver" ] && [ -f "$dir/node_modules/pyodide/pyodide.mjs" ] &&
+		[ -d "$dir/lib/python$pyver" ] &&
 		grep -q "\"version\": \"$npmver\"" "$dir/node_modules/pyodide/package.json" 2>/dev/null; then
 		continue
 	fi
@@ -79,8 +84,8 @@ for v in $versions; do
 	# The plain wrapper first: it compiles the standard library zip.
 	write_wrapper "$dir" "$pyver"
 	if timeout 600 "$dir/python$pyver" -S -s -B "$here/mkstdlib.py" \
-		"$dir/node_modules/pyodide/python_stdlib.zip" "$dir/stdlib-pyc.zip"; then
-		write_wrapper "$dir" "$pyver" --stdlib "$dir/stdlib-pyc.zip"
+		"$dir/node_modules/pyodide/python_stdlib.zip" "$dir/stdlib-pyc.zip" "$dir"; then
+		write_wrapper "$dir" "$pyver" --stdlib "$dir/stdlib-pyc.zip" --prefix "$dir"
 	else
 		say "could not precompile the standard library; CPython $pyver starts slower"
 	fi

@@ -1,15 +1,33 @@
 # Run by tests/pyodide/install.sh inside a Pyodide runtime:
-#     python3.X -S -s -B mkstdlib.py SOURCE_ZIP OUTPUT_ZIP
+#     python3.X -S -s -B mkstdlib.py SOURCE_ZIP OUTPUT_ZIP PREFIX
 # Copies Pyodide's python_stdlib.zip (sources only) to OUTPUT_ZIP, adding
 # beside each module an unchecked hash-based pyc compiled by this runtime, so
 # that zipimport loads the standard library without compiling it at every
 # start.  co_filename is what zipimport would give the source: the path of the
 # standard library zip on sys.path, then the name in the zip.
+#
+# Also extracts the zip into PREFIX/lib/python3.X (with empty site-packages
+# and lib-dynload, as Pyodide has them): the launcher's --prefix makes that
+# tree the stdlib sysconfig names, at a path the host sees too.
 import importlib._bootstrap_external as bootstrap
 import importlib.util
 import os
 import sys
 import zipfile
+
+
+def extract(src, prefix):
+    lib = os.path.join(prefix, "lib", "python%d.%d" % sys.version_info[:2])
+    tmp = lib + ".tmp%d" % os.getpid()
+    with zipfile.ZipFile(src) as z:
+        z.extractall(tmp)
+    for sub in ("site-packages", "lib-dynload"):
+        os.makedirs(os.path.join(tmp, sub), exist_ok=True)
+    if os.path.isdir(lib):
+        import shutil
+        shutil.rmtree(lib)
+    os.rename(tmp, lib)
+    print("%s: the standard library's sources" % lib)
 
 
 def main(src, dst):
@@ -34,3 +52,4 @@ def main(src, dst):
 
 
 main(sys.argv[1], sys.argv[2])
+extract(sys.argv[1], sys.argv[3])

@@ -1,7 +1,7 @@
 // Run a Pyodide runtime (CPython compiled to WebAssembly, under Node) as if
 // it were a native `python` program, for prepyc's tests:
 //
-//     node python.mjs --pyodide-dir DIR [--stdlib ZIP] [--executable PATH]
+//     node python.mjs --pyodide-dir DIR [--stdlib ZIP] [--prefix DIR] [--executable PATH]
 //                     [--fds N,N...] -- [PYTHON OPTIONS] (-c CODE | -m MODULE | SCRIPT) ARGS...
 //
 // Normally run through the wrappers tests/pyodide/install.sh writes
@@ -32,7 +32,12 @@
 // - --stdlib ZIP replaces python_stdlib.zip, which holds only sources: the
 //   installer makes one holding unchecked hash-based pycs too, compiled by
 //   this very runtime, so that the standard library is not compiled again
-//   at every start (2.7 s to 1 s a start).
+//   at every start (2.7 s to 1 s a start);
+// - --prefix DIR becomes sys.prefix (and base_prefix, exec_prefix...): the
+//   installer extracts the standard library's sources into DIR/lib/python3.X,
+//   so sysconfig's "stdlib" is a directory the host sees at the same path
+//   (Pyodide's own /lib/python3.X holds no sources).  Modules are still
+//   imported from the zip.
 //
 // What Pyodide cannot do, so the tests skip it (support.py, pyodide_lacks):
 // - no processes: no fork, no subprocess, no multiprocessing (compileall -j
@@ -56,18 +61,19 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { dir: null, stdlib: null, executable: null, fds: [], args: [] };
+  const o = { dir: null, stdlib: null, prefix: null, executable: null, fds: [], args: [] };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--") {
       i++;
       break;
-    } else if (a === "--pyodide-dir" || a === "--stdlib" || a === "--executable" || a === "--fds") {
+    } else if (["--pyodide-dir", "--stdlib", "--prefix", "--executable", "--fds"].includes(a)) {
       if (i + 1 >= argv.length) usage(`${a} needs a value`);
       const v = argv[++i];
       if (a === "--pyodide-dir") o.dir = v;
       else if (a === "--stdlib") o.stdlib = v;
+      else if (a === "--prefix") o.prefix = v;
       else if (a === "--executable") o.executable = v;
       else o.fds = v.split(",").filter((s) => s !== "").map(Number);
     } else {
@@ -229,6 +235,11 @@ if sys.path and sys.path[0] == '':
 _seen = set()
 sys.path[:] = [p for p in sys.path if not (p in _seen or _seen.add(p))]
 
+# --prefix: an installation prefix the host sees too (PREFIX/lib/python3.X
+# holds the standard library's sources), for sysconfig and site
+if prefix:
+    sys.prefix = sys.base_prefix = sys.exec_prefix = sys.base_exec_prefix = prefix
+
 # Processes and signals: the Node process stands for the Python process.
 # Its pid is the real one; a signal sent to it, or os.abort(), ends it the
 # way it would end a native python (a SIGSEGV kills it, status 139 in a
@@ -331,7 +342,7 @@ async function main() {
   py.setStdin(stdioOps(FS, 0));
   py.setStdout(stdioOps(FS, 1));
   py.setStderr(stdioOps(FS, 2));
-  py.runPython(FIXUP, { globals: py.toPy({ host_env: Object.keys(process.env), write_bytecode: !noBytecode(o.args) }) });
+  py.runPython(FIXUP, { globals: py.toPy({ host_env: Object.keys(process.env), prefix: o.prefix ? path.resolve(o.prefix) : null, write_bytecode: !noBytecode(o.args) }) });
   let code;
   try {
     code = py._module._run_main();
