@@ -318,8 +318,10 @@ class InterpreterTests(CompileTestBase):
         res = self.pp(['t'])
         self.assertRc(res, 0)
         self.assertSummary(res, compiled=0, uptodate=len(files))
+        # (Pyodide: Emscripten's NODEFS misreads a time before 1970, -1.5 s as +1.79 s)
         importable = [n for n in usable
-                      if self.py.version >= (3, 7) or 0 <= int(os.stat(self.path('t', n)).st_mtime) < 2**32]
+                      if (self.py.version >= (3, 7) and not self.py.pyodide)
+                      or 0 <= int(os.stat(self.path('t', n)).st_mtime) < 2**32]
         compiled, errors = support.import_compiled(self.py, self.path('t'),
                                                    [n[:-3] for n in importable])
         self.assertEqual((compiled, errors), ([], {}))
