@@ -18,7 +18,8 @@ Pyodide
     A Pyodide interpreter (``Interp.pyodide``) has no processes, threads or
     signals of its own and checks file permissions itself, without root's
     privileges (tests/pyodide/python.mjs says what works); a test that needs
-    one of those calls ``self.skip_if_pyodide(REASON)``.
+    one of those calls ``support.skip_if_pyodide(self, self.py, REASON)``
+    (``self.skip_if_pyodide(REASON)`` in an InterpreterCase).
 """
 
 import json
@@ -307,6 +308,48 @@ def python2_path():
 PYODIDE_VERSIONS = (('314', '3.14'), ('315', '3.15'))
 
 
+# The tests that run on a Pyodide interpreter unless PREPYC_TEST_PYODIDE=all:
+# a Pyodide process takes 1-2 s to start (a native one 20 ms), so the whole
+# suite takes about 40 minutes there.  These check what depends on the target
+# version (the pycs, marshal, hashes, compileall's options); the rest tests
+# prepyc's core, which the native interpreters cover.  "MODULE.*" or
+# "MODULE.TEST_METHOD".
+PYODIDE_QUICK = (
+    'test_marshal.*',
+    'test_source_hash.*',
+    'test_canon.*',
+    'test_compile.test_conformance_stdlib_subset',
+    'test_compile.test_import_without_compiling',
+    'test_compile.test_tricky_sources_match_compileall',
+    'test_compileall.test_optimization_levels',
+    'test_compileall.test_invalidation_modes',
+    'test_check_clean.test_check_stdlib_subset',
+    'test_check_clean.test_import_compiled_package',
+)
+
+
+def pyodide_mode():
+    """PREPYC_TEST_PYODIDE: 'quick' (the default: PYODIDE_QUICK only), 'all',
+    or 'none' (Pyodide interpreters not looked for; PREPYC_TEST_PYTHONS still
+    names them)."""
+    mode = os.environ.get('PREPYC_TEST_PYODIDE', 'quick').strip().lower()
+    return mode if mode in ('quick', 'all', 'none') else 'quick'
+
+
+def pyodide_excluded(test):
+    """Why `test` (a TestCase) does not run, on a Pyodide interpreter outside
+    the quick selection; else None."""
+    cand = getattr(type(test), 'candidate', None)
+    interp = getattr(cand, 'interp', None)
+    if interp is None or not interp.pyodide or pyodide_mode() == 'all':
+        return None
+    module = type(test).__module__.rsplit('.', 1)[-1]
+    name = '%s.%s' % (module, test._testMethodName)
+    if any(name == p or (p.endswith('.*') and module == p[:-2]) for p in PYODIDE_QUICK):
+        return None
+    return 'Pyodide: outside the quick selection (PREPYC_TEST_PYODIDE=all runs it)'
+
+
 def test_cache_dir():
     """Where the tests keep what they download (tests/pyodide/install.sh)."""
     return (os.environ.get('PREPYC_TEST_CACHE')
@@ -357,7 +400,8 @@ def _raw_candidates():
                 if re.match(r'^python3\.\d+$', name):
                     out.append(('pyenv-' + v, os.path.join(bindir, name)))
     out.append(('pypy3', shutil.which('pypy3') or 'pypy3'))
-    out += pyodide_candidates()
+    if pyodide_mode() != 'none':
+        out += pyodide_candidates()
     return out
 
 
@@ -878,9 +922,14 @@ class InterpreterCase(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def skip_if_pyodide(self, reason):
-        """Skip on a Pyodide interpreter, which cannot do what `reason` says."""
-        if self.py.pyodide:
-            self.skipTest('Pyodide: ' + reason)
+        skip_if_pyodide(self, self.py, reason)
+
+
+def skip_if_pyodide(test, interp, reason):
+    """Skip `test` (a TestCase) when `interp` is a Pyodide interpreter, which
+    cannot do what `reason` says."""
+    if interp is not None and interp.pyodide:
+        test.skipTest('Pyodide: ' + reason)
 
 
 def per_interpreter(base, prefix, doc, namespace):

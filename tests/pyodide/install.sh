@@ -19,6 +19,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-${PREPYC_TEST_CACHE:-$HOME/.cache/prepyc-tests}}
 versions="314:314.0.8:3.14 315:315.0.0-alpha.2:3.15"
+# Bumped when what the installer makes changes: installations get redone.
+WRAPPER_VERSION=2
 
 say() {
 	echo "pyodide: $*"
@@ -47,12 +49,19 @@ write_wrapper() {
 	cat >"$dir/python$pyver.tmp$$" <<EOF
 #!/bin/sh
 # CPython $pyver in Pyodide, as a program; written by prepyc's tests/pyodide/install.sh.
+# wrapper $WRAPPER_VERSION
 # The open descriptors above 2 (prepyc's worker pipes) are bridged into Python.
 fds=
 for fd in 3 4 5 6 7 8 9; do
 	{ true >&"\$fd"; } 2>/dev/null && fds="\$fds,\$fd"
 done
-exec "$node" "$dir/python.mjs" --pyodide-dir "$dir/node_modules/pyodide"$extra \\
+# Deep recursion in the compiler needs more than Node's 1 MB of native stack.
+stack=\$(ulimit -s 2>/dev/null)
+case \$stack in
+unlimited | '') stack=4000 ;;
+*) stack=\$((stack / 2)); [ "\$stack" -gt 4000 ] && stack=4000 ;;
+esac
+exec "$node" --stack-size="\$stack" "$dir/python.mjs" --pyodide-dir "$dir/node_modules/pyodide"$extra \\
 	--executable "\$0" --fds "\$fds" -- "\$@"
 EOF
 	chmod +x "$dir/python$pyver.tmp$$" && mv -f "$dir/python$pyver.tmp$$" "$dir/python$pyver"
@@ -67,7 +76,8 @@ for v in $versions; do
 	if ! cmp -s "$here/python.mjs" "$dir/python.mjs"; then
 		cp "$here/python.mjs" "$dir/python.mjs.tmp$$" && mv -f "$dir/python.mjs.tmp$$" "$dir/python.mjs"
 	fi
-	if [ -x "$dir/python$pyver" ] && [ -f "$dir/node_modules/pyodide/pyodide.mjs" ] &&
+	if grep -q "^# wrapper $WRAPPER_VERSION\$" "$dir/python$pyver" 2>/dev/null &&
+		[ -f "$dir/node_modules/pyodide/pyodide.mjs" ] &&
 		[ -d "$dir/lib/python$pyver" ] &&
 		grep -q "\"version\": \"$npmver\"" "$dir/node_modules/pyodide/package.json" 2>/dev/null; then
 		continue

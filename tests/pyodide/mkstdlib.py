@@ -7,8 +7,9 @@
 # standard library zip on sys.path, then the name in the zip.
 #
 # Also extracts the zip into PREFIX/lib/python3.X (with empty site-packages
-# and lib-dynload, as Pyodide has them): the launcher's --prefix makes that
-# tree the stdlib sysconfig names, at a path the host sees too.
+# and lib-dynload, as Pyodide has them) and compiles it there: the launcher's
+# --prefix makes that tree the stdlib sysconfig names and sys.path holds, at a
+# path the host sees too.
 import importlib._bootstrap_external as bootstrap
 import importlib.util
 import os
@@ -27,7 +28,10 @@ def extract(src, prefix):
         import shutil
         shutil.rmtree(lib)
     os.rename(tmp, lib)
-    print("%s: the standard library's sources" % lib)
+    # __pycache__ beside the sources, as an installed Python has them
+    import compileall
+    compileall.compile_dir(lib, quiet=2)
+    print("%s: the standard library's sources, compiled" % lib)
 
 
 def main(src, dst):

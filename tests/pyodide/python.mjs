@@ -36,20 +36,27 @@
 // - --prefix DIR becomes sys.prefix (and base_prefix, exec_prefix...): the
 //   installer extracts the standard library's sources into DIR/lib/python3.X,
 //   so sysconfig's "stdlib" is a directory the host sees at the same path
-//   (Pyodide's own /lib/python3.X holds no sources).  Modules are still
-//   imported from the zip.
+//   (Pyodide's own /lib/python3.X holds no sources); it goes on sys.path
+//   before the zip, for the modules imported after start-up.
 //
-// What Pyodide cannot do, so the tests skip it (support.py, pyodide_lacks):
-// - no processes: no fork, no subprocess, no multiprocessing (compileall -j
-//   falls back to serial compiling), os.getpid() is a constant;
-// - no signals as a real process: os.kill() on itself, signal handlers and
-//   alarms do nothing useful; the Node process itself is killed normally
-//   (SIGKILL, SIGTERM), which is how prepyc stops a worker;
-// - no threads;
-// - file permissions: Emscripten checks mode bits itself and does not know
-//   that root may write to a read-only file; there are no users or groups
-//   (os.getuid() is 0), and chmod/utime go to the host through NODEFS;
-// - a 32-bit build: sys.maxsize and str hashes differ from a 64-bit build.
+// Processes and signals (through the Node process, which stands for the
+// Python one): os.getpid()/os.getppid() are the real pids; os.kill() sends
+// real signals, so os.kill(os.getpid(), SIGSEGV) and os.abort() end the
+// process by that signal, as natively; signal.signal(SIG, SIG_IGN) makes Node
+// ignore SIG (prepyc's workers ignore SIGINT) and SIG_DFL restores it.
+//
+// What Pyodide cannot do, so the tests skip it (support.py, skip_if_pyodide):
+// - no processes of its own: no fork, no subprocess (OSError ENOTSUP), no
+//   multiprocessing (compileall -j falls back to compiling serially);
+// - no threads; a Python signal handler is never called (the signal is then
+//   simply ignored);
+// - file permissions: Emscripten checks mode bits itself, as if no one were
+//   root, and knows no users or groups (os.getuid() is 0);
+// - timestamps before 1970 are misread (Emscripten's NODEFS: -1.5 s reads as
+//   +1.79 s), sub-millisecond parts are lost;
+// - a 32-bit build: sys.maxsize and str hashes differ from a 64-bit build;
+// - start-up imports about 200 standard modules (asyncio, json, inspect...)
+//   for Pyodide's JavaScript bridge, and takes 1-2 s (a native python 20 ms).
 import fs from "node:fs";
 import path from "node:path";
 import tty from "node:tty";
@@ -195,26 +202,51 @@ function stdioOps(FS, fd) {
 // Python's options that take a value, as CPython's getopt knows them.
 const VALUE_OPTS = new Set(["W", "X"]);
 
-// Whether the options before the program (-c, -m, a script) include -B.
-function noBytecode(args) {
-  for (let i = 0; i < args.length; i++) {
+// Scan the interpreter's options (up to -c, -m, the script): whether -B is
+// among them, and the -W options, which come out of the arguments Python
+// parses at start-up (see FIXUP: Pyodide's own start-up must not run under
+// the caller's warning filters).
+function scanOptions(args) {
+  const out = { noBytecode: false, warnOptions: [], args: [] };
+  let i = 0;
+  for (; i < args.length; i++) {
     const a = args[i];
     if (a === "--check-hash-based-pycs") {
+      out.args.push(a, ...args.slice(i + 1, i + 2));
       i++;
       continue;
     }
-    if (a === "--" || a === "-" || !a.startsWith("-") || a.startsWith("--")) return false;
+    if (a === "--" || a === "-" || !a.startsWith("-") || a.startsWith("--")) break;
+    let keep = a, end = false;
     for (let j = 1; j < a.length; j++) {
       const c = a[j];
-      if (c === "B") return true;
-      if (c === "c" || c === "m") return false;
+      if (c === "B") out.noBytecode = true;
+      if (c === "c" || c === "m") {
+        end = true;
+        break;
+      }
       if (VALUE_OPTS.has(c)) {
-        if (j === a.length - 1) i++;
+        let value = a.slice(j + 1);
+        if (!value && i + 1 < args.length) value = args[++i];
+        if (c === "W") {
+          out.warnOptions.push(value);
+          keep = a.slice(0, j);
+        } else if (j === a.length - 1) {
+          out.args.push(a);
+          keep = null;
+          out.args.push(value);
+        }
         break;
       }
     }
+    if (keep && keep !== "-") out.args.push(keep);
+    if (end) {
+      i++;
+      break;
+    }
   }
-  return false;
+  out.args.push(...args.slice(i));
+  return out;
 }
 
 // Run before the main program: undo what Pyodide's start-up does that a
@@ -226,6 +258,17 @@ import os, sys
 for _k in list(os.environ):
     if _k not in host_env:
         del os.environ[_k]
+# The warning filters: PYTHONWARNINGS, then -W, as Python orders them; they
+# were kept from Pyodide's start-up (its modules warn: with "error", it fails)
+_opts = [w for w in env_warnings.split(',') if w] if not sys.flags.ignore_environment else []
+_opts += list(cmd_warnings)
+if 'PYTHONWARNINGS' in host_env and env_warnings:
+    os.environ['PYTHONWARNINGS'] = env_warnings
+if _opts:
+    import warnings
+    sys.warnoptions[:] = _opts
+    warnings._processoptions(_opts)
+
 # Pyodide turns bytecode writing off, whatever the options say
 sys.dont_write_bytecode = not write_bytecode or bool(
     not sys.flags.ignore_environment and os.environ.get('PYTHONDONTWRITEBYTECODE'))
@@ -237,8 +280,15 @@ sys.path[:] = [p for p in sys.path if not (p in _seen or _seen.add(p))]
 
 # --prefix: an installation prefix the host sees too (PREFIX/lib/python3.X
 # holds the standard library's sources), for sysconfig and site
+# and imports after start-up come from there (compiled by the installer, with
+# __pycache__ as natively: PYTHONPYCACHEPREFIX, -O work as they do natively),
+# ahead of the zip (which the about 200 modules of Pyodide's start-up came from)
 if prefix:
     sys.prefix = sys.base_prefix = sys.exec_prefix = sys.base_exec_prefix = prefix
+    _lib = os.path.join(prefix, 'lib', 'python%d.%d' % sys.version_info[:2])
+    _zips = [i for i, p in enumerate(sys.path) if p.endswith('.zip')]
+    if os.path.isdir(_lib) and _lib not in sys.path:
+        sys.path.insert(_zips[0] if _zips else len(sys.path), _lib)
 
 # Processes and signals: the Node process stands for the Python process.
 # Its pid is the real one; a signal sent to it, or os.abort(), ends it the
@@ -248,17 +298,32 @@ if prefix:
 def _install():
     import errno, signal
     from js import Function, process
+    from _prepyc_host import fs as host_fs
+    del sys.modules['_prepyc_host']
     ignored = {}
     os.getpid = lambda: process.pid
     os.getppid = lambda: process.ppid
+
+    def oserror(e, *names):
+        code = getattr(errno, str(getattr(getattr(e, 'js_error', None), 'code', None)), errno.EPERM)
+        return OSError(code, os.strerror(code), *names)
 
     def kill(pid, sig):
         sig = int(sig)
         try:
             process.kill(pid, signal.Signals(sig).name if sig else 0)
         except Exception as e:
-            code = getattr(getattr(e, 'js_error', None), 'code', None) or 'EPERM'
-            raise OSError(getattr(errno, code, errno.EPERM), os.strerror(getattr(errno, code, errno.EPERM)))
+            raise oserror(e) from None
+
+    # Emscripten has no hard links (compileall --hardlink-dupes): the host makes them
+    def link(src, dst, *, src_dir_fd=None, dst_dir_fd=None, follow_symlinks=True):
+        if src_dir_fd is not None or dst_dir_fd is not None:
+            raise NotImplementedError('link: dir_fd unavailable on this platform')
+        src, dst = os.fsdecode(src), os.fsdecode(dst)
+        try:
+            host_fs.linkSync(os.path.abspath(src), os.path.abspath(dst))
+        except Exception as e:
+            raise oserror(e, src, None, dst) from None
 
     def abort():
         process.kill(process.pid, 'SIGABRT')
@@ -276,11 +341,25 @@ def _install():
         return real_signal(signum, handler)
 
     os.kill = kill
+    os.link = link
     os.abort = abort
     signal.signal = signal_
 _install()
 del _install, _seen
 `;
+
+// POSIX: "FILE/" is ENOTDIR when FILE is not a directory; Emscripten finds
+// FILE (compileall's isfile("a.py/") would be true).
+function slashMeansDirectory(FS) {
+  const lookupPath = FS.lookupPath;
+  FS.lookupPath = function (p, opts, ...rest) {
+    const r = lookupPath.call(this, p, opts, ...rest);
+    if (typeof p === "string" && p.length > 1 && p.endsWith("/") && r.node &&
+        !FS.isDir(r.node.mode) && !FS.isLink(r.node.mode))
+      throw new FS.ErrnoError(54); // ENOTDIR
+    return r;
+  };
+}
 
 let umaskInOpen = false;
 
@@ -307,16 +386,19 @@ async function main() {
   // Lines Python prints while it starts (a bad option, --version) go out
   // as they are; the binary-safe streams replace these after loading.
   const line = (fd) => (s) => fs.writeSync(fd, s + "\n");
+  const opts = scanOptions(o.args);
+  // Pyodide asks for inspect mode (keep the interpreter after the main
+  // program) unless PYTHONINSPECT says otherwise; FIXUP unsets it.
+  const startEnv = Object.assign({}, process.env, { PYTHONINSPECT: process.env.PYTHONINSPECT || "" });
+  delete startEnv.PYTHONWARNINGS;
   let py;
   try {
     py = await loadPyodide({
       indexURL: dir + "/",
       stdLibURL: o.stdlib || undefined,
-      args: o.args,
+      args: opts.args,
       _sysExecutable: executable,
-      // Pyodide asks for inspect mode (keep the interpreter after the main
-      // program) unless PYTHONINSPECT says otherwise; unset below.
-      env: Object.assign({}, process.env, { PYTHONINSPECT: process.env.PYTHONINSPECT || "" }),
+      env: startEnv,
       stdin: () => null,
       stdout: line(1),
       stderr: line(2),
@@ -326,6 +408,7 @@ async function main() {
         FS.chdir(cwd);
         for (const fd of o.fds) bridgeFd(FS, fd);
         umaskOnCreate(FS, () => umaskInOpen);
+        slashMeansDirectory(FS);
       },
     });
   } catch (e) {
@@ -342,7 +425,14 @@ async function main() {
   py.setStdin(stdioOps(FS, 0));
   py.setStdout(stdioOps(FS, 1));
   py.setStderr(stdioOps(FS, 2));
-  py.runPython(FIXUP, { globals: py.toPy({ host_env: Object.keys(process.env), prefix: o.prefix ? path.resolve(o.prefix) : null, write_bytecode: !noBytecode(o.args) }) });
+  py.registerJsModule("_prepyc_host", { fs });
+  py.runPython(FIXUP, { globals: py.toPy({
+    host_env: Object.keys(process.env),
+    prefix: o.prefix ? path.resolve(o.prefix) : null,
+    write_bytecode: !opts.noBytecode,
+    env_warnings: process.env.PYTHONWARNINGS || "",
+    cmd_warnings: opts.warnOptions,
+  }) });
   let code;
   try {
     code = py._module._run_main();
