@@ -83,6 +83,11 @@ SABOTAGE = ('import builtins\n'
             'builtins.compile = compile\n')
 
 
+# Why Pyodide cannot list a directory that holds a file name that is not UTF-8
+NON_UTF8_NAMES = ('a directory holding a file name that is not UTF-8 lists as empty '
+                  '(Emscripten\'s file names are JavaScript strings)')
+
+
 class CompileTestBase(unittest.TestCase):
     """Helpers shared by all test classes."""
 
@@ -359,6 +364,7 @@ class InterpreterTests(CompileTestBase):
         return t
 
     def test_walk_rules_match_compileall(self):
+        support.skip_if_pyodide(self, self.py, NON_UTF8_NAMES)
         t = self.build_walk_tree()
         rep = support.conformance(self.py, self.tmp, 't')
         self.assertConformant(rep)

@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-${PREPYC_TEST_CACHE:-$HOME/.cache/prepyc-tests}}
 versions="314:314.0.8:3.14 315:315.0.0-alpha.2:3.15"
 # Bumped when what the installer makes changes: installations get redone.
-WRAPPER_VERSION=2
+WRAPPER_VERSION=3
 
 say() {
 	echo "pyodide: $*"

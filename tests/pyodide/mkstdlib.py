@@ -14,6 +14,7 @@ import importlib._bootstrap_external as bootstrap
 import importlib.util
 import os
 import sys
+import time
 import zipfile
 
 
@@ -22,6 +23,11 @@ def extract(src, prefix):
     tmp = lib + ".tmp%d" % os.getpid()
     with zipfile.ZipFile(src) as z:
         z.extractall(tmp)
+        # whole seconds, the zip's: no time for Node to round differently
+        for info in z.infolist():
+            if not info.is_dir():
+                t = time.mktime(info.date_time + (0, 0, -1))
+                os.utime(os.path.join(tmp, info.filename), (t, t))
     for sub in ("site-packages", "lib-dynload"):
         os.makedirs(os.path.join(tmp, sub), exist_ok=True)
     if os.path.isdir(lib):

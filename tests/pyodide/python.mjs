@@ -289,6 +289,10 @@ if prefix:
     _zips = [i for i, p in enumerate(sys.path) if p.endswith('.zip')]
     if os.path.isdir(_lib) and _lib not in sys.path:
         sys.path.insert(_zips[0] if _zips else len(sys.path), _lib)
+    # lib-dynload and site-packages (empty) where the host sees them too
+    _own = '/lib/python%d.%d/' % sys.version_info[:2]
+    sys.path[:] = [os.path.join(_lib, p[len(_own):]) if p.startswith(_own) else p
+                   for p in sys.path]
 
 # Processes and signals: the Node process stands for the Python process.
 # Its pid is the real one; a signal sent to it, or os.abort(), ends it the
@@ -361,6 +365,26 @@ function slashMeansDirectory(FS) {
   };
 }
 
+// Node rounds a file time to the millisecond (1.9996 s is 2.000), where the
+// kernel's seconds are 1: NODEFS's times, truncated instead.
+function truncatedTimes(FS) {
+  const NODEFS = FS.filesystems.NODEFS;
+  const getattr = NODEFS.node_ops.getattr;
+  NODEFS.node_ops.getattr = function (node, ...rest) {
+    const attr = getattr.call(this, node, ...rest);
+    try {
+      const st = fs.lstatSync(NODEFS.realPath(node), { bigint: true });
+      const ms = (ns) => new Date(Number((ns - (((ns % 1000000n) + 1000000n) % 1000000n)) / 1000000n));
+      attr.atime = ms(st.atimeNs);
+      attr.mtime = ms(st.mtimeNs);
+      attr.ctime = ms(st.ctimeNs);
+    } catch (e) {
+      // keep Node's
+    }
+    return attr;
+  };
+}
+
 let umaskInOpen = false;
 
 // Make FS.open apply the umask to the mode of a file it creates, when
@@ -409,6 +433,7 @@ async function main() {
         for (const fd of o.fds) bridgeFd(FS, fd);
         umaskOnCreate(FS, () => umaskInOpen);
         slashMeansDirectory(FS);
+        truncatedTimes(FS);
       },
     });
   } catch (e) {
