@@ -19,7 +19,10 @@ Pyodide
     signals of its own and checks file permissions itself, without root's
     privileges (tests/pyodide/python.mjs says what works); a test that needs
     one of those calls ``support.skip_if_pyodide(self, self.py, REASON)``
-    (``self.skip_if_pyodide(REASON)`` in an InterpreterCase).
+    (``self.skip_if_pyodide(REASON)`` in an InterpreterCase).  A Pyodide
+    process takes 1-2 s to start, so only the tests in PYODIDE_QUICK run there
+    (tests/run.py skips the others) unless ``PREPYC_TEST_PYODIDE=all``;
+    ``PREPYC_TEST_PYODIDE=none`` leaves Pyodide out of the default list.
 """
 
 import json

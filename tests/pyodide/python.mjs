@@ -365,19 +365,27 @@ function slashMeansDirectory(FS) {
   };
 }
 
-// Node rounds a file time to the millisecond (1.9996 s is 2.000), where the
-// kernel's seconds are 1: NODEFS's times, truncated instead.
+// Node rounds a file time to the millisecond (1.9996 s is 2.000 s), so
+// int(os.stat(f).st_mtime), what pyc headers hold, could be a second more
+// than natively.  NODEFS's times are made from the nanoseconds instead, as the
+// float CPython makes of them (sec + nsec * 1e-9: 1.999999999 s rounds to
+// 2.0 there), cut to the millisecond below.
 function truncatedTimes(FS) {
   const NODEFS = FS.filesystems.NODEFS;
   const getattr = NODEFS.node_ops.getattr;
+  const date = (ns) => {
+    let sec = ns / 1000000000n;
+    if (ns < 0n && sec * 1000000000n !== ns) sec -= 1n;
+    const f = Number(sec) + Number(ns - sec * 1000000000n) * 1e-9;
+    return new Date(Math.floor(f * 1000));
+  };
   NODEFS.node_ops.getattr = function (node, ...rest) {
     const attr = getattr.call(this, node, ...rest);
     try {
       const st = fs.lstatSync(NODEFS.realPath(node), { bigint: true });
-      const ms = (ns) => new Date(Number((ns - (((ns % 1000000n) + 1000000n) % 1000000n)) / 1000000n));
-      attr.atime = ms(st.atimeNs);
-      attr.mtime = ms(st.mtimeNs);
-      attr.ctime = ms(st.ctimeNs);
+      attr.atime = date(st.atimeNs);
+      attr.mtime = date(st.mtimeNs);
+      attr.ctime = date(st.ctimeNs);
     } catch (e) {
       // keep Node's
     }
