@@ -104,6 +104,7 @@ $(BUILD)/test-tool: $(TOOL_OBJ) $(LIB_OBJ)
 # its count, so that a finding neither stops the tests nor hides their
 # closing "N passed, N failed" line.
 test: prepyc $(BUILD)/unit-tests $(BUILD)/test-tool
+	@sh tests/pyodide/install.sh || true
 	PREPYC=$(CURDIR)/prepyc PREPYC_UNIT_TESTS=$(CURDIR)/$(BUILD)/unit-tests \
 		PREPYC_TEST_TOOL=$(CURDIR)/$(BUILD)/test-tool $(PYTHON) tests/run.py
 
@@ -121,6 +122,7 @@ $(BUILD)/prepyc: $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
 conformance: prepyc
+	@sh tests/pyodide/install.sh || true
 	$(PYTHON) tests/conformance.py
 
 # CPython's own compileall command-line tests (each interpreter's

@@ -3,7 +3,9 @@
 
 For every interpreter found (see tests/e2e/support.py; PREPYC_TEST_PYTHONS or
 --pythons restricts them): copy its whole stdlib (sysconfig ``stdlib`` path,
-test/ included, site-packages/dist-packages excluded) into a temporary tree,
+test/ included, site-packages/dist-packages excluded; for Pyodide, the sources
+of its python_stdlib.zip, which tests/pyodide/install.sh extracts and the
+launcher names as the stdlib) into a temporary tree,
 compile it with ``PYTHONHASHSEED=0 python -m compileall -j0 -q TREE``, move
 those pycs aside and rewrite them with ``prepyc canon``, compile the same tree
 (same absolute path, so co_filename matches) with ``prepyc --python PYTHON

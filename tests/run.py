@@ -9,6 +9,9 @@
    its output ends with ``unit: N passed, N failed``;
 3. the end-to-end unittest suite in tests/e2e (one test class per target
    interpreter; ``PREPYC_TEST_PYTHONS=/path/a,/path/b`` restricts them).
+   On the Pyodide interpreters (CPython 3.14 and 3.15 in WebAssembly, see
+   tests/pyodide/) only a quick selection runs, support.PYODIDE_QUICK, unless
+   ``PREPYC_TEST_PYODIDE=all``; ``PREPYC_TEST_PYODIDE=none`` leaves them out.
 
 The last line printed is ``N passed, N failed[, N skipped]`` over all of
 them; the exit status is non-zero when anything failed.
@@ -104,6 +107,31 @@ def run_unit():
     return passed, failed, 0
 
 
+def skip_pyodide_extras(suite):
+    """On Pyodide interpreters, skip what support.PYODIDE_QUICK leaves out
+    (PREPYC_TEST_PYODIDE=all runs everything); a class left with nothing is
+    skipped whole, so that its setUpClass does not run."""
+    import support
+    classes = {}
+    for test in iter_tests(suite):
+        why = support.pyodide_excluded(test)
+        classes.setdefault(type(test), []).append(why)
+        if why:
+            setattr(test, test._testMethodName, unittest.skip(why)(lambda: None))
+    for cls, whys in classes.items():
+        if all(whys):
+            cls.__unittest_skip__ = True
+            cls.__unittest_skip_why__ = whys[0]
+
+
+def iter_tests(suite):
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            yield from iter_tests(t)
+        else:
+            yield t
+
+
 def run_e2e(patterns, verbosity):
     print('== end-to-end tests: %s (prepyc: %s)'
           % (os.path.relpath(E2E, REPO),
@@ -117,6 +145,7 @@ def run_e2e(patterns, verbosity):
     except Exception as e:  # an import error in the test modules themselves
         print('cannot load the e2e tests: %r' % e)
         return 0, 1, 0
+    skip_pyodide_extras(suite)
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=verbosity)
     result = runner.run(suite)
     # loader errors (import failures) show up as failed tests in the suite run

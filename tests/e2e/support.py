@@ -5,11 +5,24 @@ Runs on the machine's python3 (3.11).  Only the small snippets in the
 Python 3.6+ (no f-strings).
 
 Interpreter discovery
-    Debian's /usr/bin/python3, every ``$(pyenv root)/versions/*/bin/python3.X``
-    and ``pypy3`` on PATH.  ``PREPYC_TEST_PYTHONS`` (comma-separated paths)
-    replaces that list.  A candidate that is missing or is not Python 3 is
-    kept as a candidate with a skip reason, so the per-interpreter test class
-    still shows up (skipped).
+    Debian's /usr/bin/python3, every ``$(pyenv root)/versions/*/bin/python3.X``,
+    ``pypy3`` on PATH, and CPython 3.14 and 3.15 in Pyodide (WebAssembly, under
+    Node), as tests/pyodide/install.sh installs them:
+    ``${PREPYC_TEST_CACHE:-~/.cache/prepyc-tests}/pyodide/{314,315}/python3.X``
+    (labels pyodide314, pyodide315).  ``PREPYC_TEST_PYTHONS`` (comma-separated
+    paths, those wrappers included) replaces that list.  A candidate that is
+    missing or is not Python 3 is kept as a candidate with a skip reason, so
+    the per-interpreter test class still shows up (skipped).
+
+Pyodide
+    A Pyodide interpreter (``Interp.pyodide``) has no processes, threads or
+    signals of its own and checks file permissions itself, without root's
+    privileges (tests/pyodide/python.mjs says what works); a test that needs
+    one of those calls ``support.skip_if_pyodide(self, self.py, REASON)``
+    (``self.skip_if_pyodide(REASON)`` in an InterpreterCase).  A Pyodide
+    process takes 1-2 s to start, so only the tests in PYODIDE_QUICK run there
+    (tests/run.py skips the others) unless ``PREPYC_TEST_PYODIDE=all``;
+    ``PREPYC_TEST_PYODIDE=none`` leaves Pyodide out of the default list.
 """
 
 import json
@@ -31,7 +44,7 @@ DEFAULT_TIMEOUT = 300
 
 # Environment variables that must not leak from the caller of the test-suite
 # into the runs we compare (they change what compileall or prepyc do).
-_SCRUB_EXACT = {'VIRTUAL_ENV', 'SOURCE_DATE_EPOCH', 'PREPYC_TEST_PYTHONS'}
+_SCRUB_EXACT = {'VIRTUAL_ENV', 'SOURCE_DATE_EPOCH', 'PREPYC_TEST_PYTHONS', 'PREPYC_PYTHON'}
 
 
 # prepyc remembers target facts under its cache directory: keep the tests'
@@ -222,6 +235,7 @@ print(json.dumps({
     'stdlib': sysconfig.get_paths()['stdlib'],
     'executable': sys.executable,
     'recursionlimit': sys.getrecursionlimit(),
+    'platform': sys.platform,
 }))
 '''
 
@@ -240,6 +254,8 @@ class Interp(object):
         self.stdlib = info['stdlib']
         self.recursionlimit = info['recursionlimit']
         self.header_size = 12 if self.version < (3, 7) else 16
+        # CPython in WebAssembly (Pyodide under Node): no fork, threads, signals
+        self.pyodide = info.get('platform') == 'emscripten'
 
     def __repr__(self):
         return '<Interp %s %s %s>' % (self.label, self.path, self.version_str)
@@ -291,6 +307,65 @@ def python2_path():
     return None
 
 
+# Pyodide releases installed by tests/pyodide/install.sh: (directory, Python version)
+PYODIDE_VERSIONS = (('314', '3.14'), ('315', '3.15'))
+
+
+# The tests that run on a Pyodide interpreter unless PREPYC_TEST_PYODIDE=all:
+# a Pyodide process takes 1-2 s to start (a native one 20 ms), so the whole
+# suite takes about 40 minutes there.  These check what depends on the target
+# version (the pycs, marshal, hashes, compileall's options); the rest tests
+# prepyc's core, which the native interpreters cover.  "MODULE.*" or
+# "MODULE.TEST_METHOD".
+PYODIDE_QUICK = (
+    'test_marshal.*',
+    'test_source_hash.*',
+    'test_canon.*',
+    'test_compile.test_conformance_stdlib_subset',
+    'test_compile.test_import_without_compiling',
+    'test_compile.test_tricky_sources_match_compileall',
+    'test_compileall.test_optimization_levels',
+    'test_compileall.test_invalidation_modes',
+    'test_check_clean.test_check_stdlib_subset',
+    'test_check_clean.test_import_compiled_package',
+)
+
+
+def pyodide_mode():
+    """PREPYC_TEST_PYODIDE: 'quick' (the default: PYODIDE_QUICK only), 'all',
+    or 'none' (Pyodide interpreters not looked for; PREPYC_TEST_PYTHONS still
+    names them)."""
+    mode = os.environ.get('PREPYC_TEST_PYODIDE', 'quick').strip().lower()
+    return mode if mode in ('quick', 'all', 'none') else 'quick'
+
+
+def pyodide_excluded(test):
+    """Why `test` (a TestCase) does not run, on a Pyodide interpreter outside
+    the quick selection; else None."""
+    cand = getattr(type(test), 'candidate', None)
+    interp = getattr(cand, 'interp', None)
+    if interp is None or not interp.pyodide or pyodide_mode() == 'all':
+        return None
+    module = type(test).__module__.rsplit('.', 1)[-1]
+    name = '%s.%s' % (module, test._testMethodName)
+    if any(name == p or (p.endswith('.*') and module == p[:-2]) for p in PYODIDE_QUICK):
+        return None
+    return 'Pyodide: outside the quick selection (PREPYC_TEST_PYODIDE=all runs it)'
+
+
+def test_cache_dir():
+    """Where the tests keep what they download (tests/pyodide/install.sh)."""
+    return (os.environ.get('PREPYC_TEST_CACHE')
+            or os.path.join(os.path.expanduser('~'), '.cache', 'prepyc-tests'))
+
+
+def pyodide_candidates():
+    """[(label, wrapper path)] of the Pyodide interpreters, installed or not."""
+    root = os.path.join(test_cache_dir(), 'pyodide')
+    return [('pyodide' + tag, os.path.join(root, tag, 'python' + ver))
+            for tag, ver in PYODIDE_VERSIONS]
+
+
 def _version_key(name):
     return tuple(int(x) if x.isdigit() else 0 for x in re.split(r'[.-]', name))
 
@@ -312,6 +387,9 @@ def _raw_candidates():
                 label = 'debian-python3'
             elif 'pypy' in os.path.basename(resolved):
                 label = os.path.basename(resolved)
+            m = re.search(r'/pyodide/(\w+)/python3\.\d+$', resolved)
+            if m:
+                label = 'pyodide' + m.group(1)
             out.append((label, resolved))
         return out
     out = [('debian-python3', '/usr/bin/python3')]
@@ -325,6 +403,8 @@ def _raw_candidates():
                 if re.match(r'^python3\.\d+$', name):
                     out.append(('pyenv-' + v, os.path.join(bindir, name)))
     out.append(('pypy3', shutil.which('pypy3') or 'pypy3'))
+    if pyodide_mode() != 'none':
+        out += pyodide_candidates()
     return out
 
 
@@ -368,7 +448,10 @@ def candidates():
             n += 1
         if not (os.sep in path and os.path.isfile(path) and os.access(path, os.X_OK)):
             used_labels.add(label)
-            result.append(Candidate(label, path, reason='interpreter not found: %s' % path))
+            reason = 'interpreter not found: %s' % path
+            if label.startswith('pyodide'):
+                reason += ' (tests/pyodide/install.sh installs it; needs node and npm)'
+            result.append(Candidate(label, path, reason=reason))
             continue
         st = os.stat(path)
         key = (os.path.realpath(path), )
@@ -840,6 +923,16 @@ class InterpreterCase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix=self.tmp_prefix)
         self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def skip_if_pyodide(self, reason):
+        skip_if_pyodide(self, self.py, reason)
+
+
+def skip_if_pyodide(test, interp, reason):
+    """Skip `test` (a TestCase) when `interp` is a Pyodide interpreter, which
+    cannot do what `reason` says."""
+    if interp is not None and interp.pyodide:
+        test.skipTest('Pyodide: ' + reason)
 
 
 def per_interpreter(base, prefix, doc, namespace):

@@ -127,12 +127,9 @@ REFERENCE_SCRIPT = RUN_SCRIPT.replace("sys.path.insert(0, tree)", "")
 
 # Runs in the target, cwd = the work directory: compile each source in its
 # own fresh interpreter, as py_compile does (same dfile as compileall's).
-FRESH_SCRIPT = r'''
-import sys, subprocess, json
-one = "import sys, py_compile; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"
-for src, pyc in json.loads(sys.stdin.read()):
-    subprocess.check_call([sys.executable, '-S', '-s', '-c', one, src, pyc])
-'''
+# Compiles one source (argv[1]) into one pyc (argv[2]), in a fresh interpreter
+# (started by the tests, not by the target: Pyodide cannot start processes).
+FRESH_ONE = 'import sys, py_compile; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)'
 
 
 # prepyc's runs: (name, options, environment); every one must write the same bytes
@@ -224,10 +221,10 @@ class CanonTests(unittest.TestCase):
                 fresh.append((os.path.join('tree', rel), os.path.join('fresh', pyc)))
         for _, pyc in fresh:
             os.makedirs(os.path.join(tmp, os.path.dirname(pyc)), exist_ok=True)
-        r = support.run([py.path, '-S', '-s', '-c', FRESH_SCRIPT], cwd=tmp, env=env,
-                        stdin_data=json.dumps(fresh))
-        if r.rc != 0:
-            raise AssertionError('fresh compiles failed in %s:\n%s' % (py, r))
+        for src, pyc in fresh:
+            r = support.run([py.path, '-S', '-s', '-c', FRESH_ONE, src, pyc], cwd=tmp, env=env)
+            if r.rc != 0:
+                raise AssertionError('fresh compiles failed in %s:\n%s' % (py, r))
         cls.fresh = [os.path.relpath(pyc, 'fresh') for _, pyc in fresh]
 
         # prepyc itself (canonical by default), in the same tree: several
@@ -397,9 +394,12 @@ class CanonTests(unittest.TestCase):
             for rel in support.pyc_files(tree):
                 os.unlink(os.path.join(tree, rel))
         self.assertEqual(got['errors'], {})
-        # (3.6 imports weakref at startup: such modules cannot be checked)
+        # (3.6 imports weakref at startup, Pyodide about 200 modules for its
+        # JavaScript bridge: such modules cannot be checked)
         self.assertNotIn('argparse', got['preloaded'])
-        self.assertGreaterEqual(len(got['where']), len(mods) - 2, got['preloaded'])
+        self.assertGreaterEqual(len(got['where']),
+                                len(mods) - (len(got['preloaded']) if self.py.pyodide else 2),
+                                got['preloaded'])
         self.assertEqual(got['compiled'], [], 'sources compiled although a canonical pyc was there')
         real = os.path.realpath(tree) + os.sep
         outside = [m for m, (f, has_pyc) in got['where'].items()

@@ -274,12 +274,13 @@ def first_candidate():
 
 
 def big_candidates():
-    """The first interpreter and the newest CPython."""
+    """The first interpreter and the newest CPython (a native one: Pyodide is
+    too slow for big trees)."""
     usable = interpreters_by_label()
     if not usable:
         return []
     chosen = [usable[0]]
-    cpythons = [c for c in usable if c.interp.impl == 'cpython']
+    cpythons = [c for c in usable if c.interp.impl == 'cpython' and not c.interp.pyodide]
     if cpythons:
         newest = max(cpythons, key=lambda c: c.interp.version)
         if newest is not chosen[0]:
