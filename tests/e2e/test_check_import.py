@@ -147,7 +147,8 @@ class ImportTests(ImportBase):
         self.assertNotIn('outside', res.err)
         # -v lists every module loaded with its file
         res = self.run_check(['-v'] + args, cwd=app, env=env)
-        listed = dict(re.findall(r'(?m)^([\w.]+): loaded from (.*) \(.*\)$', res.out))
+        # "NAME: loaded from FILE (TARGET)", TARGET possibly with parentheses of its own (PyPy)
+        listed = dict(re.findall(r'(?m)^([\w.]+): loaded from (.*?\.py) \(.*\)$', res.out))
         for name, rel in (('e2e_ci_app', 'app/e2e_ci_app/__init__.py'),
                           ('e2e_ci_app.mod', 'app/e2e_ci_app/mod.py'),
                           ('e2e_ci_farpkg.sub', 'far/e2e_ci_farpkg/sub.py')):
