@@ -318,6 +318,7 @@ PYODIDE_VERSIONS = (('314', '3.14'), ('315', '3.15'))
 # prepyc's core, which the native interpreters cover.  "MODULE.*" or
 # "MODULE.TEST_METHOD".
 PYODIDE_QUICK = (
+    'test_py315.*',
     'test_marshal.*',
     'test_source_hash.*',
     'test_canon.*',

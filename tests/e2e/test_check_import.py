@@ -21,7 +21,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import support  # noqa: E402
 
-PYODIDE_315 = '/root/.cache/prepyc-tests/pyodide/315/python3.15'
+PYODIDE_315 = os.path.join(os.environ.get('PREPYC_TEST_CACHE')
+                           or os.path.expanduser('~/.cache/prepyc-tests'),
+                           'pyodide', '315', 'python3.15')
 
 TEN_S = 10 * 10**9
 
