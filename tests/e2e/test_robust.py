@@ -171,6 +171,7 @@ class WorkerFaults(Base):
         self.assertIn("cannot compile 't/b.py'", r.err)
 
     def test_hang_is_killed_by_the_timeout(self):
+        self.skip_if_pyodide('a worker takes 1-2 s to start: --timeout 2 would end a start')
         self.make()
         t0 = time.monotonic()
         r = self.pp(['--timeout', '2', 't'], fault='hang:t/b.py', timeout=60)

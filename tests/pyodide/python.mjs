@@ -28,7 +28,9 @@
 //   (EAGAIN is waited out), a closed pipe is EPIPE (BrokenPipeError);
 // - the exit status is Python's: SystemExit's code, 1 after an uncaught
 //   exception (traceback on stderr), os._exit()'s status; Python is finalized
-//   (atexit, flushing sys.stdout) before Node exits;
+//   (atexit, flushing sys.stdout) before Node exits; a stack overflow (deep
+//   recursion in the compiler) kills the process with SIGSEGV, a WebAssembly
+//   abort with SIGABRT, as a native crash would;
 // - --stdlib ZIP replaces python_stdlib.zip, which holds only sources: the
 //   installer makes one holding unchecked hash-based pycs too, compiled by
 //   this very runtime, so that the standard library is not compiled again
@@ -482,7 +484,13 @@ async function main() {
   process.exit(code || 0);
 }
 
+// A native python that overflows its C stack or aborts dies by a signal:
+// so does this one (prepyc reports a worker "killed by signal 11").
 main().catch((e) => {
-  process.stderr.write(`python.mjs: ${e && e.stack ? e.stack : e}\n`);
+  fs.writeSync(2, `python.mjs: ${e && e.stack ? e.stack.split("\n").slice(0, 4).join("\n") : e}\n`);
+  const msg = String(e && e.message);
+  if (e instanceof RangeError && /call stack/.test(msg)) process.kill(process.pid, "SIGSEGV");
+  if (e instanceof WebAssembly.RuntimeError)
+    process.kill(process.pid, /unreachable|Aborted/.test(msg) ? "SIGABRT" : "SIGSEGV");
   process.exit(1);
 });
