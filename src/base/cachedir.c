@@ -3,6 +3,7 @@
 #include "cachedir.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 #include "banned.h"
@@ -23,4 +24,11 @@ char *cache_dir_resolve(const char *opt)
 	if (env && *env)
 		return xstrfmt("%s/.cache/prepyc", env);
 	return NULL;
+}
+
+int cache_dir_shared(int opt)
+{
+	const char *env = getenv("PREPYC_CACHE_SHARED");
+
+	return opt || (env && *env && strcmp(env, "0"));
 }

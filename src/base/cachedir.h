@@ -7,8 +7,13 @@
  * The directory is the --cache-dir option when given (not empty), else
  * $PREPYC_CACHE_DIR (not empty), else $XDG_CACHE_HOME/prepyc (an absolute
  * XDG_CACHE_HOME only: the XDG spec says to ignore a relative one), else
- * $HOME/.cache/prepyc (HOME not empty).  Nothing is created or checked:
- * whoever uses the directory deals with it not existing or not writable.
+ * $HOME/.cache/prepyc (HOME not empty).  Nothing is created or checked
+ * here: whoever uses the directory checks who may write it (trustdir.h)
+ * and deals with it not existing or not writable.
+ *
+ * A cache shared by a group is asked for by --cache-shared, or by
+ * $PREPYC_CACHE_SHARED set to anything but "" or "0" (so that a team sets
+ * it beside $PREPYC_CACHE_DIR): cache_dir_shared().
  */
 #ifndef CACHEDIR_H
 #define CACHEDIR_H
@@ -19,5 +24,8 @@
  * (no option, no variables, no HOME).
  */
 char *cache_dir_resolve(const char *opt);
+
+/* Whether the cache is a group's: `opt` (--cache-shared given), else $PREPYC_CACHE_SHARED. */
+int cache_dir_shared(int opt);
 
 #endif

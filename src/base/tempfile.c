@@ -222,8 +222,9 @@ static int write_all_iov(int fd, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
-		      int iovcnt, const char **what)
+/* write_file_atomic(); `exact`: write_file_atomic_exact(). */
+static int write_atomic(const char *path, mode_t mode, int exact, const struct iovec *iov,
+			int iovcnt, const char **what)
 {
 	char *tmp = temp_name(path);
 	int fd, e;
@@ -231,7 +232,7 @@ int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
 	remove_stray_temps(path);
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0 && errno == ENOENT) {
+	if (fd < 0 && errno == ENOENT && !exact) {
 		if (mkdirs_for(path) < 0) {
 			*what = "cannot create the directory for";
 			goto fail;
@@ -242,7 +243,7 @@ int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
 		*what = "cannot create a temporary file for";
 		goto fail;
 	}
-	if (write_all_iov(fd, iov, iovcnt) < 0) {
+	if ((exact && fchmod(fd, mode) < 0) || write_all_iov(fd, iov, iovcnt) < 0) {
 		*what = "cannot write";
 		e = errno;
 		close(fd);
@@ -269,4 +270,16 @@ fail:
 	free(tmp);
 	errno = e;
 	return -1;
+}
+
+int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
+		      int iovcnt, const char **what)
+{
+	return write_atomic(path, mode, 0, iov, iovcnt, what);
+}
+
+int write_file_atomic_exact(const char *path, mode_t mode, const struct iovec *iov,
+			    int iovcnt, const char **what)
+{
+	return write_atomic(path, mode, 1, iov, iovcnt, what);
 }

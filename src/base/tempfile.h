@@ -23,6 +23,15 @@ int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
 		      int iovcnt, const char **what);
 
 /*
+ * As write_file_atomic(), but the file gets exactly `mode` (fchmod: the
+ * umask does not narrow it, as a cache shared by a group needs), and a
+ * missing directory is not created (-1, ENOENT): the caller makes its
+ * directories with the modes it wants (trustdir.h).
+ */
+int write_file_atomic_exact(const char *path, mode_t mode, const struct iovec *iov,
+			    int iovcnt, const char **what);
+
+/*
  * Remove, once per directory and process, the temporary files a killed
  * prepyc left in the directory of `path`: ".prepyc-PID-N.tmp" whose PID is
  * not running (or is ours with an N we have not used yet: a former process

@@ -21,6 +21,7 @@
 #include "store-disk.h"
 #include "strbuf.h"
 #include "tempfile.h"
+#include "trustdir.h"
 #include "util.h"
 #include "banned.h"
 
@@ -309,7 +310,7 @@ static int read_stats_tail(const char *dir, size_t max, struct strbuf *sb)
 }
 
 /* Keep the file small: rewrite it with its last lines.  Lines appended meanwhile may be lost. */
-static void trim_stats(const char *dir, const char *path)
+static void trim_stats(const char *dir, const char *path, mode_t mode)
 {
 	struct strbuf sb = STRBUF_INIT;
 
@@ -317,16 +318,17 @@ static void trim_stats(const char *dir, const char *path)
 		struct iovec iov = { sb.buf, sb.len };
 		const char *what;
 
-		write_file_atomic(path, 0644, &iov, 1, &what);
+		write_file_atomic_exact(path, mode, &iov, 1, &what);
 	}
 	strbuf_release(&sb);
 }
 
 
-void cache_admin_append_run(const char *dir, const struct cache_run *r)
+void cache_admin_append_run(const char *dir, const struct cache_run *r, const struct trust *t)
 {
 	char *path = xstrfmt("%s/stats", dir);
-	struct strbuf line = STRBUF_INIT;
+	struct strbuf line = STRBUF_INIT, why = STRBUF_INIT;
+	mode_t mode = trust_file_mode(t);
 	struct stat st;
 	const char *p;
 	int fd;
@@ -339,15 +341,24 @@ void cache_admin_append_run(const char *dir, const struct cache_run *r)
 		    (unsigned long long)r->hits, (unsigned long long)r->misses,
 		    (unsigned long long)r->stored, (unsigned long long)r->stored_bytes,
 		    (unsigned long long)r->evicted, (unsigned long long)r->max_size);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || trust_stat_check(t, &st, &why))) {
+		trace("cache: not appending to '%s': %s", path, why.buf);
+		close(fd);
+		fd = -1;
+	}
 	if (fd >= 0) {
+		/* a group's stats file: the umask must not keep the others out */
+		if (st.st_uid == t->uid && (st.st_mode & 0777) != mode && st.st_size == 0)
+			fchmod(fd, mode);
 		/* one write(): O_APPEND places it whole after the other runs' lines */
 		if (xwrite(fd, line.buf, line.len) < 0)
 			trace("cache: cannot append to '%s': %s", path, strerror(errno));
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > DISK_STATS_TRIM_AT)
-			trim_stats(dir, path);
+			trim_stats(dir, path, mode);
 		close(fd);
 	}
+	strbuf_release(&why);
 	strbuf_release(&line);
 	free(path);
 }

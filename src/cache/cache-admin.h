@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct trust;
+
 /* 1 when DIR holds a cache (DIR/v1 or DIR/stats exists, whatever it is), else 0. */
 int cache_admin_exists(const char *dir);
 
@@ -64,10 +66,11 @@ uint64_t cache_admin_last_max_size(const char *dir, int *recorded);
 /*
  * Append `r` (its `when`, label and counters) as one line to DIR/stats,
  * with one write() on an O_APPEND descriptor; past 256 KiB the file is
- * rewritten (atomically) with its last 64 KiB.  Failures are traced only:
- * the file is a courtesy.
+ * rewritten (atomically) with its last 64 KiB.  The file is made in the
+ * modes of `t` (trustdir.h), and left alone when `t` does not trust it.
+ * Failures are traced only: the file is a courtesy.
  */
-void cache_admin_append_run(const char *dir, const struct cache_run *r);
+void cache_admin_append_run(const char *dir, const struct cache_run *r, const struct trust *t);
 
 /*
  * The end-of-run upkeep: remove temporary files older than an hour and,

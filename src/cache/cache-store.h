@@ -63,10 +63,14 @@ struct cache_store {
 
 /*
  * The disk store in `dir` (store-disk.h), bounded to `max_size` bytes,
- * created if need be.  A directory that cannot be written gives one
- * warning and a store that answers lookups and stores nothing; NULL (with
- * the warning printed) when it cannot even be read.
+ * created if need be (modes of trustdir.h; `flags` its trust flags: a
+ * group's cache with TRUST_SHARED).  A directory that cannot be written
+ * gives one warning and a store that answers lookups and stores nothing;
+ * NULL (with the warning printed) when it cannot even be read, or when
+ * someone else could have written it (trustdir.h's rule: "not using the
+ * cache 'DIR': REASON").  A shard found later not to be ours stops the
+ * store for the run (one warning); an entry not ours is a miss.
  */
-struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size);
+struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, unsigned flags);
 
 #endif

@@ -29,7 +29,12 @@ struct cache {
 
 struct cache *cache_open(const char *dir, uint64_t max_size)
 {
-	struct cache_store *disk = cache_store_disk_open(dir, max_size);
+	return cache_open_flags(dir, max_size, 0);
+}
+
+struct cache *cache_open_flags(const char *dir, uint64_t max_size, unsigned flags)
+{
+	struct cache_store *disk = cache_store_disk_open(dir, max_size, flags);
 	struct cache *c;
 
 	if (!disk)

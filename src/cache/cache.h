@@ -49,6 +49,13 @@ struct cache_store;
 struct cache *cache_open(const char *dir, uint64_t max_size);
 
 /*
+ * cache_open() with `flags`, trustdir.h's (TRUST_SHARED: a cache
+ * shared by a group, --cache-shared).  cache_open() is this with 0.  A
+ * cache someone else could have written is not used: one warning, NULL.
+ */
+struct cache *cache_open_flags(const char *dir, uint64_t max_size, unsigned flags);
+
+/*
  * Append store `s` (from its open function; NULL is ignored) to the ones
  * `c` asks, after those it has; `c` owns it from now on and closes it in
  * cache_close().  Before any cache_get/cache_put.

@@ -21,6 +21,7 @@
 #include "cache-admin.h"
 #include "cache-store.h"
 #include "tempfile.h"
+#include "trustdir.h"
 #include "util.h"
 #include "banned.h"
 
@@ -35,7 +36,11 @@ struct disk_store {
 	char *dir;
 	uint64_t max_size;
 	int writable;
-	atomic_int store_failed; /* set once, with the run's one warning */
+	struct trust trust;       /* who may have written what we read (trustdir.h) */
+	atomic_int store_failed;  /* set once, with the run's one warning */
+	atomic_int distrusted;    /* a shard is not ours: nothing more read or written (warned) */
+	atomic_int entry_warned;  /* the run's one warning about an entry not ours */
+	atomic_uchar shard_ok[256]; /* DIR/v1/ab passed the trust check */
 };
 
 /* ---- entries ---------------------------------------------------------- */
@@ -140,6 +145,60 @@ static void remove_damaged(const char *path, const struct stat *st)
 		trace("cache: removed damaged entry '%s'", path);
 }
 
+/*
+ * Is key byte `first`'s shard DIR/v1/ab one we may use?  Checked once per
+ * run and shard.  A missing one is fine (with `create`, it is made, in our
+ * modes); one that is not ours stops the whole store, with one warning: a
+ * shard someone else can write means the cache is not ours.
+ */
+static int shard_usable(struct disk_store *d, unsigned char first, int create)
+{
+	struct strbuf why = STRBUF_INIT;
+	struct stat st;
+	char *path;
+	int ok = 1;
+
+	if (atomic_load(&d->distrusted))
+		return 0;
+	if (atomic_load(&d->shard_ok[first]))
+		return 1;
+	path = xstrfmt("%s/v1/%02x", d->dir, first);
+	if (stat(path, &st) < 0) {
+		mode_t mode = trust_dir_mode(&d->trust);
+
+		if (errno != ENOENT || !create || mkdir(path, mode & 0777) < 0 ||
+		    chmod(path, mode) < 0 || stat(path, &st) < 0)
+			goto out; /* the entry's open or write says what is wrong */
+	}
+	if (S_ISDIR(st.st_mode) && trust_stat_check(&d->trust, &st, &why)) {
+		ok = 0;
+		if (!atomic_exchange(&d->distrusted, 1))
+			warning("not using the cache '%s': '%s' in it %s", d->dir, path, why.buf);
+	} else {
+		atomic_store(&d->shard_ok[first], 1);
+	}
+out:
+	strbuf_release(&why);
+	free(path);
+	return ok;
+}
+
+/*
+ * Whether the entry open on `fd` (`st`) could only have been written by
+ * us (or those we trust): an entry of someone else is refused with the
+ * run's one warning about entries.
+ */
+static int entry_trusted(struct disk_store *d, const char *path, const struct stat *st)
+{
+	struct strbuf why = STRBUF_INIT;
+	int ok = !trust_stat_check(&d->trust, st, &why);
+
+	if (!ok && !atomic_exchange(&d->entry_warned, 1))
+		warning("not using the cache entry '%s': it %s", path, why.buf);
+	strbuf_release(&why);
+	return ok;
+}
+
 /* ---- the store's operations ------------------------------------------- */
 
 static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
@@ -148,8 +207,10 @@ static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	struct disk_store *d = (struct disk_store *)s;
 	char *path = disk_entry_path(d->dir, key);
 	struct stat st;
-	int fd, hit = 0;
+	int fd = -1, hit = 0;
 
+	if (!shard_usable(d, key[0], 0))
+		goto out;
 	/* O_NONBLOCK: a FIFO planted at an entry's path must not hang us */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
@@ -159,6 +220,12 @@ static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	}
 	if (fstat(fd, &st) < 0)
 		goto out;
+	/* checked on the descriptor read: what is judged is what would be used */
+	if (S_ISREG(st.st_mode) && !entry_trusted(d, path, &st)) {
+		if (d->writable)
+			remove_damaged(path, &st);
+		goto out;
+	}
 	if (disk_entry_read(fd, &st, key, code, warnings) < 0) {
 		if (d->writable)
 			remove_damaged(path, &st);
@@ -191,6 +258,8 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 		return 0;
 	if ((uint64_t)code_len + warnings_len > DISK_ENTRY_MAX_BODY)
 		return 0;
+	if (!shard_usable(d, key[0], 1))
+		return 0;
 	path = disk_entry_path(d->dir, key);
 	if (lstat(path, &st) == 0)
 		goto out; /* stored already (by us or another process); a bad one goes on its next get */
@@ -205,7 +274,7 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 		iov[n].iov_base = (void *)warnings;
 		iov[n++].iov_len = warnings_len;
 	}
-	if (write_file_atomic(path, 0644, iov, n, &what) < 0) {
+	if (write_file_atomic_exact(path, trust_file_mode(&d->trust), iov, n, &what) < 0) {
 		int e = errno;
 
 		if (!atomic_exchange(&d->store_failed, 1))
@@ -225,10 +294,11 @@ static void disk_close(struct cache_store *s, const char *label,
 {
 	struct disk_store *d = (struct disk_store *)s;
 	size_t evicted = 0;
+	int upkeep = d->writable && !atomic_load(&d->distrusted);
 
-	if (d->writable && counts->stored)
+	if (upkeep && counts->stored)
 		evicted = cache_admin_trim(d->dir, d->max_size);
-	if (d->writable && (counts->hits || counts->misses)) {
+	if (upkeep && (counts->hits || counts->misses)) {
 		struct cache_run r = {
 			.when = (long long)time(NULL),
 			.label = (char *)label,
@@ -240,8 +310,9 @@ static void disk_close(struct cache_store *s, const char *label,
 			.max_size = d->max_size,
 		};
 
-		cache_admin_append_run(d->dir, &r);
+		cache_admin_append_run(d->dir, &r, &d->trust);
 	}
+	trust_release(&d->trust);
 	free(d->dir);
 	free(d);
 }
@@ -256,7 +327,7 @@ static const struct cache_store_ops disk_ops = {
 /* ---- opening ---------------------------------------------------------- */
 
 /* The tag that backup tools look for; only a courtesy, so failures are ignored. */
-static void write_tag(const char *dir)
+static void write_tag(const char *dir, mode_t mode)
 {
 	char *tag = xstrfmt("%s/CACHEDIR.TAG", dir);
 	struct stat st;
@@ -265,27 +336,30 @@ static void write_tag(const char *dir)
 		struct iovec iov = { (void *)cachedir_tag, sizeof(cachedir_tag) - 1 };
 		const char *what;
 
-		write_file_atomic(tag, 0644, &iov, 1, &what);
+		write_file_atomic_exact(tag, mode, &iov, 1, &what);
 	}
 	free(tag);
 }
 
-struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size)
+struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, unsigned flags)
 {
-	char *v1 = xstrfmt("%s/v1", dir), *below = xstrfmt("%s/v1/-", dir);
+	char *v1 = xstrfmt("%s/v1", dir);
+	struct strbuf why = STRBUF_INIT;
 	struct disk_store *d = NULL;
-	struct stat st;
-	int e = 0, mk;
+	struct trust trust;
+	size_t i;
+	int rc;
 
-	/* mkdir -p DIR/v1 (mkdirs_for makes the directories of a path) */
-	mk = mkdirs_for(below) < 0 ? errno : 0;
-	if (stat(v1, &st) < 0)
-		e = mk ? mk : errno;
-	else if (!S_ISDIR(st.st_mode))
-		e = ENOTDIR;
-	if (e) {
+	trust_init(&trust, flags);
+	/* mkdir -p DIR/v1 in our modes, and whether all of it is ours (trustdir.h) */
+	rc = trust_cache_dir(&trust, dir, "v1", 1, &why);
+	if (rc < 0) {
 		warning("cannot create the cache directory '%s' (%s): compiling without the cache",
-			dir, strerror(e));
+			dir, strerror(errno));
+		goto out;
+	}
+	if (rc > 0) {
+		warning("not using the cache '%s': %s", dir, why.buf);
 		goto out;
 	}
 	if (access(v1, R_OK | X_OK) < 0) {
@@ -297,17 +371,24 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size)
 	d->base.ops = &disk_ops;
 	d->dir = xstrdup(dir);
 	d->max_size = max_size;
+	d->trust = trust;
 	atomic_init(&d->store_failed, 0);
+	atomic_init(&d->distrusted, 0);
+	atomic_init(&d->entry_warned, 0);
+	for (i = 0; i < ARRAY_SIZE(d->shard_ok); i++)
+		atomic_init(&d->shard_ok[i], 0);
 	/* access() sees modes, ACLs and read-only mounts; a full disk shows at the first put */
 	if (access(v1, W_OK | X_OK) < 0 || access(dir, W_OK | X_OK) < 0) {
 		warning("cache directory '%s' is not writable (%s): compiling without storing to the cache",
 			dir, strerror(errno));
 	} else {
 		d->writable = 1;
-		write_tag(dir);
+		write_tag(dir, trust_file_mode(&d->trust));
 	}
 out:
+	if (!d)
+		trust_release(&trust);
+	strbuf_release(&why);
 	free(v1);
-	free(below);
 	return d ? &d->base : NULL;
 }

@@ -58,6 +58,9 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	  AT(d.cache_max_size), "SIZE", "bound of the cache, e.g. 500M, 2G (default 1G)" },
 	{ CO_SYS_PATH, 0, "sys-path", NULL, 1, OPTION_FLAG, AT(d.sys_path), NULL,
 	  "also every directory of the target's sys.path, recursively" },
+	{ CO_CACHE_SHARED, 0, "cache-shared", "cache-shared", 1, OPTION_FLAG, AT(d.cache_shared),
+	  NULL, "the cache is a group's: setgid directories, group-writable entries, entries of "
+	  "the group's members used (they can all plant code; default $PREPYC_CACHE_SHARED)" },
 };
 
 int compileall_option_takes_value(const struct compileall_option *o)

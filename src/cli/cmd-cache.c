@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cmd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "cachedir.h"
 #include "options.h"
 #include "strbuf.h"
+#include "trustdir.h"
 #include "util.h"
 #include "banned.h"
 
@@ -139,10 +141,34 @@ static int cache_prune(const char *dir, uint64_t max)
 	return r.failed ? 1 : 0;
 }
 
+/*
+ * Whether `dir` is ours (trustdir.h): clear and prune remove files in it
+ * by name, so they refuse a cache someone else could have written (an
+ * error); stats only reads, and says so.  0, or 1 when refused.
+ */
+static int check_trust(const char *dir, const char *sub, unsigned flags)
+{
+	struct strbuf why = STRBUF_INIT;
+	struct trust t;
+	int rc;
+
+	trust_init(&t, flags);
+	rc = trust_cache_dir(&t, dir, "v1", 0, &why);
+	if (rc < 0 && errno == ENOENT)
+		rc = trust_cache_dir(&t, dir, NULL, 0, &why);
+	if (rc > 0 && !strcmp(sub, "stats"))
+		warning("the cache '%s' is not yours: %s", dir, why.buf);
+	else if (rc > 0)
+		error("not using the cache '%s': %s", dir, why.buf);
+	trust_release(&t);
+	strbuf_release(&why);
+	return rc > 0 && strcmp(sub, "stats");
+}
+
 static const char *const cache_usage[] = {
-	"usage: prepyc cache stats [--cache-dir DIR]",
-	"   or: prepyc cache clear [--cache-dir DIR]",
-	"   or: prepyc cache prune [--cache-dir DIR] [--cache-max-size SIZE]",
+	"usage: prepyc cache stats [--cache-dir DIR] [--cache-shared]",
+	"   or: prepyc cache clear [--cache-dir DIR] [--cache-shared]",
+	"   or: prepyc cache prune [--cache-dir DIR] [--cache-shared] [--cache-max-size SIZE]",
 	"",
 	"stats: the entries, their size, the last runs and their hit rate.",
 	"clear: remove every entry, the stats and the temporary files (files prepyc",
@@ -152,15 +178,19 @@ static const char *const cache_usage[] = {
 	"       last run recorded, else 1G).",
 	"",
 	"The cache directory is --cache-dir, else $PREPYC_CACHE_DIR, else",
-	"$XDG_CACHE_HOME/prepyc, else ~/.cache/prepyc.",
+	"$XDG_CACHE_HOME/prepyc, else ~/.cache/prepyc.  clear and prune refuse a",
+	"cache that someone else could have written (not yours, or writable by",
+	"others); --cache-shared (or $PREPYC_CACHE_SHARED) accepts your groups'.",
 	NULL,
 };
 
 int cmd_cache(int argc, const char **argv)
 {
 	const char *dir_opt = NULL, *max_arg = NULL, *sub = argc > 1 ? argv[1] : NULL;
+	int shared = 0;
 	const struct option opts[] = {
 		OPT_STRING(0, "cache-dir", &dir_opt, "DIR", "the cache directory"),
+		OPT_FLAG(0, "cache-shared", &shared, "the cache is a group's (see prepyc compile --help)"),
 		OPT_STRING(0, "cache-max-size", &max_arg, "SIZE",
 			   "prune: the bound, in bytes or with K, M, G, T (powers of 1024)"),
 		OPT_END(),
@@ -212,6 +242,8 @@ int cmd_cache(int argc, const char **argv)
 	rc = 0;
 	if (!cache_admin_exists(dir))
 		printf("no cache at %s\n", dir);
+	else if (check_trust(dir, sub, cache_dir_shared(shared) ? TRUST_SHARED : 0))
+		rc = 1;
 	else if (!strcmp(sub, "stats"))
 		rc = cache_stats(dir);
 	else if (!strcmp(sub, "clear"))

@@ -16,12 +16,14 @@
 
 #include "check-import.h"
 #include "check-report.h"
+#include "cachedir.h"
 #include "check.h"
 #include "cli-options.h"
 #include "driver.h"
 #include "options.h"
 #include "sys-path.h"
 #include "target.h"
+#include "trustdir.h"
 #include "util.h"
 #include "walk.h"
 #include "banned.h"
@@ -88,7 +90,8 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 	size_t k;
 
 	for (k = 0; k < d->pythons.nr; k++)
-		if (target_probe_start(&targets[k], d->pythons.v[k], NULL) < 0)
+		if (target_probe_start(&targets[k], d->pythons.v[k], NULL,
+				       cache_dir_shared(0) ? TRUST_SHARED : 0) < 0)
 			rc = 2;
 	if (rc == 0) {
 		int maxlevels = a->o.recursion >= 0 ? a->o.recursion

@@ -19,6 +19,7 @@
 #include "strbuf.h"
 #include "sys-path.h"
 #include "target.h"
+#include "trustdir.h"
 #include "util.h"
 #include "walk.h"
 #include "banned.h"
@@ -371,13 +372,13 @@ static int walk_paths(struct driver_opts *d, const struct option_list *paths,
 }
 
 /* The bytecode cache of this run, or NULL (no HOME, or it cannot be had: warned). */
-static struct cache *open_cache(const char *opt_dir, uint64_t max_size)
+static struct cache *open_cache(const char *opt_dir, uint64_t max_size, unsigned flags)
 {
 	char *dir = cache_dir_resolve(opt_dir);
 	struct cache *cache = NULL;
 
 	if (dir)
-		cache = cache_open(dir, max_size);
+		cache = cache_open_flags(dir, max_size, flags);
 	else
 		trace("cache: no directory (no HOME): not used");
 	free(dir);
@@ -393,6 +394,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	size_t k;
 	double start;
 	uint64_t cache_max = CACHE_DEFAULT_MAX_SIZE;
+	unsigned cache_flags = cache_dir_shared(d->cache_shared) ? TRUST_SHARED : 0;
 	struct cache *cache = NULL;
 	struct strbuf label = STRBUF_INIT;
 
@@ -434,7 +436,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	start = now_seconds();
 	targets = xcalloc(d->pythons.nr, sizeof(*targets));
 	for (k = 0; k < d->pythons.nr; k++) {
-		if (target_probe_start(&targets[k], d->pythons.v[k], d->cache_dir) < 0) {
+		if (target_probe_start(&targets[k], d->pythons.v[k], d->cache_dir, cache_flags) < 0) {
 			while (k-- > 0)
 				target_release(&targets[k]);
 			free(targets);
@@ -455,7 +457,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	}
 	trace("probe: ready after %.1f ms", (now_seconds() - start) * 1e3);
 	if (rc == 0 && !d->no_cache)
-		d->e.cache = cache = open_cache(d->cache_dir, cache_max);
+		d->e.cache = cache = open_cache(d->cache_dir, cache_max, cache_flags);
 
 	if (rc == 0)
 		rc = run_targets(d, targets, &list, &any_failed, &label);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tempfile.h"
+#include "trustdir.h"
 #include "util.h"
 #include "banned.h"
 
@@ -100,8 +101,6 @@ static char *entry_path(const char *dir, const struct strbuf *key)
 	uint64_t h = 14695981039346656037ULL;
 	size_t i;
 
-	if (!dir)
-		return NULL;
 	for (i = 0; i < key->len; i++) {
 		h ^= (unsigned char)key->buf[i];
 		h *= 1099511628211ULL;
@@ -109,17 +108,50 @@ static char *entry_path(const char *dir, const struct strbuf *key)
 	return xstrfmt("%s/targets/%016llx", dir, (unsigned long long)h);
 }
 
-int factscache_get(const char *dir, const struct strbuf *key, struct strbuf *facts)
+/*
+ * Whether DIR and DIR/targets are ours (trustdir.h), creating them with
+ * `create`: 1 yes, 0 no (traced: the bytecode cache's opening warns).
+ */
+static int dir_trusted(const struct trust *t, const char *dir, int create)
 {
-	char *path = entry_path(dir, key);
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf why = STRBUF_INIT;
+	int rc = trust_cache_dir(t, dir, "targets", create, &why);
+
+	if (rc > 0)
+		trace("facts cache: not using '%s': %s", dir, why.buf);
+	strbuf_release(&why);
+	return rc == 0;
+}
+
+int factscache_get(const char *dir, unsigned flags, const struct strbuf *key,
+		   struct strbuf *facts)
+{
+	struct strbuf sb = STRBUF_INIT, why = STRBUF_INIT;
 	size_t head = strlen(MAGIC);
+	struct trust t;
+	struct stat st;
+	char *path;
 	int fd, hit = 0;
 
-	if (!path)
+	if (!dir)
 		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	trust_init(&t, flags);
+	if (!dir_trusted(&t, dir, 0)) {
+		trust_release(&t);
+		return 0;
+	}
+	path = entry_path(dir, key);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY);
+	/* judged on the descriptor read: a facts entry decides where pycs go */
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+			trust_stat_check(&t, &st, &why))) {
+		trace("facts cache: not using '%s': %s", path, why.len ? why.buf : "not a file");
+		close(fd);
+		fd = -1;
+	}
 	free(path);
+	strbuf_release(&why);
+	trust_release(&t);
 	if (fd < 0)
 		return 0;
 	if (strbuf_read_fd(&sb, fd, 4096) > 0 && sb.len > head + key->len &&
@@ -135,21 +167,30 @@ int factscache_get(const char *dir, const struct strbuf *key, struct strbuf *fac
 	return hit;
 }
 
-void factscache_put(const char *dir, const struct strbuf *key, const struct strbuf *facts)
+void factscache_put(const char *dir, unsigned flags, const struct strbuf *key,
+		    const struct strbuf *facts)
 {
-	char *path = entry_path(dir, key);
 	struct iovec iov[3];
+	struct trust t;
 	const char *what;
+	char *path;
 
-	if (!path)
+	if (!dir)
 		return;
+	trust_init(&t, flags);
+	if (!dir_trusted(&t, dir, 1)) {
+		trust_release(&t);
+		return;
+	}
+	path = entry_path(dir, key);
 	iov[0].iov_base = (void *)MAGIC;
 	iov[0].iov_len = strlen(MAGIC);
 	iov[1].iov_base = key->buf;
 	iov[1].iov_len = key->len + 1; /* with its NUL */
 	iov[2].iov_base = facts->buf;
 	iov[2].iov_len = facts->len;
-	if (write_file_atomic(path, 0644, iov, 3, &what) < 0)
+	if (write_file_atomic_exact(path, trust_file_mode(&t), iov, 3, &what) < 0)
 		trace("facts cache: %s '%s'", what, path);
+	trust_release(&t);
 	free(path);
 }

@@ -15,6 +15,7 @@
 #include "factscache.h"
 #include "siphash.h"
 #include "strbuf.h"
+#include "trustdir.h"
 #include "util.h"
 #include "banned.h"
 
@@ -222,7 +223,8 @@ static void build_worker_argv(struct target *t)
 	t->worker_argv = argv;
 }
 
-int target_probe_start(struct target *t, const char *python, const char *cache_dir)
+int target_probe_start(struct target *t, const char *python, const char *cache_dir,
+		       unsigned cache_flags)
 {
 	memset(t, 0, sizeof(*t));
 	t->python = xstrdup(python);
@@ -232,7 +234,8 @@ int target_probe_start(struct target *t, const char *python, const char *cache_d
 	if (factscache_key(python, &t->cache_key) == 0) {
 		t->cacheable = 1;
 		t->facts_dir = cache_dir_resolve(cache_dir);
-		if (factscache_get(t->facts_dir, &t->cache_key, &t->cached)) {
+		t->facts_flags = cache_flags;
+		if (factscache_get(t->facts_dir, cache_flags, &t->cache_key, &t->cached)) {
 			trace("facts of '%s' from the cache", python);
 			return 0; /* no interpreter to start */
 		}
@@ -246,7 +249,7 @@ int target_probe_start(struct target *t, const char *python, const char *cache_d
 
 int target_probe(struct target *t, const char *python)
 {
-	if (target_probe_start(t, python, NULL) < 0)
+	if (target_probe_start(t, python, NULL, cache_dir_shared(0) ? TRUST_SHARED : 0) < 0)
 		return -1;
 	return target_probe_finish(t);
 }
@@ -345,7 +348,7 @@ int target_probe_finish(struct target *t)
 	build_worker_argv(t);
 	/* only a usable target's facts are remembered */
 	if (store)
-		factscache_put(t->facts_dir, &t->cache_key, &out);
+		factscache_put(t->facts_dir, t->facts_flags, &t->cache_key, &out);
 	strbuf_release(&out);
 	return 0;
 fail:

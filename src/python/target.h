@@ -46,6 +46,7 @@ struct target {
 	int probe_err_fd;     /* an unlinked temporary file for its stderr, or -1 */
 	int cacheable;
 	char *facts_dir; /* the cache directory the facts are kept in, or NULL */
+	unsigned facts_flags; /* trustdir.h's flags for it (TRUST_SHARED) */
 	struct strbuf cache_key;
 	struct strbuf cached;
 };
@@ -59,7 +60,8 @@ const char *target_default_python(void);
 
 /*
  * Probe `python`; 0, or -1 after printing why it cannot be a target.  The
- * facts are cached in the default cache directory (cachedir.h).
+ * facts are cached in the default cache directory (cachedir.h; shared as
+ * $PREPYC_CACHE_SHARED says).
  */
 int target_probe(struct target *t, const char *python);
 
@@ -68,9 +70,12 @@ int target_probe(struct target *t, const char *python);
  * starts: start() launches the probe (-1 if it cannot be run), finish()
  * collects it.  After a failed finish() the target is released.
  * `cache_dir` is the --cache-dir option (NULL when not given): the facts
- * are cached in the directory cache_dir_resolve(cache_dir) names.
+ * are cached in the directory cache_dir_resolve(cache_dir) names, under
+ * trustdir.h's rule with `cache_flags` (TRUST_SHARED for
+ * --cache-shared).
  */
-int target_probe_start(struct target *t, const char *python, const char *cache_dir);
+int target_probe_start(struct target *t, const char *python, const char *cache_dir,
+		       unsigned cache_flags);
 int target_probe_finish(struct target *t);
 void target_release(struct target *t);
 
