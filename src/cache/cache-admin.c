@@ -441,6 +441,19 @@ size_t cache_admin_trim(const char *dir, uint64_t max_size)
 	return evicted;
 }
 
+int cache_admin_trusted(const char *dir, unsigned flags, struct strbuf *why)
+{
+	struct trust t;
+	int rc;
+
+	trust_init(&t, flags);
+	rc = trust_cache_dir(&t, dir, "v1", 0, why);
+	if (rc < 0 && errno == ENOENT)
+		rc = trust_cache_dir(&t, dir, NULL, 0, why);
+	trust_release(&t);
+	return rc;
+}
+
 int cache_admin_exists(const char *dir)
 {
 	struct stat st;

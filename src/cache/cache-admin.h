@@ -23,7 +23,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct strbuf;
 struct trust;
+
+/*
+ * Whether DIR, and DIR/v1 when there is one, pass trustdir.h's rule with
+ * `flags` (TRUST_SHARED or 0): 0, 1 with the reason in `why` ("it belongs
+ * to..."), -1 with errno when DIR cannot be looked at.
+ */
+int cache_admin_trusted(const char *dir, unsigned flags, struct strbuf *why);
 
 /* 1 when DIR holds a cache (DIR/v1 or DIR/stats exists, whatever it is), else 0. */
 int cache_admin_exists(const char *dir);

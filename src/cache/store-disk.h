@@ -12,6 +12,10 @@
  *   DIR/stats               one line appended per run that used the cache
  *   DIR/targets/...         the targets' facts (factscache.h), not ours
  *
+ * Directories are made mode 0700, files 0600 (02770 and 0660 for a
+ * group's cache), exactly; a directory, shard or entry that someone else
+ * could have written is not used (trustdir.h).
+ *
  * An entry is a header (magic "PREPYC\x1a\n", the format version, the key
  * again, the lengths of the two parts, a BLAKE2b checksum of the parts)
  * then the code, then the warnings.  Entries are published atomically

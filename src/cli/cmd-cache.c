@@ -6,7 +6,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cmd.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,20 +148,14 @@ static int cache_prune(const char *dir, uint64_t max)
 static int check_trust(const char *dir, const char *sub, unsigned flags)
 {
 	struct strbuf why = STRBUF_INIT;
-	struct trust t;
-	int rc;
+	int rc = cache_admin_trusted(dir, flags, &why) > 0;
 
-	trust_init(&t, flags);
-	rc = trust_cache_dir(&t, dir, "v1", 0, &why);
-	if (rc < 0 && errno == ENOENT)
-		rc = trust_cache_dir(&t, dir, NULL, 0, &why);
-	if (rc > 0 && !strcmp(sub, "stats"))
+	if (rc && !strcmp(sub, "stats"))
 		warning("the cache '%s' is not yours: %s", dir, why.buf);
-	else if (rc > 0)
+	else if (rc)
 		error("not using the cache '%s': %s", dir, why.buf);
-	trust_release(&t);
 	strbuf_release(&why);
-	return rc > 0 && strcmp(sub, "stats");
+	return rc && strcmp(sub, "stats");
 }
 
 static const char *const cache_usage[] = {
