@@ -163,13 +163,11 @@ static int shard_usable(struct disk_store *d, unsigned char first, int create)
 	if (atomic_load(&d->shard_ok[first]))
 		return 1;
 	path = xstrfmt("%s/v1/%02x", d->dir, first);
-	if (stat(path, &st) < 0) {
-		mode_t mode = trust_dir_mode(&d->trust);
-
-		if (errno != ENOENT || !create || mkdir(path, mode & 0777) < 0 ||
-		    chmod(path, mode) < 0 || stat(path, &st) < 0)
-			goto out; /* the entry's open or write says what is wrong */
-	}
+	/* (v1 too, if a `prepyc cache clear` removed it meanwhile) */
+	if (stat(path, &st) < 0 &&
+	    (errno != ENOENT || !create || trust_mkdirs(path, trust_dir_mode(&d->trust), NULL) < 0 ||
+	     stat(path, &st) < 0))
+		goto out; /* the entry's open or write says what is wrong */
 	if (S_ISDIR(st.st_mode) && trust_stat_check(&d->trust, &st, &why)) {
 		ok = 0;
 		if (!atomic_exchange(&d->distrusted, 1))
@@ -252,7 +250,7 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	struct stat st;
 	const char *what = "";
 	char *path;
-	int n = 0, stored = 0;
+	int n = 0, stored = 0, rc;
 
 	if (!d->writable || atomic_load(&d->store_failed))
 		return 0;
@@ -274,7 +272,14 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 		iov[n].iov_base = (void *)warnings;
 		iov[n++].iov_len = warnings_len;
 	}
-	if (write_file_atomic_exact(path, trust_file_mode(&d->trust), iov, n, &what) < 0) {
+	rc = write_file_atomic_exact(path, trust_file_mode(&d->trust), iov, n, &what);
+	if (rc < 0 && errno == ENOENT) {
+		/* the shard was removed since it was checked: make it again, once */
+		atomic_store(&d->shard_ok[key[0]], 0);
+		if (shard_usable(d, key[0], 1))
+			rc = write_file_atomic_exact(path, trust_file_mode(&d->trust), iov, n, &what);
+	}
+	if (rc < 0) {
 		int e = errno;
 
 		if (!atomic_exchange(&d->store_failed, 1))

@@ -322,3 +322,23 @@ TEST(trust_disk_store_refuses_entries_not_ours)
 	free(dir);
 	remove_tree(tmp);
 }
+
+TEST(trust_store_remakes_a_cleared_shard)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/cache", tmp), *v1 = xstrfmt("%s/v1", dir);
+	struct cache_clear_result res;
+	struct cache *c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+
+	/* `prepyc cache clear` during a run removes v1 and its shards: storing goes on */
+	put_n(c, 1);
+	CHECK(get_n(c, 1));
+	CHECK_INT(cache_admin_clear(dir, &res), 0);
+	CHECK(!exists(v1));
+	put_n(c, 1);
+	CHECK(get_n(c, 1));
+	CHECK_INT(mode_of(v1), 0700);
+	cache_close(c, "cleared");
+	free(v1);
+	free(dir);
+	remove_tree(tmp);
+}
