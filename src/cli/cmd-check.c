@@ -3,8 +3,8 @@
  * compiled for its targets?  And `--import MODULE`: does importing compile
  * anything?
  *
- * The command line, the targets and the walk; the judging is check.h's,
- * the reports check-report.h's.  No interpreter is started when the
+ * The command line, the targets and the walk (or a bundle's members,
+ * bundle.h); the judging is check.h's, the reports check-report.h's.  No interpreter is started when the
  * targets' facts are cached (factscache.h).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "check-import.h"
 #include "check-report.h"
 #include "check.h"
@@ -28,6 +29,7 @@
 
 static const char *const check_usage[] = {
 	"usage: prepyc check [OPTIONS] PATH...",
+	"   or: prepyc check [OPTIONS] [--root PREFIX] BUNDLE",
 	"   or: prepyc check [OPTIONS] [PATH...] --import MODULE [--import MODULE...]",
 	"",
 	"Verify that every .py file under each PATH has a valid, fresh pyc for each",
@@ -35,6 +37,10 @@ static const char *const check_usage[] = {
 	"per problem: 'SOURCE: status (PYC: detail)'; status is one of missing,",
 	"stale-mtime, stale-size, stale-hash, wrong-magic, wrong-mode, corrupt,",
 	"unreadable; orphan and sourceless pycs are warnings (failures with --strict).",
+	"",
+	"A BUNDLE (.zip, .whl, .tar, .tar.gz, .tgz, .tar.xz, .tar.zst) is judged as it",
+	"will arrive once extracted, without extracting it: a timestamp pyc whose",
+	"source the archive stores with another mtime is stale-on-arrival.",
 	"",
 	"--import runs the target interpreter, with your environment and working",
 	"directory, and IMPORTS the named modules: the application's import-time code",
@@ -49,21 +55,26 @@ static const char check_epilog[] =
 	"\nexit status: 0 every source has a fresh pyc (and the imports compiled nothing);\n"
 	"1 some pyc is missing, stale or invalid, or an import failed or compiled or\n"
 	"wrote something (with --strict: or a module came from outside the PATHs);\n"
-	"2 usage error or unusable target interpreter.\n";
+	"2 usage error, unusable target interpreter, or unreadable or hostile bundle.\n";
 
 struct check_args {
 	struct driver_opts d; /* the targets, -x and --pycache-prefix */
 	struct check_opts o;
 	struct option_list levels, imports;
-	const char *inval;
-	int json, strict, quiet, verbose, null, sys_path;
+	const char *inval, *root;
+	int json, strict, quiet, verbose, null, sys_path, is_bundle;
+	struct bundle bundle; /* check BUNDLE */
 	size_t *owner; /* --sys-path: who owns each entry (sys-path.h) */
 };
 
-/* -o and --invalidation-mode, checked once parsed; 0 or -1. */
-static int finish_options(struct check_args *a)
+/* -o, --invalidation-mode and a bundle's options, checked once parsed; 0 or -1. */
+static int finish_options(struct check_args *a, int npaths, const char **paths)
 {
 	const char *bad;
+	int i;
+
+	for (i = 0; i < npaths; i++)
+		a->is_bundle += bundle_is_name(paths[i], &a->bundle.kind);
 
 	if (cli_parse_levels(&a->levels, a->o.levels, &a->o.nlevels, &bad) < 0)
 		return error("option '-o' expects -1, 0, 1 or 2, not '%s'", bad);
@@ -72,6 +83,13 @@ static int finish_options(struct check_args *a)
 			     "unchecked-hash");
 	if (a->json && a->null)
 		return error("options '--json' and '-z' cannot be used together");
+	if (!a->is_bundle)
+		return a->root ? error("option '--root' is for a bundle (.zip, .whl, .tar...)") : 0;
+	if (a->is_bundle > 1 || a->is_bundle != npaths)
+		return error("a bundle is checked on its own: one PATH");
+	if (a->imports.nr || a->sys_path || a->d.pycache_prefix)
+		return error("options '--import', '--sys-path' and '--pycache-prefix' do not "
+			     "apply to a bundle");
 	return 0;
 }
 
@@ -84,20 +102,16 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 		   struct source_list *list)
 {
 	struct driver_opts *d = &a->d;
+	int maxlevels = a->o.recursion >= 0 ? a->o.recursion : a->o.no_recurse ? 0 : WALK_MAX_DEPTH;
 	int rc = 0, i;
 	size_t k;
 
 	for (k = 0; k < d->pythons.nr; k++)
 		if (target_probe_start(&targets[k], d->pythons.v[k], NULL) < 0)
 			rc = 2;
-	if (rc == 0) {
-		int maxlevels = a->o.recursion >= 0 ? a->o.recursion
-				: a->o.no_recurse ? 0 : WALK_MAX_DEPTH;
-
-		for (i = 0; i < npaths; i++)
-			if (walk_path(paths[i], maxlevels, WALK_PYCACHE, list))
-				rc = 1;
-	}
+	for (i = 0; rc == 0 && !a->is_bundle && i < npaths; i++)
+		if (walk_path(paths[i], maxlevels, WALK_PYCACHE, list))
+			rc = 1;
 	for (k = 0; k < d->pythons.nr; k++) {
 		if (!targets[k].python)
 			continue;
@@ -107,12 +121,15 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 			error("option '--invalidation-mode': '%s' (%s) has no hash-based pycs",
 			      targets[k].python, targets[k].display);
 			rc = 2;
+		} else if (a->is_bundle) {
+			targets[k].layout.pycache_prefix = NULL; /* where it arrives has none */
 		}
 	}
+	if (rc == 0 && a->is_bundle && bundle_load(&a->bundle, paths[0], a->root, maxlevels,
+						   targets, d->pythons.nr, list) < 0)
+		rc = 2;
 	if (rc != 2 && a->sys_path)
-		a->owner = sys_path_check_walk(targets, d->pythons.nr, a->o.recursion >= 0 ?
-					       a->o.recursion : a->o.no_recurse ? 0 : WALK_MAX_DEPTH,
-					       list, &rc);
+		a->owner = sys_path_check_walk(targets, d->pythons.nr, maxlevels, list, &rc);
 	return rc;
 }
 
@@ -193,6 +210,7 @@ static int run(struct check_args *a, int npaths, const char **paths)
 		rc = 2;
 		goto out;
 	}
+	a->o.bundle = a->is_bundle ? &a->bundle : NULL;
 	check_tree(&c, &a->o, targets, nt, &list, skips);
 	if (check_problems(&c, a->strict) && rc == 0)
 		rc = 1;
@@ -209,6 +227,7 @@ out:
 	fflush(stdout);
 	check_release(&c);
 	source_list_release(&list);
+	bundle_release(&a->bundle);
 	for (k = 0; k < nt; k++) {
 		import_check_release(&res[k]);
 		free(skips[k]);
@@ -223,7 +242,7 @@ out:
 
 int cmd_check(int argc, const char **argv)
 {
-	struct check_args a = { .d = DRIVER_OPTS_INIT, .o = CHECK_OPTS_INIT };
+	struct check_args a = { .d = DRIVER_OPTS_INIT, .o = CHECK_OPTS_INIT, .bundle = BUNDLE_INIT };
 	int npaths, rc = 2;
 	const struct option opts[] = {
 		OPT_PYTHON(&a.d.pythons, "target interpreter (repeatable)"),
@@ -237,6 +256,7 @@ int cmd_check(int argc, const char **argv)
 		OPT_FLAG(0, "json", &a.json, "write a JSON report on stdout"),
 		OPT_FLAG(0, "sys-path", &a.sys_path, "also every directory of the target's sys.path"),
 		OPT_FLAG(0, "strict", &a.strict, "orphan and sourceless pycs fail the check"),
+		OPT_STRING(0, "root", &a.root, "PREFIX", "in a bundle, the code is under PREFIX/ (a Lambda layer: python)"),
 		OPT_LIST(0, "import", &a.imports, "MODULE", "import MODULE and report compiles (runs its code!)"),
 		OPT_FLAG('z', "null", &a.null, "list only the paths of the sources with a problem, NUL-terminated"),
 		OPT_FLAG('v', "verbose", &a.verbose, "with --import: list every module loaded and its file"),
@@ -252,7 +272,7 @@ int cmd_check(int argc, const char **argv)
 	} else if (npaths < 0 || (npaths == 0 && !a.imports.nr && !a.sys_path &&
 				  (error("no PATH given"), 1))) {
 		fprintf(stderr, "%s\nTry 'prepyc check --help' for the options.\n", check_usage[0]);
-	} else if (finish_options(&a) == 0) {
+	} else if (finish_options(&a, npaths, argv + 1) == 0) {
 		driver_default_target(&a.d.pythons);
 		rc = run(&a, npaths, argv + 1);
 	}
