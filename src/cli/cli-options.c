@@ -58,6 +58,8 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	  AT(d.cache_max_size), "SIZE", "bound of the cache, e.g. 500M, 2G (default 1G)" },
 	{ CO_SYS_PATH, 0, "sys-path", NULL, 1, OPTION_FLAG, AT(d.sys_path), NULL,
 	  "also every directory of the target's sys.path, recursively" },
+	{ CO_BUNDLE, 0, "bundle", NULL, 1, OPTION_FLAG, AT(bundle), NULL,
+	  "for a zip, wheel or tar: checked-hash pycs, which survive any archive (see above)" },
 };
 
 int compileall_option_takes_value(const struct compileall_option *o)

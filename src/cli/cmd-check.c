@@ -38,9 +38,9 @@ static const char *const check_usage[] = {
 	"stale-mtime, stale-size, stale-hash, wrong-magic, wrong-mode, corrupt,",
 	"unreadable; orphan and sourceless pycs are warnings (failures with --strict).",
 	"",
-	"A BUNDLE (.zip, .whl, .tar, .tar.gz, .tgz, .tar.xz, .tar.zst) is judged as it",
-	"will arrive once extracted, without extracting it: a timestamp pyc whose",
-	"source the archive stores with another mtime is stale-on-arrival.",
+	"A BUNDLE (.zip, .whl, .tar[.gz|.xz|.zst]) is judged as it will arrive once",
+	"extracted: a timestamp pyc whose source's mtime the archive will not restore",
+	"is stale-on-arrival.",
 	"",
 	"--import runs the target interpreter, with your environment and working",
 	"directory, and IMPORTS the named modules: the application's import-time code",
@@ -71,10 +71,6 @@ struct check_args {
 static int finish_options(struct check_args *a, int npaths, const char **paths)
 {
 	const char *bad;
-	int i;
-
-	for (i = 0; i < npaths; i++)
-		a->is_bundle += bundle_is_name(paths[i], &a->bundle.kind);
 
 	if (cli_parse_levels(&a->levels, a->o.levels, &a->o.nlevels, &bad) < 0)
 		return error("option '-o' expects -1, 0, 1 or 2, not '%s'", bad);
@@ -83,14 +79,10 @@ static int finish_options(struct check_args *a, int npaths, const char **paths)
 			     "unchecked-hash");
 	if (a->json && a->null)
 		return error("options '--json' and '-z' cannot be used together");
-	if (!a->is_bundle)
-		return a->root ? error("option '--root' is for a bundle (.zip, .whl, .tar...)") : 0;
-	if (a->is_bundle > 1 || a->is_bundle != npaths)
-		return error("a bundle is checked on its own: one PATH");
-	if (a->imports.nr || a->sys_path || a->d.pycache_prefix)
-		return error("options '--import', '--sys-path' and '--pycache-prefix' do not "
-			     "apply to a bundle");
-	return 0;
+	a->is_bundle = bundle_args(npaths, paths, a->root, a->imports.nr ? "--import" :
+				   a->sys_path ? "--sys-path" :
+				   a->d.pycache_prefix ? "--pycache-prefix" : NULL);
+	return a->is_bundle < 0 ? -1 : 0;
 }
 
 /*
@@ -121,8 +113,6 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 			error("option '--invalidation-mode': '%s' (%s) has no hash-based pycs",
 			      targets[k].python, targets[k].display);
 			rc = 2;
-		} else if (a->is_bundle) {
-			targets[k].layout.pycache_prefix = NULL; /* where it arrives has none */
 		}
 	}
 	if (rc == 0 && a->is_bundle && bundle_load(&a->bundle, paths[0], a->root, maxlevels,
@@ -131,24 +121,6 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 	if (rc != 2 && a->sys_path)
 		a->owner = sys_path_check_walk(targets, d->pythons.nr, maxlevels, list, &rc);
 	return rc;
-}
-
-/*
- * The -x verdict of each target on the list's entries, and with --sys-path
- * the other targets' directories; NULLs without either.  0 or -1.
- */
-static int eval_excludes(const struct check_args *a, const struct target *targets,
-			 const struct source_list *list, unsigned char **skips)
-{
-	size_t k;
-
-	for (k = 0; k < a->d.pythons.nr; k++) {
-		if (a->d.rx && driver_eval_rx(&a->d, &targets[k], list, &skips[k]) < 0)
-			return -1;
-		if (a->owner)
-			sys_path_mark_skips(a->owner, list->nr, k, &skips[k]);
-	}
-	return 0;
 }
 
 /*
@@ -206,7 +178,7 @@ static int run(struct check_args *a, int npaths, const char **paths)
 	struct check_result c = CHECK_RESULT_INIT;
 	int rc = prepare(a, npaths, paths, targets, &list);
 
-	if (rc == 2 || eval_excludes(a, targets, &list, skips) < 0) {
+	if (rc == 2 || sys_path_check_skips(&a->d, a->owner, targets, nt, &list, skips) < 0) {
 		rc = 2;
 		goto out;
 	}

@@ -227,7 +227,8 @@ int bundle_read(struct bundle *b)
 	r.max_entries = (size_t)env_bound("PREPYC_BUNDLE_MAX_ENTRIES", DEFAULT_MAX_ENTRIES);
 	support_formats(r.a, b->kind);
 	if (archive_read_open_filename(r.a, b->path, 65536) != ARCHIVE_OK) {
-		rc = error("cannot read '%s': %s", b->path, archive_error_string(r.a));
+		rc = error("cannot read '%s' as a %s: %s", b->path,
+			   b->kind == BUNDLE_TAR ? "tar" : "zip", archive_error_string(r.a));
 		goto out;
 	}
 	for (;;) {
@@ -236,7 +237,8 @@ int bundle_read(struct bundle *b)
 		if (st == ARCHIVE_EOF)
 			break;
 		if (st != ARCHIVE_OK && st != ARCHIVE_WARN) {
-			rc = error("cannot read '%s': %s", b->path, archive_error_string(r.a));
+			rc = error("cannot read '%s' as a %s: %s", b->path,
+				   b->kind == BUNDLE_TAR ? "tar" : "zip", archive_error_string(r.a));
 			break;
 		}
 		if (++n > r.max_entries) {

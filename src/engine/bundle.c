@@ -41,6 +41,23 @@ int bundle_is_name(const char *path, enum bundle_kind *kind)
 	return 0;
 }
 
+int bundle_args(int npaths, const char *const *paths, const char *root,
+		const char *tree_option)
+{
+	enum bundle_kind kind;
+	int i, n = 0;
+
+	for (i = 0; i < npaths; i++)
+		n += bundle_is_name(paths[i], &kind);
+	if (!n)
+		return root ? error("option '--root' is for a bundle (.zip, .whl, .tar...)") : 0;
+	if (npaths != 1)
+		return error("a bundle is checked on its own: give one PATH");
+	if (tree_option)
+		return error("option '%s' does not apply to a bundle", tree_option);
+	return 1;
+}
+
 static const char *kind_name(enum bundle_kind k)
 {
 	return k == BUNDLE_TAR ? "tar" : k == BUNDLE_ZIP ? "zip" : "wheel";
@@ -320,12 +337,14 @@ static int cmp_source(const void *a, const void *b)
 }
 
 int bundle_load(struct bundle *b, const char *path, const char *root, int maxlevels,
-		const struct target *targets, size_t ntargets, struct source_list *list)
+		struct target *targets, size_t ntargets, struct source_list *list)
 {
 	char *r = xstrdup("");
-	size_t first = list->nr, rlen;
+	size_t first = list->nr, rlen, k;
 	int rc = -1;
 
+	for (k = 0; k < ntargets; k++)
+		targets[k].layout.pycache_prefix = NULL;
 	b->path = xstrdup(path);
 	b->targets = targets;
 	b->ntargets = ntargets;

@@ -108,12 +108,22 @@ struct bundle {
 int bundle_is_name(const char *path, enum bundle_kind *kind);
 
 /*
+ * `check`'s command line: 1 when `paths` are one bundle; 0 when none is
+ * one (an error when `root`, --root, is given); -1 after an error: a
+ * bundle with other PATHs, or `tree_option` (the name of an option given
+ * that applies to trees only, or NULL).
+ */
+int bundle_args(int npaths, const char *const *paths, const char *root,
+		const char *tree_option);
+
+/*
  * Read `path` and list its members under `root` (NULL or "": all) no
  * deeper than `maxlevels` into `list`, for the targets (which must be
- * probed).  0, or -1 after printing an error.
+ * probed; their sys.pycache_prefix is dropped: where a bundle arrives
+ * has none).  0, or -1 after printing an error.
  */
 int bundle_load(struct bundle *b, const char *path, const char *root, int maxlevels,
-		const struct target *targets, size_t ntargets, struct source_list *list);
+		struct target *targets, size_t ntargets, struct source_list *list);
 
 /*
  * bundle_load()'s first half, in bundle-read.c: the members of `b->path`
