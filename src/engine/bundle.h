@@ -56,6 +56,9 @@
  *   check_tree(&c, &o, targets, ntargets, &list, skips);  ... report ...
  *   check_release(&c); source_list_release(&list); bundle_release(&b);
  *
+ * bundle_read() sets TZ to ":/etc/localtime" when it is unset (the same
+ * zone): libarchive's mktime() then stops re-reading the file per member.
+ *
  * Errors: bundle_load() prints why ("prepyc: error: cannot read 'f.zip':
  * REASON"), also when libarchive was not compiled in, and returns -1;
  * bundle_verify() and bundle_stat() cannot fail.  Ownership: the bundle
