@@ -57,7 +57,8 @@
  *   check_release(&c); source_list_release(&list); bundle_release(&b);
  *
  * bundle_read() sets TZ to ":/etc/localtime" when it is unset (the same
- * zone): libarchive's mktime() then stops re-reading the file per member.
+ * zone): libarchive's conversion of each zip time then stops re-reading
+ * the file per member.
  *
  * Errors: bundle_load() prints why ("prepyc: error: cannot read 'f.zip':
  * REASON"), also when libarchive was not compiled in, and returns -1;
