@@ -409,6 +409,19 @@ static void fmt_utc(int64_t t, char *buf, size_t len)
 }
 
 /*
+ * Is `off` seconds a time zone's offset (whole quarter hours, within 14
+ * hours), give or take a DOS time's rounding?  A zip written in one zone
+ * and read in another is off by that much.
+ */
+static int zone_shift(int32_t off)
+{
+	int32_t q = off % 900;
+
+	return off >= -14 * 3600 - 1 && off <= 14 * 3600 + 1 && (q <= 1 && q >= -1 ? 1 :
+		q >= 899 || q <= -899);
+}
+
+/*
  * A timestamp pyc that does not match its source's arrival mtime: is the
  * bundle the cause (see bundle.h)?  Then stale-on-arrival, with why.
  */
@@ -432,7 +445,8 @@ static enum pyc_status on_arrival(const struct bundle *b, const struct target *t
 			 "them: no timestamp pyc survives (use hash-based pycs)");
 		return PYC_STALE_ON_ARRIVAL;
 	}
-	if (off != 0 && (b->kind == BUNDLE_TAR || off < -1 || off > 1) && !b->one_mtime)
+	if (off != 0 && (b->kind == BUNDLE_TAR || off < -1 || off > 1) && !b->one_mtime &&
+	    !(b->kind == BUNDLE_ZIP && zone_shift(off)))
 		return PYC_STALE_MTIME;
 	fmt_utc(as->mtime_sec, at, sizeof(at));
 	fmt_utc((int64_t)hdr.mtime32, compiled, sizeof(compiled));
@@ -440,7 +454,7 @@ static enum pyc_status on_arrival(const struct bundle *b, const struct target *t
 		 kind_name(b->kind), at, compiled,
 		 b->one_mtime && (off < -1 || off > 1) ? " (as for every file)" : "",
 		 b->kind == BUNDLE_ZIP && (as->mtime_sec - src->mtime_sec > 2 ||
-					   src->mtime_sec - as->mtime_sec > 2)
+					   src->mtime_sec - as->mtime_sec > 2 || off < -1 || off > 1)
 			 ? " (a zip stores local time; it arrives as UTC)" : "");
 	return PYC_STALE_ON_ARRIVAL;
 }

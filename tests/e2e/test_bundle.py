@@ -81,12 +81,13 @@ def members(root):
     return sorted(out)
 
 
-def make_zip(path, root, override=None):
+def make_zip(path, root, override=None, zone=0):
     """A zip as Python's zipfile writes it (DOS times only), from the tree's
-    mtimes in UTC; `override` maps arcnames to other bytes."""
+    mtimes in UTC (+ `zone` seconds: written where local time is not UTC);
+    `override` maps arcnames to other bytes."""
     with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as z:
         for arc, p in members(root):
-            info = zipfile.ZipInfo(arc, time.gmtime(os.stat(p).st_mtime)[:6])
+            info = zipfile.ZipInfo(arc, time.gmtime(os.stat(p).st_mtime + zone)[:6])
             info.compress_type = zipfile.ZIP_DEFLATED
             with open(p, 'rb') as f:
                 data = f.read()
@@ -170,6 +171,13 @@ class InterpreterTests(BundleCase):
         res = self.prepyc(['check', '--python', self.py.path, 'f.zip'], 1)
         self.assertIn('f.zip/pkg/odd.py: stale-on-arrival (f.zip/pkg/__pycache__/%s: the zip '
                       'stores' % self.py.pyc_name('odd'), res.out)
+        # written at UTC+1: every DOS time is an hour off where it arrives
+        make_zip(os.path.join(self.tmp, 'zone.zip'), self.src, zone=3600)
+        got, doc = self.check('zone.zip', 1)
+        self.assertEqual(set(self.statuses(got).values()), {'stale-on-arrival'})
+        self.assertEqual(got['top.py'][1], 'the zip stores 2026-01-02 13:00:10 UTC for a source '
+                         'compiled at 2026-01-02 12:00:10 UTC (a zip stores local time; it '
+                         'arrives as UTC)')
         for name, mode in (('f.tar', 'w'), ('f.tar.gz', 'w:gz'), ('f.tgz', 'w:gz'),
                            ('f.tar.xz', 'w:xz')):
             with self.subTest(bundle=name):
