@@ -32,9 +32,10 @@
  *     stale-on-arrival; hash pycs are judged as anywhere.
  * A timestamp pyc whose mtime is not its source's arrival mtime is
  * stale-on-arrival when the bundle is the cause: the size agrees and the
- * pyc records the stored time exactly, or within the zip's 2 seconds, or
- * every file of the bundle has one stored time (a tool reset them); else
- * it was stale before (stale-mtime).  The detail names both times, in
+ * pyc records the stored time exactly, or within the zip's 2 seconds, or a
+ * time zone's offset from it (whole quarter hours: a zip's local time),
+ * or every file of the bundle has one stored time (a tool reset them);
+ * else it was stale before (stale-mtime).  The detail names both times, in
  * UTC: "the zip stores 2026-01-02 12:00:02 UTC for a source compiled at
  * 2026-01-02 12:00:03 UTC".
  *
