@@ -31,6 +31,15 @@ ALL_CFLAGS = -std=c11 -pthread $(INCLUDES) $(WARN) $(CFLAGS) -DPREPYC_VERSION='"
 LDFLAGS ?=
 LIBS = -pthread
 
+# Optional: libarchive, for `prepyc check BUNDLE` (zip, wheel, tar); without
+# it that says which package to install.  NO_LIBARCHIVE=1 leaves it out.
+ifneq ($(NO_LIBARCHIVE),1)
+ifeq ($(shell pkg-config --exists libarchive 2>/dev/null && echo yes),yes)
+ALL_CFLAGS += -DPREPYC_WITH_LIBARCHIVE $(shell pkg-config --cflags libarchive)
+LIBS += $(shell pkg-config --libs libarchive)
+endif
+endif
+
 BUILD = build
 # src/ is in layers, each a folder (ARCHITECTURE.md): base <- format <- python,
 # cache <- engine <- cli.  Object files are named after the source alone.

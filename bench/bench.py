@@ -18,6 +18,8 @@ the median wall-clock time is reported:
            source touched (new mtimes, same content) and, for prepyc, a warm
            bytecode cache; compileall recompiles everything.
   check    prepyc check against compileall's no-op run.
+  check-zip  prepyc check of the compiled tree packed in a zip (check BUNDLE:
+           libarchive, nothing extracted) against prepyc check of the tree.
   second-venv  the tree copied to another path (another name and depth: a
            second virtualenv, a CI workspace elsewhere); prepyc's bytecode
            cache was filled by compiling the first copy, and prepyc compiles
@@ -71,6 +73,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -387,6 +390,12 @@ def make_tools(interp: Interp, prepyc: str, cache_dir: str) -> Dict[str, Tool]:
             "prepyc-check", "prepyc check",
             lambda tree, extra: [prepyc, "check", "-q", "--python", py] + extra + [tree.root],
             base_env()),
+        # the same, of the tree packed in TREE.zip (prepare_zipped())
+        "prepyc-check-zip": Tool(
+            "prepyc-check-zip", "prepyc check (zip)",
+            lambda tree, extra: ([prepyc, "check", "-q", "--python", py] + extra
+                                 + [tree.root + ".zip"]),
+            base_env()),
     }
 
 
@@ -480,9 +489,30 @@ def prepare_touched(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> b
 
 def prepare_compiled(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
     """Every pyc fresh, written by the tool itself or, for a checker, by prepyc."""
-    if tool.name == "prepyc-check":
+    if tool.name.startswith("prepyc-check"):
         tool = bench.tools["prepyc"]
     return run_tool(tool, tree, extra, "%s warm-up" % tree.name).ok
+
+
+def prepare_zipped(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
+    """Every pyc fresh, and for the zip checker the tree packed in TREE.zip (once)."""
+    if not prepare_compiled(bench, tree, tool, extra):
+        return False
+    path = tree.root + ".zip"
+    if tool.name != "prepyc-check-zip" or os.path.exists(path):
+        return True
+    version = subprocess.run([tool.argv(tree, [])[0], "--version"], stdout=subprocess.PIPE,
+                             universal_newlines=True).stdout
+    if "libarchive" not in version:
+        fail("%s: prepyc was built without libarchive: no check of a zip" % tree.name)
+        return False
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for dirpath, dirnames, filenames in os.walk(tree.root):
+            for name in filenames:
+                p = os.path.join(dirpath, name)
+                if not os.path.islink(p):
+                    z.write(p, os.path.relpath(p, tree.root))
+    return True
 
 
 def prepare_new_build(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
@@ -559,6 +589,8 @@ SCENARIOS: Dict[str, Scenario] = {
     "touched": Scenario(prepare_touched, limit=True),
     # prove a deploy is compiled: prepyc check against compileall's own no-op run
     "check": Scenario(prepare_compiled, tools=("compileall", "prepyc-check")),
+    # the same proof on the artifact: the tree packed in a zip
+    "check-zip": Scenario(prepare_zipped, tools=("prepyc-check", "prepyc-check-zip")),
     # the same tree at another path, the cache warm from the first copy
     "second-venv": Scenario(prepare_second_venv, tools=("compileall", "prepyc-cache"),
                             copy=True),

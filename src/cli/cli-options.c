@@ -61,6 +61,8 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	{ CO_CACHE_SHARED, 0, "cache-shared", "cache-shared", 1, OPTION_FLAG, AT(d.cache_shared),
 	  NULL, "the cache is a group's: setgid directories, group-writable entries, entries of "
 	  "the group's members used (they can all plant code; default $PREPYC_CACHE_SHARED)" },
+	{ CO_BUNDLE, 0, "bundle", NULL, 1, OPTION_FLAG, AT(bundle), NULL,
+	  "for a zip, wheel or tar: checked-hash pycs, which survive any archive (see above)" },
 };
 
 int compileall_option_takes_value(const struct compileall_option *o)

@@ -43,6 +43,7 @@ struct compile_args {
 	struct option_list levels; /* -o, as given */
 	const char *inval;         /* --invalidation-mode, as given */
 	int no_canonical;          /* --no-canonical */
+	int bundle;                /* --bundle: checked-hash unless --invalidation-mode */
 };
 
 #define COMPILE_ARGS_INIT { .d = DRIVER_OPTS_INIT }
@@ -51,7 +52,7 @@ enum compileall_option_id {
 	CO_PYTHON, CO_JOBS, CO_FORCE, CO_QUIET, CO_NO_RECURSE, CO_RECURSION, CO_LEGACY,
 	CO_DDIR, CO_STRIPDIR, CO_PREPENDDIR, CO_EXCLUDE, CO_FILE_LIST, CO_LEVEL, CO_LIMIT_SL_DEST,
 	CO_INVALIDATION, CO_HARDLINK_DUPES, CO_PYCACHE_PREFIX, CO_NO_CANONICAL, CO_CACHE_DIR,
-	CO_NO_CACHE, CO_TIMEOUT, CO_CACHE_MAX_SIZE, CO_SYS_PATH, CO_CACHE_SHARED,
+	CO_NO_CACHE, CO_TIMEOUT, CO_CACHE_MAX_SIZE, CO_SYS_PATH, CO_CACHE_SHARED, CO_BUNDLE,
 	COMPILEALL_NOPTIONS
 };
 

@@ -3,8 +3,8 @@
  * compiled for its targets?  And `--import MODULE`: does importing compile
  * anything?
  *
- * The command line, the targets and the walk; the judging is check.h's,
- * the reports check-report.h's.  No interpreter is started when the
+ * The command line, the targets and the walk (or a bundle's members,
+ * bundle.h); the judging is check.h's, the reports check-report.h's.  No interpreter is started when the
  * targets' facts are cached (factscache.h).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "check-import.h"
 #include "check-report.h"
 #include "cachedir.h"
@@ -30,6 +31,7 @@
 
 static const char *const check_usage[] = {
 	"usage: prepyc check [OPTIONS] PATH...",
+	"   or: prepyc check [OPTIONS] [--root PREFIX] BUNDLE",
 	"   or: prepyc check [OPTIONS] [PATH...] --import MODULE [--import MODULE...]",
 	"",
 	"Verify that every .py file under each PATH has a valid, fresh pyc for each",
@@ -37,6 +39,10 @@ static const char *const check_usage[] = {
 	"per problem: 'SOURCE: status (PYC: detail)'; status is one of missing,",
 	"stale-mtime, stale-size, stale-hash, wrong-magic, wrong-mode, corrupt,",
 	"unreadable; orphan and sourceless pycs are warnings (failures with --strict).",
+	"",
+	"A BUNDLE (.zip, .whl, .tar[.gz|.xz|.zst]) is judged as it will arrive once",
+	"extracted: a timestamp pyc whose source's mtime the archive will not restore",
+	"is stale-on-arrival.",
 	"",
 	"--import runs the target interpreter, with your environment and working",
 	"directory, and IMPORTS the named modules: the application's import-time code",
@@ -51,19 +57,20 @@ static const char check_epilog[] =
 	"\nexit status: 0 every source has a fresh pyc (and the imports compiled nothing);\n"
 	"1 some pyc is missing, stale or invalid, or an import failed or compiled or\n"
 	"wrote something (with --strict: or a module came from outside the PATHs);\n"
-	"2 usage error or unusable target interpreter.\n";
+	"2 usage error, unusable target interpreter, or unreadable or hostile bundle.\n";
 
 struct check_args {
 	struct driver_opts d; /* the targets, -x and --pycache-prefix */
 	struct check_opts o;
 	struct option_list levels, imports;
-	const char *inval;
-	int json, strict, quiet, verbose, null, sys_path;
+	const char *inval, *root;
+	int json, strict, quiet, verbose, null, sys_path, is_bundle;
+	struct bundle bundle; /* check BUNDLE */
 	size_t *owner; /* --sys-path: who owns each entry (sys-path.h) */
 };
 
-/* -o and --invalidation-mode, checked once parsed; 0 or -1. */
-static int finish_options(struct check_args *a)
+/* -o, --invalidation-mode and a bundle's options, checked once parsed; 0 or -1. */
+static int finish_options(struct check_args *a, int npaths, const char **paths)
 {
 	const char *bad;
 
@@ -74,7 +81,10 @@ static int finish_options(struct check_args *a)
 			     "unchecked-hash");
 	if (a->json && a->null)
 		return error("options '--json' and '-z' cannot be used together");
-	return 0;
+	a->is_bundle = bundle_args(npaths, paths, a->root, a->imports.nr ? "--import" :
+				   a->sys_path ? "--sys-path" :
+				   a->d.pycache_prefix ? "--pycache-prefix" : NULL);
+	return a->is_bundle < 0 ? -1 : 0;
 }
 
 /*
@@ -86,6 +96,7 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 		   struct source_list *list)
 {
 	struct driver_opts *d = &a->d;
+	int maxlevels = a->o.recursion >= 0 ? a->o.recursion : a->o.no_recurse ? 0 : WALK_MAX_DEPTH;
 	int rc = 0, i;
 	size_t k;
 
@@ -93,14 +104,9 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 		if (target_probe_start(&targets[k], d->pythons.v[k], NULL,
 				       cache_dir_shared(0) ? TRUST_SHARED : 0) < 0)
 			rc = 2;
-	if (rc == 0) {
-		int maxlevels = a->o.recursion >= 0 ? a->o.recursion
-				: a->o.no_recurse ? 0 : WALK_MAX_DEPTH;
-
-		for (i = 0; i < npaths; i++)
-			if (walk_path(paths[i], maxlevels, WALK_PYCACHE, list))
-				rc = 1;
-	}
+	for (i = 0; rc == 0 && !a->is_bundle && i < npaths; i++)
+		if (walk_path(paths[i], maxlevels, WALK_PYCACHE, list))
+			rc = 1;
 	for (k = 0; k < d->pythons.nr; k++) {
 		if (!targets[k].python)
 			continue;
@@ -112,29 +118,12 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 			rc = 2;
 		}
 	}
+	if (rc == 0 && a->is_bundle && bundle_load(&a->bundle, paths[0], a->root, maxlevels,
+						   targets, d->pythons.nr, list) < 0)
+		rc = 2;
 	if (rc != 2 && a->sys_path)
-		a->owner = sys_path_check_walk(targets, d->pythons.nr, a->o.recursion >= 0 ?
-					       a->o.recursion : a->o.no_recurse ? 0 : WALK_MAX_DEPTH,
-					       list, &rc);
+		a->owner = sys_path_check_walk(targets, d->pythons.nr, maxlevels, list, &rc);
 	return rc;
-}
-
-/*
- * The -x verdict of each target on the list's entries, and with --sys-path
- * the other targets' directories; NULLs without either.  0 or -1.
- */
-static int eval_excludes(const struct check_args *a, const struct target *targets,
-			 const struct source_list *list, unsigned char **skips)
-{
-	size_t k;
-
-	for (k = 0; k < a->d.pythons.nr; k++) {
-		if (a->d.rx && driver_eval_rx(&a->d, &targets[k], list, &skips[k]) < 0)
-			return -1;
-		if (a->owner)
-			sys_path_mark_skips(a->owner, list->nr, k, &skips[k]);
-	}
-	return 0;
 }
 
 /*
@@ -192,10 +181,11 @@ static int run(struct check_args *a, int npaths, const char **paths)
 	struct check_result c = CHECK_RESULT_INIT;
 	int rc = prepare(a, npaths, paths, targets, &list);
 
-	if (rc == 2 || eval_excludes(a, targets, &list, skips) < 0) {
+	if (rc == 2 || sys_path_check_skips(&a->d, a->owner, targets, nt, &list, skips) < 0) {
 		rc = 2;
 		goto out;
 	}
+	a->o.bundle = a->is_bundle ? &a->bundle : NULL;
 	check_tree(&c, &a->o, targets, nt, &list, skips);
 	if (check_problems(&c, a->strict) && rc == 0)
 		rc = 1;
@@ -212,6 +202,7 @@ out:
 	fflush(stdout);
 	check_release(&c);
 	source_list_release(&list);
+	bundle_release(&a->bundle);
 	for (k = 0; k < nt; k++) {
 		import_check_release(&res[k]);
 		free(skips[k]);
@@ -226,7 +217,7 @@ out:
 
 int cmd_check(int argc, const char **argv)
 {
-	struct check_args a = { .d = DRIVER_OPTS_INIT, .o = CHECK_OPTS_INIT };
+	struct check_args a = { .d = DRIVER_OPTS_INIT, .o = CHECK_OPTS_INIT, .bundle = BUNDLE_INIT };
 	int npaths, rc = 2;
 	const struct option opts[] = {
 		OPT_PYTHON(&a.d.pythons, "target interpreter (repeatable)"),
@@ -240,6 +231,7 @@ int cmd_check(int argc, const char **argv)
 		OPT_FLAG(0, "json", &a.json, "write a JSON report on stdout"),
 		OPT_FLAG(0, "sys-path", &a.sys_path, "also every directory of the target's sys.path"),
 		OPT_FLAG(0, "strict", &a.strict, "orphan and sourceless pycs fail the check"),
+		OPT_STRING(0, "root", &a.root, "PREFIX", "in a bundle, the code is under PREFIX/ (a Lambda layer: python)"),
 		OPT_LIST(0, "import", &a.imports, "MODULE", "import MODULE and report compiles (runs its code!)"),
 		OPT_FLAG('z', "null", &a.null, "list only the paths of the sources with a problem, NUL-terminated"),
 		OPT_FLAG('v', "verbose", &a.verbose, "with --import: list every module loaded and its file"),
@@ -255,7 +247,7 @@ int cmd_check(int argc, const char **argv)
 	} else if (npaths < 0 || (npaths == 0 && !a.imports.nr && !a.sys_path &&
 				  (error("no PATH given"), 1))) {
 		fprintf(stderr, "%s\nTry 'prepyc check --help' for the options.\n", check_usage[0]);
-	} else if (finish_options(&a) == 0) {
+	} else if (finish_options(&a, npaths, argv + 1) == 0) {
 		driver_default_target(&a.d.pythons);
 		rc = run(&a, npaths, argv + 1);
 	}

@@ -25,6 +25,11 @@ static const char *const compile_usage[] = {
 	"Compile every .py file under each PATH (directories are walked as",
 	"compileall does) into the bytecode cache of the target interpreter,",
 	"with that interpreter's own compiler.  Fresh pycs are left alone.",
+	"",
+	"For a bundle (a Lambda or Cloud Functions zip, a wheel, an image layer), use",
+	"--bundle: archives change the sources' mtimes, hash-based pycs do not mind;",
+	"and -d DIR (or -s BUILD -p DIR) to name the path the code runs from",
+	"(-d /var/task) in tracebacks.  Then 'prepyc check BUNDLE' on the artifact.",
 	NULL,
 };
 
@@ -47,6 +52,8 @@ static int finish_options(struct compile_args *a)
 		return error("too many -o options");
 	}
 	d->given_o = a->levels.nr > 0;
+	if (a->bundle)
+		d->e.invalidation = INVAL_CHECKED_HASH; /* --invalidation-mode wins */
 	if (a->inval) {
 		d->e.invalidation = parse_invalidation(a->inval);
 		if (d->e.invalidation < 0)

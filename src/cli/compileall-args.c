@@ -93,6 +93,7 @@ static int apply(struct driver_opts *d, const struct compileall_option *o, const
 		return 0;
 	case CO_PYCACHE_PREFIX:
 	case CO_SYS_PATH: /* compile's only */
+	case CO_BUNDLE:
 	case COMPILEALL_NOPTIONS:
 		break;
 	}

@@ -84,6 +84,9 @@ static const struct command commands[] = {
  *	#endif
  */
 static const char *const features[] = {
+#ifdef PREPYC_WITH_LIBARCHIVE
+	"libarchive",
+#endif
 	NULL
 };
 

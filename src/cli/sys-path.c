@@ -177,3 +177,18 @@ void sys_path_mark_skips(const size_t *owner, size_t n, size_t k, unsigned char 
 		(*skip)[i] = 1;
 	}
 }
+
+int sys_path_check_skips(const struct driver_opts *d, const size_t *owner,
+			 const struct target *targets, size_t nt, const struct source_list *list,
+			 unsigned char **skips)
+{
+	size_t k;
+
+	for (k = 0; k < nt; k++) {
+		if (d->rx && driver_eval_rx(d, &targets[k], list, &skips[k]) < 0)
+			return -1;
+		if (owner)
+			sys_path_mark_skips(owner, list->nr, k, &skips[k]);
+	}
+	return 0;
+}

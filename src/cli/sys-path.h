@@ -24,8 +24,8 @@
  * and of check, which walks once for all its targets:
  *
  *   owner = sys_path_check_walk(targets, nt, maxlevels, &list, &rc);
- *   ... skips[k] from -x ...
- *   for each target k: sys_path_mark_skips(owner, list.nr, k, &skips[k]);
+ *   sys_path_check_skips(d, owner, targets, nt, &list, skips);
+ *       (per target k: skips[k] from -x, then sys_path_mark_skips(owner, list.nr, k, &skips[k]))
  *   ... check_tree(&c, &opts, targets, nt, &list, skips) ...
  *   free(owner);
  *
@@ -67,5 +67,14 @@ size_t *sys_path_check_walk(const struct target *targets, size_t nt, int maxleve
  * than k owns: each target is checked on its own sys.path only.
  */
 void sys_path_mark_skips(const size_t *owner, size_t n, size_t k, unsigned char **skip);
+
+/*
+ * check's skips, per target k: skips[k] from -x (driver_eval_rx(), when
+ * d->rx) and, with `owner`, sys_path_mark_skips(); NULLs without either.
+ * 0, or -1 after an error.
+ */
+int sys_path_check_skips(const struct driver_opts *d, const size_t *owner,
+			 const struct target *targets, size_t nt, const struct source_list *list,
+			 unsigned char **skips);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "parallel.h"
 #include "plan.h"
 #include "util.h"
@@ -55,6 +56,7 @@ static void add_target(struct check_result *c, const struct check_opts *o, const
 struct verify_ctx {
 	struct check_result *c;
 	int want_mode;
+	const struct bundle *bundle;
 };
 
 static void verify_one(void *arg, size_t i)
@@ -62,14 +64,25 @@ static void verify_one(void *arg, size_t i)
 	struct verify_ctx *ctx = arg;
 	struct check_verdict *v = &ctx->c->v[i];
 
-	v->status = verify_pyc(v->t, v->pyc, v->src, ctx->want_mode, v->detail, sizeof(v->detail));
+	if (ctx->bundle)
+		v->status = bundle_verify(ctx->bundle, v->t, v->pyc, v->src, ctx->want_mode,
+					  v->detail, sizeof(v->detail));
+	else
+		v->status = verify_pyc(v->t, v->pyc, v->src, ctx->want_mode, v->detail,
+				       sizeof(v->detail));
+}
+
+/* inventory_build_with()'s way to a bundle's source. */
+static int bundle_source(void *ctx, struct source *s)
+{
+	return bundle_stat(ctx, s);
 }
 
 void check_tree(struct check_result *c, const struct check_opts *o,
 		const struct target *targets, size_t ntargets, const struct source_list *list,
 		unsigned char *const *skips)
 {
-	struct verify_ctx ctx = { c, o->want_mode };
+	struct verify_ctx ctx = { c, o->want_mode, o->bundle };
 	size_t k;
 
 	for (k = 0; k < ntargets; k++)
@@ -79,7 +92,10 @@ void check_tree(struct check_result *c, const struct check_opts *o,
 	for (k = 0; k < c->nr; k++)
 		c->counts[c->v[k].status]++;
 
-	inventory_build(&c->inv, list);
+	if (o->bundle)
+		inventory_build_with(&c->inv, list, bundle_source, (void *)o->bundle);
+	else
+		inventory_build(&c->inv, list);
 	for (k = 0; k < c->inv.nr; k++) {
 		c->norphans += inventory_is_orphan(&c->inv.v[k]);
 		c->nsourceless += inventory_is_sourceless(&c->inv.v[k]);

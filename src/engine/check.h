@@ -22,6 +22,9 @@
  * (parallel.h).  The tree's orphan and sourceless pycs are in c.inv
  * (inventory.h).
  *
+ * With o->bundle the list is a bundle's (bundle_load(), bundle.h) and the
+ * pycs are judged by bundle_verify() as they will arrive.
+ *
  * `check --import` is check-import.h's.
  *
  * Ownership: the result points into `list` and `targets`, which must
@@ -39,6 +42,8 @@
 #include "verify.h"
 #include "walk.h"
 
+struct bundle;
+
 struct check_opts {
 	int levels[ENGINE_MAX_LEVELS]; /* -o; -1 is the target's own -O level */
 	int nlevels;                   /* 0: the target's own level */
@@ -46,6 +51,7 @@ struct check_opts {
 	int want_mode;                 /* the invalidation mode required (0, 1, 3), or -1: any */
 	int recursion;                 /* -r N; -1 when not given */
 	int no_recurse;                /* -l */
+	const struct bundle *bundle;   /* check BUNDLE: the archive read; NULL for a tree */
 };
 
 #define CHECK_OPTS_INIT { .want_mode = -1, .recursion = -1 }

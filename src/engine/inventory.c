@@ -14,8 +14,9 @@
 #include "banned.h"
 
 /* The source's size and mtime into `s` (what verify_pyc() compares); 0 or -1. */
-static int stat_source(struct source *s)
+static int stat_source(void *ctx, struct source *s)
 {
+	(void)ctx;
 	struct stat st;
 
 	if (stat(s->path, &st) < 0)
@@ -46,6 +47,12 @@ static int name_level(const char *path)
 
 void inventory_build(struct inventory *inv, const struct source_list *list)
 {
+	inventory_build_with(inv, list, stat_source, NULL);
+}
+
+void inventory_build_with(struct inventory *inv, const struct source_list *list,
+			  int (*stat_fn)(void *ctx, struct source *s), void *ctx)
+{
 	size_t k;
 
 	for (k = 0; k < list->nr; k++) {
@@ -70,7 +77,7 @@ void inventory_build(struct inventory *inv, const struct source_list *list)
 		p->level = p->legacy || !src ? -1 : name_level(s->path);
 		p->source.path = src;
 		p->source.kind = ENTRY_SOURCE;
-		p->has_source = src && stat_source(&p->source) == 0;
+		p->has_source = src && stat_fn(ctx, &p->source) == 0;
 	}
 }
 

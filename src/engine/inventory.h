@@ -21,6 +21,10 @@
  *   inventory_build(&inv, &list);    ... inv.v[0..inv.nr) ...
  *   inventory_release(&inv);
  *
+ * inventory_build_with() is the same with another way to find a source:
+ * stat_fn(ctx, source) fills source->size and mtime from source->path and
+ * returns 0, or -1 when there is no such source (a bundle's, bundle.h).
+ *
  * Ownership: the inventory points into `list` (entry), which must outlive
  * it; the source paths are its own.  Nothing here prints or fails: a source
  * that cannot be stat()ed counts as gone, as the import system sees it.
@@ -58,6 +62,8 @@ struct inventory {
 
 /* Record every ENTRY_CACHED and ENTRY_LEGACY of `list`, in order (stats each source once). */
 void inventory_build(struct inventory *inv, const struct source_list *list);
+void inventory_build_with(struct inventory *inv, const struct source_list *list,
+			  int (*stat_fn)(void *ctx, struct source *s), void *ctx);
 void inventory_release(struct inventory *inv);
 
 /* A __pycache__ pyc whose source is gone. */

@@ -18,7 +18,7 @@
 
 static const char *const names[PYC_NSTATUS] = {
 	"ok", "missing", "stale-mtime", "stale-size", "stale-hash",
-	"wrong-magic", "wrong-mode", "corrupt", "unreadable",
+	"wrong-magic", "wrong-mode", "corrupt", "unreadable", "stale-on-arrival",
 };
 
 const char *pyc_status_name(enum pyc_status s)
@@ -54,10 +54,7 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 			   int want_mode, char *detail, size_t dlen)
 {
 	struct strbuf data = STRBUF_INIT;
-	const unsigned char *body;
-	struct pyc_header hdr;
-	enum pyc_status st = PYC_OK;
-	int parsed;
+	enum pyc_status st;
 
 	detail[0] = '\0';
 	if (read_file(pyc, &data) < 0) {
@@ -69,12 +66,57 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 		snprintf(detail, dlen, "%s", e == EINVAL ? "not a regular file" : strerror(e));
 		return PYC_UNREADABLE;
 	}
-	parsed = pyc_header_parse(&t->fmt, (const unsigned char *)data.buf, data.len, &hdr);
+	st = verify_pyc_data(t, (const unsigned char *)data.buf, data.len, src, NULL, want_mode,
+			     detail, dlen);
+	strbuf_release(&data);
+	return st;
+}
+
+/* A hash pyc's source hash against the source's (read from src->path when `src_hash` is NULL). */
+static enum pyc_status check_hash(const struct target *t, const struct pyc_header *hdr,
+				  const struct source *src, const unsigned char *src_hash,
+				  char *detail, size_t dlen)
+{
+	unsigned char hash[PYC_HASH_LEN];
+
+	if (!t->has_hash_pycs) {
+		snprintf(detail, dlen, "hash-based pyc, not supported for %s", t->display);
+		return PYC_CORRUPT;
+	}
+	if (!src_hash) {
+		struct strbuf source = STRBUF_INIT;
+
+		if (read_file(src->path, &source) < 0) {
+			snprintf(detail, dlen, "cannot read the source: %s", strerror(errno));
+			strbuf_release(&source);
+			return PYC_UNREADABLE;
+		}
+		pyc_source_hash((enum source_hash_kind)t->hash_kind, t->fmt.magic, source.buf,
+				source.len, hash);
+		strbuf_release(&source);
+		src_hash = hash;
+	}
+	if (memcmp(src_hash, hdr->hash, PYC_HASH_LEN)) {
+		snprintf(detail, dlen, "%s pyc of other source bytes", pyc_kind_name(hdr->kind));
+		return PYC_STALE_HASH;
+	}
+	return PYC_OK;
+}
+
+enum pyc_status verify_pyc_data(const struct target *t, const unsigned char *data, size_t len,
+				const struct source *src, const unsigned char *src_hash,
+				int want_mode, char *detail, size_t dlen)
+{
+	const unsigned char *body;
+	struct pyc_header hdr;
+	enum pyc_status st = PYC_OK;
+	int parsed;
+
+	detail[0] = '\0';
+	parsed = pyc_header_parse(&t->fmt, data, len, &hdr);
 	if (parsed == PYC_PARSE_SHORT) {
-		snprintf(detail, dlen, "%zu bytes, shorter than its %zu-byte header", data.len,
-			 hdr.len);
-		st = PYC_CORRUPT;
-		goto out;
+		snprintf(detail, dlen, "%zu bytes, shorter than its %zu-byte header", len, hdr.len);
+		return PYC_CORRUPT;
 	}
 	if (memcmp(hdr.magic, t->fmt.magic, PYC_MAGIC_LEN)) {
 		snprintf(detail, dlen, "magic %u, %s expects %u", pyc_magic_number(hdr.magic),
@@ -88,29 +130,9 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 		goto out;
 	}
 	if (hdr.kind != PYC_KIND_TIMESTAMP) {
-		struct strbuf source = STRBUF_INIT;
-		unsigned char hash[PYC_HASH_LEN];
-
-		if (!t->has_hash_pycs) {
-			snprintf(detail, dlen, "hash-based pyc, not supported for %s", t->display);
-			st = PYC_CORRUPT;
+		st = check_hash(t, &hdr, src, src_hash, detail, dlen);
+		if (st != PYC_OK)
 			goto out;
-		}
-		if (read_file(src->path, &source) < 0) {
-			snprintf(detail, dlen, "cannot read the source: %s", strerror(errno));
-			strbuf_release(&source);
-			st = PYC_UNREADABLE;
-			goto out;
-		}
-		pyc_source_hash((enum source_hash_kind)t->hash_kind, t->fmt.magic, source.buf,
-				source.len, hash);
-		strbuf_release(&source);
-		if (memcmp(hash, hdr.hash, PYC_HASH_LEN)) {
-			snprintf(detail, dlen, "%s pyc of other source bytes",
-				 pyc_kind_name(hdr.kind));
-			st = PYC_STALE_HASH;
-			goto out;
-		}
 	} else {
 		uint32_t mtime = pyc_mtime32(src->mtime_sec, src->mtime_nsec);
 
@@ -133,13 +155,13 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 		st = PYC_WRONG_MODE;
 		goto out;
 	}
-	body = (const unsigned char *)data.buf + hdr.len;
+	body = data + hdr.len;
 	{
 		struct marshal_version v = pyc_marshal_version(t->major, t->minor, t->implementation);
 		struct marshal_err err;
 		struct mobj *root = NULL;
 
-		if (marshal_parse(body, data.len - hdr.len, &v, &root, &err) < 0) {
+		if (marshal_parse(body, len - hdr.len, &v, &root, &err) < 0) {
 			snprintf(detail, dlen, "body does not unmarshal: %s at byte %zu", err.msg,
 				 hdr.len + err.offset);
 			st = PYC_CORRUPT;
@@ -151,6 +173,5 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 		mobj_free(root);
 	}
 out:
-	strbuf_release(&data);
 	return st;
 }

@@ -18,7 +18,13 @@
  *   corrupt       the body does not unmarshal (when a reader is available)
  *   ok
  *
- * Pure apart from reading the two files; safe to call from several threads.
+ * stale-on-arrival is never verify_pyc()'s: `prepyc check BUNDLE`
+ * (bundle.h) says it of a timestamp pyc that was fresh where it was built
+ * but whose source will not arrive with the mtime it recorded.
+ *
+ * verify_pyc() reads both files; verify_pyc_data() judges a pyc already in
+ * memory (a bundle's), given the source's hash for a hash pyc.  Pure apart
+ * from reading files; safe to call from several threads.
  */
 #ifndef VERIFY_H
 #define VERIFY_H
@@ -38,6 +44,7 @@ enum pyc_status {
 	PYC_WRONG_MODE,
 	PYC_CORRUPT,
 	PYC_UNREADABLE,
+	PYC_STALE_ON_ARRIVAL,
 	PYC_NSTATUS
 };
 
@@ -50,5 +57,14 @@ const char *pyc_status_name(enum pyc_status s);
  */
 enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct source *src,
 			   int want_mode, char *detail, size_t detail_len);
+
+/*
+ * The same for the pyc's bytes `data[0..len)`.  `src_hash` is the source's
+ * hash for `t` (pyc_source_hash(), siphash.h), or NULL to read src->path
+ * when the pyc is hash-based.
+ */
+enum pyc_status verify_pyc_data(const struct target *t, const unsigned char *data, size_t len,
+				const struct source *src, const unsigned char *src_hash,
+				int want_mode, char *detail, size_t detail_len);
 
 #endif

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import support  # noqa: E402
 
 STATUSES = ['ok', 'missing', 'stale-mtime', 'stale-size', 'stale-hash', 'wrong-magic',
-            'wrong-mode', 'corrupt', 'unreadable']
+            'wrong-mode', 'corrupt', 'unreadable', 'stale-on-arrival']
 
 # a problem line of `check`: "PATH: status (detail)"
 _LINE = re.compile(r'^(?P<path>.*): (?P<status>%s|orphan|sourceless) \((?P<detail>.*)\)$'
