@@ -58,6 +58,8 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	  AT(d.cache_max_size), "SIZE", "bound of the cache, e.g. 500M, 2G (default 1G)" },
 	{ CO_SYS_PATH, 0, "sys-path", NULL, 1, OPTION_FLAG, AT(d.sys_path), NULL,
 	  "also every directory of the target's sys.path, recursively" },
+	{ CO_NO_BUILD_LOG, 0, "no-build-log", "no-build-log", 1, OPTION_FLAG, AT(d.no_build_log),
+	  NULL, "read every pyc's header; neither use nor write the build log" },
 };
 
 int compileall_option_takes_value(const struct compileall_option *o)

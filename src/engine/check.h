@@ -22,6 +22,14 @@
  * (parallel.h).  The tree's orphan and sourceless pycs are in c.inv
  * (inventory.h).
  *
+ * With a build log (o->log_dir, buildlog.h; the one `compile` keeps for
+ * the same PATHs and target), a pyc whose trusted entry says its body was
+ * parsed (BUILDLOG_BODY_OK), whose recorded header is ok for the source
+ * and whose source and pyc have exactly the recorded stat data is ok
+ * without being read: its bytes are the ones judged ok before (the ctime
+ * argument of buildlog.h), and so is the source; every pyc found ok is
+ * recorded with BUILDLOG_BODY_OK.
+ *
  * `check --import` is check-import.h's.
  *
  * Ownership: the result points into `list` and `targets`, which must
@@ -46,6 +54,9 @@ struct check_opts {
 	int want_mode;                 /* the invalidation mode required (0, 1, 3), or -1: any */
 	int recursion;                 /* -r N; -1 when not given */
 	int no_recurse;                /* -l */
+	const char *log_dir;           /* the build log's cache directory (buildlog.h), or NULL */
+	const char *const *log_paths;  /* the PATH arguments, naming the build */
+	size_t log_npaths;
 };
 
 #define CHECK_OPTS_INIT { .want_mode = -1, .recursion = -1 }

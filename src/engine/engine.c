@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "buildlog.h"
 #include "cachekey.h"
 #include "cachephase.h"
 #include "compilestage.h"
@@ -47,6 +48,21 @@ static void pick_reporter(struct run *r)
 		report_concise_init(&r->rep, o->quiet, o->force, &r->plan, r->t, &r->progress);
 }
 
+/* This build's log (buildlog.h), or NULL without one. */
+static struct buildlog *open_log(const struct engine_opts *o, const struct target *t,
+				 const struct source_list *list)
+{
+	struct buildlog *log;
+	char *name;
+
+	if (!o->log_dir)
+		return NULL;
+	name = buildlog_name(o->log_dir, o->log_paths, o->log_npaths, t);
+	log = buildlog_open(name, list->started_ns);
+	free(name);
+	return log;
+}
+
 /* Files, items, freshness, duplicates, order (plan.h). */
 static void plan(struct run *r, const struct source_list *list)
 {
@@ -64,8 +80,12 @@ static void plan(struct run *r, const struct source_list *list)
 	po.limit_sl_dest = o->limit_sl_dest;
 	po.rx_skip = o->rx_skip;
 	plan_build(&r->plan, &po, r->t, list);
-	if (!o->force)
-		plan_freshness(&r->plan, r->t, r->inval);
+	if (!o->force) {
+		struct buildlog *log = open_log(o, r->t, list);
+
+		plan_freshness(&r->plan, r->t, r->inval, log);
+		buildlog_close(log);
+	}
 	plan_mark_duplicates(&r->plan, o->force);
 	plan_drop_fresh(&r->plan);
 	plan_order(&r->plan);

@@ -26,21 +26,21 @@ const char *pyc_status_name(enum pyc_status s)
 	return (unsigned)s < PYC_NSTATUS ? names[s] : "?";
 }
 
-static int read_file(const char *path, struct strbuf *sb)
+static int read_file(const char *path, struct strbuf *sb, struct stat *out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	struct stat st;
+	struct stat local, *stp = out ? out : &local;
 	int e;
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		e = S_ISREG(st.st_mode) ? errno : EINVAL;
+	if (fstat(fd, stp) < 0 || !S_ISREG(stp->st_mode)) {
+		e = S_ISREG(stp->st_mode) ? errno : EINVAL;
 		close(fd);
 		errno = e;
 		return -1;
 	}
-	if (strbuf_read_fd(sb, fd, (size_t)st.st_size + 1) < 0) {
+	if (strbuf_read_fd(sb, fd, (size_t)stp->st_size + 1) < 0) {
 		e = errno;
 		close(fd);
 		errno = e;
@@ -53,6 +53,13 @@ static int read_file(const char *path, struct strbuf *sb)
 enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct source *src,
 			   int want_mode, char *detail, size_t dlen)
 {
+	return verify_pyc_stat(t, pyc, src, want_mode, detail, dlen, NULL, NULL, 0, NULL);
+}
+
+enum pyc_status verify_pyc_stat(const struct target *t, const char *pyc, const struct source *src,
+				int want_mode, char *detail, size_t dlen, struct stat *pst,
+				unsigned char *hdr_out, size_t hmax, size_t *hlen)
+{
 	struct strbuf data = STRBUF_INIT;
 	const unsigned char *body;
 	struct pyc_header hdr;
@@ -60,7 +67,7 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 	int parsed;
 
 	detail[0] = '\0';
-	if (read_file(pyc, &data) < 0) {
+	if (read_file(pyc, &data, pst) < 0) {
 		int e = errno;
 
 		strbuf_release(&data);
@@ -70,6 +77,10 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 		return PYC_UNREADABLE;
 	}
 	parsed = pyc_header_parse(&t->fmt, (const unsigned char *)data.buf, data.len, &hdr);
+	if (hlen) {
+		*hlen = data.len < hmax ? data.len : hmax;
+		memcpy(hdr_out, data.buf, *hlen);
+	}
 	if (parsed == PYC_PARSE_SHORT) {
 		snprintf(detail, dlen, "%zu bytes, shorter than its %zu-byte header", data.len,
 			 hdr.len);
@@ -96,7 +107,7 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 			st = PYC_CORRUPT;
 			goto out;
 		}
-		if (read_file(src->path, &source) < 0) {
+		if (read_file(src->path, &source, NULL) < 0) {
 			snprintf(detail, dlen, "cannot read the source: %s", strerror(errno));
 			strbuf_release(&source);
 			st = PYC_UNREADABLE;
