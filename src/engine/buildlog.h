@@ -25,7 +25,8 @@
  * them by their headers and records them.  What this cannot see: the clock
  * set back, a file system that does not keep ctime (some FUSE or network
  * file systems, or one whose server's clock is more than 2 s behind), or
- * the raw device written.  `--no-build-log` does without it.
+ * the raw device written.  `--no-build-log` does without it.  (Test hook:
+ * PREPYC_TEST_RACY_NS=N replaces the 2 s, so that tests need not wait.)
  *
  * Where: DIR/buildlog/KEY in the cache directory (cachedir.h), KEY the
  * hex of a BLAKE2b-128 of what names the build (the working directory, the
