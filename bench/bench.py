@@ -707,8 +707,10 @@ def report(tree: Tree, name: str, sc: Scenario, tools: Dict[str, Tool],
         parts.append("canonical %+.1f%%" % (100.0 * (med["prepyc"] / med["prepyc-raw"] - 1)))
     if sc.limit and limit:
         parts.append("limit %6.3fs" % limit)
-        if subj in med:
-            parts.append("%s/limit %.2f" % (subj, med[subj] / limit))
+        # how far each tool is from the limit: prepyc's, next to compileall's
+        for tname in (subj, ref):
+            if tname in med:
+                parts.append("%s/limit %.2f" % (tname, med[tname] / limit))
     if note:
         parts.append(note)
     say("bench: %s %-8s %s  [min-max %s]" % (tree.name, name, "  ".join(parts),

@@ -212,13 +212,29 @@ size_t sweep_stray_temps(const char *dir, int dry_run,
 	return sweep(dir, strlen(dir), dry_run, fn, arg);
 }
 
+/* One writev() for the whole (a pyc: its header and its code), then what a short write left. */
 static int write_all_iov(int fd, const struct iovec *iov, int iovcnt)
 {
+	size_t total = 0, done;
+	ssize_t n;
 	int i;
 
 	for (i = 0; i < iovcnt; i++)
-		if (write_in_full(fd, iov[i].iov_base, iov[i].iov_len) < 0)
+		total += iov[i].iov_len;
+	do
+		n = writev(fd, iov, iovcnt);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	if ((size_t)n == total)
+		return 0;
+	for (i = 0, done = (size_t)n; i < iovcnt; i++) {
+		size_t skip = done < iov[i].iov_len ? done : iov[i].iov_len;
+
+		done -= skip;
+		if (write_in_full(fd, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip) < 0)
 			return -1;
+	}
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,14 +61,20 @@ void warning(const char *fmt, ...)
 	va_end(ap);
 }
 
-void trace(const char *fmt, ...)
+int trace_enabled(void)
 {
 	static int enabled = -1;
-	va_list ap;
 
 	if (enabled < 0)
 		enabled = getenv("PREPYC_TRACE") && *getenv("PREPYC_TRACE");
-	if (!enabled)
+	return enabled;
+}
+
+void trace(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!trace_enabled())
 		return;
 	va_start(ap, fmt);
 	vreport("trace: ", fmt, ap, 0);
@@ -248,6 +255,22 @@ double now_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double cpu_seconds(enum cpu_who who)
+{
+	struct rusage ru;
+	struct timespec ts;
+
+	if (who == CPU_THREAD) {
+		if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+			return 0;
+		return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	}
+	if (getrusage(who == CPU_CHILDREN ? RUSAGE_CHILDREN : RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
 int online_cpus(void)

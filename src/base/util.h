@@ -38,6 +38,8 @@ int error_errno(const char *fmt, ...) PRINTF_LIKE(1, 2); /* appends ": strerror(
 void warning(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* With PREPYC_TRACE set in the environment, print "prepyc: trace: ..." on stderr. */
 void trace(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* Is PREPYC_TRACE set?  (Measurements that cost something are taken only then.) */
+int trace_enabled(void);
 NORETURN void die(const char *fmt, ...) PRINTF_LIKE(1, 2);
 NORETURN void bug_fl(const char *file, int line, const char *fmt, ...) PRINTF_LIKE(3, 4);
 #define BUG(...) bug_fl(__FILE__, __LINE__, __VA_ARGS__)
@@ -75,6 +77,9 @@ int set_cloexec(int fd);
 
 /* Monotonic clock in seconds. */
 double now_seconds(void);
+/* CPU seconds (user + system) used so far by `who`. */
+enum cpu_who { CPU_PROCESS, CPU_CHILDREN /* reaped ones */, CPU_THREAD /* the caller's */ };
+double cpu_seconds(enum cpu_who who);
 
 /* Number of online processors (at least 1). */
 int online_cpus(void);

@@ -63,6 +63,8 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	  "the group's members used (they can all plant code; default $PREPYC_CACHE_SHARED)" },
 	{ CO_BUNDLE, 0, "bundle", NULL, 1, OPTION_FLAG, AT(bundle), NULL,
 	  "for a zip, wheel or tar: checked-hash pycs, which survive any archive (see above)" },
+	{ CO_NO_BUILD_LOG, 0, "no-build-log", "no-build-log", 1, OPTION_FLAG, AT(d.no_build_log),
+	  NULL, "read every pyc's header; neither use nor write the build log" },
 };
 
 int compileall_option_takes_value(const struct compileall_option *o)

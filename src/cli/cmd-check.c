@@ -180,12 +180,17 @@ static int run(struct check_args *a, int npaths, const char **paths)
 	struct source_list list = SOURCE_LIST_INIT;
 	struct check_result c = CHECK_RESULT_INIT;
 	int rc = prepare(a, npaths, paths, targets, &list);
+	char *log_dir = NULL;
 
 	if (rc == 2 || sys_path_check_skips(&a->d, a->owner, targets, nt, &list, skips) < 0) {
 		rc = 2;
 		goto out;
 	}
 	a->o.bundle = a->is_bundle ? &a->bundle : NULL;
+	if (!a->d.no_build_log && !a->sys_path && !a->is_bundle)
+		a->o.log_dir = log_dir = cache_dir_resolve(NULL);
+	a->o.log_paths = paths;
+	a->o.log_npaths = (size_t)npaths;
 	check_tree(&c, &a->o, targets, nt, &list, skips);
 	if (check_problems(&c, a->strict) && rc == 0)
 		rc = 1;
@@ -209,6 +214,7 @@ out:
 		target_release(&targets[k]);
 	}
 	free(a->owner);
+	free(log_dir);
 	free(res);
 	free(skips);
 	free(targets);
@@ -235,6 +241,7 @@ int cmd_check(int argc, const char **argv)
 		OPT_LIST(0, "import", &a.imports, "MODULE", "import MODULE and report compiles (runs its code!)"),
 		OPT_FLAG('z', "null", &a.null, "list only the paths of the sources with a problem, NUL-terminated"),
 		OPT_FLAG('v', "verbose", &a.verbose, "with --import: list every module loaded and its file"),
+		OPT_FLAG(0, "no-build-log", &a.d.no_build_log, "read every pyc; neither use nor write the build log"),
 		OPT_QUIET(&a.quiet, "no summary; -qq: nothing"),
 		OPT_END(),
 	};

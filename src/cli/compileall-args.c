@@ -86,6 +86,7 @@ static int apply(struct driver_opts *d, const struct compileall_option *o, const
 	case CO_CACHE_DIR: d->cache_dir = val; return 0;
 	case CO_NO_CACHE: d->no_cache = 1; return 0;
 	case CO_CACHE_SHARED: d->cache_shared = 1; return 0;
+	case CO_NO_BUILD_LOG: d->no_build_log = 1; return 0;
 	case CO_CACHE_MAX_SIZE: d->cache_max_size = val; return 0;
 	case CO_PYTHON:
 		ALLOC_GROW(d->pythons.v, d->pythons.nr + 1, d->pythons.alloc);

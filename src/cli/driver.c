@@ -396,6 +396,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	uint64_t cache_max = CACHE_DEFAULT_MAX_SIZE;
 	unsigned cache_flags = cache_dir_shared(d->cache_shared) ? TRUST_SHARED : 0;
 	struct cache *cache = NULL;
+	char *log_dir = NULL;
 	struct strbuf label = STRBUF_INIT;
 
 	d->e.started = now_seconds(); /* the summary's time is the whole run's */
@@ -458,11 +459,18 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	trace("probe: ready after %.1f ms", (now_seconds() - start) * 1e3);
 	if (rc == 0 && !d->no_cache)
 		d->e.cache = cache = open_cache(d->cache_dir, cache_max, cache_flags);
+	/* the build log names the build by its PATHs: not for sys.path runs */
+	if (!d->no_build_log && !d->compile_path && !d->sys_path)
+		d->e.log_dir = log_dir = cache_dir_resolve(d->cache_dir);
+	d->e.log_paths = (const char *const *)paths.v;
+	d->e.log_npaths = paths.nr;
 
 	if (rc == 0)
 		rc = run_targets(d, targets, &list, &any_failed, &label);
 	cache_close(cache, label.buf);
 	d->e.cache = NULL;
+	d->e.log_dir = NULL;
+	free(log_dir);
 	strbuf_release(&label);
 	if (rc == 0)
 		rc = any_failed ? 1 : 0;

@@ -29,6 +29,7 @@ struct driver_opts {
 	const char *cache_max_size; /* --cache-max-size */
 	int no_cache;               /* --no-cache */
 	int cache_shared;           /* --cache-shared */
+	int no_build_log;           /* --no-build-log */
 };
 
 #define DRIVER_OPTS_INIT { .e = ENGINE_OPTS_INIT, .recursion = -1 }

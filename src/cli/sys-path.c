@@ -83,7 +83,7 @@ static size_t stale_sources(const struct driver_opts *d, const struct target *t,
 	if (d->rx && driver_eval_rx(d, t, list, &skip) == 0)
 		po.rx_skip = skip;
 	plan_build(&p, &po, t, list);
-	plan_freshness(&p, t, engine_invalidation(&d->e, t));
+	plan_freshness(&p, t, engine_invalidation(&d->e, t), NULL);
 	for (k = 0; k < p.nfiles; k++)
 		n += p.files[k].state == FS_PENDING;
 	plan_release(&p);

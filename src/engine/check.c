@@ -6,10 +6,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bundle.h"
+#include "buildlog.h"
 #include "parallel.h"
 #include "plan.h"
+#include "pyc.h"
 #include "util.h"
 #include "banned.h"
 
@@ -57,19 +60,123 @@ struct verify_ctx {
 	struct check_result *c;
 	int want_mode;
 	const struct bundle *bundle;
+	size_t first;          /* the verdicts of this target start here */
+	struct buildlog *log;  /* its build log, or NULL */
+	const struct source_list *list;
+	uint32_t *walked;      /* the list's pycs by path (indexes + 1), as the walk lstat'ed them */
+	size_t nwalked;        /* slots, a power of two */
 };
+
+static uint64_t hash_path(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The walk stat'ed every pyc (WALK_PYCACHE): a table of them, so that none is stat'ed twice. */
+static void index_walked(struct verify_ctx *ctx)
+{
+	const struct source_list *list = ctx->list;
+	size_t k, n = 0;
+
+	for (k = 0; k < list->nr; k++)
+		n += list->v[k].kind == ENTRY_CACHED || list->v[k].kind == ENTRY_LEGACY;
+	for (ctx->nwalked = 16; ctx->nwalked < 2 * n; ctx->nwalked *= 2)
+		;
+	ctx->walked = xcalloc(ctx->nwalked, sizeof(*ctx->walked));
+	for (k = 0; k < list->nr && k < UINT32_MAX; k++) {
+		size_t i;
+
+		if (list->v[k].kind != ENTRY_CACHED && list->v[k].kind != ENTRY_LEGACY)
+			continue;
+		for (i = hash_path(list->v[k].path) & (ctx->nwalked - 1); ctx->walked[i];
+		     i = (i + 1) & (ctx->nwalked - 1))
+			;
+		ctx->walked[i] = (uint32_t)(k + 1);
+	}
+}
+
+/* The pyc's stat data: the walk's lstat (a regular file's is its stat), else a stat(). */
+static int pyc_stat(const struct verify_ctx *ctx, const char *pyc, struct buildlog_stat *out)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = hash_path(pyc) & (ctx->nwalked - 1); ctx->walked[i];
+	     i = (i + 1) & (ctx->nwalked - 1)) {
+		const struct source *s = &ctx->list->v[ctx->walked[i] - 1];
+
+		if (!strcmp(s->path, pyc)) {
+			if (!S_ISREG(s->mode))
+				return -1;
+			buildlog_stat_of_source(out, s);
+			return 0;
+		}
+	}
+	if (stat(pyc, &st) < 0)
+		return -1;
+	buildlog_stat_of(out, &st);
+	return 0;
+}
+
+/* Is v's pyc ok by the build log alone (check.h)?  Its stat data into *pst. */
+static int ok_by_log(const struct verify_ctx *ctx, const struct check_verdict *v,
+		     const struct buildlog_stat *src, struct buildlog_stat *pst)
+{
+	const struct buildlog_entry *e = buildlog_find(ctx->log, v->pyc);
+	const struct target *t = v->t;
+	struct pyc_header h;
+
+	if (!e || !(e->flags & BUILDLOG_BODY_OK) || !buildlog_stat_equal(&e->src, src) ||
+	    pyc_header_parse(&t->fmt, e->hdr, e->hlen, &h) != 0 || h.len != e->hlen ||
+	    memcmp(h.magic, t->fmt.magic, PYC_MAGIC_LEN) ||
+	    (ctx->want_mode >= 0 && (int)h.kind != ctx->want_mode))
+		return 0;
+	if (h.kind == PYC_KIND_TIMESTAMP
+		    ? h.mtime32 != pyc_mtime32(v->src->mtime_sec, v->src->mtime_nsec) ||
+			      h.size32 != (uint32_t)(v->src->size & 0xFFFFFFFFu)
+		    : !t->has_hash_pycs) /* the hash matched the source of this stat */
+		return 0;
+	return pyc_stat(ctx, v->pyc, pst) == 0 && buildlog_stat_equal(&e->pyc, pst);
+}
 
 static void verify_one(void *arg, size_t i)
 {
 	struct verify_ctx *ctx = arg;
-	struct check_verdict *v = &ctx->c->v[i];
+	struct check_verdict *v = &ctx->c->v[ctx->first + i];
+	struct buildlog_stat src, pst;
+	unsigned char hdr[BUILDLOG_HEADER_MAX];
+	size_t hlen = 0;
+	struct stat st;
 
-	if (ctx->bundle)
+	if (ctx->bundle) {
 		v->status = bundle_verify(ctx->bundle, v->t, v->pyc, v->src, ctx->want_mode,
 					  v->detail, sizeof(v->detail));
-	else
+		return;
+	}
+	if (!ctx->log) {
 		v->status = verify_pyc(v->t, v->pyc, v->src, ctx->want_mode, v->detail,
 				       sizeof(v->detail));
+		return;
+	}
+	buildlog_stat_of_source(&src, v->src);
+	if (ok_by_log(ctx, v, &src, &pst)) {
+		const struct buildlog_entry *e = buildlog_find(ctx->log, v->pyc);
+
+		v->status = PYC_OK;
+		v->detail[0] = '\0';
+		buildlog_record(ctx->log, v->pyc, &src, &pst, e->hdr, e->hlen, e->flags);
+		return;
+	}
+	v->status = verify_pyc_stat(v->t, v->pyc, v->src, ctx->want_mode, v->detail,
+				    sizeof(v->detail), &st, hdr, sizeof(hdr), &hlen);
+	if (v->status == PYC_OK) {
+		buildlog_stat_of(&pst, &st);
+		buildlog_record(ctx->log, v->pyc, &src, &pst, hdr, hlen, BUILDLOG_BODY_OK);
+	}
 }
 
 /* inventory_build_with()'s way to a bundle's source. */
@@ -82,13 +189,31 @@ void check_tree(struct check_result *c, const struct check_opts *o,
 		const struct target *targets, size_t ntargets, const struct source_list *list,
 		unsigned char *const *skips)
 {
-	struct verify_ctx ctx = { c, o->want_mode, o->bundle };
+	struct verify_ctx ctx = { .c = c, .want_mode = o->want_mode, .bundle = o->bundle,
+				  .list = list };
 	size_t k;
 
-	for (k = 0; k < ntargets; k++)
+	if (o->log_dir)
+		index_walked(&ctx);
+	for (k = 0; k < ntargets; k++) {
+		size_t n;
+
+		ctx.first = c->nr;
 		add_target(c, o, &targets[k], k == 0, list, skips ? skips[k] : NULL);
-	/* reading pycs is system calls: a few threads, once there are enough */
-	parallel_for(c->nr, parallel_threads(c->nr, 256, 1), verify_one, &ctx);
+		n = c->nr - ctx.first;
+		if (o->log_dir) {
+			char *name = buildlog_name(o->log_dir, o->log_paths, o->log_npaths,
+						   &targets[k]);
+
+			ctx.log = buildlog_open(name, list->started_ns);
+			free(name);
+		}
+		/* reading pycs is system calls: a few threads, once there are enough */
+		parallel_for(n, parallel_threads(n, 256, 1), verify_one, &ctx);
+		buildlog_close(ctx.log);
+		ctx.log = NULL;
+	}
+	free(ctx.walked);
 	for (k = 0; k < c->nr; k++)
 		c->counts[c->v[k].status]++;
 

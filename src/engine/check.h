@@ -25,6 +25,14 @@
  * With o->bundle the list is a bundle's (bundle_load(), bundle.h) and the
  * pycs are judged by bundle_verify() as they will arrive.
  *
+ * With a build log (o->log_dir, buildlog.h; the one `compile` keeps for
+ * the same PATHs and target), a pyc whose trusted entry says its body was
+ * parsed (BUILDLOG_BODY_OK), whose recorded header is ok for the source
+ * and whose source and pyc have exactly the recorded stat data is ok
+ * without being read: its bytes are the ones judged ok before (the ctime
+ * argument of buildlog.h), and so is the source; every pyc found ok is
+ * recorded with BUILDLOG_BODY_OK.
+ *
  * `check --import` is check-import.h's.
  *
  * Ownership: the result points into `list` and `targets`, which must
@@ -52,6 +60,9 @@ struct check_opts {
 	int recursion;                 /* -r N; -1 when not given */
 	int no_recurse;                /* -l */
 	const struct bundle *bundle;   /* check BUNDLE: the archive read; NULL for a tree */
+	const char *log_dir;           /* the build log's cache directory (buildlog.h), or NULL */
+	const char *const *log_paths;  /* the PATH arguments, naming the build */
+	size_t log_npaths;
 };
 
 #define CHECK_OPTS_INIT { .want_mode = -1, .recursion = -1 }

@@ -50,9 +50,16 @@ static int next_job(void *ctx, struct strbuf *frame, uint32_t *id)
 			run_item_done(r, f);
 			continue;
 		}
-		if (!f->loaded && run_load_file(r, f) < 0) {
-			run_item_done(r, f);
-			continue;
+		if (!f->loaded) {
+			double t0 = r->prof.on ? cpu_seconds(CPU_THREAD) : 0;
+			int rc = run_load_file(r, f);
+
+			if (r->prof.on)
+				r->prof.read += cpu_seconds(CPU_THREAD) - t0;
+			if (rc < 0) {
+				run_item_done(r, f);
+				continue;
+			}
 		}
 		if (r->o->cache && (!it->keyed || it->key_gen != f->gen))
 			run_item_key(r, it);
@@ -92,14 +99,26 @@ static void on_code(struct run *r, struct item *it, const struct proto_msg *msg)
 
 	if (!f->pyerror && (!f->writer || f->writer == f)) {
 		size_t len = msg->data_len;
+		double t0 = r->prof.on ? cpu_seconds(CPU_THREAD) : 0, t1 = 0, t2 = 0;
 		const char *code = canonical_code(r, f, msg->data, &len);
+		int rc;
 
-		if (run_write_pyc(r, it, code, len, 1) == 0 && r->o->cache && it->keyed) {
+		if (r->prof.on)
+			t1 = cpu_seconds(CPU_THREAD);
+		rc = run_write_pyc(r, it, code, len, 1);
+		if (r->prof.on)
+			t2 = cpu_seconds(CPU_THREAD);
+		if (rc == 0 && r->o->cache && it->keyed) {
 			struct strbuf extra = STRBUF_INIT;
 
 			cache_phase_extra(&extra, run_dfile(f), &it->warn);
 			cache_put(r->o->cache, it->key, code, len, extra.buf, extra.len);
 			strbuf_release(&extra);
+		}
+		if (r->prof.on) {
+			r->prof.canon += t1 - t0;
+			r->prof.write += t2 - t1;
+			r->prof.store += cpu_seconds(CPU_THREAD) - t2;
 		}
 	}
 	strbuf_release(&it->warn);

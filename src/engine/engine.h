@@ -83,6 +83,10 @@ struct engine_opts {
 	double started;                /* when the run began (now_seconds()): the summary's
 					  time counts from it; 0: from engine_run() */
 	size_t walk_failed;            /* PATHs missing, directories not listed: counted failed */
+	const char *log_dir;           /* the cache directory the build log is in (buildlog.h),
+					  or NULL: no build log */
+	const char *const *log_paths;  /* the PATH arguments, which name the build with the target */
+	size_t log_npaths;
 };
 
 #define ENGINE_OPTS_INIT { .style = STYLE_CONCISE, .maxlevels = -1, \

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "parallel.h"
@@ -130,15 +131,23 @@ void plan_build(struct plan *p, const struct plan_opts *o, const struct target *
 
 /* ---- freshness --------------------------------------------------------- */
 
-static int read_header(const char *pyc, unsigned char *hdr, size_t n)
+/*
+ * The first n bytes of `pyc`, and its stat data taken before they were
+ * read (a change after the fstat() gives the next run another ctime).
+ */
+static int read_header(const char *pyc, unsigned char *hdr, size_t n, struct buildlog_stat *bst)
 {
 	int fd = open(pyc, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	ssize_t got;
+	struct stat st;
+	ssize_t got = -1;
 
 	if (fd < 0)
 		return 0;
-	got = read_in_full(fd, hdr, n);
+	if (!bst || fstat(fd, &st) == 0)
+		got = read_in_full(fd, hdr, n);
 	close(fd);
+	if (bst && got == (ssize_t)n)
+		buildlog_stat_of(bst, &st);
 	return got == (ssize_t)n;
 }
 
@@ -171,8 +180,52 @@ struct fresh_ctx {
 	const struct plan *p;
 	const struct target *t;
 	int inval;
+	struct buildlog *log;
 	struct file **cand;
 };
+
+/*
+ * Does the build log say every pyc of `f` is fresh?  Trusted entries only
+ * (buildlog.h), both files' stat data equal; the header recorded must be
+ * the one a compile would write now: all of it for timestamp pycs, the
+ * magic and flags for hash pycs (the hash is the unchanged source's).
+ * Fills st[] and ents[] with the pycs' stat data and entries, for
+ * recording them again.
+ */
+static int fresh_by_log(const struct fresh_ctx *c, const struct file *f,
+			const struct buildlog_stat *src, struct buildlog_stat *st,
+			const struct buildlog_entry **ents)
+{
+	const struct item *items = &c->p->items[f->first];
+	unsigned char want[PYC_HEADER_MAX], nohash[8] = { 0 };
+	size_t n = c->inval == 0 ? wanted_header(c->t, 0, f, want)
+				 : pycwrite_header(c->t, c->inval, 0, 0, nohash, want);
+	size_t cmp = c->inval == 0 ? n : n - 8;
+	int k;
+
+	for (k = 0; k < f->nlevels; k++) {
+		const struct buildlog_entry *e = buildlog_find(c->log, items[k].pyc);
+		struct stat now;
+
+		if (!e || e->hlen != n || memcmp(e->hdr, want, cmp) ||
+		    !buildlog_stat_equal(&e->src, src) || stat(items[k].pyc, &now) < 0)
+			return 0;
+		buildlog_stat_of(&st[k], &now);
+		if (!buildlog_stat_equal(&e->pyc, &st[k]))
+			return 0;
+		ents[k] = e;
+	}
+	return 1;
+}
+
+/* What a pyc found fresh by its header keeps of its entry: BODY_OK if it is the same file. */
+static unsigned kept_flags(const struct buildlog *log, const char *pyc,
+			   const struct buildlog_stat *st)
+{
+	const struct buildlog_entry *e = buildlog_find(log, pyc);
+
+	return e && buildlog_stat_equal(&e->pyc, st) ? e->flags : 0;
+}
 
 /* Are all pycs of candidate i fresh?  For hash pycs this reads and hashes the source. */
 static void fresh_one(void *arg, size_t i)
@@ -181,15 +234,29 @@ static void fresh_one(void *arg, size_t i)
 	struct file *f = c->cand[i];
 	const struct item *items = &c->p->items[f->first];
 	unsigned char hdr[PYC_HEADER_MAX], want[PYC_HEADER_MAX];
-	size_t n = wanted_header(c->t, c->inval, f, want);
+	struct buildlog_stat src, st[PLAN_MAX_LEVELS + 1];
+	const struct buildlog_entry *ents[PLAN_MAX_LEVELS + 1];
+	size_t n;
 	int k;
 
+	buildlog_stat_of_source(&src, f->src);
+	if (c->log && fresh_by_log(c, f, &src, st, ents)) {
+		for (k = 0; k < f->nlevels; k++)
+			buildlog_record(c->log, items[k].pyc, &src, &st[k], ents[k]->hdr,
+					ents[k]->hlen, ents[k]->flags);
+		f->state = FS_FRESH;
+		return;
+	}
+	n = wanted_header(c->t, c->inval, f, want);
 	if (!n)
 		return;
 	for (k = 0; k < f->nlevels; k++)
-		if (!read_header(items[k].pyc, hdr, n) || memcmp(hdr, want, n))
+		if (!read_header(items[k].pyc, hdr, n, c->log ? &st[k] : NULL) || memcmp(hdr, want, n))
 			return;
 	f->state = FS_FRESH;
+	for (k = 0; c->log && k < f->nlevels; k++)
+		buildlog_record(c->log, items[k].pyc, &src, &st[k], hdr, n,
+				kept_flags(c->log, items[k].pyc, &st[k]));
 }
 
 /* The candidates, in walk order; returns how many. */
@@ -206,10 +273,11 @@ static size_t candidates(const struct plan *p, struct file ***out)
 }
 
 /*
- * A system call or three per file (plus reading the source for hash pycs):
- * it dominates a run where nothing changed, hence the threads.
+ * A system call or three per file (plus reading the source for hash pycs),
+ * one stat() with a build log: it dominates a run where nothing changed,
+ * hence the threads.
  */
-void plan_freshness(struct plan *p, const struct target *t, int inval)
+void plan_freshness(struct plan *p, const struct target *t, int inval, struct buildlog *log)
 {
 	struct fresh_ctx c;
 	size_t n;
@@ -217,6 +285,7 @@ void plan_freshness(struct plan *p, const struct target *t, int inval)
 	c.p = p;
 	c.t = t;
 	c.inval = inval;
+	c.log = log;
 	n = candidates(p, &c.cand);
 	parallel_for(n, parallel_threads(n, 512, 1), fresh_one, &c);
 	free(c.cand);

@@ -16,7 +16,7 @@
  *
  *   struct plan p = PLAN_INIT;
  *   plan_build(&p, &opts, t, list);      files, dfiles, items, pyc paths
- *   plan_freshness(&p, t, inval);        unless -f: fresh files -> FS_FRESH
+ *   plan_freshness(&p, t, inval, log);   unless -f: fresh files -> FS_FRESH
  *   plan_mark_duplicates(&p, force);     a file reached twice writes once
  *   plan_drop_fresh(&p);                 items of fresh files go; f->pycs
  *   plan_order(&p);                      largest first (the pool's order)
@@ -40,6 +40,7 @@
 
 #include <stddef.h>
 
+#include "buildlog.h"
 #include "cache.h"
 #include "cofilename.h"
 #include "pycwrite.h"
@@ -118,9 +119,12 @@ void plan_build(struct plan *p, const struct plan_opts *o, const struct target *
 /*
  * Mark FS_FRESH every candidate whose every pyc has the header a compile
  * now would write (`inval`, enum invalidation; for hash pycs this reads
- * and hashes the source).  Not called with -f.
+ * and hashes the source).  Not called with -f.  With a build log
+ * (buildlog.h; NULL: none), a file whose pycs' entries are trusted and
+ * whose source and pycs have exactly the recorded stat data is fresh
+ * without reading anything; every pyc found fresh is recorded in it.
  */
-void plan_freshness(struct plan *p, const struct target *t, int inval);
+void plan_freshness(struct plan *p, const struct target *t, int inval, struct buildlog *log);
 
 /*
  * A file reached twice (a path given twice, or inside two arguments) is

@@ -128,15 +128,18 @@ enum pycwrite_status pycwrite_file(const char *pyc, const unsigned char *hdr, si
 	struct iovec iov[2];
 	struct stat st;
 
+	int exists = lstat(pyc, &st) == 0;
+
 	/* py_compile refuses to replace a symlink or a non-regular file */
-	if (lstat(pyc, &st) == 0 && (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)))
+	if (exists && (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)))
 		return S_ISLNK(st.st_mode) ? PYCWRITE_SYMLINK : PYCWRITE_NOT_REGULAR;
 	iov[0].iov_base = (void *)hdr;
 	iov[0].iov_len = hlen;
 	iov[1].iov_base = (void *)code;
 	iov[1].iov_len = len;
 	remove_stray_temps(pyc);
-	if (!force && update_header_in_place(pyc, mode & ~umask, hdr, hlen, code, len))
+	/* no pyc there (a cold run): nothing to update, not even an open() to try */
+	if (!force && exists && update_header_in_place(pyc, mode & ~umask, hdr, hlen, code, len))
 		return PYCWRITE_OK;
 	if (write_file_atomic(pyc, mode, iov, 2, what) < 0)
 		return PYCWRITE_ERRNO;

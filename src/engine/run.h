@@ -46,6 +46,11 @@ struct run {
 	size_t next;                /* the next item to hand to the pool */
 	size_t compiled, failed, done;
 	size_t from_cache;          /* files whose every pyc came from the cache */
+	/* PREPYC_TRACE's profile of the compile stage: CPU seconds of the engine's thread */
+	struct run_profile {
+		int on;
+		double read, canon, write, store;
+	} prof;
 };
 
 /*

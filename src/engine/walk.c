@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "parallel.h"
@@ -47,6 +48,7 @@ static struct source *add_entry(struct source_list *list, char *path, enum entry
 		s->mtime_sec = (int64_t)st->st_mtim.tv_sec;
 		s->mtime_nsec = st->st_mtim.tv_nsec;
 		s->mode = st->st_mode;
+		s->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 		s->dev = (uint64_t)st->st_dev;
 		s->ino = (uint64_t)st->st_ino;
 	}
@@ -376,6 +378,12 @@ int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list
 	int py = is_py_name(slash ? slash + 1 : arg);
 	struct source *s;
 
+	if (!list->started_ns) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		list->started_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	}
 	if (stat(arg, &st) < 0) {
 		if (flags & WALK_COMPILEALL)
 			return walk_dir(arg, maxlevels, flags, list);

@@ -48,6 +48,7 @@ struct source {
 	int64_t mtime_sec;
 	long mtime_nsec;
 	mode_t mode;
+	int64_t ctime_ns;     /* st_ctim, for the build log (buildlog.h) */
 	uint64_t dev, ino;    /* sources: the file's identity */
 	int depth;            /* directories between the argument and the entry */
 	int err;              /* ENTRY_DIR_ERROR: the errno */
@@ -60,9 +61,10 @@ struct source {
 struct source_list {
 	struct source *v;
 	size_t nr, alloc;
+	int64_t started_ns; /* CLOCK_REALTIME before the first walk_path() stat'ed anything */
 };
 
-#define SOURCE_LIST_INIT { NULL, 0, 0 }
+#define SOURCE_LIST_INIT { NULL, 0, 0, 0 }
 
 enum walk_flags {
 	WALK_COMPILEALL = 1 << 0,

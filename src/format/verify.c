@@ -26,21 +26,21 @@ const char *pyc_status_name(enum pyc_status s)
 	return (unsigned)s < PYC_NSTATUS ? names[s] : "?";
 }
 
-static int read_file(const char *path, struct strbuf *sb)
+static int read_file(const char *path, struct strbuf *sb, struct stat *out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	struct stat st;
+	struct stat local, *stp = out ? out : &local;
 	int e;
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		e = S_ISREG(st.st_mode) ? errno : EINVAL;
+	if (fstat(fd, stp) < 0 || !S_ISREG(stp->st_mode)) {
+		e = S_ISREG(stp->st_mode) ? errno : EINVAL;
 		close(fd);
 		errno = e;
 		return -1;
 	}
-	if (strbuf_read_fd(sb, fd, (size_t)st.st_size + 1) < 0) {
+	if (strbuf_read_fd(sb, fd, (size_t)stp->st_size + 1) < 0) {
 		e = errno;
 		close(fd);
 		errno = e;
@@ -53,11 +53,18 @@ static int read_file(const char *path, struct strbuf *sb)
 enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct source *src,
 			   int want_mode, char *detail, size_t dlen)
 {
+	return verify_pyc_stat(t, pyc, src, want_mode, detail, dlen, NULL, NULL, 0, NULL);
+}
+
+enum pyc_status verify_pyc_stat(const struct target *t, const char *pyc, const struct source *src,
+				int want_mode, char *detail, size_t dlen, struct stat *pst,
+				unsigned char *hdr_out, size_t hmax, size_t *hlen)
+{
 	struct strbuf data = STRBUF_INIT;
 	enum pyc_status st;
 
 	detail[0] = '\0';
-	if (read_file(pyc, &data) < 0) {
+	if (read_file(pyc, &data, pst) < 0) {
 		int e = errno;
 
 		strbuf_release(&data);
@@ -65,6 +72,10 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 			return PYC_MISSING;
 		snprintf(detail, dlen, "%s", e == EINVAL ? "not a regular file" : strerror(e));
 		return PYC_UNREADABLE;
+	}
+	if (hlen) {
+		*hlen = data.len < hmax ? data.len : hmax;
+		memcpy(hdr_out, data.buf, *hlen);
 	}
 	st = verify_pyc_data(t, (const unsigned char *)data.buf, data.len, src, NULL, want_mode,
 			     detail, dlen);
@@ -86,7 +97,7 @@ static enum pyc_status check_hash(const struct target *t, const struct pyc_heade
 	if (!src_hash) {
 		struct strbuf source = STRBUF_INIT;
 
-		if (read_file(src->path, &source) < 0) {
+		if (read_file(src->path, &source, NULL) < 0) {
 			snprintf(detail, dlen, "cannot read the source: %s", strerror(errno));
 			strbuf_release(&source);
 			return PYC_UNREADABLE;

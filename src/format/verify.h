@@ -30,6 +30,7 @@
 #define VERIFY_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "target.h"
 #include "walk.h"
@@ -66,5 +67,15 @@ enum pyc_status verify_pyc(const struct target *t, const char *pyc, const struct
 enum pyc_status verify_pyc_data(const struct target *t, const unsigned char *data, size_t len,
 				const struct source *src, const unsigned char *src_hash,
 				int want_mode, char *detail, size_t detail_len);
+
+/*
+ * verify_pyc(), also giving the pyc's fstat() taken before it was read
+ * (`st`) and its first bytes (up to `hmax` into `hdr`, their number in
+ * *hlen): what a build log records of a pyc judged ok.  Meaningful when
+ * the status is PYC_OK.
+ */
+enum pyc_status verify_pyc_stat(const struct target *t, const char *pyc, const struct source *src,
+				int want_mode, char *detail, size_t detail_len, struct stat *st,
+				unsigned char *hdr, size_t hmax, size_t *hlen);
 
 #endif

@@ -49,6 +49,7 @@ struct worker {
 	int err;         /* our end of its stdout+stderr; -1 when closed */
 	struct strbuf out; /* what it wrote there, not yet handed to ops->output() */
 	size_t dropped;  /* bytes of it beyond POOL_OUTPUT_MAX, not kept */
+	double idle_since; /* PREPYC_TRACE: when it ran out of work for good (0: not yet) */
 };
 
 struct pool {
@@ -65,7 +66,19 @@ struct pool {
 	int start_failures;
 	char *start_error;
 	double timeout;      /* seconds per file; 0: none */
+	/* PREPYC_TRACE's profile */
+	int tracing;
+	double no_more_at;   /* when ops->next() first said there is nothing left */
+	size_t pipe_full;    /* frames whose sending had to wait for a full pipe */
 };
+
+/*
+ * Pipes of POOL_PIPE_SIZE where the system allows (Linux; beyond the
+ * user's quota of pipe memory it refuses, harmlessly): a worker writes a
+ * whole reply and goes on to its next frame while the core is busy with
+ * another worker's reply, and the core sends a large source in one write.
+ */
+#define POOL_PIPE_SIZE (1 << 20)
 
 static int make_pipe(int fds[2])
 {
@@ -73,6 +86,9 @@ static int make_pipe(int fds[2])
 		return -1;
 	set_cloexec(fds[0]);
 	set_cloexec(fds[1]);
+#ifdef F_SETPIPE_SZ
+	(void)fcntl(fds[0], F_SETPIPE_SZ, POOL_PIPE_SIZE);
+#endif
 	return 0;
 }
 
@@ -286,6 +302,8 @@ static int take_job(struct pool *p, struct job *job)
 		return 1;
 	strbuf_release(&job->frame);
 	p->no_more = 1;
+	if (p->tracing)
+		p->no_more_at = now_seconds();
 	return 0;
 }
 
@@ -296,8 +314,10 @@ static void worker_flush(struct pool *p, struct worker *w)
 		ssize_t n = xwrite(w->req, f->buf + w->off, f->len - w->off);
 
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				p->pipe_full++;
 				return;
+			}
 			/* EPIPE: it died; its end of file on the reply pipe follows */
 			close(w->req);
 			w->req = -1;
@@ -310,7 +330,6 @@ static void worker_flush(struct pool *p, struct worker *w)
 			w->off = 0;
 		}
 	}
-	(void)p;
 }
 
 static void pool_fill(struct pool *p)
@@ -476,14 +495,32 @@ static int poll_timeout(const struct pool *p)
 	return ms <= 0 ? 0 : ms >= INT_MAX ? INT_MAX : (int)ms;
 }
 
-static int pool_busy(const struct pool *p)
+static int pool_busy(struct pool *p)
 {
+	int i, busy = 0;
+
+	for (i = 0; i < p->nr; i++) {
+		struct worker *w = &p->w[i];
+
+		if (w->alive && w->nq)
+			busy = 1;
+		else if (p->tracing && p->no_more && !w->idle_since)
+			w->idle_since = now_seconds();
+	}
+	return busy;
+}
+
+/* PREPYC_TRACE: how the end of the run kept the workers busy, and the pipes. */
+static void trace_tail(const struct pool *p)
+{
+	double end = now_seconds(), idle = 0;
 	int i;
 
 	for (i = 0; i < p->nr; i++)
-		if (p->w[i].alive && p->w[i].nq)
-			return 1;
-	return 0;
+		idle += p->w[i].idle_since ? end - p->w[i].idle_since : 0;
+	trace("pool: %d workers; the last frame handed out %.1f ms before the end, then "
+	      "%.3f worker-s idle; %zu sends waited for a full pipe",
+	      p->nr, p->no_more_at ? (end - p->no_more_at) * 1e3 : 0.0, idle, p->pipe_full);
 }
 
 static int pool_loop(struct pool *p)
@@ -579,6 +616,7 @@ int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, v
 	p.ops = ops;
 	p.ctx = ctx;
 	p.timeout = timeout;
+	p.tracing = trace_enabled();
 	p.env = child_python_env(flags & POOL_KEEP_WARNINGS_ENV);
 	p.nr = nworkers < 1 ? 1 : nworkers;
 	p.w = xcalloc((size_t)p.nr, sizeof(*p.w));
@@ -591,6 +629,8 @@ int pool_run(const struct target *t, int nworkers, const struct pool_ops *ops, v
 		rc = worker_start(&p, &p.w[i]);
 	if (rc == 0)
 		rc = pool_loop(&p);
+	if (p.tracing && rc == 0)
+		trace_tail(&p);
 
 	/* end of input tells a worker to exit; a broken or interrupted run kills them */
 	for (i = 0; i < p.nr; i++) {
