@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
+
 /* 1 when DIR holds a cache (DIR/v1 or DIR/stats exists, whatever it is), else 0. */
 int cache_admin_exists(const char *dir);
 
@@ -41,6 +43,8 @@ struct cache_run {
 	long long when; /* Unix seconds */
 	char *label;    /* owned */
 	uint64_t hits, misses, stored, stored_bytes, evicted, max_size;
+	int has_remote; /* the run used remote stores: their counters (the remote_* fields) */
+	struct cache_remote_stats remote;
 };
 
 struct cache_runs {

@@ -80,4 +80,24 @@ char *disk_entry_path(const char *dir, const unsigned char key[CACHE_KEY_LEN]);
 int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE_KEY_LEN],
 		    struct strbuf *code, struct strbuf *warnings);
 
+/*
+ * The whole entry for `key` (header, code, warnings) appended to `out`:
+ * the bytes a remote store keeps too (store-remote.h).
+ */
+void disk_entry_format(struct strbuf *out, const unsigned char key[CACHE_KEY_LEN],
+		       const void *code, size_t code_len, const void *warnings, size_t warnings_len);
+
+/*
+ * The size the header at `buf` (`len` bytes of it readable) gives its
+ * entry: DISK_HEADER_LEN + code_len + warn_len; 0 when `len` is shorter
+ * than a header or the lengths are beyond DISK_ENTRY_MAX_BODY.
+ */
+size_t disk_entry_size(const void *buf, size_t len);
+
+/*
+ * Check the entry of `size` bytes at `buf` as disk_entry_read() does
+ * (size, magic, version, flags, `key`, checksum): 0 when good, else -1.
+ */
+int disk_entry_check(const void *buf, size_t size, const unsigned char key[CACHE_KEY_LEN]);
+
 #endif

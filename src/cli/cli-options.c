@@ -58,6 +58,18 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	  AT(d.cache_max_size), "SIZE", "bound of the cache, e.g. 500M, 2G (default 1G)" },
 	{ CO_SYS_PATH, 0, "sys-path", NULL, 1, OPTION_FLAG, AT(d.sys_path), NULL,
 	  "also every directory of the target's sys.path, recursively" },
+	{ CO_REMOTE_CACHE, 0, "remote-cache", "remote-cache", 1, OPTION_LIST, AT(d.remote_caches),
+	  "URL", "shared cache after the local one: redis://HOST[:PORT][/DB], http(s)://HOST/PATH "
+	  "(repeatable; default $PREPYC_REMOTE_CACHE, space-separated)" },
+	{ CO_REMOTE_CACHE_READ_ONLY, 0, "remote-cache-read-only", "remote-cache-read-only", 1,
+	  OPTION_FLAG, AT(d.remote_read_only), NULL,
+	  "look up in the remote cache, never upload (or $PREPYC_REMOTE_CACHE_READ_ONLY=1)" },
+	{ CO_REMOTE_CACHE_TIMEOUT, 0, "remote-cache-timeout", "remote-cache-timeout", 1,
+	  OPTION_STRING, AT(d.remote_timeout), "SECONDS",
+	  "give up a remote request after SECONDS (default 10, or $PREPYC_REMOTE_CACHE_TIMEOUT)" },
+	{ CO_REMOTE_CACHE_CONNECT_TIMEOUT, 0, "remote-cache-connect-timeout",
+	  "remote-cache-connect-timeout", 1, OPTION_STRING, AT(d.remote_connect_timeout), "SECONDS",
+	  "give up connecting after SECONDS (default 2, or $PREPYC_REMOTE_CACHE_CONNECT_TIMEOUT)" },
 };
 
 int compileall_option_takes_value(const struct compileall_option *o)

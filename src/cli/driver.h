@@ -28,6 +28,9 @@ struct driver_opts {
 	const char *cache_dir;      /* --cache-dir */
 	const char *cache_max_size; /* --cache-max-size */
 	int no_cache;               /* --no-cache */
+	struct option_list remote_caches; /* --remote-cache URL... */
+	int remote_read_only;       /* --remote-cache-read-only */
+	const char *remote_timeout, *remote_connect_timeout; /* --remote-cache-[connect-]timeout */
 };
 
 #define DRIVER_OPTS_INIT { .e = ENGINE_OPTS_INIT, .recursion = -1 }

@@ -84,6 +84,12 @@ static const struct command commands[] = {
  *	#endif
  */
 static const char *const features[] = {
+#ifdef PREPYC_WITH_LIBCURL
+	"libcurl",
+#endif
+#ifdef PREPYC_WITH_HIREDIS
+	"hiredis",
+#endif
 	NULL
 };
 
