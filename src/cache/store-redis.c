@@ -52,7 +52,10 @@ static void lost(struct redis_transport *t, struct remote_io *io, const char *do
 
 	if (t->c && t->c->err == REDIS_ERR_PROTOCOL)
 		off = 0; /* garbage: counted, and a new connection next time */
-	remote_io_fail(io, off, "%s: %s", doing, why);
+	if (t->c && t->c->err == REDIS_ERR_IO && !strcmp(why, strerror(EAGAIN)))
+		remote_io_fail(io, off, "%s: no answer within %ld ms", doing, t->timeout_ms);
+	else
+		remote_io_fail(io, off, "%s: %s", doing, why);
 	if (t->c)
 		redisFree(t->c);
 	t->c = NULL;
