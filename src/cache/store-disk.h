@@ -38,7 +38,10 @@
  * DIR/stats has one line per run that looked anything up (appended with a
  * single O_APPEND write, so concurrent runs do not mix their lines):
  *
- *   TIME LABEL hits=N misses=N stored=N stored_bytes=N evicted=N max_size=N
+ *   TIME LABEL hits=N misses=N stored=N stored_bytes=N evicted=N max_size=N [remote]
+ *   remote = remote_hits=N remote_misses=N remote_uploads=N remote_upload_bytes=N
+ *            remote_errors=N remote_rejected=N     (runs with --remote-cache: the sums
+ *                                                  over the remote stores, store-remote.h)
  *
  * TIME in Unix seconds; LABEL as given (it may hold spaces; control
  * characters become '?'), so readers take the first field as the time and

@@ -237,7 +237,7 @@ struct remote_transport *remote_http_open(const char *url, const struct cache_re
 	if (strpbrk(url, "?#")) {
 		char *shown = remote_url_display(url);
 
-		error("remote cache '%s': an HTTP URL without a query or fragment, please", shown);
+		error("remote cache '%s': an HTTP URL cannot have a query or a fragment", shown);
 		free(shown);
 		return NULL;
 	}

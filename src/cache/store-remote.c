@@ -445,7 +445,6 @@ static int has_prefix(const char *s, const char *prefix)
 struct cache_store *cache_store_remote_open(const char *url, const struct cache_remote_opts *o)
 {
 	struct remote_transport *t;
-	struct remote_store *r;
 
 	if (has_prefix(url, "http://") || has_prefix(url, "https://"))
 		t = remote_http_open(url, o);
@@ -459,9 +458,14 @@ struct cache_store *cache_store_remote_open(const char *url, const struct cache_
 		free(shown);
 		return NULL;
 	}
-	if (!t)
-		return NULL;
-	r = xcalloc(1, sizeof(*r));
+	return t ? remote_store_new(t, url, o) : NULL;
+}
+
+struct cache_store *remote_store_new(struct remote_transport *t, const char *url,
+				     const struct cache_remote_opts *o)
+{
+	struct remote_store *r = xcalloc(1, sizeof(*r));
+
 	r->base.ops = &remote_ops;
 	r->t = t;
 	r->display = remote_url_display(url);

@@ -107,6 +107,16 @@ struct remote_transport {
 struct remote_transport *remote_http_open(const char *url, const struct cache_remote_opts *o);
 struct remote_transport *remote_redis_open(const char *url, const struct cache_remote_opts *o);
 
+/*
+ * The remote store over transport `t` (taken: its free op is called by
+ * the store's close), `url` for messages (shown without user
+ * information), options `o`: what cache_store_remote_open() returns once
+ * it chose the transport by the URL's scheme.  Also the unit tests' way
+ * in, with a fake transport.
+ */
+struct cache_store *remote_store_new(struct remote_transport *t, const char *url,
+				     const struct cache_remote_opts *o);
+
 /* Record a failed request in `io`: counted; `fmt` gives the reason when it is the first. */
 void remote_io_fail(struct remote_io *io, int off, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
