@@ -128,16 +128,14 @@ class RemoteCase(support.InterpreterCase):
                                   timeout=timeout)
 
     def reference(self, root):
-        """The pycs of a compile without any cache, of a copy of the tree."""
-        ref = os.path.join(root, 'ref')
-        shutil.copytree(os.path.join(root, 'src'), ref)
-        for rel in support.pyc_files(ref):
-            os.unlink(os.path.join(ref, rel))
-        r = support.run_prepyc(['--python', self.py.path, '--no-cache', '-d',
-                                os.path.join(root, 'src'), 'ref'], cwd=root,
+        """The pycs a compile without any cache writes for the tree (in place)."""
+        src = os.path.join(root, 'src')
+        for rel in support.pyc_files(src):
+            os.unlink(os.path.join(src, rel))
+        r = support.run_prepyc(['--python', self.py.path, '--no-cache', src], cwd=root,
                                env=support.base_env())
         self.assertEqual(r.rc, 0, str(r))
-        return read_all(ref)
+        return read_all(src)
 
     def from_cache(self, r):
         s = support.parse_summary(r.out)
