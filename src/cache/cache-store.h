@@ -29,8 +29,9 @@
  *   has    (optional) Whether the store holds `key`, cheaply (a stat):
  *          1 or 0, 0 when unsure.  What cache_prefetch() asks the stores
  *          before a batching one, so that it fetches only what they lack.
- *   prefetch  (optional; a store with it "batches") Fetch the `n` keys at
- *          once and keep the answers for get.
+ *   prefetch  (optional; a store with it "batches") Fetch the `n` keys in
+ *          batches and keep the answers for get; it may return before they
+ *          are all in (a get, or has, of a key waits for its answer).
  *   flush  (optional) Finish what put queued, before any close.
  *   stats  (optional) Add what the store did to `st` (a remote store's
  *          counters, struct cache_remote_stats), after flush.

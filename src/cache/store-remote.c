@@ -20,6 +20,8 @@
 
 typedef char hexkey[2 * CACHE_KEY_LEN + 1];
 
+#define PENDING 2 /* a prefetched key whose answer has not arrived yet */
+
 struct remote_store {
 	struct cache_store base; /* first: the front's handle */
 	struct remote_transport *t;
@@ -29,12 +31,18 @@ struct remote_store {
 	unsigned char tagkey[BLAKE2B_KEYBYTES];
 	size_t tagkeylen;
 
-	pthread_mutex_t lock;    /* the transport and everything below */
+	pthread_mutex_t tlock;   /* the transport (taken without `lock`, or after it) */
+	pthread_mutex_t lock;    /* everything below */
+	pthread_cond_t arrived;  /* a chunk of the prefetch's answers is in */
 	/* the prefetch's answers, sorted by key */
 	unsigned char (*pkeys)[CACHE_KEY_LEN];
 	struct strbuf *pvals;
-	signed char *pstatus;    /* enum remote_status; REMOTE_FAILED after a get took it */
+	signed char *pstatus;    /* enum remote_status, PENDING; REMOTE_FAILED after a get took it */
+	size_t *porder;          /* the order to fetch them in: the caller's */
 	size_t pn;
+	pthread_t fetcher;
+	int fetching;            /* the fetcher thread runs (or ran, not joined yet) */
+	double pstarted;         /* when the prefetch began */
 	/* uploads not sent yet */
 	hexkey *qhex;
 	struct strbuf *qvals;
@@ -171,18 +179,89 @@ static int cmp_key(const void *a, const void *b)
 	return memcmp(a, b, CACHE_KEY_LEN);
 }
 
+/* Fetch chunk [at, at + n) of the prefetch order; publish the answers.  Not under `lock`. */
+static void fetch_chunk(struct remote_store *r, size_t at, size_t n)
+{
+	hexkey *hex = xcalloc(n, sizeof(*hex));
+	struct strbuf *values = xcalloc(n, sizeof(*values));
+	signed char *status = xcalloc(n, sizeof(*status));
+	struct remote_batch b = { n, (const hexkey *)hex, values, status };
+	struct remote_io io;
+	double started = now_seconds();
+	size_t i;
+
+	pthread_mutex_lock(&r->lock);
+	io_init(&io, r);
+	pthread_mutex_unlock(&r->lock);
+	for (i = 0; i < n; i++) {
+		to_hex(r->pkeys[r->porder[at + i]], hex[i]); /* the keys do not change */
+		strbuf_init(&values[i], 0);
+	}
+	pthread_mutex_lock(&r->tlock);
+	r->t->ops->get(r->t, &b, &io);
+	pthread_mutex_unlock(&r->tlock);
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < n; i++) {
+		size_t k = r->porder[at + i];
+
+		r->pvals[k] = values[i]; /* moved */
+		r->pstatus[k] = status[i];
+	}
+	account(r, &io, started);
+	pthread_cond_broadcast(&r->arrived);
+	pthread_mutex_unlock(&r->lock);
+	free(hex);
+	free(values);
+	free(status);
+}
+
+/* The prefetch, a chunk at a time, while the lookups of what arrived go on. */
+static void *fetch_all(void *arg)
+{
+	struct remote_store *r = arg;
+	size_t at, i;
+
+	for (at = 0; at < r->pn; at += REMOTE_PREFETCH_CHUNK) {
+		int off;
+
+		pthread_mutex_lock(&r->lock);
+		off = r->off;
+		pthread_mutex_unlock(&r->lock);
+		if (off)
+			break;
+		fetch_chunk(r, at, r->pn - at < REMOTE_PREFETCH_CHUNK ? r->pn - at
+								      : REMOTE_PREFETCH_CHUNK);
+	}
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->pn; i++) /* switched off: what was not asked is not coming */
+		if (r->pstatus[i] == PENDING)
+			r->pstatus[i] = REMOTE_FAILED;
+	pthread_cond_broadcast(&r->arrived);
+	pthread_mutex_unlock(&r->lock);
+	trace("remote cache '%s': prefetched %zu keys in %.1f ms", r->display, r->pn,
+	      (now_seconds() - r->pstarted) * 1e3);
+	return NULL;
+}
+
+static void join_fetcher(struct remote_store *r)
+{
+	if (r->fetching) {
+		pthread_join(r->fetcher, NULL);
+		r->fetching = 0;
+	}
+}
+
 static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[CACHE_KEY_LEN],
 			    size_t n)
 {
 	struct remote_store *r = (struct remote_store *)s;
-	struct remote_batch b;
-	struct remote_io io;
-	hexkey *hex;
+	unsigned char *seen;
 	size_t i, m;
-	double started = now_seconds();
 
-	if (r->off || !n)
-		return;
+	join_fetcher(r);
+	if (r->off || r->pn || !n)
+		return; /* one prefetch a run */
+	r->pstarted = now_seconds();
 	r->pkeys = xcalloc(n, sizeof(*r->pkeys));
 	memcpy(r->pkeys, keys, n * sizeof(*r->pkeys));
 	qsort(r->pkeys, n, sizeof(*r->pkeys), cmp_key);
@@ -192,32 +271,54 @@ static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[C
 	r->pn = m;
 	r->pvals = xcalloc(m, sizeof(*r->pvals));
 	r->pstatus = xcalloc(m, sizeof(*r->pstatus));
-	hex = xcalloc(m, sizeof(*hex));
+	r->porder = xcalloc(m, sizeof(*r->porder));
+	seen = xcalloc(m, 1);
 	for (i = 0; i < m; i++) {
-		to_hex(r->pkeys[i], hex[i]);
 		strbuf_init(&r->pvals[i], 0);
+		r->pstatus[i] = PENDING;
 	}
-	b.n = m;
-	b.hex = (const hexkey *)hex;
-	b.values = r->pvals;
-	b.status = r->pstatus;
-	io_init(&io, r);
-	r->t->ops->get(r->t, &b, &io);
-	free(hex);
-	account(r, &io, started);
-	trace("remote cache '%s': prefetched %zu keys in %.1f ms", r->display, m,
-	      (now_seconds() - started) * 1e3);
+	/* fetched in the caller's order, which is the order its lookups come in */
+	for (i = 0, m = 0; i < n; i++) {
+		unsigned char (*at)[CACHE_KEY_LEN] =
+			bsearch(keys[i], r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key);
+		size_t k = (size_t)(at - r->pkeys);
+
+		if (!seen[k]) {
+			seen[k] = 1;
+			r->porder[m++] = k;
+		}
+	}
+	free(seen);
+	if (pthread_create(&r->fetcher, NULL, fetch_all, r) == 0)
+		r->fetching = 1;
+	else
+		fetch_all(r); /* no thread: the lookups wait for all of it */
+}
+
+/* Wait for `key`'s answer if it was prefetched; its index, or -1.  Under `lock`. */
+static ssize_t prefetched(struct remote_store *r, const unsigned char *key)
+{
+	unsigned char (*at)[CACHE_KEY_LEN];
+	size_t i;
+
+	at = r->pn ? bsearch(key, r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key) : NULL;
+	if (!at)
+		return -1;
+	i = (size_t)(at - r->pkeys);
+	while (r->pstatus[i] == PENDING)
+		pthread_cond_wait(&r->arrived, &r->lock);
+	return (ssize_t)i;
 }
 
 static int remote_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN])
 {
 	struct remote_store *r = (struct remote_store *)s;
-	unsigned char (*at)[CACHE_KEY_LEN];
+	ssize_t i;
 	int has;
 
 	pthread_mutex_lock(&r->lock);
-	at = r->pn ? bsearch(key, r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key) : NULL;
-	has = at && r->pstatus[at - r->pkeys] == REMOTE_DONE;
+	i = prefetched(r, key);
+	has = i >= 0 && r->pstatus[i] == REMOTE_DONE;
 	pthread_mutex_unlock(&r->lock);
 	return has;
 }
@@ -234,7 +335,9 @@ static signed char fetch_one(struct remote_store *r, const unsigned char *key,
 
 	to_hex(key, hex);
 	io_init(&io, r);
+	pthread_mutex_lock(&r->tlock);
 	r->t->ops->get(r->t, &b, &io);
+	pthread_mutex_unlock(&r->tlock);
 	account(r, &io, started);
 	return status;
 }
@@ -244,19 +347,17 @@ static int remote_get(struct cache_store *s, const unsigned char key[CACHE_KEY_L
 {
 	struct remote_store *r = (struct remote_store *)s;
 	struct strbuf one = STRBUF_INIT, *v = &one;
-	unsigned char (*at)[CACHE_KEY_LEN];
 	signed char status;
+	ssize_t i;
 	int hit = 0;
 
 	pthread_mutex_lock(&r->lock);
-	at = r->pn ? bsearch(key, r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key) : NULL;
-	if (r->off && !(at && r->pstatus[at - r->pkeys] == REMOTE_DONE)) {
+	i = prefetched(r, key);
+	if (r->off && !(i >= 0 && r->pstatus[i] == REMOTE_DONE)) {
 		pthread_mutex_unlock(&r->lock);
 		return 0;
 	}
-	if (at && r->pstatus[at - r->pkeys] != REMOTE_FAILED) {
-		size_t i = (size_t)(at - r->pkeys);
-
+	if (i >= 0 && r->pstatus[i] != REMOTE_FAILED) {
 		status = r->pstatus[i];
 		/* taken: the value moves to us; a second lookup of the key asks again */
 		one = r->pvals[i];
@@ -294,7 +395,9 @@ static void send_queue(struct remote_store *r)
 		double started = now_seconds();
 
 		io_init(&io, r);
+		pthread_mutex_lock(&r->tlock);
 		r->t->ops->put(r->t, &b, &io);
+		pthread_mutex_unlock(&r->tlock);
 		for (i = 0; i < r->qn; i++) {
 			if (status[i] == REMOTE_DONE) {
 				r->st.uploads++;
@@ -350,6 +453,7 @@ static void remote_flush(struct cache_store *s)
 {
 	struct remote_store *r = (struct remote_store *)s;
 
+	join_fetcher(r);
 	pthread_mutex_lock(&r->lock);
 	send_queue(r);
 	pthread_mutex_unlock(&r->lock);
@@ -378,6 +482,7 @@ static void remote_close(struct cache_store *s, const char *label,
 
 	(void)label;
 	(void)counts;
+	join_fetcher(r);
 	send_queue(r); /* nothing, after the front's flush */
 	if (r->st.requests || r->off)
 		trace("remote cache '%s': hits=%llu misses=%llu uploads=%llu upload_bytes=%llu "
@@ -395,9 +500,12 @@ static void remote_close(struct cache_store *s, const char *label,
 	free(r->pkeys);
 	free(r->pvals);
 	free(r->pstatus);
+	free(r->porder);
 	free(r->qhex);
 	free(r->qvals);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->tlock);
+	pthread_cond_destroy(&r->arrived);
 	free(r->display);
 	for (i = 0; i < sizeof(r->tagkey); i++) /* the secret's key: not left in freed memory */
 		((volatile unsigned char *)r->tagkey)[i] = 0;
@@ -483,5 +591,7 @@ struct cache_store *remote_store_new(struct remote_transport *t, const char *url
 		}
 	}
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->tlock, NULL);
+	pthread_cond_init(&r->arrived, NULL);
 	return &r->base;
 }

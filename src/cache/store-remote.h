@@ -32,6 +32,12 @@
  * entry that fails is "rejected": counted, one warning for the run, and a
  * miss (its file is compiled locally, the server's copy is left alone).
  *
+ * Prefetch: the keys, deduplicated, are fetched in the caller's order by
+ * a thread of the store, REMOTE_PREFETCH_CHUNK at a time, while the
+ * lookups of those already in go on (a lookup waits for its key's chunk).
+ * Uploads are queued and sent REMOTE_QUEUE_MAX bytes at a time and at the
+ * flush.  The transport is used by one thread at a time (a mutex).
+ *
  * Faults: a request that fails (cannot connect, times out, HTTP status
  * other than 2xx/404, a reply that is not the protocol) is an "error",
  * not a miss.  The first gives the run's one warning for that server; a
@@ -54,6 +60,8 @@
 #define REMOTE_REDIS_PREFIX "prepyc:"
 /* The largest value read from a server: a disk entry's bound, and the tag. */
 #define REMOTE_VALUE_MAX ((size_t)256 << 20)
+/* Keys a prefetch asks at a time: the lookups of a chunk go on while the next comes. */
+#define REMOTE_PREFETCH_CHUNK 512
 /* Uploads are sent when this many bytes are queued, and at the end of the run. */
 #define REMOTE_QUEUE_MAX ((size_t)32 << 20)
 
