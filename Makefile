@@ -40,6 +40,25 @@ LIBS += $(shell pkg-config --libs libarchive)
 endif
 endif
 
+# Optional libraries, found with pkg-config; without them the build stays
+# libc-only and the feature says what to install (REMOTE=0 leaves both out).
+#   libcurl  --remote-cache http(s)://   (src/cache/store-http.c)
+#   hiredis  --remote-cache redis://     (src/cache/store-redis.c)
+PKG_CONFIG ?= pkg-config
+REMOTE ?= 1
+ifeq ($(REMOTE),1)
+HAVE_CURL := $(shell $(PKG_CONFIG) --exists libcurl 2>/dev/null && echo 1)
+HAVE_HIREDIS := $(shell $(PKG_CONFIG) --exists hiredis 2>/dev/null && echo 1)
+endif
+ifeq ($(HAVE_CURL),1)
+ALL_CFLAGS += -DPREPYC_WITH_LIBCURL $(shell $(PKG_CONFIG) --cflags libcurl)
+LIBS += $(shell $(PKG_CONFIG) --libs libcurl)
+endif
+ifeq ($(HAVE_HIREDIS),1)
+ALL_CFLAGS += -DPREPYC_WITH_HIREDIS $(shell $(PKG_CONFIG) --cflags hiredis)
+LIBS += $(shell $(PKG_CONFIG) --libs hiredis)
+endif
+
 BUILD = build
 # src/ is in layers, each a folder (ARCHITECTURE.md): base <- format <- python,
 # cache <- engine <- cli.  Object files are named after the source alone.

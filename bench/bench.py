@@ -27,6 +27,18 @@ the median wall-clock time is reported:
            compileall -j0 compiles it cold.  The line also says how many pycs
            came from the cache (the cache's stats line of the last run).
 
+  fleet-redis, fleet-http  a fleet's fresh builder (CI runner, autoscaled
+           builder): the tree copied to another path (as second-venv), new
+           mtimes, no pycs, an EMPTY local cache, and a warm remote cache on
+           loopback (--remote-cache): redis-server, or nginx with WebDAV PUT,
+           started by the bench in the scratch directory (tests/e2e/servers.py;
+           the scenario is skipped when the server or prepyc's client library
+           is missing).  The remote was filled by compiling the first copy.
+           The line adds the ratio to second-venv's prepyc time when that
+           scenario ran too (the goal: within 1.5x of a warm local cache) and
+           the remote traffic of the last run (requests, bytes sent/received,
+           from PREPYC_TRACE).
+
 In cold, `prepyc --no-canonical` runs too, and the line shows what writing
 the canonical form costs ("canonical +N%").  prepyc runs with --no-cache
 except in cold-fill and new-build.
@@ -355,6 +367,7 @@ class RunResult:
     wall: float
     cpu: float  # user+sys of the tool and its children
     fresh: int = 0  # sources with a valid pyc after the run
+    stderr: bytes = b""
 
 
 def base_env() -> Dict[str, str]:
@@ -435,7 +448,7 @@ def run_tool(tool: Tool, tree: Tree, extra: List[str], what: str) -> RunResult:
             msg += "\n  stdout tail:\n" + tail(proc.stdout, 5)
         fail(msg)
         return RunResult(False, wall, cpu)
-    return RunResult(True, wall, cpu)
+    return RunResult(True, wall, cpu, stderr=proc.stderr)
 
 
 # --------------------------------------------------------------------------
@@ -452,6 +465,10 @@ class Bench:
         self.cache_dir = ""
         self.cache_warm: Dict[str, bool] = {}  # tree name -> the cache holds its code
         self.first: Dict[str, "Tree"] = {}  # second-venv: the copy's root -> the first tree
+        self.workdir = ""
+        self.servers: Dict[str, object] = {}  # fleet: kind -> running server (or None)
+        self.remote_warm: Dict[str, bool] = {}  # fleet: kind -> the remote holds the tree
+        self.prepyc = ""
 
     def next_mtime(self) -> int:
         """A fresh mtime, later than anything any pyc could record."""
@@ -548,6 +565,82 @@ def prepare_second_venv(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) 
     return True
 
 
+def remote_url(bench: Bench, kind: str) -> Optional[str]:
+    """The URL of the bench's own `kind` server ("redis", "http"), started on first
+    use on 127.0.0.1 with an ephemeral port; None when it cannot be had."""
+    if kind not in bench.servers:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        "..", "tests", "e2e"))
+        import servers
+        bench.servers[kind] = None
+        binary = servers.redis_binary() if kind == "redis" else servers.nginx_binary()
+        if binary:
+            try:
+                bench.servers[kind] = (servers.Redis if kind == "redis" else servers.Nginx)(
+                    bench.workdir)
+            except OSError as e:
+                say("bench: note: cannot start the %s server: %s" % (kind, e))
+    s = bench.servers[kind]
+    return s.url if s else None
+
+
+def fleet_missing(bench: Bench, prepyc: str, kind: str) -> str:
+    """Why the fleet scenario of `kind` cannot run ("" when it can)."""
+    lib = "hiredis" if kind == "redis" else "libcurl"
+    out = subprocess.run([prepyc, "--version"], capture_output=True, text=True).stdout
+    if lib not in out.split("features:")[-1].split():
+        return "prepyc was built without %s" % lib
+    if not remote_url(bench, kind):
+        return "no %s server (%s)" % (kind, "redis-server" if kind == "redis" else "nginx")
+    return ""
+
+
+def prepare_fleet(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> bool:
+    """`tree` is the second copy: cold, new mtimes; for prepyc an empty local cache
+    and a remote cache that compiling the first copy (with its own cache) filled."""
+    remove_pycaches(tree.root)
+    t = bench.next_mtime()
+    for s in tree.sources:
+        try:
+            if stat.S_ISREG(os.lstat(s).st_mode):
+                os.utime(s, (t, t))
+        except OSError:
+            pass
+    if tool.name.startswith("prepyc-fleet-"):
+        kind = tool.name[len("prepyc-fleet-"):]
+        if not bench.remote_warm.get(kind):
+            first = bench.first[tree.root]
+            remove_pycaches(first.root)
+            warm = Tool(tool.name, tool.label, make_fleet_argv(
+                bench, kind, os.path.join(bench.workdir, "fleet-warm-" + kind)), tool.env)
+            if not run_tool(warm, first, extra, "%s remote warm-up" % first.name).ok:
+                return False
+            bench.remote_warm[kind] = True
+        shutil.rmtree(os.path.join(bench.workdir, "fleet-cache"), ignore_errors=True)
+    return True
+
+
+def make_fleet_argv(bench: Bench, kind: str, cache_dir: str):
+    def argv(tree, extra):
+        return ([bench.prepyc, "compile", "-q", "--python", bench.interp.executable,
+                 "--cache-dir", cache_dir, "--remote-cache", remote_url(bench, kind)]
+                + extra + [tree.root])
+    return argv
+
+
+def fleet_traffic(rs: List[RunResult]) -> str:
+    """The remote's counters in the last run's PREPYC_TRACE line."""
+    if not rs:
+        return ""
+    m = re.search(r"trace: remote cache '[^']*': (hits=.*)", rs[-1].stderr.decode("utf-8", "replace"))
+    if not m:
+        return "no remote trace"
+    f = dict(re.findall(r"(\w+)=(\d+)", m.group(1)))
+    return "remote: %s hits, %s requests, %.1f MB sent, %.1f MB received" % (
+        f.get("hits"), f.get("requests"), int(f.get("bytes_sent", 0)) / 1e6,
+        int(f.get("bytes_received", 0)) / 1e6)
+
+
 def second_copy(bench: Bench, tree: Tree, workdir: str) -> Tree:
     """The tree copied to another path: another name, one level deeper."""
     root = os.path.join(workdir, "venv-two", "lib", tree.name + "-copy")
@@ -594,6 +687,11 @@ SCENARIOS: Dict[str, Scenario] = {
     # the same tree at another path, the cache warm from the first copy
     "second-venv": Scenario(prepare_second_venv, tools=("compileall", "prepyc-cache"),
                             copy=True),
+    # a fresh builder of a fleet: the copy, an empty local cache, a warm remote one
+    "fleet-redis": Scenario(prepare_fleet, tools=("compileall", "prepyc-fleet-redis"),
+                            copy=True),
+    "fleet-http": Scenario(prepare_fleet, tools=("compileall", "prepyc-fleet-http"),
+                           copy=True),
 }
 
 
@@ -680,6 +778,9 @@ def fmt_ratio(x: float) -> str:
     return "%.2fx" % x
 
 
+bench_medians: Dict[Tuple[str, str], Dict[str, float]] = {}  # (tree, scenario) -> tool -> s
+
+
 def report(tree: Tree, name: str, sc: Scenario, tools: Dict[str, Tool],
            results: Dict[str, List[RunResult]], limit: Optional[float], note: str = ""):
     parts, spread, med, all_fresh = [], [], {}, set()
@@ -713,6 +814,12 @@ def report(tree: Tree, name: str, sc: Scenario, tools: Dict[str, Tool],
                 parts.append("%s/limit %.2f" % (tname, med[tname] / limit))
     if note:
         parts.append(note)
+    if name.startswith("fleet-"):
+        local = bench_medians.get((tree.name, "second-venv"), {}).get("prepyc-cache")
+        if local and subj in med:
+            parts.append("fleet/second-venv %.2f" % (med[subj] / local))
+        parts.append(fleet_traffic(results.get(subj, [])))
+    bench_medians[(tree.name, name)] = med
     say("bench: %s %-8s %s  [min-max %s]" % (tree.name, name, "  ".join(parts),
                                             "; ".join(spread)))
     if len(all_fresh) > 1:
@@ -788,6 +895,11 @@ def bench_tree(bench: Bench, name: str, interp: Interp, tools, args, workdir: st
     for sname in args.scenario_list:
         sc = SCENARIOS[sname]
         where, note = tree, ""
+        if sname.startswith("fleet-"):
+            why = fleet_missing(bench, args.prepyc, sname[len("fleet-"):])
+            if why:
+                say("bench: %s %-8s skipped: %s" % (name, sname, why))
+                continue
         if sc.copy:
             if copy is None:
                 copy = second_copy(bench, tree, workdir)
@@ -819,6 +931,14 @@ def main(argv=None) -> int:
     bench = Bench(interp)
     bench.tools = tools
     bench.cache_dir = os.path.join(workdir, "cache")
+    bench.workdir = workdir
+    bench.prepyc = args.prepyc
+    fleet_env = base_env()
+    fleet_env["PREPYC_TRACE"] = "1"  # the remote's traffic, for the line
+    for kind in ("redis", "http"):
+        tools["prepyc-fleet-" + kind] = Tool(
+            "prepyc-fleet-" + kind, "prepyc (remote %s)" % kind,
+            make_fleet_argv(bench, kind, os.path.join(workdir, "fleet-cache")), fleet_env)
     try:
         for name in args.tree_list:
             bench_tree(bench, name, interp, tools, args, workdir)
@@ -826,6 +946,9 @@ def main(argv=None) -> int:
         say("bench: interrupted")
         return 130
     finally:
+        for s in bench.servers.values():
+            if s:
+                s.stop()
         if args.keep:
             say("bench: scratch directory kept: %s" % workdir)
         else:

@@ -215,6 +215,28 @@ static size_t evict(const char *dir, struct scan *s, uint64_t target, uint64_t *
 
 /* ---- the stats file --------------------------------------------------- */
 
+/* A remote_NAME=N field of a stats line (store-disk.h). */
+static void parse_remote_field(const char *name, uint64_t v, struct cache_run *r)
+{
+	struct cache_remote_stats *st = &r->remote;
+
+	if (!strcmp(name, "hits"))
+		st->hits = v;
+	else if (!strcmp(name, "misses"))
+		st->misses = v;
+	else if (!strcmp(name, "uploads"))
+		st->uploads = v;
+	else if (!strcmp(name, "upload_bytes"))
+		st->upload_bytes = v;
+	else if (!strcmp(name, "errors"))
+		st->errors = v;
+	else if (!strcmp(name, "rejected"))
+		st->rejected = v;
+	else
+		return;
+	r->has_remote = 1;
+}
+
 /*
  * "TIME LABEL name=N...": the time is the first field, the counters are
  * the name=number fields at the end, the label is what is between (it may
@@ -257,6 +279,8 @@ static int parse_run_line(const char *line, size_t len, struct cache_run *r)
 			r->evicted = v;
 		} else if (!strcmp(q, "max_size")) {
 			r->max_size = v;
+		} else if (!strncmp(q, "remote_", 7)) {
+			parse_remote_field(q + 7, v, r);
 		}
 		end = q;
 		while (end > p && end[-1] == ' ')
@@ -341,6 +365,17 @@ void cache_admin_append_run(const char *dir, const struct cache_run *r, const st
 		    (unsigned long long)r->hits, (unsigned long long)r->misses,
 		    (unsigned long long)r->stored, (unsigned long long)r->stored_bytes,
 		    (unsigned long long)r->evicted, (unsigned long long)r->max_size);
+	if (r->has_remote) {
+		strbuf_setlen(&line, line.len - 1);
+		strbuf_addf(&line,
+			    " remote_hits=%llu remote_misses=%llu remote_uploads=%llu"
+			    " remote_upload_bytes=%llu remote_errors=%llu remote_rejected=%llu\n",
+			    (unsigned long long)r->remote.hits, (unsigned long long)r->remote.misses,
+			    (unsigned long long)r->remote.uploads,
+			    (unsigned long long)r->remote.upload_bytes,
+			    (unsigned long long)r->remote.errors,
+			    (unsigned long long)r->remote.rejected);
+	}
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
 	if (fd >= 0 && (fstat(fd, &st) < 0 || trust_stat_check(t, &st, &why))) {
 		trace("cache: not appending to '%s': %s", path, why.buf);

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
+
 struct strbuf;
 struct trust;
 
@@ -51,6 +53,8 @@ struct cache_run {
 	long long when; /* Unix seconds */
 	char *label;    /* owned */
 	uint64_t hits, misses, stored, stored_bytes, evicted, max_size;
+	int has_remote; /* the run used remote stores: their counters (the remote_* fields) */
+	struct cache_remote_stats remote;
 };
 
 struct cache_runs {

@@ -9,9 +9,9 @@
  * (a remote one) is one new file with its ops and open function, declared
  * here, and one cache_add_store() call where the cache is opened.
  *
- * Today there is one store: the disk store (store-disk.c; its layout in
- * store-disk.h), a content-addressed directory shared by runs, processes
- * and users.
+ * The stores: the disk store (store-disk.c; its layout in store-disk.h),
+ * a content-addressed directory shared by runs, processes and users; the
+ * remote stores (store-remote.h: Redis, HTTP), shared by machines.
  *
  * The operations (`s` is the store itself):
  *
@@ -26,8 +26,19 @@
  *          (`label` names the run's targets, `counts` is what the front
  *          saw of this store), then free `s`.
  *
- * get and put are called from several threads at once and must be
- * thread-safe; close is called once, after every get and put returned.
+ *   has    (optional) Whether the store holds `key`, cheaply (a stat):
+ *          1 or 0, 0 when unsure.  What cache_prefetch() asks the stores
+ *          before a batching one, so that it fetches only what they lack.
+ *   prefetch  (optional; a store with it "batches") Fetch the `n` keys in
+ *          batches and keep the answers for get; it may return before they
+ *          are all in (a get, or has, of a key waits for its answer).
+ *   flush  (optional) Finish what put queued, before any close.
+ *   stats  (optional) Add what the store did to `st` (a remote store's
+ *          counters, struct cache_remote_stats), after flush.
+ *
+ * get, put and has are called from several threads at once and must be
+ * thread-safe; prefetch is not concurrent with anything; flush, stats and
+ * close are called once, after every get and put returned.
  */
 #ifndef CACHE_STORE_H
 #define CACHE_STORE_H
@@ -43,6 +54,7 @@ struct cache_store_counts {
 	size_t hits, misses;
 	size_t stored;         /* puts that stored, the front's and the back-fills */
 	uint64_t stored_bytes; /* what those puts added to the store */
+	const struct cache_remote_stats *remote; /* the remote stores' (NULL: none) */
 };
 
 struct cache_store;
@@ -55,6 +67,11 @@ struct cache_store_ops {
 		   size_t code_len, const void *warnings, size_t warnings_len, uint64_t *bytes);
 	void (*close)(struct cache_store *s, const char *label,
 		      const struct cache_store_counts *counts);
+	int (*has)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN]);
+	void (*prefetch)(struct cache_store *s, const unsigned char (*keys)[CACHE_KEY_LEN],
+			 size_t n);
+	void (*flush)(struct cache_store *s);
+	void (*stats)(struct cache_store *s, struct cache_remote_stats *st);
 };
 
 struct cache_store {
@@ -72,5 +89,12 @@ struct cache_store {
  * store for the run (one warning); an entry not ours is a miss.
  */
 struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, unsigned flags);
+
+/*
+ * The remote store at `url` (store-remote.h) with options `o`: NULL after
+ * error() when the URL is not one of ours or its client library was not
+ * compiled in.  Does not connect yet.
+ */
+struct cache_store *cache_store_remote_open(const char *url, const struct cache_remote_opts *o);
 
 #endif

@@ -63,6 +63,62 @@ void cache_add_store(struct cache *c, struct cache_store *s)
 	c->slots[c->nr++] = slot;
 }
 
+int cache_add_remote(struct cache *c, const char *url, const struct cache_remote_opts *o)
+{
+	struct cache_store *s = cache_store_remote_open(url, o);
+
+	if (!s)
+		return -1;
+	if (c) {
+		cache_add_store(c, s);
+	} else {
+		struct cache_store_counts none = { 0, 0, 0, 0, NULL };
+
+		s->ops->close(s, "", &none);
+	}
+	return 0;
+}
+
+int cache_batches(const struct cache *c)
+{
+	size_t i;
+
+	for (i = 0; c && i < c->nr; i++)
+		if (c->slots[i]->store->ops->prefetch)
+			return 1;
+	return 0;
+}
+
+void cache_prefetch(struct cache *c, const unsigned char (*keys)[CACHE_KEY_LEN], size_t n)
+{
+	unsigned char (*want)[CACHE_KEY_LEN];
+	size_t i, j, k, nwant;
+
+	if (!c || !n)
+		return;
+	want = xcalloc(n, sizeof(*want));
+	for (i = 0; i < c->nr; i++) {
+		struct cache_store *s = c->slots[i]->store;
+
+		if (!s->ops->prefetch)
+			continue;
+		/* only what no store before holds: a warm local cache costs the remote nothing */
+		for (k = 0, nwant = 0; k < n; k++) {
+			for (j = 0; j < i; j++) {
+				struct cache_store *before = c->slots[j]->store;
+
+				if (before->ops->has && before->ops->has(before, keys[k]))
+					break;
+			}
+			if (j == i)
+				memcpy(want[nwant++], keys[k], CACHE_KEY_LEN);
+		}
+		if (nwant)
+			s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])want, nwant);
+	}
+	free(want);
+}
+
 /* Put into one store, counting; 1 when stored. */
 static int slot_put(struct cache_slot *slot, const unsigned char *key, const void *code,
 		    size_t code_len, const void *warnings, size_t warnings_len)
@@ -128,10 +184,24 @@ void cache_counts(const struct cache *c, size_t *hits, size_t *misses, size_t *s
 
 void cache_close(struct cache *c, const char *label)
 {
+	struct cache_remote_stats remote;
 	size_t i;
+	int any_remote = 0;
 
 	if (!c)
 		return;
+	memset(&remote, 0, sizeof(remote));
+	/* the uploads first: the stats line then tells what they did */
+	for (i = 0; i < c->nr; i++) {
+		struct cache_store *s = c->slots[i]->store;
+
+		if (s->ops->flush)
+			s->ops->flush(s);
+		if (s->ops->stats) {
+			s->ops->stats(s, &remote);
+			any_remote = 1;
+		}
+	}
 	for (i = 0; i < c->nr; i++) {
 		struct cache_slot *slot = c->slots[i];
 		struct cache_store_counts counts = {
@@ -139,6 +209,7 @@ void cache_close(struct cache *c, const char *label)
 			.misses = atomic_load(&slot->misses),
 			.stored = atomic_load(&slot->stored),
 			.stored_bytes = atomic_load(&slot->stored_bytes),
+			.remote = any_remote ? &remote : NULL,
 		};
 
 		slot->store->ops->close(slot->store, label, &counts);

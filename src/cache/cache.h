@@ -10,17 +10,20 @@
  * printed.
  *
  * The front keeps the run's counters and asks its stores in order
- * (cache-store.h): today only the disk store, the directory that
- * store-disk.h describes (entries, CACHEDIR.TAG, the stats file) and that
- * cache-admin.h looks after.  A hit in a later store is put into the
- * earlier ones.  Which directory: cachedir.h.
+ * (cache-store.h): first the disk store, the directory that store-disk.h
+ * describes (entries, CACHEDIR.TAG, the stats file) and that
+ * cache-admin.h looks after, then the remote stores (--remote-cache,
+ * store-remote.h).  A hit in a later store is put into the earlier ones.
+ * Which directory: cachedir.h.
  *
- * Calling sequence: cache_open(), cache_add_store() for any further store,
- * then cache_get()/cache_put() from any number of threads, cache_counts()
- * at any time, cache_close() once at the end of the run.
+ * Calling sequence: cache_open(), cache_add_store() or cache_add_remote()
+ * for any further store, then, optionally, cache_prefetch() with the keys
+ * about to be looked up (when cache_batches() says it pays), then
+ * cache_get()/cache_put() from any number of threads, cache_counts() at
+ * any time, cache_close() once at the end of the run.
  *
- * All functions but cache_open/cache_add_store/cache_close are
- * thread-safe.  A NULL cache is accepted everywhere and does nothing
+ * All functions but cache_open/cache_add_store/cache_add_remote/
+ * cache_prefetch/cache_close are thread-safe.  A NULL cache is accepted everywhere and does nothing
  * (cache_get misses).  Errors never fail a run: a store that cannot be
  * used warns once and does less (see cache_open).
  */
@@ -62,6 +65,50 @@ struct cache *cache_open_flags(const char *dir, uint64_t max_size, unsigned flag
  */
 void cache_add_store(struct cache *c, struct cache_store *s);
 
+/* What --remote-cache's options say (cache_add_remote()). */
+struct cache_remote_opts {
+	int read_only;           /* never upload */
+	long connect_timeout_ms; /* to connect to the server */
+	long timeout_ms;         /* a request (or a batch's round trip), connecting included */
+	const char *secret;      /* $PREPYC_REMOTE_CACHE_SECRET: sign and check entries; NULL: not */
+	const char *token;       /* $PREPYC_REMOTE_CACHE_TOKEN: HTTP bearer token; NULL: none */
+};
+
+#define CACHE_REMOTE_CONNECT_TIMEOUT_MS 2000
+#define CACHE_REMOTE_TIMEOUT_MS 10000
+#define CACHE_REMOTE_OPTS_INIT \
+	{ 0, CACHE_REMOTE_CONNECT_TIMEOUT_MS, CACHE_REMOTE_TIMEOUT_MS, NULL, NULL }
+
+/*
+ * What the remote stores did in a run, summed over them: in the disk
+ * store's stats line and PREPYC_TRACE.  An error is a request that failed
+ * (not a miss); a rejected entry is one the server gave that failed a
+ * check or, with a secret, the authentication.
+ */
+struct cache_remote_stats {
+	uint64_t hits, misses, uploads, upload_bytes, errors, rejected;
+	uint64_t requests, bytes_sent, bytes_received;
+};
+
+/*
+ * Append the remote store at `url` (store-remote.h) to `c`'s stores.  0;
+ * -1 after error() when the URL is not one prepyc knows or its client
+ * library was not compiled in (the message names the package to install).
+ * Connects only when first used.  A NULL `c` only checks the URL.
+ */
+int cache_add_remote(struct cache *c, const char *url, const struct cache_remote_opts *o);
+
+/* Whether a store of `c` answers many lookups at once (a remote one): then use cache_prefetch(). */
+int cache_batches(const struct cache *c);
+
+/*
+ * The run is about to look up `n` keys: the stores that batch fetch at
+ * once those that no store before them holds, and keep the answers for
+ * cache_get().  Never fails (a store's errors are its own, see
+ * store-remote.h).  Not concurrent with anything else on `c`.
+ */
+void cache_prefetch(struct cache *c, const unsigned char (*keys)[CACHE_KEY_LEN], size_t n);
+
 /*
  * Look `key` up in each store in turn: 1 and the entry's code and warnings
  * appended to `code` and `warnings` on a hit (put into the stores asked
@@ -79,12 +126,13 @@ void cache_put(struct cache *c, const unsigned char key[CACHE_KEY_LEN], const vo
 	       size_t code_len, const void *warnings, size_t warnings_len);
 
 /*
- * End of the run: close each store with what this run did with it.  The
- * disk store, if this run stored anything in it, scans the cache (sizes
+ * End of the run: the remote stores send what they queued, then each
+ * store is closed with what this run did with it.  The disk store, if this run stored anything in it, scans the cache (sizes
  * are st_size), removes temporary files older than an hour and, when the
  * total is over the bound, the least recently used entries down to 90% of
  * it; then appends the run's line to DIR/stats (what `label` says, hits,
- * misses, stores, evictions) if the run looked anything up.  Nothing is
+ * misses, stores, evictions, and the remote stores' counters when there
+ * are any) if the run looked anything up.  Nothing is
  * written to a cache opened read-only.  Frees `c`; NULL is allowed.
  */
 void cache_close(struct cache *c, const char *label);

@@ -96,12 +96,54 @@ static void entry_header(unsigned char h[DISK_HEADER_LEN], const unsigned char *
 	entry_sum(h, code, code_len, warnings, warnings_len, h + DISK_SUM_OFFSET);
 }
 
+void disk_entry_format(struct strbuf *out, const unsigned char key[CACHE_KEY_LEN],
+		       const void *code, size_t code_len, const void *warnings, size_t warnings_len)
+{
+	unsigned char header[DISK_HEADER_LEN];
+
+	entry_header(header, key, code, code_len, warnings, warnings_len);
+	strbuf_add(out, header, DISK_HEADER_LEN);
+	strbuf_add(out, code, code_len);
+	strbuf_add(out, warnings, warnings_len);
+}
+
+size_t disk_entry_size(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	uint64_t code_len, warnings_len;
+
+	if (len < DISK_HEADER_LEN)
+		return 0;
+	code_len = get_le64(p + 48);
+	warnings_len = get_le64(p + 56);
+	if (code_len > DISK_ENTRY_MAX_BODY || warnings_len > DISK_ENTRY_MAX_BODY - code_len)
+		return 0;
+	return (size_t)(DISK_HEADER_LEN + code_len + warnings_len);
+}
+
+int disk_entry_check(const void *buf, size_t size, const unsigned char key[CACHE_KEY_LEN])
+{
+	const unsigned char *p = buf;
+	unsigned char sum[DISK_SUM_LEN];
+	uint64_t code_len;
+
+	if (size < DISK_HEADER_LEN || disk_entry_size(p, size) != size)
+		return -1;
+	code_len = get_le64(p + 48);
+	if (memcmp(p, DISK_ENTRY_MAGIC, 8) || get_le32(p + 8) != DISK_ENTRY_VERSION ||
+	    get_le32(p + 12) || memcmp(p + 16, key, CACHE_KEY_LEN))
+		return -1;
+	entry_sum(p, p + DISK_HEADER_LEN, code_len, p + DISK_HEADER_LEN + code_len,
+		  size - DISK_HEADER_LEN - code_len, sum);
+	return memcmp(sum, p + DISK_SUM_OFFSET, DISK_SUM_LEN) ? -1 : 0;
+}
+
 int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE_KEY_LEN],
 		    struct strbuf *code, struct strbuf *warnings)
 {
 	size_t base = code->len, size;
-	uint64_t code_len, warnings_len;
-	unsigned char *p, sum[DISK_SUM_LEN];
+	uint64_t code_len;
+	unsigned char *p;
 
 	if (!S_ISREG(st->st_mode) || st->st_size < DISK_HEADER_LEN ||
 	    (uint64_t)st->st_size > DISK_ENTRY_MAX_BODY + DISK_HEADER_LEN)
@@ -110,25 +152,15 @@ int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE
 	/* one read of the whole file, into the caller's buffer */
 	strbuf_grow(code, size);
 	p = (unsigned char *)code->buf + base;
-	if (read_in_full(fd, p, size) != (ssize_t)size)
-		goto bad;
+	if (read_in_full(fd, p, size) != (ssize_t)size || disk_entry_check(p, size, key) < 0) {
+		strbuf_setlen(code, base);
+		return -1;
+	}
 	code_len = get_le64(p + 48);
-	warnings_len = get_le64(p + 56);
-	if (memcmp(p, DISK_ENTRY_MAGIC, 8) || get_le32(p + 8) != DISK_ENTRY_VERSION ||
-	    get_le32(p + 12) || memcmp(p + 16, key, CACHE_KEY_LEN) ||
-	    code_len > size - DISK_HEADER_LEN || warnings_len != size - DISK_HEADER_LEN - code_len)
-		goto bad;
-	entry_sum(p, p + DISK_HEADER_LEN, code_len, p + DISK_HEADER_LEN + code_len, warnings_len,
-		  sum);
-	if (memcmp(sum, p + DISK_SUM_OFFSET, DISK_SUM_LEN))
-		goto bad;
-	strbuf_add(warnings, p + DISK_HEADER_LEN + code_len, warnings_len);
+	strbuf_add(warnings, p + DISK_HEADER_LEN + code_len, size - DISK_HEADER_LEN - code_len);
 	memmove(p, p + DISK_HEADER_LEN, code_len);
 	strbuf_setlen(code, base + code_len);
 	return 0;
-bad:
-	strbuf_setlen(code, base);
-	return -1;
 }
 
 /*
@@ -294,6 +326,17 @@ out:
 	return stored;
 }
 
+static int disk_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN])
+{
+	struct disk_store *d = (struct disk_store *)s;
+	char *path = disk_entry_path(d->dir, key);
+	struct stat st;
+	int has = lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > DISK_HEADER_LEN;
+
+	free(path);
+	return has;
+}
+
 static void disk_close(struct cache_store *s, const char *label,
 		       const struct cache_store_counts *counts)
 {
@@ -315,6 +358,11 @@ static void disk_close(struct cache_store *s, const char *label,
 			.max_size = d->max_size,
 		};
 
+		if (counts->remote) {
+			r.has_remote = 1;
+			r.remote = *counts->remote;
+		}
+
 		cache_admin_append_run(d->dir, &r, &d->trust);
 	}
 	trust_release(&d->trust);
@@ -327,6 +375,7 @@ static const struct cache_store_ops disk_ops = {
 	.get = disk_get,
 	.put = disk_put,
 	.close = disk_close,
+	.has = disk_has,
 };
 
 /* ---- opening ---------------------------------------------------------- */

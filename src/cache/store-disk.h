@@ -42,7 +42,10 @@
  * DIR/stats has one line per run that looked anything up (appended with a
  * single O_APPEND write, so concurrent runs do not mix their lines):
  *
- *   TIME LABEL hits=N misses=N stored=N stored_bytes=N evicted=N max_size=N
+ *   TIME LABEL hits=N misses=N stored=N stored_bytes=N evicted=N max_size=N [remote]
+ *   remote = remote_hits=N remote_misses=N remote_uploads=N remote_upload_bytes=N
+ *            remote_errors=N remote_rejected=N     (runs with --remote-cache: the sums
+ *                                                  over the remote stores, store-remote.h)
  *
  * TIME in Unix seconds; LABEL as given (it may hold spaces; control
  * characters become '?'), so readers take the first field as the time and
@@ -83,5 +86,25 @@ char *disk_entry_path(const char *dir, const unsigned char key[CACHE_KEY_LEN]);
  */
 int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE_KEY_LEN],
 		    struct strbuf *code, struct strbuf *warnings);
+
+/*
+ * The whole entry for `key` (header, code, warnings) appended to `out`:
+ * the bytes a remote store keeps too (store-remote.h).
+ */
+void disk_entry_format(struct strbuf *out, const unsigned char key[CACHE_KEY_LEN],
+		       const void *code, size_t code_len, const void *warnings, size_t warnings_len);
+
+/*
+ * The size the header at `buf` (`len` bytes of it readable) gives its
+ * entry: DISK_HEADER_LEN + code_len + warn_len; 0 when `len` is shorter
+ * than a header or the lengths are beyond DISK_ENTRY_MAX_BODY.
+ */
+size_t disk_entry_size(const void *buf, size_t len);
+
+/*
+ * Check the entry of `size` bytes at `buf` as disk_entry_read() does
+ * (size, magic, version, flags, `key`, checksum): 0 when good, else -1.
+ */
+int disk_entry_check(const void *buf, size_t size, const unsigned char key[CACHE_KEY_LEN]);
 
 #endif

@@ -65,6 +65,18 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	  "for a zip, wheel or tar: checked-hash pycs, which survive any archive (see above)" },
 	{ CO_NO_BUILD_LOG, 0, "no-build-log", "no-build-log", 1, OPTION_FLAG, AT(d.no_build_log),
 	  NULL, "read every pyc's header; neither use nor write the build log" },
+	{ CO_REMOTE_CACHE, 0, "remote-cache", "remote-cache", 1, OPTION_LIST, AT(d.remote_caches),
+	  "URL", "shared cache after the local one: redis://HOST[:PORT][/DB], http(s)://HOST/PATH "
+	  "(repeatable; default $PREPYC_REMOTE_CACHE, space-separated)" },
+	{ CO_REMOTE_CACHE_READ_ONLY, 0, "remote-cache-read-only", "remote-cache-read-only", 1,
+	  OPTION_FLAG, AT(d.remote_read_only), NULL,
+	  "look up in the remote cache, never upload (or $PREPYC_REMOTE_CACHE_READ_ONLY=1)" },
+	{ CO_REMOTE_CACHE_TIMEOUT, 0, "remote-cache-timeout", "remote-cache-timeout", 1,
+	  OPTION_STRING, AT(d.remote_timeout), "SECONDS",
+	  "give up a remote request after SECONDS (default 10, or $PREPYC_REMOTE_CACHE_TIMEOUT)" },
+	{ CO_REMOTE_CACHE_CONNECT_TIMEOUT, 0, "remote-cache-connect-timeout",
+	  "remote-cache-connect-timeout", 1, OPTION_STRING, AT(d.remote_connect_timeout), "SECONDS",
+	  "give up connecting after SECONDS (default 2, or $PREPYC_REMOTE_CACHE_CONNECT_TIMEOUT)" },
 };
 
 int compileall_option_takes_value(const struct compileall_option *o)

@@ -77,6 +77,13 @@ static void print_runs(const char *dir)
 		       (unsigned long long)r->stored);
 		if (r->evicted)
 			printf("  evicted %llu", (unsigned long long)r->evicted);
+		if (r->has_remote) /* an error is not a miss: apart */
+			printf("  remote: hits %llu  misses %llu  uploads %llu  errors %llu"
+			       "  rejected %llu",
+			       (unsigned long long)r->remote.hits, (unsigned long long)r->remote.misses,
+			       (unsigned long long)r->remote.uploads,
+			       (unsigned long long)r->remote.errors,
+			       (unsigned long long)r->remote.rejected);
 		putchar('\n');
 		hits += r->hits;
 		misses += r->misses;

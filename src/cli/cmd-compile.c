@@ -105,5 +105,6 @@ int cmd_compile(int argc, const char **argv)
 out:
 	option_list_release(&a.levels);
 	option_list_release(&a.d.pythons);
+	option_list_release(&a.d.remote_caches);
 	return rc;
 }

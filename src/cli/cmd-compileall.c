@@ -112,6 +112,7 @@ int cmd_compileall(int argc, const char **argv)
 	rc = driver_run(&d, npaths, copy);
 out:
 	option_list_release(&d.pythons);
+	option_list_release(&d.remote_caches);
 	free(copy);
 	return rc;
 }

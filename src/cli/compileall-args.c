@@ -88,6 +88,13 @@ static int apply(struct driver_opts *d, const struct compileall_option *o, const
 	case CO_CACHE_SHARED: d->cache_shared = 1; return 0;
 	case CO_NO_BUILD_LOG: d->no_build_log = 1; return 0;
 	case CO_CACHE_MAX_SIZE: d->cache_max_size = val; return 0;
+	case CO_REMOTE_CACHE:
+		ALLOC_GROW(d->remote_caches.v, d->remote_caches.nr + 1, d->remote_caches.alloc);
+		d->remote_caches.v[d->remote_caches.nr++] = val;
+		return 0;
+	case CO_REMOTE_CACHE_READ_ONLY: d->remote_read_only = 1; return 0;
+	case CO_REMOTE_CACHE_TIMEOUT: d->remote_timeout = val; return 0;
+	case CO_REMOTE_CACHE_CONNECT_TIMEOUT: d->remote_connect_timeout = val; return 0;
 	case CO_PYTHON:
 		ALLOC_GROW(d->pythons.v, d->pythons.nr + 1, d->pythons.alloc);
 		d->pythons.v[d->pythons.nr++] = val;

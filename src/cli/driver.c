@@ -371,17 +371,84 @@ static int walk_paths(struct driver_opts *d, const struct option_list *paths,
 	return failed;
 }
 
+/* Seconds (a decimal, e.g. 0.5) from an option or its variable into *ms; -1 after error(). */
+static int parse_seconds(const char *opt, const char *env, long *ms)
+{
+	const char *s = opt ? opt : getenv(env);
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end || errno || !(v > 0) || v > 86400)
+		return error("%s%s expects a number of seconds above 0, not '%s'",
+			     opt ? "option '--" : "$", opt ? (strcmp(env, "PREPYC_REMOTE_CACHE_TIMEOUT") ?
+			     "remote-cache-connect-timeout'" : "remote-cache-timeout'") : env, s);
+	*ms = (long)(v * 1000 + 0.5);
+	if (*ms < 1)
+		*ms = 1;
+	return 0;
+}
+
+/*
+ * The remote caches of this run into `urls` (new strings): --remote-cache,
+ * else $PREPYC_REMOTE_CACHE split at spaces; and their options into `o`,
+ * the secret and token from the environment only.  Each URL is checked
+ * now, before anything runs; -1 after error().
+ */
+static int remote_options(const struct driver_opts *d, struct option_list *urls,
+			  struct cache_remote_opts *o)
+{
+	const char *env = getenv("PREPYC_REMOTE_CACHE"), *ro = getenv("PREPYC_REMOTE_CACHE_READ_ONLY");
+	size_t i;
+
+	o->read_only = d->remote_read_only || (ro && *ro && strcmp(ro, "0"));
+	o->secret = getenv("PREPYC_REMOTE_CACHE_SECRET");
+	o->token = getenv("PREPYC_REMOTE_CACHE_TOKEN");
+	if (parse_seconds(d->remote_timeout, "PREPYC_REMOTE_CACHE_TIMEOUT", &o->timeout_ms) < 0 ||
+	    parse_seconds(d->remote_connect_timeout, "PREPYC_REMOTE_CACHE_CONNECT_TIMEOUT",
+			  &o->connect_timeout_ms) < 0)
+		return -1;
+	for (i = 0; i < d->remote_caches.nr; i++) {
+		ALLOC_GROW(urls->v, urls->nr + 1, urls->alloc);
+		urls->v[urls->nr++] = xstrdup(d->remote_caches.v[i]);
+	}
+	while (!d->remote_caches.nr && env && *env) {
+		size_t len;
+
+		env += strspn(env, " \t\n");
+		len = strcspn(env, " \t\n");
+		if (!len)
+			break;
+		ALLOC_GROW(urls->v, urls->nr + 1, urls->alloc);
+		urls->v[urls->nr++] = xstrndup(env, len);
+		env += len;
+	}
+	for (i = 0; i < urls->nr; i++)
+		if (cache_add_remote(NULL, urls->v[i], o) < 0)
+			return -1;
+	return 0;
+}
+
 /* The bytecode cache of this run, or NULL (no HOME, or it cannot be had: warned). */
-static struct cache *open_cache(const char *opt_dir, uint64_t max_size, unsigned flags)
+static struct cache *open_cache(const char *opt_dir, uint64_t max_size, unsigned flags,
+				const struct option_list *remotes, const struct cache_remote_opts *o)
 {
 	char *dir = cache_dir_resolve(opt_dir);
 	struct cache *cache = NULL;
+	size_t i;
 
 	if (dir)
 		cache = cache_open_flags(dir, max_size, flags);
 	else
 		trace("cache: no directory (no HOME): not used");
 	free(dir);
+	if (!cache && remotes->nr)
+		trace("cache: no local cache: the remote ones are not used either");
+	for (i = 0; cache && i < remotes->nr; i++)
+		cache_add_remote(cache, remotes->v[i], o); /* checked already */
 	return cache;
 }
 
@@ -398,12 +465,18 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	struct cache *cache = NULL;
 	char *log_dir = NULL;
 	struct strbuf label = STRBUF_INIT;
+	struct option_list remotes = { NULL, 0, 0 };
+	struct cache_remote_opts ropts = CACHE_REMOTE_OPTS_INIT;
 
 	d->e.started = now_seconds(); /* the summary's time is the whole run's */
 
 	if (d->cache_max_size && cache_parse_size(d->cache_max_size, &cache_max) < 0) {
 		error("option '--cache-max-size' expects a size such as 800M or 2G, not '%s'",
 		      d->cache_max_size);
+		return 2;
+	}
+	if (!d->no_cache && remote_options(d, &remotes, &ropts) < 0) {
+		free_strings(&remotes);
 		return 2;
 	}
 	for (i = 0; i < npaths; i++) {
@@ -418,6 +491,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 			error_errno("cannot read the file list '%s'", d->flist);
 		}
 		free_strings(&paths);
+		free_strings(&remotes);
 		return 1;
 	}
 	/* compileall: no paths, even after -i, means sys.path */
@@ -442,6 +516,7 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 				target_release(&targets[k]);
 			free(targets);
 			free_strings(&paths);
+			free_strings(&remotes);
 			return 2;
 		}
 	}
@@ -458,7 +533,8 @@ int driver_run(struct driver_opts *d, int npaths, const char **argpaths)
 	}
 	trace("probe: ready after %.1f ms", (now_seconds() - start) * 1e3);
 	if (rc == 0 && !d->no_cache)
-		d->e.cache = cache = open_cache(d->cache_dir, cache_max, cache_flags);
+		d->e.cache = cache = open_cache(d->cache_dir, cache_max, cache_flags, &remotes, &ropts);
+	free_strings(&remotes);
 	/* the build log names the build by its PATHs: not for sys.path runs */
 	if (!d->no_build_log && !d->compile_path && !d->sys_path)
 		d->e.log_dir = log_dir = cache_dir_resolve(d->cache_dir);

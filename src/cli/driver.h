@@ -30,6 +30,9 @@ struct driver_opts {
 	int no_cache;               /* --no-cache */
 	int cache_shared;           /* --cache-shared */
 	int no_build_log;           /* --no-build-log */
+	struct option_list remote_caches; /* --remote-cache URL... */
+	int remote_read_only;       /* --remote-cache-read-only */
+	const char *remote_timeout, *remote_connect_timeout; /* --remote-cache-[connect-]timeout */
 };
 
 #define DRIVER_OPTS_INIT { .e = ENGINE_OPTS_INIT, .recursion = -1 }

@@ -87,6 +87,12 @@ static const char *const features[] = {
 #ifdef PREPYC_WITH_LIBARCHIVE
 	"libarchive",
 #endif
+#ifdef PREPYC_WITH_LIBCURL
+	"libcurl",
+#endif
+#ifdef PREPYC_WITH_HIREDIS
+	"hiredis",
+#endif
 	NULL
 };
 

@@ -22,6 +22,7 @@ struct cache_phase {
 	size_t *first, *count;    /* per file of `files`: its items in `order` */
 	size_t *order;            /* item indexes grouped by file */
 	atomic_size_t kept;       /* bytes of sources kept loaded */
+	unsigned char *keyed;     /* per file of `files`: its items keyed (source read) */
 };
 
 /* An entry's extra: the dfile it was compiled with and where its records start; -1 if malformed. */
@@ -89,13 +90,13 @@ static int take_hit(struct run *r, struct item *it, const struct strbuf *code,
 	return run_write_pyc(r, it, moved->buf, moved->len, 0);
 }
 
-static void lookup_file(void *arg, size_t k)
+/* Read file k's source and key its items; its source stays in f->in.data. */
+static void key_file(void *arg, size_t k)
 {
 	struct cache_phase *cp = arg;
 	struct run *r = cp->r;
 	struct file *f = cp->files[k];
-	struct strbuf code = STRBUF_INIT, moved = STRBUF_INIT;
-	size_t i, missed = 0;
+	size_t i;
 	int e;
 
 	/* SIGINT/SIGTERM: the file at hand is finished (its pyc whole), no other begun */
@@ -109,6 +110,24 @@ static void lookup_file(void *arg, size_t k)
 		if (it->f != f)
 			BUG("cache phase: item of another file");
 		run_item_key(r, it);
+	}
+	cp->keyed[k] = 1;
+}
+
+/* Look file k's keyed items up; keep its source for the compile after a miss (within bounds). */
+static void get_file(void *arg, size_t k)
+{
+	struct cache_phase *cp = arg;
+	struct run *r = cp->r;
+	struct file *f = cp->files[k];
+	struct strbuf code = STRBUF_INIT, moved = STRBUF_INIT;
+	size_t i, missed = 0;
+
+	if (!cp->keyed[k] || pool_interrupted())
+		return;
+	for (i = 0; i < cp->count[k]; i++) {
+		struct item *it = &r->plan.items[cp->order[cp->first[k] + i]];
+
 		strbuf_reset(&code);
 		if (cache_get(r->o->cache, it->key, &code, &it->warn) &&
 		    take_hit(r, it, &code, &moved) == 0) {
@@ -120,10 +139,44 @@ static void lookup_file(void *arg, size_t k)
 	}
 	strbuf_release(&code);
 	strbuf_release(&moved);
-	if (missed && atomic_fetch_add(&cp->kept, f->in.data.len) + f->in.data.len <= CACHE_KEEP_MAX)
+	if (missed && f->in.data.alloc &&
+	    atomic_fetch_add(&cp->kept, f->in.data.len) + f->in.data.len <= CACHE_KEEP_MAX)
 		f->loaded = 1;
 	else
 		strbuf_release(&f->in.data);
+}
+
+static void lookup_file(void *arg, size_t k)
+{
+	key_file(arg, k);
+	get_file(arg, k);
+}
+
+/*
+ * Between the passes of a batching cache: the keys of every file keyed
+ * go to cache_prefetch() at once.  The sources stay loaded meanwhile
+ * only within CACHE_KEEP_MAX (the lookups need the keys, not the sources).
+ */
+static void prefetch(struct cache_phase *cp)
+{
+	struct run *r = cp->r;
+	unsigned char (*keys)[CACHE_KEY_LEN] = xcalloc(r->plan.nitems + 1, sizeof(*keys));
+	size_t i, k, n = 0, held = 0;
+
+	for (k = 0; k < cp->nfiles; k++) {
+		struct file *f = cp->files[k];
+
+		if (!cp->keyed[k])
+			continue;
+		for (i = 0; i < cp->count[k]; i++)
+			memcpy(keys[n++], r->plan.items[cp->order[cp->first[k] + i]].key, CACHE_KEY_LEN);
+		if (held + f->in.data.len > CACHE_KEEP_MAX)
+			strbuf_release(&f->in.data);
+		else
+			held += f->in.data.len;
+	}
+	cache_prefetch(r->o->cache, (const unsigned char (*)[CACHE_KEY_LEN])keys, n);
+	free(keys);
 }
 
 /* Group the items by the file that writes them (a duplicate's writer writes them). */
@@ -226,8 +279,16 @@ size_t cache_phase(struct run *r)
 	cp.r = r;
 	atomic_init(&cp.kept, 0);
 	group_items(&cp);
+	cp.keyed = xcalloc(cp.nfiles + 1, 1);
 	/* threads only past 64 files: below, starting them costs more than they save */
-	parallel_for(cp.nfiles, parallel_threads(cp.nfiles, 65, 2), lookup_file, &cp);
+	if (cache_batches(r->o->cache)) {
+		/* a remote store: every key first, asked in one batch, then the hits taken */
+		parallel_for(cp.nfiles, parallel_threads(cp.nfiles, 65, 2), key_file, &cp);
+		prefetch(&cp);
+		parallel_for(cp.nfiles, parallel_threads(cp.nfiles, 65, 2), get_file, &cp);
+	} else {
+		parallel_for(cp.nfiles, parallel_threads(cp.nfiles, 65, 2), lookup_file, &cp);
+	}
 	finish_hits(&cp);
 	for (i = 0; i < r->plan.nitems; i++)
 		left += !r->plan.items[i].hit;
@@ -235,6 +296,7 @@ size_t cache_phase(struct run *r)
 	free(cp.first);
 	free(cp.count);
 	free(cp.order);
+	free(cp.keyed);
 	return left;
 }
 

@@ -10,6 +10,11 @@
  * hit's compile printed are replayed to the reporter and the files whose
  * every item hit are final.
  *
+ * With a cache that batches (cache_batches(): a remote store), the phase
+ * runs in two passes: every file read and keyed, then cache_prefetch()
+ * of all the keys at once, then the lookups; otherwise each file is read,
+ * keyed and looked up in one go.
+ *
  * A file's source read for the lookups stays loaded for the compile after
  * a miss, up to a total of CACHE_KEEP_MAX bytes (beyond, it is read again).
  * Duplicates' non-writers are not looked up (their writer is).  A signal

@@ -503,7 +503,9 @@ static void mem_close(struct cache_store *s, const char *label,
 	CHECK(counts->stored == 0 && counts->stored_bytes == 0);
 }
 
-static const struct cache_store_ops mem_ops = { "memory", mem_get, mem_put, mem_close };
+static const struct cache_store_ops mem_ops = {
+	.name = "memory", .get = mem_get, .put = mem_put, .close = mem_close,
+};
 
 TEST(cache_front_asks_stores_in_order)
 {

@@ -1,0 +1,597 @@
+/*
+ * store-remote.c - the remote store over a transport (store-remote.h):
+ * values and tags, prefetched answers, queued uploads, counters and
+ * faults.  The transports are store-http.c and store-redis.c.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store-remote.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blake2b.h"
+#include "cache-store.h"
+#include "store-disk.h"
+#include "util.h"
+#include "banned.h"
+
+typedef char hexkey[2 * CACHE_KEY_LEN + 1];
+
+#define PENDING 2 /* a prefetched key whose answer has not arrived yet */
+
+struct remote_store {
+	struct cache_store base; /* first: the front's handle */
+	struct remote_transport *t;
+	char *display;           /* the URL for messages */
+	int read_only;
+	int sign;                /* a secret: sign uploads, check lookups */
+	unsigned char tagkey[BLAKE2B_KEYBYTES];
+	size_t tagkeylen;
+
+	pthread_mutex_t tlock;   /* the transport (taken without `lock`, or after it) */
+	pthread_mutex_t lock;    /* everything below */
+	pthread_cond_t arrived;  /* a chunk of the prefetch's answers is in */
+	/* the prefetch's answers, sorted by key */
+	unsigned char (*pkeys)[CACHE_KEY_LEN];
+	struct strbuf *pvals;
+	signed char *pstatus;    /* enum remote_status, PENDING; REMOTE_FAILED after a get took it */
+	size_t *porder;          /* the order to fetch them in: the caller's */
+	size_t pn;
+	pthread_t fetcher;
+	int fetching;            /* the fetcher thread runs (or ran, not joined yet) */
+	double pstarted;         /* when the prefetch began */
+	/* uploads not sent yet */
+	hexkey *qhex;
+	struct strbuf *qvals;
+	size_t qn, qalloc, qbytes;
+
+	struct cache_remote_stats st;
+	size_t errors;
+	int off, warned, warned_rejected;
+	double busy;             /* seconds spent on the server */
+};
+
+/* ---- values ------------------------------------------------------------ */
+
+static void to_hex(const unsigned char *key, char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < CACHE_KEY_LEN; i++) {
+		hex[2 * i] = digits[key[i] >> 4];
+		hex[2 * i + 1] = digits[key[i] & 15];
+	}
+	hex[2 * CACHE_KEY_LEN] = '\0';
+}
+
+static void make_tag(const struct remote_store *r, const unsigned char *key, const void *entry,
+		     size_t len, unsigned char tag[REMOTE_TAG_LEN])
+{
+	struct blake2b s;
+
+	blake2b_init_key(&s, REMOTE_TAG_LEN, r->tagkey, r->tagkeylen);
+	blake2b_update(&s, REMOTE_TAG_CONTEXT, sizeof(REMOTE_TAG_CONTEXT)); /* with its NUL */
+	blake2b_update(&s, key, CACHE_KEY_LEN);
+	blake2b_update(&s, entry, len);
+	blake2b_final(&s, tag);
+}
+
+static int same_tag(const unsigned char *a, const unsigned char *b)
+{
+	unsigned char d = 0;
+	size_t i;
+
+	for (i = 0; i < REMOTE_TAG_LEN; i++) /* constant time: no early exit */
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/* Check value `v` of `key`; 0 with its parts appended to `code` and `warnings`, else -1. */
+static int take_value(const struct remote_store *r, const unsigned char *key,
+		      const struct strbuf *v, struct strbuf *code, struct strbuf *warnings)
+{
+	const unsigned char *p = (const unsigned char *)v->buf;
+	size_t size = disk_entry_size(p, v->len), code_len;
+	unsigned char tag[REMOTE_TAG_LEN];
+
+	if (!size || (v->len != size && v->len != size + REMOTE_TAG_LEN))
+		return -1;
+	if (disk_entry_check(p, size, key) < 0)
+		return -1;
+	if (r->sign) {
+		if (v->len != size + REMOTE_TAG_LEN)
+			return -1;
+		make_tag(r, key, p, size, tag);
+		if (!same_tag(tag, p + size))
+			return -1;
+	}
+	code_len = (size_t)get_le32(p + 48) | (size_t)get_le32(p + 52) << 16 << 16;
+	strbuf_add(code, p + DISK_HEADER_LEN, code_len);
+	strbuf_add(warnings, p + DISK_HEADER_LEN + code_len, size - DISK_HEADER_LEN - code_len);
+	return 0;
+}
+
+/* ---- faults ------------------------------------------------------------ */
+
+void remote_io_fail(struct remote_io *io, int off, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	io->errors++;
+	if (off)
+		io->off = 1;
+	if (io->why.len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	strbuf_addstr(&io->why, why);
+}
+
+/* Add a batch's io to the counters; the run's one warning; switch off.  Under the lock. */
+static void account(struct remote_store *r, struct remote_io *io, double started)
+{
+	r->busy += now_seconds() - started;
+	r->st.requests += io->requests;
+	r->st.bytes_sent += io->sent;
+	r->st.bytes_received += io->received;
+	r->st.errors += io->errors;
+	r->errors += io->errors;
+	if (io->errors && !r->warned) {
+		r->warned = 1;
+		warning("remote cache '%s': %s: compiling locally what it cannot give", r->display,
+			io->why.len ? io->why.buf : "error");
+	}
+	if (!r->off && (io->off || r->errors >= REMOTE_MAX_ERRORS)) {
+		r->off = 1;
+		trace("remote cache '%s': switched off for the rest of the run (%zu errors)",
+		      r->display, r->errors);
+	}
+	strbuf_release(&io->why);
+}
+
+static void io_init(struct remote_io *io, const struct remote_store *r)
+{
+	memset(io, 0, sizeof(*io));
+	strbuf_init(&io->why, 0);
+	io->max_errors = r->errors < REMOTE_MAX_ERRORS ? REMOTE_MAX_ERRORS - r->errors : 1;
+}
+
+static void note_rejected(struct remote_store *r)
+{
+	r->st.rejected++;
+	if (!r->warned_rejected) {
+		r->warned_rejected = 1;
+		warning("remote cache '%s': rejected an entry that failed its checks%s: compiling "
+			"it locally", r->display, r->sign ? " or authentication" : "");
+	}
+}
+
+/* ---- lookups ----------------------------------------------------------- */
+
+static int cmp_key(const void *a, const void *b)
+{
+	return memcmp(a, b, CACHE_KEY_LEN);
+}
+
+/* Fetch chunk [at, at + n) of the prefetch order; publish the answers.  Not under `lock`. */
+static void fetch_chunk(struct remote_store *r, size_t at, size_t n)
+{
+	hexkey *hex = xcalloc(n, sizeof(*hex));
+	struct strbuf *values = xcalloc(n, sizeof(*values));
+	signed char *status = xcalloc(n, sizeof(*status));
+	struct remote_batch b = { n, (const hexkey *)hex, values, status };
+	struct remote_io io;
+	double started = now_seconds();
+	size_t i;
+
+	pthread_mutex_lock(&r->lock);
+	io_init(&io, r);
+	pthread_mutex_unlock(&r->lock);
+	for (i = 0; i < n; i++) {
+		to_hex(r->pkeys[r->porder[at + i]], hex[i]); /* the keys do not change */
+		strbuf_init(&values[i], 0);
+	}
+	pthread_mutex_lock(&r->tlock);
+	r->t->ops->get(r->t, &b, &io);
+	pthread_mutex_unlock(&r->tlock);
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < n; i++) {
+		size_t k = r->porder[at + i];
+
+		r->pvals[k] = values[i]; /* moved */
+		r->pstatus[k] = status[i];
+	}
+	account(r, &io, started);
+	pthread_cond_broadcast(&r->arrived);
+	pthread_mutex_unlock(&r->lock);
+	free(hex);
+	free(values);
+	free(status);
+}
+
+/* The prefetch, a chunk at a time, while the lookups of what arrived go on. */
+static void *fetch_all(void *arg)
+{
+	struct remote_store *r = arg;
+	size_t at, i;
+
+	for (at = 0; at < r->pn; at += REMOTE_PREFETCH_CHUNK) {
+		int off;
+
+		pthread_mutex_lock(&r->lock);
+		off = r->off;
+		pthread_mutex_unlock(&r->lock);
+		if (off)
+			break;
+		fetch_chunk(r, at, r->pn - at < REMOTE_PREFETCH_CHUNK ? r->pn - at
+								      : REMOTE_PREFETCH_CHUNK);
+	}
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->pn; i++) /* switched off: what was not asked is not coming */
+		if (r->pstatus[i] == PENDING)
+			r->pstatus[i] = REMOTE_FAILED;
+	pthread_cond_broadcast(&r->arrived);
+	pthread_mutex_unlock(&r->lock);
+	trace("remote cache '%s': prefetched %zu keys in %.1f ms", r->display, r->pn,
+	      (now_seconds() - r->pstarted) * 1e3);
+	return NULL;
+}
+
+static void join_fetcher(struct remote_store *r)
+{
+	if (r->fetching) {
+		pthread_join(r->fetcher, NULL);
+		r->fetching = 0;
+	}
+}
+
+static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[CACHE_KEY_LEN],
+			    size_t n)
+{
+	struct remote_store *r = (struct remote_store *)s;
+	unsigned char *seen;
+	size_t i, m;
+
+	join_fetcher(r);
+	if (r->off || r->pn || !n)
+		return; /* one prefetch a run */
+	r->pstarted = now_seconds();
+	r->pkeys = xcalloc(n, sizeof(*r->pkeys));
+	memcpy(r->pkeys, keys, n * sizeof(*r->pkeys));
+	qsort(r->pkeys, n, sizeof(*r->pkeys), cmp_key);
+	for (i = 1, m = 1; i < n; i++) /* the same source twice: one request */
+		if (memcmp(r->pkeys[i], r->pkeys[m - 1], CACHE_KEY_LEN))
+			memcpy(r->pkeys[m++], r->pkeys[i], CACHE_KEY_LEN);
+	r->pn = m;
+	r->pvals = xcalloc(m, sizeof(*r->pvals));
+	r->pstatus = xcalloc(m, sizeof(*r->pstatus));
+	r->porder = xcalloc(m, sizeof(*r->porder));
+	seen = xcalloc(m, 1);
+	for (i = 0; i < m; i++) {
+		strbuf_init(&r->pvals[i], 0);
+		r->pstatus[i] = PENDING;
+	}
+	/* fetched in the caller's order, which is the order its lookups come in */
+	for (i = 0, m = 0; i < n; i++) {
+		unsigned char (*at)[CACHE_KEY_LEN] =
+			bsearch(keys[i], r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key);
+		size_t k = (size_t)(at - r->pkeys);
+
+		if (!seen[k]) {
+			seen[k] = 1;
+			r->porder[m++] = k;
+		}
+	}
+	free(seen);
+	if (pthread_create(&r->fetcher, NULL, fetch_all, r) == 0)
+		r->fetching = 1;
+	else
+		fetch_all(r); /* no thread: the lookups wait for all of it */
+}
+
+/* Wait for `key`'s answer if it was prefetched; its index, or -1.  Under `lock`. */
+static ssize_t prefetched(struct remote_store *r, const unsigned char *key)
+{
+	unsigned char (*at)[CACHE_KEY_LEN];
+	size_t i;
+
+	at = r->pn ? bsearch(key, r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key) : NULL;
+	if (!at)
+		return -1;
+	i = (size_t)(at - r->pkeys);
+	while (r->pstatus[i] == PENDING)
+		pthread_cond_wait(&r->arrived, &r->lock);
+	return (ssize_t)i;
+}
+
+static int remote_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN])
+{
+	struct remote_store *r = (struct remote_store *)s;
+	ssize_t i;
+	int has;
+
+	pthread_mutex_lock(&r->lock);
+	i = prefetched(r, key);
+	has = i >= 0 && r->pstatus[i] == REMOTE_DONE;
+	pthread_mutex_unlock(&r->lock);
+	return has;
+}
+
+/* One key not prefetched: a batch of one.  Under the lock. */
+static signed char fetch_one(struct remote_store *r, const unsigned char *key,
+			     struct strbuf *value)
+{
+	hexkey hex;
+	signed char status = REMOTE_FAILED;
+	struct remote_batch b = { 1, (const hexkey *)&hex, value, &status };
+	struct remote_io io;
+	double started = now_seconds();
+
+	to_hex(key, hex);
+	io_init(&io, r);
+	pthread_mutex_lock(&r->tlock);
+	r->t->ops->get(r->t, &b, &io);
+	pthread_mutex_unlock(&r->tlock);
+	account(r, &io, started);
+	return status;
+}
+
+static int remote_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		      struct strbuf *code, struct strbuf *warnings)
+{
+	struct remote_store *r = (struct remote_store *)s;
+	struct strbuf one = STRBUF_INIT, *v = &one;
+	signed char status;
+	ssize_t i;
+	int hit = 0;
+
+	pthread_mutex_lock(&r->lock);
+	i = prefetched(r, key);
+	if (r->off && !(i >= 0 && r->pstatus[i] == REMOTE_DONE)) {
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	if (i >= 0 && r->pstatus[i] != REMOTE_FAILED) {
+		status = r->pstatus[i];
+		/* taken: the value moves to us; a second lookup of the key asks again */
+		one = r->pvals[i];
+		strbuf_init(&r->pvals[i], 0);
+		r->pstatus[i] = REMOTE_FAILED;
+	} else {
+		status = fetch_one(r, key, v);
+	}
+	if (status == REMOTE_DONE) {
+		if (take_value(r, key, v, code, warnings) == 0) {
+			hit = 1;
+			r->st.hits++;
+		} else {
+			note_rejected(r);
+		}
+	} else if (status == REMOTE_MISSING) {
+		r->st.misses++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	strbuf_release(&one);
+	return hit;
+}
+
+/* ---- uploads ----------------------------------------------------------- */
+
+/* Send the queue (or drop it when off).  Under the lock. */
+static void send_queue(struct remote_store *r)
+{
+	size_t i;
+
+	if (r->qn && !r->off) {
+		signed char *status = xcalloc(r->qn, sizeof(*status));
+		struct remote_batch b = { r->qn, (const hexkey *)r->qhex, r->qvals, status };
+		struct remote_io io;
+		double started = now_seconds();
+
+		io_init(&io, r);
+		pthread_mutex_lock(&r->tlock);
+		r->t->ops->put(r->t, &b, &io);
+		pthread_mutex_unlock(&r->tlock);
+		for (i = 0; i < r->qn; i++) {
+			if (status[i] == REMOTE_DONE) {
+				r->st.uploads++;
+				r->st.upload_bytes += r->qvals[i].len;
+			}
+		}
+		free(status);
+		account(r, &io, started);
+	}
+	for (i = 0; i < r->qn; i++)
+		strbuf_release(&r->qvals[i]);
+	r->qn = 0;
+	r->qbytes = 0;
+}
+
+static int remote_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		      const void *code, size_t code_len, const void *warnings, size_t warnings_len,
+		      uint64_t *bytes)
+{
+	struct remote_store *r = (struct remote_store *)s;
+	struct strbuf v = STRBUF_INIT;
+
+	if (r->read_only || r->off || (uint64_t)code_len + warnings_len > DISK_ENTRY_MAX_BODY)
+		return 0;
+	/* the hashing outside the lock */
+	disk_entry_format(&v, key, code, code_len, warnings, warnings_len);
+	if (r->sign) {
+		unsigned char tag[REMOTE_TAG_LEN];
+
+		make_tag(r, key, v.buf, v.len, tag);
+		strbuf_add(&v, tag, REMOTE_TAG_LEN);
+	}
+	if (v.len > REMOTE_VALUE_MAX) {
+		strbuf_release(&v);
+		return 0;
+	}
+	*bytes = v.len;
+	pthread_mutex_lock(&r->lock);
+	ALLOC_GROW(r->qvals, r->qn + 1, r->qalloc);
+	r->qhex = xrealloc(r->qhex, r->qalloc * sizeof(*r->qhex));
+	to_hex(key, r->qhex[r->qn]);
+	r->qvals[r->qn++] = v;
+	r->qbytes += v.len;
+	if (r->qbytes >= REMOTE_QUEUE_MAX)
+		send_queue(r);
+	pthread_mutex_unlock(&r->lock);
+	return 1;
+}
+
+/* ---- the end ----------------------------------------------------------- */
+
+static void remote_flush(struct cache_store *s)
+{
+	struct remote_store *r = (struct remote_store *)s;
+
+	join_fetcher(r);
+	pthread_mutex_lock(&r->lock);
+	send_queue(r);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void remote_stats(struct cache_store *s, struct cache_remote_stats *st)
+{
+	struct remote_store *r = (struct remote_store *)s;
+
+	st->hits += r->st.hits;
+	st->misses += r->st.misses;
+	st->uploads += r->st.uploads;
+	st->upload_bytes += r->st.upload_bytes;
+	st->errors += r->st.errors;
+	st->rejected += r->st.rejected;
+	st->requests += r->st.requests;
+	st->bytes_sent += r->st.bytes_sent;
+	st->bytes_received += r->st.bytes_received;
+}
+
+static void remote_close(struct cache_store *s, const char *label,
+			 const struct cache_store_counts *counts)
+{
+	struct remote_store *r = (struct remote_store *)s;
+	size_t i;
+
+	(void)label;
+	(void)counts;
+	join_fetcher(r);
+	send_queue(r); /* nothing, after the front's flush */
+	if (r->st.requests || r->off)
+		trace("remote cache '%s': hits=%llu misses=%llu uploads=%llu upload_bytes=%llu "
+		      "errors=%llu rejected=%llu requests=%llu bytes_sent=%llu bytes_received=%llu "
+		      "time=%.1fms%s",
+		      r->display, (unsigned long long)r->st.hits, (unsigned long long)r->st.misses,
+		      (unsigned long long)r->st.uploads, (unsigned long long)r->st.upload_bytes,
+		      (unsigned long long)r->st.errors, (unsigned long long)r->st.rejected,
+		      (unsigned long long)r->st.requests, (unsigned long long)r->st.bytes_sent,
+		      (unsigned long long)r->st.bytes_received, r->busy * 1e3,
+		      r->off ? " (off)" : "");
+	r->t->ops->free(r->t);
+	for (i = 0; i < r->pn; i++)
+		strbuf_release(&r->pvals[i]);
+	free(r->pkeys);
+	free(r->pvals);
+	free(r->pstatus);
+	free(r->porder);
+	free(r->qhex);
+	free(r->qvals);
+	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->tlock);
+	pthread_cond_destroy(&r->arrived);
+	free(r->display);
+	for (i = 0; i < sizeof(r->tagkey); i++) /* the secret's key: not left in freed memory */
+		((volatile unsigned char *)r->tagkey)[i] = 0;
+	free(r);
+}
+
+static const struct cache_store_ops remote_ops = {
+	.name = "remote",
+	.get = remote_get,
+	.put = remote_put,
+	.close = remote_close,
+	.has = remote_has,
+	.prefetch = remote_prefetch,
+	.flush = remote_flush,
+	.stats = remote_stats,
+};
+
+/* ---- opening ----------------------------------------------------------- */
+
+char *remote_url_display(const char *url)
+{
+	const char *scheme = strstr(url, "://"), *host, *end, *at;
+	struct strbuf sb = STRBUF_INIT;
+
+	if (!scheme)
+		return xstrdup(url);
+	host = scheme + 3;
+	end = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(end - host));
+	/* the last '@' of the authority: a password may hold one */
+	while (at && memchr(at + 1, '@', (size_t)(end - at - 1)))
+		at = memchr(at + 1, '@', (size_t)(end - at - 1));
+	strbuf_add(&sb, url, (size_t)(host - url));
+	if (at)
+		host = at + 1;
+	strbuf_add(&sb, host, strcspn(host, "?#"));
+	return strbuf_detach(&sb, NULL);
+}
+
+static int has_prefix(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+struct cache_store *cache_store_remote_open(const char *url, const struct cache_remote_opts *o)
+{
+	struct remote_transport *t;
+
+	if (has_prefix(url, "http://") || has_prefix(url, "https://"))
+		t = remote_http_open(url, o);
+	else if (has_prefix(url, "redis://") || has_prefix(url, "redis+unix://"))
+		t = remote_redis_open(url, o);
+	else {
+		char *shown = remote_url_display(url);
+
+		error("remote cache '%s': not a URL prepyc knows (redis://, redis+unix://, "
+		      "http://, https://)", shown);
+		free(shown);
+		return NULL;
+	}
+	return t ? remote_store_new(t, url, o) : NULL;
+}
+
+struct cache_store *remote_store_new(struct remote_transport *t, const char *url,
+				     const struct cache_remote_opts *o)
+{
+	struct remote_store *r = xcalloc(1, sizeof(*r));
+
+	r->base.ops = &remote_ops;
+	r->t = t;
+	r->display = remote_url_display(url);
+	r->read_only = o->read_only;
+	if (o->secret && *o->secret) {
+		size_t len = strlen(o->secret);
+
+		r->sign = 1;
+		if (len > BLAKE2B_KEYBYTES) {
+			blake2b(r->tagkey, BLAKE2B_KEYBYTES, o->secret, len);
+			r->tagkeylen = BLAKE2B_KEYBYTES;
+		} else {
+			memcpy(r->tagkey, o->secret, len);
+			r->tagkeylen = len;
+		}
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->tlock, NULL);
+	pthread_cond_init(&r->arrived, NULL);
+	return &r->base;
+}

@@ -1,0 +1,318 @@
+/*
+ * test-remote.c - the remote store (store-remote.c) over a fake transport:
+ * an in-memory server whose answers and faults the tests choose.  The
+ * real transports (Redis, HTTP) are tested end to end (tests/e2e/test_remote.py).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cache-util.h"
+#include "store-disk.h"
+#include "store-remote.h"
+
+struct fake {
+	struct remote_transport base;
+	char hex[64][2 * CACHE_KEY_LEN + 1];
+	struct strbuf val[64];
+	size_t n;
+	int fail;          /* every request fails */
+	int off;           /* ...as a timeout */
+	size_t gets, puts; /* keys asked, keys stored */
+	int freed;
+};
+
+static ssize_t fake_find(struct fake *f, const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (!strcmp(f->hex[i], hex))
+			return (ssize_t)i;
+	return -1;
+}
+
+static void fake_get(struct remote_transport *t, struct remote_batch *b, struct remote_io *io)
+{
+	struct fake *f = (struct fake *)t;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		ssize_t at = fake_find(f, b->hex[i]);
+
+		f->gets++;
+		io->requests++;
+		if (f->fail) {
+			b->status[i] = REMOTE_FAILED;
+			remote_io_fail(io, f->off, "fake failure");
+		} else if (at < 0) {
+			b->status[i] = REMOTE_MISSING;
+		} else {
+			strbuf_add(&b->values[i], f->val[at].buf, f->val[at].len);
+			b->status[i] = REMOTE_DONE;
+		}
+	}
+}
+
+static void fake_put(struct remote_transport *t, struct remote_batch *b, struct remote_io *io)
+{
+	struct fake *f = (struct fake *)t;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		ssize_t at = fake_find(f, b->hex[i]);
+
+		if (f->fail) {
+			b->status[i] = REMOTE_FAILED;
+			remote_io_fail(io, f->off, "fake failure");
+			continue;
+		}
+		if (at < 0) {
+			at = (ssize_t)f->n++;
+			memcpy(f->hex[at], b->hex[i], sizeof(f->hex[at]));
+			strbuf_init(&f->val[at], 0);
+		}
+		strbuf_reset(&f->val[at]);
+		strbuf_add(&f->val[at], b->values[i].buf, b->values[i].len);
+		b->status[i] = REMOTE_DONE;
+		f->puts++;
+	}
+}
+
+static void fake_free(struct remote_transport *t)
+{
+	((struct fake *)t)->freed = 1;
+}
+
+static const struct remote_transport_ops fake_ops = { fake_get, fake_put, fake_free };
+
+static void fake_release(struct fake *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		strbuf_release(&f->val[i]);
+}
+
+static struct cache_store *open_fake(struct fake *f, int read_only, const char *secret)
+{
+	struct cache_remote_opts o = CACHE_REMOTE_OPTS_INIT;
+
+	o.read_only = read_only;
+	o.secret = secret;
+	f->base.ops = &fake_ops;
+	return remote_store_new(&f->base, "redis://user:pw@host/0", &o);
+}
+
+static void close_store(struct cache_store *s, struct cache_remote_stats *st)
+{
+	struct cache_store_counts none = { 0, 0, 0, 0, NULL };
+
+	memset(st, 0, sizeof(*st));
+	s->ops->flush(s);
+	s->ops->stats(s, st);
+	s->ops->close(s, "", &none);
+}
+
+/* Put keys 0..n-1 through a store on `f` (uploaded at the flush). */
+static void fill(struct fake *f, int n, const char *secret)
+{
+	struct cache_store *s = open_fake(f, 0, secret);
+	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT;
+	struct cache_remote_stats st;
+	unsigned char key[CACHE_KEY_LEN];
+	uint64_t bytes = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		make_key(key, i);
+		body_of(i, &code, &warn);
+		CHECK(s->ops->put(s, key, code.buf, code.len, warn.buf, warn.len, &bytes) == 1);
+	}
+	CHECK(f->puts == 0); /* queued, not sent */
+	close_store(s, &st);
+	CHECK_INT((int)st.uploads, n);
+	CHECK_INT((int)f->puts, n);
+	CHECK(f->freed);
+	f->freed = 0;
+	strbuf_release(&code);
+	strbuf_release(&warn);
+}
+
+/* Look keys 0..n-1 up after one prefetch; the number of exact hits. */
+static int lookups(struct fake *f, int n, const char *secret, struct cache_remote_stats *st)
+{
+	struct cache_store *s = open_fake(f, 1, secret);
+	unsigned char keys[64][CACHE_KEY_LEN];
+	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT, want = STRBUF_INIT,
+		      wwant = STRBUF_INIT;
+	int i, hits = 0;
+
+	for (i = 0; i < n; i++)
+		make_key(keys[i], i);
+	s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])keys, (size_t)n);
+	for (i = 0; i < n; i++) {
+		strbuf_reset(&code);
+		strbuf_reset(&warn);
+		body_of(i, &want, &wwant);
+		if (s->ops->get(s, keys[i], &code, &warn) == 1 && code.len == want.len &&
+		    !memcmp(code.buf, want.buf, want.len) && warn.len == wwant.len &&
+		    !memcmp(warn.buf, wwant.buf, wwant.len))
+			hits++;
+	}
+	close_store(s, st);
+	strbuf_release(&code);
+	strbuf_release(&warn);
+	strbuf_release(&want);
+	strbuf_release(&wwant);
+	return hits;
+}
+
+TEST(remote_store_round_trip_and_batches)
+{
+	struct fake f;
+	struct cache_remote_stats st;
+
+	memset(&f, 0, sizeof(f));
+	fill(&f, 10, NULL);
+	f.gets = 0;
+	CHECK_INT(lookups(&f, 12, NULL, &st), 10);
+	CHECK_INT((int)f.gets, 12); /* the prefetch, nothing after */
+	CHECK_INT((int)st.hits, 10);
+	CHECK_INT((int)st.misses, 2);
+	CHECK_INT((int)st.errors, 0);
+	/* the value on the server is the disk entry, byte for byte */
+	CHECK_INT((int)f.val[0].len, (int)disk_entry_size(f.val[0].buf, f.val[0].len));
+	fake_release(&f);
+}
+
+TEST(remote_store_secret_signs_and_checks)
+{
+	struct fake f;
+	struct cache_remote_stats st;
+	unsigned char *p;
+
+	memset(&f, 0, sizeof(f));
+	fill(&f, 4, "a secret");
+	CHECK_INT(lookups(&f, 4, "a secret", &st), 4);
+	CHECK_INT(lookups(&f, 4, "another secret", &st), 0);
+	CHECK_INT((int)st.rejected, 4);
+	CHECK_INT(lookups(&f, 4, NULL, &st), 4); /* no secret: the tag is not asked for */
+	/* a missing tag, a flipped tag byte, a flipped code byte with the checksum intact */
+	strbuf_setlen(&f.val[0], f.val[0].len - REMOTE_TAG_LEN);
+	p = (unsigned char *)f.val[1].buf;
+	p[f.val[1].len - 1] ^= 1;
+	CHECK_INT(lookups(&f, 4, "a secret", &st), 2);
+	CHECK_INT((int)st.rejected, 2);
+	/* a longer secret than a BLAKE2b key: hashed, still works */
+	fake_release(&f);
+	memset(&f, 0, sizeof(f));
+	fill(&f, 2, "0123456789012345678901234567890123456789012345678901234567890123456789");
+	CHECK_INT(lookups(&f, 2, "0123456789012345678901234567890123456789012345678901234567890123456789",
+			  &st), 2);
+	fake_release(&f);
+}
+
+TEST(remote_store_damaged_values_are_rejected)
+{
+	struct fake f;
+	struct cache_remote_stats st;
+
+	memset(&f, 0, sizeof(f));
+	fill(&f, 3, NULL);
+	strbuf_reset(&f.val[2]); /* key 0's entry under key 2's name: another key */
+	strbuf_add(&f.val[2], f.val[0].buf, f.val[0].len);
+	f.val[0].buf[DISK_HEADER_LEN] ^= 1; /* the checksum */
+	strbuf_setlen(&f.val[1], 10);       /* short */
+	CHECK_INT(lookups(&f, 3, NULL, &st), 0);
+	CHECK_INT((int)st.rejected, 3);
+	CHECK_INT((int)st.errors, 0);
+	fake_release(&f);
+}
+
+TEST(remote_store_errors_switch_it_off)
+{
+	struct fake f;
+	struct cache_remote_stats st;
+	struct cache_store *s;
+	unsigned char key[CACHE_KEY_LEN];
+	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT;
+	uint64_t bytes;
+	int i;
+
+	memset(&f, 0, sizeof(f));
+	fill(&f, 2, NULL);
+	f.fail = 1;
+	f.gets = 0;
+	CHECK_INT(lookups(&f, 10, NULL, &st), 0);
+	CHECK_INT((int)st.errors, 10); /* the fake does not stop a batch early; a transport does */
+	CHECK_INT((int)st.misses, 0);  /* an error is not a miss */
+	CHECK_INT((int)f.gets, 10);    /* off after the prefetch: no single lookups */
+	/* a timeout: off at once, uploads dropped */
+	f.off = 1;
+	s = open_fake(&f, 0, NULL);
+	for (i = 0; i < 5; i++) {
+		make_key(key, 100 + i);
+		CHECK(s->ops->get(s, key, &code, &warn) == 0);
+	}
+	make_key(key, 200);
+	CHECK(s->ops->put(s, key, "x", 1, "", 0, &bytes) == 0);
+	close_store(s, &st);
+	CHECK_INT((int)st.errors, 1);
+	CHECK_INT((int)st.uploads, 0);
+	fake_release(&f);
+	strbuf_release(&code);
+	strbuf_release(&warn);
+}
+
+TEST(remote_store_read_only_uploads_nothing)
+{
+	struct fake f;
+	struct cache_store *s;
+	struct cache_remote_stats st;
+	unsigned char key[CACHE_KEY_LEN];
+	uint64_t bytes = 0;
+
+	memset(&f, 0, sizeof(f));
+	s = open_fake(&f, 1, NULL);
+	make_key(key, 1);
+	CHECK(s->ops->put(s, key, "code", 4, "", 0, &bytes) == 0);
+	close_store(s, &st);
+	CHECK_INT((int)f.puts, 0);
+	CHECK_INT((int)st.uploads, 0);
+}
+
+TEST(remote_url_display_hides_credentials)
+{
+	char *s;
+
+	s = remote_url_display("redis://user:p@ss@host:6379/2?ttl=5");
+	CHECK_STR(s, "redis://host:6379/2");
+	free(s);
+	s = remote_url_display("https://tok@cache.example.com/prepyc#x");
+	CHECK_STR(s, "https://cache.example.com/prepyc");
+	free(s);
+	s = remote_url_display("redis+unix:///run/redis.sock?db=1");
+	CHECK_STR(s, "redis+unix:///run/redis.sock");
+	free(s);
+	s = remote_url_display("http://host/a@b");
+	CHECK_STR(s, "http://host/a@b");
+	free(s);
+}
+
+TEST(remote_bad_urls_are_refused)
+{
+	struct cache_remote_opts o = CACHE_REMOTE_OPTS_INIT;
+
+	CHECK(cache_add_remote(NULL, "ftp://host/x", &o) == -1);
+	CHECK(cache_add_remote(NULL, "redis://", &o) == -1);
+	CHECK(cache_add_remote(NULL, "redis://h:0", &o) == -1);
+	CHECK(cache_add_remote(NULL, "redis://h:6379/x", &o) == -1);
+	CHECK(cache_add_remote(NULL, "redis://h?ttl=x", &o) == -1);
+	CHECK(cache_add_remote(NULL, "redis+unix://rel", &o) == -1);
+	CHECK(cache_add_remote(NULL, "http://h/p?q", &o) == -1);
+#ifdef PREPYC_WITH_HIREDIS
+	CHECK(cache_add_remote(NULL, "redis://u:p@[::1]:7000/3?ttl=60", &o) == 0);
+	CHECK(cache_add_remote(NULL, "redis+unix:///tmp/r.sock?db=2&ttl=9", &o) == 0);
+#endif
+#ifdef PREPYC_WITH_LIBCURL
+	CHECK(cache_add_remote(NULL, "https://h:8443/cache/", &o) == 0);
+#endif
+}
