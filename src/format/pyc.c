@@ -190,6 +190,9 @@ char *pyc_cache_path(const struct pyc_layout *layout, const char *source, int op
 	struct strbuf filename = STRBUF_INIT;
 	int nparts = 0;
 
+	/* sized once: one per pyc of a tree, and growing was most of its cost */
+	strbuf_grow(&filename, strlen(tail) + strlen(layout->cache_tag) + 24);
+	strbuf_grow(&sb, strlen(source) + filename.alloc + 16);
 	/* base, sep, rest = tail.rpartition('.'); base or rest, then the tag */
 	if (!dot)
 		strbuf_addstr(&filename, tail);
