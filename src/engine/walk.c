@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE /* d_type, syscall() */
+#define _DEFAULT_SOURCE /* d_type */
 #include "walk.h"
 
 #include <dirent.h>
@@ -11,12 +11,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/syscall.h>
-#endif
 
+#include "dirreader.h"
 #include "parallel.h"
+#include "strbuf.h"
 #include "util.h"
+#include "walklog.h"
 #include "banned.h"
 
 int is_py_name(const char *name)
@@ -37,98 +37,6 @@ static char *path_join(const char *dir, const char *name)
 	p[n] = '/';
 	memcpy(p + n + sep, name, m + 1);
 	return p;
-}
-
-/*
- * Reading a directory.  On Linux, getdents64() on a descriptor from
- * open(): opendir() adds an fstat() per directory (and a malloc) that a
- * walk of 5,000 directories does not need.  Elsewhere, readdir().
- * dir_next() returns the next name (and its d_type, DT_UNKNOWN when the
- * file system does not say), or NULL at the end (errno 0) or on an error
- * (errno set).
- */
-#if defined(__linux__) && defined(SYS_getdents64)
-#define DIR_GETDENTS 1
-#endif
-
-struct dirreader {
-	int fd;
-#ifdef DIR_GETDENTS
-	size_t pos, len;
-	/* struct linux_dirent64: d_ino:u64 d_off:i64 d_reclen:u16 d_type:u8 d_name */
-	_Alignas(8) unsigned char buf[32768];
-#else
-	DIR *d;
-#endif
-};
-
-/* Open `name` (relative to `atfd`) for reading; `nofollow`: not through a symlink. */
-static int dir_open(struct dirreader *r, int atfd, const char *name, int nofollow)
-{
-	int flags = O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0);
-
-	r->fd = openat(atfd, name, flags);
-	if (r->fd < 0)
-		return -1;
-#ifdef DIR_GETDENTS
-	r->pos = r->len = 0;
-#else
-	r->d = fdopendir(r->fd);
-	if (!r->d) {
-		int e = errno;
-
-		close(r->fd);
-		errno = e;
-		return -1;
-	}
-#endif
-	return 0;
-}
-
-static const char *dir_next(struct dirreader *r, unsigned char *type)
-{
-#ifdef DIR_GETDENTS
-	const unsigned char *rec;
-	unsigned short reclen;
-
-	if (r->pos >= r->len) {
-		long got = syscall(SYS_getdents64, r->fd, r->buf, sizeof(r->buf));
-
-		if (got <= 0) {
-			if (!got)
-				errno = 0;
-			return NULL;
-		}
-		r->pos = 0;
-		r->len = (size_t)got;
-	}
-	rec = r->buf + r->pos;
-	memcpy(&reclen, rec + 16, sizeof(reclen));
-	r->pos += reclen;
-	*type = rec[18];
-	return (const char *)rec + 19;
-#else
-	struct dirent *de;
-
-	errno = 0;
-	de = readdir(r->d);
-	if (!de)
-		return NULL;
-	*type = DT_UNKNOWN;
-#ifdef _DIRENT_HAVE_D_TYPE
-	*type = de->d_type;
-#endif
-	return de->d_name;
-#endif
-}
-
-static void dir_close(struct dirreader *r)
-{
-#ifdef DIR_GETDENTS
-	close(r->fd);
-#else
-	closedir(r->d);
-#endif
 }
 
 static struct source *add_entry(struct source_list *list, char *path, enum entry_kind kind,
@@ -208,7 +116,26 @@ struct walk_shared {
 	int maxlevels;
 	unsigned flags;
 	int errors;
+	struct walklog *log;     /* or NULL */
 };
+
+/* A name the walk log keeps for a listing (walklog.h): one the walk may look at. */
+static int log_keeps(unsigned flags, const char *name, unsigned char type);
+
+/* A listing being recorded for the walk log: its names, and the stat taken before. */
+struct log_rec {
+	struct stat st;
+	int on;
+	struct strbuf names;
+	size_t n;
+};
+
+static void rec_add(struct log_rec *rec, const char *name, unsigned char type)
+{
+	strbuf_addch(&rec->names, type);
+	strbuf_add(&rec->names, name, strlen(name) + 1);
+	rec->n++;
+}
 
 static int is_pyc_name(const char *name)
 {
@@ -216,28 +143,68 @@ static int is_pyc_name(const char *name)
 	return n > 4 && !strcmp(name + n - 4, ".pyc");
 }
 
-/* WALK_PYCACHE: the pyc files of DIR/__pycache__, which must be a real directory. */
-static void list_pycache(const char *dir, int dfd, int depth, struct source_list *list)
+/* One name of a __pycache__ listing: a pyc, lstat()ed (`at` relative to dfd). */
+static void pycache_entry(int dfd, const char *at, const char *path, const char *name, int depth,
+			  struct source_list *list)
 {
-	struct dirreader *r = xmalloc(sizeof(*r));
+	struct stat st;
+
+	if (!is_pyc_name(name) || fstatat(dfd, at, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	add_entry(list, path_join(path, name), ENTRY_CACHED, &st, depth)->is_link =
+		S_ISLNK(st.st_mode);
+}
+
+/*
+ * WALK_PYCACHE: the pyc files of DIR/__pycache__, which must be a real
+ * directory; with a walk log, from the log when it is unchanged.
+ */
+static void list_pycache(const struct walk_shared *sh, const char *dir, int dfd, int depth,
+			 struct source_list *list)
+{
+	char *path = path_join(dir, "__pycache__");
+	struct log_rec rec = { .on = 0 };
+	struct dirreader *r;
 	const char *name;
 	unsigned char type;
-	char *path;
 
-	if (dir_open(r, dfd, "__pycache__", 1) < 0) {
+	if (sh->log && lstat(path, &rec.st) == 0 && S_ISDIR(rec.st.st_mode)) {
+		const struct walklog_dir *wd = walklog_find(sh->log, path, &rec.st);
+		const unsigned char *p;
+		size_t k;
+
+		if (wd) {
+			add_entry(list, xstrdup(path), ENTRY_PYCACHE, NULL, depth);
+			for (k = 0, p = wd->names; k < wd->nnames; k++) {
+				char *full = path_join(path, (const char *)p + 1);
+
+				pycache_entry(AT_FDCWD, full, path, (const char *)p + 1, depth, list);
+				free(full);
+				p += 1 + strlen((const char *)p + 1) + 1;
+			}
+			free(path);
+			return;
+		}
+		rec.on = 1;
+	}
+	r = xmalloc(sizeof(*r));
+	/* from the log's replay (dfd AT_FDCWD) by its whole path */
+	if (dir_open(r, dfd, dfd == AT_FDCWD ? path : "__pycache__", 1) < 0) {
 		free(r);
+		free(path);
 		return;
 	}
-	path = path_join(dir, "__pycache__");
+	strbuf_init(&rec.names, 0);
 	add_entry(list, xstrdup(path), ENTRY_PYCACHE, NULL, depth);
 	while ((name = dir_next(r, &type))) {
-		struct stat st;
-
-		if (!is_pyc_name(name) || fstatat(r->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		add_entry(list, path_join(path, name), ENTRY_CACHED, &st, depth)->is_link =
-			S_ISLNK(st.st_mode);
+		if (rec.on && is_pyc_name(name))
+			rec_add(&rec, name, type);
+		pycache_entry(r->fd, name, path, name, depth, list);
 	}
+	if (rec.on && !errno)
+		walklog_record(sh->log, path, &rec.st, (const unsigned char *)rec.names.buf,
+			       rec.names.len, rec.n);
+	strbuf_release(&rec.names);
 	dir_close(r);
 	free(r);
 	free(path);
@@ -259,19 +226,99 @@ static int unexaminable(unsigned flags, const char *dir, const char *name, int e
 	return 1;
 }
 
+static int log_keeps(unsigned flags, const char *name, unsigned char type)
+{
+	/* what the loop below looks at: other names matter only to compileall's view */
+	return (flags & WALK_COMPILEALL) || type == DT_DIR || type == DT_UNKNOWN ||
+	       is_py_name(name) || ((flags & WALK_PYCACHE) && is_pyc_name(name));
+}
+
+/*
+ * One name of directory `dir`, examined through `at` relative to `dfd`
+ * (the name in the open directory, or the whole path).  Returns the number
+ * of errors reported.
+ */
+static int list_entry(const struct walk_shared *sh, const char *dir, int dfd, const char *at,
+		      const char *name, unsigned char type, int depth, struct source_list *list,
+		      struct source_list *subdirs)
+{
+	int all = sh->flags & WALK_COMPILEALL;
+	struct stat st;
+	enum kind kind;
+	int is_link, stat_err;
+
+	if (!strcmp(name, "__pycache__")) {
+		if (sh->flags & WALK_PYCACHE)
+			list_pycache(sh, dir, dfd, depth, list);
+		return 0;
+	}
+	if ((sh->flags & WALK_PYCACHE) && is_pyc_name(name) &&
+	    fstatat(dfd, at, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+		add_entry(list, path_join(dir, name), ENTRY_LEGACY, &st, depth)->is_link =
+			S_ISLNK(st.st_mode);
+		return 0;
+	}
+	kind = classify(dfd, at, type, &st, &is_link, &stat_err);
+	if (kind == K_SOURCE)
+		add_entry(list, path_join(dir, name), ENTRY_SOURCE, &st, depth)->is_link =
+			(unsigned char)is_link;
+	else if (kind == K_OTHER && all)
+		add_entry(list, path_join(dir, name), ENTRY_OTHER, NULL, depth)->is_link =
+			(unsigned char)is_link;
+	else if (kind == K_DIR && depth < sh->maxlevels)
+		add_entry(subdirs, path_join(dir, name), ENTRY_DIR, NULL, depth + 1);
+	else if (kind == K_OTHER && !(sh->flags & WALK_PYCACHE) && is_py_name(name) &&
+		 stat_err && stat_err != ENOENT && stat_err != ELOOP && stat_err != ENOTDIR)
+		return unexaminable(sh->flags, dir, name, stat_err);
+	return 0;
+}
+
+/* A directory the walk log has unchanged: its names examined by their paths. */
+static int replay_dir(const struct walk_shared *sh, const char *dir, int depth,
+		      const struct walklog_dir *wd, struct source_list *list,
+		      struct source_list *subdirs)
+{
+	const unsigned char *p = wd->names;
+	int errors = 0;
+	size_t k;
+
+	if (sh->flags & WALK_COMPILEALL)
+		add_entry(list, xstrdup(dir), ENTRY_DIR, NULL, depth);
+	for (k = 0; k < wd->nnames; k++) {
+		const char *name = (const char *)p + 1;
+		char *full = path_join(dir, name);
+
+		errors += list_entry(sh, dir, AT_FDCWD, full, name, p[0], depth, list, subdirs);
+		free(full);
+		p += 1 + strlen(name) + 1;
+	}
+	return errors;
+}
+
 /*
  * List one directory: its entries go to `list`, its subdirectories to
  * `subdirs` (when `depth` allows).  Returns the number of errors reported.
+ * With a walk log, the directory is stat()ed first: unchanged, its names
+ * come from the log; else the listing is recorded.
  */
 static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 		    struct source_list *list, struct source_list *subdirs)
 {
 	int all = sh->flags & WALK_COMPILEALL;
-	struct dirreader *r = xmalloc(sizeof(*r));
+	struct log_rec rec = { .on = 0 };
+	struct dirreader *r;
 	const char *name;
 	unsigned char type;
 	int errors = 0, e;
 
+	if (sh->log && stat(dir, &rec.st) == 0 && S_ISDIR(rec.st.st_mode)) {
+		const struct walklog_dir *wd = walklog_find(sh->log, dir, &rec.st);
+
+		if (wd)
+			return replay_dir(sh, dir, depth, wd, list, subdirs);
+		rec.on = 1;
+	}
+	r = xmalloc(sizeof(*r));
 	if (dir_open(r, AT_FDCWD, dir, 0) < 0) {
 		e = errno;
 		free(r);
@@ -283,38 +330,16 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 			error("cannot list '%s': %s", dir, strerror(e));
 		return 1;
 	}
+	strbuf_init(&rec.names, 0);
 	if (all)
 		add_entry(list, xstrdup(dir), ENTRY_DIR, NULL, depth);
 	while ((name = dir_next(r, &type))) {
-		struct stat st;
-		enum kind kind;
-		int is_link, stat_err;
-
 		if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
 			continue;
-		if (!strcmp(name, "__pycache__")) {
-			if (sh->flags & WALK_PYCACHE)
-				list_pycache(dir, r->fd, depth, list);
-			continue;
-		}
-		if ((sh->flags & WALK_PYCACHE) && is_pyc_name(name) &&
-		    fstatat(r->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
-			add_entry(list, path_join(dir, name), ENTRY_LEGACY, &st, depth)->is_link =
-				S_ISLNK(st.st_mode);
-			continue;
-		}
-		kind = classify(r->fd, name, type, &st, &is_link, &stat_err);
-		if (kind == K_SOURCE)
-			add_entry(list, path_join(dir, name), ENTRY_SOURCE, &st, depth)->is_link =
-				(unsigned char)is_link;
-		else if (kind == K_OTHER && all)
-			add_entry(list, path_join(dir, name), ENTRY_OTHER, NULL, depth)->is_link =
-				(unsigned char)is_link;
-		else if (kind == K_DIR && depth < sh->maxlevels)
-			add_entry(subdirs, path_join(dir, name), ENTRY_DIR, NULL, depth + 1);
-		else if (kind == K_OTHER && !(sh->flags & WALK_PYCACHE) && is_py_name(name) &&
-			 stat_err && stat_err != ENOENT && stat_err != ELOOP && stat_err != ENOTDIR)
-			errors += unexaminable(sh->flags, dir, name, stat_err);
+		if (rec.on && log_keeps(sh->flags, name, type))
+			rec_add(&rec, name, type);
+		errors += list_entry(sh, dir, r->fd, name, name, type, depth, list, subdirs);
+		errno = 0; /* dir_next() sets it at the end */
 	}
 	e = errno;
 	if (e && !all) {
@@ -322,6 +347,10 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 			error("cannot list '%s': %s", dir, strerror(e));
 		errors++;
 	}
+	if (rec.on && !e)
+		walklog_record(sh->log, dir, &rec.st, (const unsigned char *)rec.names.buf,
+			       rec.names.len, rec.n);
+	strbuf_release(&rec.names);
 	dir_close(r);
 	free(r);
 	return errors;
@@ -499,7 +528,8 @@ static void walk_thread_run(void *arg, size_t thread)
 	free(subdirs.v);
 }
 
-static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct source_list *list)
+static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct source_list *list,
+		    struct walklog *log)
 {
 	struct walk_ctx ctx;
 	size_t start = list->nr, i;
@@ -509,6 +539,7 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 	pthread_cond_init(&ctx.sh.cond, NULL);
 	ctx.sh.maxlevels = maxlevels;
 	ctx.sh.flags = flags;
+	ctx.sh.log = log;
 	add_entry(&ctx.sh.todo, xstrdup(dir), ENTRY_DIR, NULL, 0);
 
 	/* one directory is work enough for a thread: no minimum of items */
@@ -537,6 +568,12 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 
 int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list *list)
 {
+	return walk_path_log(arg, maxlevels, flags, list, NULL);
+}
+
+int walk_path_log(const char *arg, int maxlevels, unsigned flags, struct source_list *list,
+		  struct walklog *log)
+{
 	struct stat st, lst;
 	const char *slash = strrchr(arg, '/');
 	int py = is_py_name(slash ? slash + 1 : arg);
@@ -550,7 +587,7 @@ int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list
 	}
 	if (stat(arg, &st) < 0) {
 		if (flags & WALK_COMPILEALL)
-			return walk_dir(arg, maxlevels, flags, list);
+			return walk_dir(arg, maxlevels, flags, list, log);
 		if (!(flags & WALK_QUIET))
 			error_errno("cannot compile '%s'", arg);
 		return 1;
@@ -571,7 +608,7 @@ int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list
 			error("cannot compile '%s': not a regular file or directory", arg);
 		return 1;
 	}
-	return walk_dir(arg, maxlevels, flags, list);
+	return walk_dir(arg, maxlevels, flags, list, log);
 }
 
 void source_list_release(struct source_list *list)
