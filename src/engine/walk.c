@@ -362,8 +362,9 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
  * "a.b/y.py", because the name "a" sorts before "a.b"; a directory before
  * what it holds).  Names compare as Python's str does: by code point, an
  * undecodable byte as its surrogate escape (utf8_decode_escaped()).
+ * cmp_from() is that order of a and b, equal before i (a[i] != b[i], or
+ * both end there).
  */
-/* The order of a and b, equal before i (a[i] != b[i], or both end there). */
 static int cmp_from(const unsigned char *a, const unsigned char *b, size_t i)
 {
 	size_t comp = i;
