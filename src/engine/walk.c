@@ -444,7 +444,9 @@ static size_t common_prefix(const unsigned char *a, const unsigned char *b, size
 
 static int cmp_sort_key(const void *x, const void *y)
 {
-	const struct sort_key *kx = x, *ky = y;
+	/* pointers are sorted: glibc's qsort moves 8-byte elements without a memcpy() call */
+	const struct sort_key *kx = *(const struct sort_key *const *)x;
+	const struct sort_key *ky = *(const struct sort_key *const *)y;
 	size_t n = kx->len < ky->len ? kx->len : ky->len;
 
 	return cmp_from(kx->path, ky->path, common_prefix(kx->path, ky->path, 0, n));
@@ -454,6 +456,7 @@ static int cmp_sort_key(const void *x, const void *y)
 static void sort_walk_order(struct source *v, size_t n)
 {
 	struct sort_key *keys = xcalloc(n, sizeof(*keys));
+	struct sort_key **order = xcalloc(n, sizeof(*order));
 	struct source *sorted = xcalloc(n, sizeof(*sorted));
 	size_t i, skip = n ? strlen(v[0].path) : 0;
 
@@ -472,12 +475,14 @@ static void sort_walk_order(struct source *v, size_t n)
 		keys[i].path = (const unsigned char *)v[i].path + skip;
 		keys[i].len -= skip;
 		keys[i].index = i;
+		order[i] = &keys[i];
 	}
-	qsort(keys, n, sizeof(*keys), cmp_sort_key);
+	qsort(order, n, sizeof(*order), cmp_sort_key);
 	for (i = 0; i < n; i++)
-		sorted[i] = v[keys[i].index];
+		sorted[i] = v[order[i]->index];
 	memcpy(v, sorted, n * sizeof(*v));
 	free(sorted);
+	free(order);
 	free(keys);
 }
 
