@@ -36,7 +36,11 @@ LIBS = -pthread
 ifneq ($(NO_LIBARCHIVE),1)
 ifeq ($(shell pkg-config --exists libarchive 2>/dev/null && echo yes),yes)
 ALL_CFLAGS += -DPREPYC_WITH_LIBARCHIVE $(shell pkg-config --cflags libarchive)
-LIBS += $(shell pkg-config --libs libarchive)
+# prepyc loads it with dlopen() when a bundle is read (bundle-read.c): linked,
+# it and its fifteen libraries slowed every run's start.  The unit tests
+# write bundles with it, so they link it.
+LIBS += -ldl
+TEST_LIBS = $(shell pkg-config --libs libarchive)
 endif
 endif
 
@@ -122,7 +126,7 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS) $(TEST_LIBS)
 
 # The end-to-end tests' helper (tests/tools/test-tool.c), linked like the unit tests.
 $(BUILD)/test-tool: $(TOOL_OBJ) $(LIB_OBJ)

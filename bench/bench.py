@@ -60,6 +60,19 @@ writing, would take.  `prepyc/limit` says how close prepyc gets (1.00 =
 perfect).  The limit is measured once per tree; it applies to the scenarios
 that recompile every file (cold, touched), not to no-op.
 
+The write floor
+---------------
+The limit leaves out writing, yet on some file systems creating 10,000 new
+files right after deleting 10,000 (what the cold scenario does) costs the
+kernel as much as compiling them.  After the cold scenario, the same pycs
+(prepyc's: same paths, same sizes, zeros for bytes) are written into the tree
+right after the same __pycache__ deletion, by one process per core, each
+file as prepyc writes it (a temporary file in its directory, then rename()),
+nothing compiled.  The "write-floor" line gives its wall and CPU time (user,
+sys: mostly the kernel), `limit+writes` (the limit plus the writes' CPU /
+cores) and prepyc's ratio to both, so that a reader sees which part of
+prepyc's distance to the limit is the kernel's file creation.
+
 Each tool also gets its children's CPU time (user+sys, via getrusage), shown
 with the min-max wall times in brackets at the end of each scenario line.
 
@@ -767,6 +780,95 @@ def measure_limit(interp: Interp, tree: Tree, workdir: str) -> Optional[dict]:
 
 
 # --------------------------------------------------------------------------
+# The write floor
+# --------------------------------------------------------------------------
+
+WRITE_SCRIPT = r"""
+import json, os, sys, time
+with open(sys.argv[1]) as f:
+    items = json.load(f)
+k, n = int(sys.argv[2]), int(sys.argv[3])
+zeros = memoryview(bytes(max([size for _, size in items] or [0])))
+made, pid = set(), os.getpid()
+t0, c0 = time.time(), os.times()
+for path, size in items[k::n]:
+    d = os.path.dirname(path)
+    if d not in made:
+        os.makedirs(d, exist_ok=True)
+        made.add(d)
+    tmp = "%s.%d.tmp" % (path, pid)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    os.write(fd, zeros[:size])
+    os.close(fd)
+    os.rename(tmp, path)
+c1 = os.times()
+print(json.dumps({"start": t0, "end": time.time(), "user": c1.user - c0.user,
+                  "sys": c1.system - c0.system}))
+"""
+
+
+def tree_pycs(top: str) -> List[Tuple[str, int]]:
+    """Every pyc in a __pycache__ of the tree, with its size, in walk order."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        if os.path.basename(dirpath) == "__pycache__":
+            for name in sorted(filenames):
+                if name.endswith(".pyc"):
+                    p = os.path.join(dirpath, name)
+                    out.append((p, os.lstat(p).st_size))
+    return out
+
+
+def measure_write_floor(tree: Tree, workdir: str, runs: int) -> Optional[dict]:
+    """Write the tree's pycs again (sizes only) after deleting every __pycache__,
+    one process per core, as prepyc writes them; the median run's times."""
+    items = tree_pycs(tree.root)
+    if not items:
+        return None
+    listfile = os.path.join(workdir, tree.name + ".pycs.json")
+    with open(listfile, "w") as f:
+        json.dump(items, f)
+    n = os.cpu_count() or 1
+    done = []
+    for _ in range(runs):
+        remove_pycaches(tree.root)
+        procs = [subprocess.Popen([sys.executable, "-S", "-c", WRITE_SCRIPT, listfile,
+                                   str(k), str(n)], stdout=subprocess.PIPE)
+                 for k in range(n)]
+        outs = [p.communicate(timeout=TOOL_TIMEOUT)[0] for p in procs]
+        if any(p.returncode for p in procs):
+            fail("%s write floor: a writer failed" % tree.name)
+            return None
+        parts = [json.loads(o.decode()) for o in outs]
+        done.append({"wall": max(r["end"] for r in parts) - min(r["start"] for r in parts),
+                     "user": sum(r["user"] for r in parts),
+                     "sys": sum(r["sys"] for r in parts)})
+    # the tree is left cold: the next scenario starts from real pycs or none
+    remove_pycaches(tree.root)
+    done.sort(key=lambda r: r["wall"])
+    res = dict(done[len(done) // 2])
+    res.update(files=len(items), bytes=sum(size for _, size in items), procs=n)
+    return res
+
+
+def report_write_floor(tree: Tree, floor: dict, limit: Optional[float],
+                       prepyc: Optional[float]):
+    cores = os.cpu_count() or 1
+    cpu = floor["user"] + floor["sys"]
+    parts = ["writes %d pycs (%.1f MB) in %d processes: wall %6.3fs cpu %.2fs "
+             "(user %.2fs sys %.2fs)" % (floor["files"], floor["bytes"] / 1e6, floor["procs"],
+                                         floor["wall"], cpu, floor["user"], floor["sys"])]
+    if limit:
+        both = limit + cpu / cores
+        parts.append("limit %6.3fs  limit+writes %6.3fs" % (limit, both))
+        if prepyc:
+            parts.append("prepyc/limit %.2f  prepyc/(limit+writes) %.2f"
+                         % (prepyc / limit, prepyc / both))
+    say("bench: %s %-8s %s" % (tree.name, "write-floor", "  ".join(parts)))
+
+
+# --------------------------------------------------------------------------
 # Reporting
 # --------------------------------------------------------------------------
 
@@ -908,6 +1010,12 @@ def bench_tree(bench: Bench, name: str, interp: Interp, tools, args, workdir: st
         if sc.copy and results.get("prepyc-cache"):
             note = "from the cache (last run): " + cache_last_run(bench.cache_dir)
         report(tree, sname, sc, tools, results, limit, note)
+        if sname == "cold" and results.get("prepyc"):
+            # prepyc ran last: the tree holds its pycs, whose sizes are written again
+            floor = measure_write_floor(tree, workdir, args.runs)
+            if floor:
+                report_write_floor(tree, floor, limit,
+                                   statistics.median(r.wall for r in results["prepyc"]))
     if not args.keep:
         shutil.rmtree(tree.root, ignore_errors=True)
         if copy is not None:

@@ -49,28 +49,30 @@ static int lookup_group(gid_t gid, struct group *gr, char **buf)
 }
 
 /*
- * A user-private group: our primary group, named as we are, with no other
- * member listed.  Group write permission on it gives nobody else anything.
+ * Is `gid` our user-private group: our primary group, named as we are,
+ * with no other member listed?  Group write permission on it gives nobody
+ * else anything.  Asked only of a group-writable directory or file: the
+ * user and group databases (nsswitch, /etc/passwd, /etc/group) are a
+ * dozen system calls that most runs need not make.
  */
-static void find_private_group(struct trust *t)
+static int is_private_group(uid_t uid, gid_t gid)
 {
 	struct passwd pw;
 	struct group gr;
 	char *pwbuf = NULL, *grbuf = NULL;
 	char **m;
+	int private = 0;
 
-	if (lookup_user(t->uid, &pw, &pwbuf) == 0 && lookup_group(pw.pw_gid, &gr, &grbuf) == 0 &&
-	    !strcmp(gr.gr_name, pw.pw_name)) {
+	if (lookup_user(uid, &pw, &pwbuf) == 0 && pw.pw_gid == gid &&
+	    lookup_group(pw.pw_gid, &gr, &grbuf) == 0 && !strcmp(gr.gr_name, pw.pw_name)) {
 		for (m = gr.gr_mem; m && *m; m++)
 			if (strcmp(*m, pw.pw_name))
 				break;
-		if (!m || !*m) {
-			t->has_private = 1;
-			t->private_gid = pw.pw_gid;
-		}
+		private = !m || !*m;
 	}
 	free(pwbuf);
 	free(grbuf);
+	return private;
 }
 
 void trust_init(struct trust *t, unsigned flags)
@@ -80,7 +82,7 @@ void trust_init(struct trust *t, unsigned flags)
 	memset(t, 0, sizeof(*t));
 	t->uid = geteuid();
 	t->shared = !!(flags & TRUST_SHARED);
-	find_private_group(t);
+	t->has_private = -1; /* looked up when a group may write (is_private_group()) */
 	n = getgroups(0, NULL);
 	t->groups = xcalloc((size_t)(n > 0 ? n : 0) + 1, sizeof(*t->groups));
 	if (n > 0) {
@@ -119,7 +121,11 @@ static int in_groups(const struct trust *t, gid_t gid)
 /* A group whose write permission lets no one we do not trust in. */
 static int group_ok(const struct trust *t, gid_t gid)
 {
-	return (t->has_private && gid == t->private_gid) || (t->shared && in_groups(t, gid));
+	if (t->shared && in_groups(t, gid))
+		return 1;
+	if (t->has_private < 0)
+		return is_private_group(t->uid, gid);
+	return t->has_private && gid == t->private_gid;
 }
 
 /* ---- the rules -------------------------------------------------------- */

@@ -52,13 +52,17 @@ enum trust_flags {
 struct trust {
 	uid_t uid;
 	int shared;
-	int has_private;   /* we have a user-private group: */
+	int has_private;   /* we have a user-private group (-1: not looked up yet): */
 	gid_t private_gid;
 	gid_t *groups;     /* our groups (effective and supplementary) */
 	size_t nr_groups;
 };
 
-/* Learn who we are (uid, groups, user-private group); `flags` as above. */
+/*
+ * Learn who we are (uid, groups); `flags` as above.  The user-private
+ * group is looked up only when a group-writable file is judged: the user
+ * and group databases cost a dozen system calls most runs need not make.
+ */
 void trust_init(struct trust *t, unsigned flags);
 void trust_release(struct trust *t);
 

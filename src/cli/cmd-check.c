@@ -25,6 +25,7 @@
 #include "sys-path.h"
 #include "target.h"
 #include "trustdir.h"
+#include "walklog.h"
 #include "util.h"
 #include "walk.h"
 #include "banned.h"
@@ -104,9 +105,16 @@ static int prepare(struct check_args *a, int npaths, const char **paths, struct 
 		if (target_probe_start(&targets[k], d->pythons.v[k], NULL,
 				       cache_dir_shared(0) ? TRUST_SHARED : 0) < 0)
 			rc = 2;
-	for (i = 0; rc == 0 && !a->is_bundle && i < npaths; i++)
-		if (walk_path(paths[i], maxlevels, WALK_PYCACHE, list))
-			rc = 1;
+	if (rc == 0 && !a->is_bundle) {
+		/* the walk log, beside the build log and under the same rules (walklog.h) */
+		struct walklog *log = d->no_build_log || a->sys_path ? NULL
+				      : walklog_open_cache(NULL, paths, (size_t)npaths, WALK_PYCACHE);
+
+		for (i = 0; rc == 0 && i < npaths; i++)
+			if (walk_path_log(paths[i], maxlevels, WALK_PYCACHE, list, log))
+				rc = 1;
+		walklog_close(log, list->started_ns);
+	}
 	for (k = 0; k < d->pythons.nr; k++) {
 		if (!targets[k].python)
 			continue;

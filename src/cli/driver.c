@@ -20,6 +20,7 @@
 #include "sys-path.h"
 #include "target.h"
 #include "trustdir.h"
+#include "walklog.h"
 #include "util.h"
 #include "walk.h"
 #include "banned.h"
@@ -358,16 +359,22 @@ static int walk_paths(struct driver_opts *d, const struct option_list *paths,
 	unsigned flags = d->e.style == STYLE_COMPILEALL ? WALK_COMPILEALL
 			 : d->e.quiet >= 2 ? WALK_QUIET : 0;
 	int maxlevels = d->e.maxlevels >= 0 ? d->e.maxlevels : WALK_MAX_DEPTH, failed = 0;
+	struct walklog *log = NULL;
 	size_t k;
 
+	/* the walk log, beside the build log and under the same rules (walklog.h) */
+	if (!d->no_build_log && !d->compile_path && !d->sys_path)
+		log = walklog_open_cache(d->cache_dir, (const char *const *)paths->v, paths->nr,
+					 flags & WALK_COMPILEALL);
 	for (k = 0; k < paths->nr; k++) {
-		int errors = walk_path(paths->v[k], maxlevels, flags, list);
+		int errors = walk_path_log(paths->v[k], maxlevels, flags, list, log);
 
 		/* a PATH missing or a directory that cannot be listed: failures in the summary */
 		d->e.walk_failed += (size_t)errors;
 		if (errors)
 			failed = 1;
 	}
+	walklog_close(log, list->started_ns);
 	return failed;
 }
 

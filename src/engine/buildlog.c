@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -42,28 +43,47 @@ struct buildlog {
 	size_t nslots;
 	int64_t start_ns;       /* this run's */
 	int64_t racy_ns;        /* BUILDLOG_RACY_NS, or the tests' PREPYC_TEST_RACY_NS */
+	/*
+	 * Recorded again by this run exactly as loaded and trusted (the
+	 * common case, a no-op): a mark per loaded entry, set without a
+	 * lock, and the entry is written from what was loaded.
+	 */
+	atomic_uchar *again;
 	pthread_mutex_t lock;   /* guards what follows */
-	struct strbuf out;      /* the entries recorded by this run, serialized */
-	size_t nout, nsame;     /* recorded; of them, equal to a trusted loaded entry */
+	struct strbuf out;      /* the other entries recorded by this run, serialized */
+	size_t nout;            /* of them */
 };
-
-static uint64_t hash_path(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
-	return h;
-}
 
 static uint64_t get_u64(const unsigned char *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(&v, p, 8);
+#else
 	int i;
 
+	v = 0;
 	for (i = 7; i >= 0; i--)
 		v = v << 8 | p[i];
+#endif
 	return v;
+}
+
+/* A path's hash, a word at a time (paths in a tree share long prefixes). */
+static uint64_t hash_path(const char *s, size_t len)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
+	unsigned char tail[8];
+
+	for (; len >= 8; s += 8, len -= 8) {
+		h = (h ^ get_u64((const unsigned char *)s)) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	memset(tail, 0, sizeof(tail));
+	memcpy(tail, s, len);
+	h = (h ^ get_u64(tail)) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
 }
 
 static uint32_t get_u32(const unsigned char *p)
@@ -210,7 +230,7 @@ static char *read_log(const char *path, size_t *len)
 
 static void table_add(struct buildlog *log, size_t k)
 {
-	size_t i = hash_path(log->v[k].e.path) & (log->nslots - 1);
+	size_t i = hash_path(log->v[k].e.path, log->v[k].plen) & (log->nslots - 1);
 
 	while (log->slot[i])
 		i = (i + 1) & (log->nslots - 1);
@@ -286,29 +306,47 @@ struct buildlog *buildlog_open(const char *path, int64_t start_ns)
 	for (log->nslots = 16; log->nslots < 2 * log->n; log->nslots *= 2)
 		;
 	log->slot = xcalloc(log->nslots, sizeof(*log->slot));
+	log->again = xcalloc(log->n ? log->n : 1, sizeof(*log->again));
 	for (k = 0; k < log->n; k++)
 		table_add(log, k);
 	trace("build log '%s': %zu entries", path, log->n);
 	return log;
 }
 
-static const struct loaded *find(const struct buildlog *log, const char *pyc)
+static const struct loaded *find(const struct buildlog *log, const char *pyc, size_t len)
 {
 	size_t i;
 
 	if (!log->n)
 		return NULL;
-	for (i = hash_path(pyc) & (log->nslots - 1); log->slot[i]; i = (i + 1) & (log->nslots - 1))
-		if (!strcmp(log->v[log->slot[i] - 1].e.path, pyc))
-			return &log->v[log->slot[i] - 1];
+	for (i = hash_path(pyc, len) & (log->nslots - 1); log->slot[i];
+	     i = (i + 1) & (log->nslots - 1)) {
+		const struct loaded *l = &log->v[log->slot[i] - 1];
+
+		if (l->plen == len && !memcmp(l->e.path, pyc, len))
+			return l;
+	}
 	return NULL;
 }
 
 const struct buildlog_entry *buildlog_find(const struct buildlog *log, const char *pyc)
 {
-	const struct loaded *l = log ? find(log, pyc) : NULL;
+	const struct loaded *l = log ? find(log, pyc, strlen(pyc)) : NULL;
 
 	return l && l->trusted ? &l->e : NULL;
+}
+
+static void put_entry(struct strbuf *sb, const char *pyc, size_t plen,
+		      const struct buildlog_stat *src, const struct buildlog_stat *pyc_st,
+		      const unsigned char *hdr, size_t hlen, unsigned flags)
+{
+	put_stat(sb, src);
+	put_stat(sb, pyc_st);
+	put_u32(sb, flags);
+	put_u32(sb, (uint32_t)hlen);
+	strbuf_add(sb, hdr, BUILDLOG_HEADER_MAX);
+	put_u32(sb, (uint32_t)plen);
+	strbuf_add(sb, pyc, plen);
 }
 
 void buildlog_record(struct buildlog *log, const char *pyc, const struct buildlog_stat *src,
@@ -318,65 +356,76 @@ void buildlog_record(struct buildlog *log, const char *pyc, const struct buildlo
 	const struct loaded *old;
 	unsigned char h[BUILDLOG_HEADER_MAX];
 	size_t plen = strlen(pyc);
-	int same;
 
 	if (!log || !log->path || hlen > BUILDLOG_HEADER_MAX || !plen)
 		return;
 	memset(h, 0, sizeof(h));
 	memcpy(h, hdr, hlen);
-	old = find(log, pyc);
-	same = old && old->trusted && buildlog_stat_equal(&old->e.src, src) &&
-	       buildlog_stat_equal(&old->e.pyc, pyc_st) && old->e.flags == flags &&
-	       old->e.hlen == hlen && !memcmp(old->e.hdr, h, sizeof(h));
+	old = find(log, pyc, plen);
+	if (old && old->trusted && buildlog_stat_equal(&old->e.src, src) &&
+	    buildlog_stat_equal(&old->e.pyc, pyc_st) && old->e.flags == flags &&
+	    old->e.hlen == hlen && !memcmp(old->e.hdr, h, sizeof(h))) {
+		atomic_store_explicit(&log->again[old - log->v], 1, memory_order_relaxed);
+		return;
+	}
 	pthread_mutex_lock(&log->lock);
-	put_stat(&log->out, src);
-	put_stat(&log->out, pyc_st);
-	put_u32(&log->out, flags);
-	put_u32(&log->out, (uint32_t)hlen);
-	strbuf_add(&log->out, h, sizeof(h));
-	put_u32(&log->out, (uint32_t)plen);
-	strbuf_add(&log->out, pyc, plen);
+	put_entry(&log->out, pyc, plen, src, pyc_st, h, hlen, flags);
 	log->nout++;
-	log->nsame += same;
 	pthread_mutex_unlock(&log->lock);
 }
 
-static void write_log(struct buildlog *log)
+static void write_log(struct buildlog *log, size_t nsame)
 {
 	struct strbuf all = STRBUF_INIT;
 	struct iovec iov[1];
 	const char *what = "";
+	size_t k, body;
 
-	strbuf_grow(&all, LOG_HEAD + log->out.len + 8);
+	strbuf_grow(&all, LOG_HEAD + log->out.len + nsame * (ENTRY_FIXED + 64) + 8);
 	strbuf_add(&all, LOG_MAGIC, 8);
 	put_u32(&all, LOG_VERSION);
-	put_u32(&all, (uint32_t)log->nout);
+	put_u32(&all, (uint32_t)(nsame + log->nout));
 	put_u64(&all, (uint64_t)log->start_ns);
-	put_u64(&all, (uint64_t)log->out.len);
+	put_u64(&all, 0); /* the body's length, once known */
+	for (k = 0; k < log->n; k++) {
+		const struct loaded *l = &log->v[k];
+
+		if (atomic_load_explicit(&log->again[k], memory_order_relaxed))
+			put_entry(&all, l->e.path, l->plen, &l->e.src, &l->e.pyc, l->e.hdr,
+				  l->e.hlen, l->e.flags);
+	}
 	strbuf_add(&all, log->out.buf, log->out.len);
+	body = all.len - LOG_HEAD;
+	for (k = 0; k < 8; k++)
+		all.buf[24 + k] = (char)(unsigned char)((uint64_t)body >> (8 * k));
 	put_u64(&all, siphash13(0, 0, all.buf, all.len));
 	iov[0].iov_base = all.buf;
 	iov[0].iov_len = all.len;
 	if (write_file_atomic(log->path, 0600, iov, 1, &what) < 0)
 		trace("build log '%s' not written: %s: %s", log->path, what, strerror(errno));
 	else
-		trace("build log '%s': %zu entries written", log->path, log->nout);
+		trace("build log '%s': %zu entries written", log->path, nsame + log->nout);
 	strbuf_release(&all);
 }
 
 void buildlog_close(struct buildlog *log)
 {
+	size_t nsame = 0, k;
+
 	if (!log)
 		return;
+	for (k = 0; k < log->n; k++)
+		nsame += atomic_load_explicit(&log->again[k], memory_order_relaxed);
 	if (log->path)
 		trace("build log '%s': %zu of %zu pycs found fresh by their stat data alone",
-		      log->path, log->nsame, log->nout);
+		      log->path, nsame, nsame + log->nout);
 	/* rewritten unless this run recorded exactly what it trusted (a no-op's no-op) */
-	if (log->path && log->start_ns > 0 && log->nout <= UINT32_MAX &&
-	    !(log->nout == log->nsame && log->nsame == log->n))
-		write_log(log);
+	if (log->path && log->start_ns > 0 && nsame + log->nout <= UINT32_MAX &&
+	    !(log->nout == 0 && nsame == log->n))
+		write_log(log, nsame);
 	pthread_mutex_destroy(&log->lock);
 	strbuf_release(&log->out);
+	free(log->again);
 	free(log->slot);
 	free(log->v);
 	free(log->data);

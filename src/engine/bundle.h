@@ -62,7 +62,8 @@
  * the file per member.
  *
  * Errors: bundle_load() prints why ("prepyc: error: cannot read 'f.zip':
- * REASON"), also when libarchive was not compiled in, and returns -1;
+ * REASON"), also when libarchive was not compiled in or cannot be loaded
+ * (it is loaded when first needed), and returns -1;
  * bundle_verify() and bundle_stat() cannot fail.  Ownership: the bundle
  * owns its entries, the list its paths; the targets must outlive the
  * bundle.  bundle_verify() and bundle_stat() only read: safe on threads.

@@ -13,12 +13,76 @@
 #include "verify.h"
 #include "banned.h"
 
+/*
+ * The walk stat()ed every source it listed: a table of them by path, so
+ * that a pyc's source is looked up there and stat()ed only when the walk
+ * did not list it (deeper than -r, or no regular file).  On a tree of
+ * 10,000 sources that is 10,000 stat() calls fewer.
+ */
+struct walked_sources {
+	const struct source_list *list;
+	uint32_t *slot; /* indexes + 1 into list->v; 0: empty */
+	size_t nslots;  /* a power of two */
+};
+
+static uint64_t hash_path(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ len;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	for (; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+static void walked_init(struct walked_sources *w, const struct source_list *list)
+{
+	size_t k, n = 0;
+
+	w->list = list;
+	for (k = 0; k < list->nr; k++)
+		n += list->v[k].kind == ENTRY_SOURCE;
+	for (w->nslots = 16; w->nslots < 2 * n; w->nslots *= 2)
+		;
+	w->slot = xcalloc(w->nslots, sizeof(*w->slot));
+	for (k = 0; k < list->nr && k < UINT32_MAX; k++) {
+		const char *path = list->v[k].path;
+		size_t i;
+
+		if (list->v[k].kind != ENTRY_SOURCE)
+			continue;
+		for (i = hash_path(path, strlen(path)) & (w->nslots - 1); w->slot[i];
+		     i = (i + 1) & (w->nslots - 1))
+			;
+		w->slot[i] = (uint32_t)(k + 1);
+	}
+}
+
 /* The source's size and mtime into `s` (what verify_pyc() compares); 0 or -1. */
 static int stat_source(void *ctx, struct source *s)
 {
-	(void)ctx;
+	const struct walked_sources *w = ctx;
+	size_t i, len = strlen(s->path);
 	struct stat st;
 
+	for (i = hash_path(s->path, len) & (w->nslots - 1); w->slot[i];
+	     i = (i + 1) & (w->nslots - 1)) {
+		const struct source *e = &w->list->v[w->slot[i] - 1];
+
+		if (!strcmp(e->path, s->path)) {
+			s->size = e->size;
+			s->mtime_sec = e->mtime_sec;
+			s->mtime_nsec = e->mtime_nsec;
+			return 0;
+		}
+	}
 	if (stat(s->path, &st) < 0)
 		return -1;
 	s->size = (uint64_t)st.st_size;
@@ -47,7 +111,11 @@ static int name_level(const char *path)
 
 void inventory_build(struct inventory *inv, const struct source_list *list)
 {
-	inventory_build_with(inv, list, stat_source, NULL);
+	struct walked_sources w;
+
+	walked_init(&w, list);
+	inventory_build_with(inv, list, stat_source, &w);
+	free(w.slot);
 }
 
 void inventory_build_with(struct inventory *inv, const struct source_list *list,

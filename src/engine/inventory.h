@@ -25,6 +25,9 @@
  * stat_fn(ctx, source) fills source->size and mtime from source->path and
  * returns 0, or -1 when there is no such source (a bundle's, bundle.h).
  *
+ * A source the walk listed (ENTRY_SOURCE) is not stat()ed again: its
+ * walk's stat data serve.
+ *
  * Ownership: the inventory points into `list` (entry), which must outlive
  * it; the source paths are its own.  Nothing here prints or fails: a source
  * that cannot be stat()ed counts as gone, as the import system sees it.

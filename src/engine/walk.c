@@ -12,8 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirreader.h"
 #include "parallel.h"
+#include "strbuf.h"
 #include "util.h"
+#include "walklog.h"
 #include "banned.h"
 
 int is_py_name(const char *name)
@@ -24,12 +27,16 @@ int is_py_name(const char *name)
 
 static char *path_join(const char *dir, const char *name)
 {
-	size_t n = strlen(dir);
-
+	size_t n = strlen(dir), m = strlen(name);
 	/* os.path.join: no separator added after one already there */
-	if (n && dir[n - 1] == '/')
-		return xstrfmt("%s%s", dir, name);
-	return xstrfmt("%s/%s", dir, name);
+	size_t sep = n && dir[n - 1] == '/' ? 0 : 1;
+	char *p = xmalloc(st_add(st_add(n, m), sep + 1));
+
+	/* by hand: one per entry, and printf's machinery was a fifth of a no-op's time */
+	memcpy(p, dir, n);
+	p[n] = '/';
+	memcpy(p + n + sep, name, m + 1);
+	return p;
 }
 
 static struct source *add_entry(struct source_list *list, char *path, enum entry_kind kind,
@@ -61,15 +68,9 @@ enum kind { K_SKIP, K_SOURCE, K_OTHER, K_DIR };
  * Decide what one directory entry is, with as few stat calls as d_type allows.
  * *stat_err: the errno of a stat that failed (then K_OTHER), else 0.
  */
-static enum kind classify(int dfd, const struct dirent *de, struct stat *st, int *is_link,
-			  int *stat_err)
+static enum kind classify(int dfd, const char *name, unsigned char type, struct stat *st,
+			  int *is_link, int *stat_err)
 {
-	const char *name = de->d_name;
-	unsigned char type = DT_UNKNOWN;
-
-#ifdef _DIRENT_HAVE_D_TYPE
-	type = de->d_type;
-#endif
 	*is_link = 0;
 	*stat_err = 0;
 	if (type == DT_UNKNOWN) {
@@ -115,7 +116,26 @@ struct walk_shared {
 	int maxlevels;
 	unsigned flags;
 	int errors;
+	struct walklog *log;     /* or NULL */
 };
+
+/* A name the walk log keeps for a listing (walklog.h): one the walk may look at. */
+static int log_keeps(unsigned flags, const char *name, unsigned char type);
+
+/* A listing being recorded for the walk log: its names, and the stat taken before. */
+struct log_rec {
+	struct stat st;
+	int on;
+	struct strbuf names;
+	size_t n;
+};
+
+static void rec_add(struct log_rec *rec, const char *name, unsigned char type)
+{
+	strbuf_addch(&rec->names, type);
+	strbuf_add(&rec->names, name, strlen(name) + 1);
+	rec->n++;
+}
 
 static int is_pyc_name(const char *name)
 {
@@ -123,31 +143,70 @@ static int is_pyc_name(const char *name)
 	return n > 4 && !strcmp(name + n - 4, ".pyc");
 }
 
-/* WALK_PYCACHE: the pyc files of DIR/__pycache__, which must be a real directory. */
-static void list_pycache(const char *dir, int dfd, int depth, struct source_list *list)
+/* One name of a __pycache__ listing: a pyc, lstat()ed (`at` relative to dfd). */
+static void pycache_entry(int dfd, const char *at, const char *path, const char *name, int depth,
+			  struct source_list *list)
+{
+	struct stat st;
+
+	if (!is_pyc_name(name) || fstatat(dfd, at, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	add_entry(list, path_join(path, name), ENTRY_CACHED, &st, depth)->is_link =
+		S_ISLNK(st.st_mode);
+}
+
+/*
+ * WALK_PYCACHE: the pyc files of DIR/__pycache__, which must be a real
+ * directory; with a walk log, from the log when it is unchanged.
+ */
+static void list_pycache(const struct walk_shared *sh, const char *dir, int dfd, int depth,
+			 struct source_list *list)
 {
 	char *path = path_join(dir, "__pycache__");
-	int fd = openat(dfd, "__pycache__", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
+	struct log_rec rec = { .on = 0 };
+	struct dirreader *r;
+	const char *name;
+	unsigned char type;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (sh->log && lstat(path, &rec.st) == 0 && S_ISDIR(rec.st.st_mode)) {
+		const struct walklog_dir *wd = walklog_find(sh->log, path, &rec.st);
+		const unsigned char *p;
+		size_t k;
+
+		if (wd) {
+			add_entry(list, xstrdup(path), ENTRY_PYCACHE, NULL, depth);
+			for (k = 0, p = wd->names; k < wd->nnames; k++) {
+				char *full = path_join(path, (const char *)p + 1);
+
+				pycache_entry(AT_FDCWD, full, path, (const char *)p + 1, depth, list);
+				free(full);
+				p += 1 + strlen((const char *)p + 1) + 1;
+			}
+			free(path);
+			return;
+		}
+		rec.on = 1;
+	}
+	r = xmalloc(sizeof(*r));
+	/* from the log's replay (dfd AT_FDCWD) by its whole path */
+	if (dir_open(r, dfd, dfd == AT_FDCWD ? path : "__pycache__", 1) < 0) {
+		free(r);
 		free(path);
 		return;
 	}
+	strbuf_init(&rec.names, 0);
 	add_entry(list, xstrdup(path), ENTRY_PYCACHE, NULL, depth);
-	while ((de = readdir(d))) {
-		struct stat st;
-
-		if (!is_pyc_name(de->d_name) || fstatat(dirfd(d), de->d_name, &st,
-							 AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		add_entry(list, path_join(path, de->d_name), ENTRY_CACHED, &st, depth)->is_link =
-			S_ISLNK(st.st_mode);
+	while ((name = dir_next(r, &type))) {
+		if (rec.on && is_pyc_name(name))
+			rec_add(&rec, name, type);
+		pycache_entry(r->fd, name, path, name, depth, list);
 	}
-	closedir(d);
+	if (rec.on && !errno)
+		walklog_record(sh->log, path, &rec.st, (const unsigned char *)rec.names.buf,
+			       rec.names.len, rec.n);
+	strbuf_release(&rec.names);
+	dir_close(r);
+	free(r);
 	free(path);
 }
 
@@ -167,68 +226,133 @@ static int unexaminable(unsigned flags, const char *dir, const char *name, int e
 	return 1;
 }
 
+static int log_keeps(unsigned flags, const char *name, unsigned char type)
+{
+	/* what the loop below looks at: other names matter only to compileall's view */
+	return (flags & WALK_COMPILEALL) || type == DT_DIR || type == DT_UNKNOWN ||
+	       is_py_name(name) || ((flags & WALK_PYCACHE) && is_pyc_name(name));
+}
+
+/*
+ * One name of directory `dir`, examined through `at` relative to `dfd`
+ * (the name in the open directory, or the whole path).  Returns the number
+ * of errors reported.
+ */
+static int list_entry(const struct walk_shared *sh, const char *dir, int dfd, const char *at,
+		      const char *name, unsigned char type, int depth, struct source_list *list,
+		      struct source_list *subdirs)
+{
+	int all = sh->flags & WALK_COMPILEALL;
+	struct stat st;
+	enum kind kind;
+	int is_link, stat_err;
+
+	if (!strcmp(name, "__pycache__")) {
+		if (sh->flags & WALK_PYCACHE)
+			list_pycache(sh, dir, dfd, depth, list);
+		return 0;
+	}
+	if ((sh->flags & WALK_PYCACHE) && is_pyc_name(name) &&
+	    fstatat(dfd, at, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+		add_entry(list, path_join(dir, name), ENTRY_LEGACY, &st, depth)->is_link =
+			S_ISLNK(st.st_mode);
+		return 0;
+	}
+	kind = classify(dfd, at, type, &st, &is_link, &stat_err);
+	if (kind == K_SOURCE)
+		add_entry(list, path_join(dir, name), ENTRY_SOURCE, &st, depth)->is_link =
+			(unsigned char)is_link;
+	else if (kind == K_OTHER && all)
+		add_entry(list, path_join(dir, name), ENTRY_OTHER, NULL, depth)->is_link =
+			(unsigned char)is_link;
+	else if (kind == K_DIR && depth < sh->maxlevels)
+		add_entry(subdirs, path_join(dir, name), ENTRY_DIR, NULL, depth + 1);
+	else if (kind == K_OTHER && !(sh->flags & WALK_PYCACHE) && is_py_name(name) &&
+		 stat_err && stat_err != ENOENT && stat_err != ELOOP && stat_err != ENOTDIR)
+		return unexaminable(sh->flags, dir, name, stat_err);
+	return 0;
+}
+
+/* A directory the walk log has unchanged: its names examined by their paths. */
+static int replay_dir(const struct walk_shared *sh, const char *dir, int depth,
+		      const struct walklog_dir *wd, struct source_list *list,
+		      struct source_list *subdirs)
+{
+	const unsigned char *p = wd->names;
+	int errors = 0;
+	size_t k;
+
+	if (sh->flags & WALK_COMPILEALL)
+		add_entry(list, xstrdup(dir), ENTRY_DIR, NULL, depth);
+	for (k = 0; k < wd->nnames; k++) {
+		const char *name = (const char *)p + 1;
+		char *full = path_join(dir, name);
+
+		errors += list_entry(sh, dir, AT_FDCWD, full, name, p[0], depth, list, subdirs);
+		free(full);
+		p += 1 + strlen(name) + 1;
+	}
+	return errors;
+}
+
 /*
  * List one directory: its entries go to `list`, its subdirectories to
  * `subdirs` (when `depth` allows).  Returns the number of errors reported.
+ * With a walk log, the directory is stat()ed first: unchanged, its names
+ * come from the log; else the listing is recorded.
  */
 static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 		    struct source_list *list, struct source_list *subdirs)
 {
 	int all = sh->flags & WALK_COMPILEALL;
-	DIR *d;
-	struct dirent *de;
-	int errors = 0;
+	struct log_rec rec = { .on = 0 };
+	struct dirreader *r;
+	const char *name;
+	unsigned char type;
+	int errors = 0, e;
 
-	d = opendir(dir);
-	if (!d) {
+	if (sh->log && stat(dir, &rec.st) == 0 && S_ISDIR(rec.st.st_mode)) {
+		const struct walklog_dir *wd = walklog_find(sh->log, dir, &rec.st);
+
+		if (wd)
+			return replay_dir(sh, dir, depth, wd, list, subdirs);
+		rec.on = 1;
+	}
+	r = xmalloc(sizeof(*r));
+	if (dir_open(r, AT_FDCWD, dir, 0) < 0) {
+		e = errno;
+		free(r);
 		if (all) {
-			add_entry(list, xstrdup(dir), ENTRY_DIR_ERROR, NULL, depth)->err = errno;
+			add_entry(list, xstrdup(dir), ENTRY_DIR_ERROR, NULL, depth)->err = e;
 			return 0;
 		}
 		if (!(sh->flags & WALK_QUIET))
-			error_errno("cannot list '%s'", dir);
+			error("cannot list '%s': %s", dir, strerror(e));
 		return 1;
 	}
+	strbuf_init(&rec.names, 0);
 	if (all)
 		add_entry(list, xstrdup(dir), ENTRY_DIR, NULL, depth);
-	while ((errno = 0, de = readdir(d))) {
-		struct stat st;
-		enum kind kind;
-		int is_link, stat_err;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+	while ((name = dir_next(r, &type))) {
+		if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
 			continue;
-		if (!strcmp(de->d_name, "__pycache__")) {
-			if (sh->flags & WALK_PYCACHE)
-				list_pycache(dir, dirfd(d), depth, list);
-			continue;
-		}
-		if ((sh->flags & WALK_PYCACHE) && is_pyc_name(de->d_name) &&
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    !S_ISDIR(st.st_mode)) {
-			add_entry(list, path_join(dir, de->d_name), ENTRY_LEGACY, &st, depth)->is_link =
-				S_ISLNK(st.st_mode);
-			continue;
-		}
-		kind = classify(dirfd(d), de, &st, &is_link, &stat_err);
-		if (kind == K_SOURCE)
-			add_entry(list, path_join(dir, de->d_name), ENTRY_SOURCE, &st, depth)->is_link =
-				(unsigned char)is_link;
-		else if (kind == K_OTHER && all)
-			add_entry(list, path_join(dir, de->d_name), ENTRY_OTHER, NULL, depth)->is_link =
-				(unsigned char)is_link;
-		else if (kind == K_DIR && depth < sh->maxlevels)
-			add_entry(subdirs, path_join(dir, de->d_name), ENTRY_DIR, NULL, depth + 1);
-		else if (kind == K_OTHER && !(sh->flags & WALK_PYCACHE) && is_py_name(de->d_name) &&
-			 stat_err && stat_err != ENOENT && stat_err != ELOOP && stat_err != ENOTDIR)
-			errors += unexaminable(sh->flags, dir, de->d_name, stat_err);
+		if (rec.on && log_keeps(sh->flags, name, type))
+			rec_add(&rec, name, type);
+		errors += list_entry(sh, dir, r->fd, name, name, type, depth, list, subdirs);
+		errno = 0; /* dir_next() sets it at the end */
 	}
-	if (errno && !all) {
+	e = errno;
+	if (e && !all) {
 		if (!(sh->flags & WALK_QUIET))
-			error_errno("cannot list '%s'", dir);
+			error("cannot list '%s': %s", dir, strerror(e));
 		errors++;
 	}
-	closedir(d);
+	if (rec.on && !e)
+		walklog_record(sh->log, dir, &rec.st, (const unsigned char *)rec.names.buf,
+			       rec.names.len, rec.n);
+	strbuf_release(&rec.names);
+	dir_close(r);
+	free(r);
 	return errors;
 }
 
@@ -238,18 +362,14 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
  * "a.b/y.py", because the name "a" sorts before "a.b"; a directory before
  * what it holds).  Names compare as Python's str does: by code point, an
  * undecodable byte as its surrogate escape (utf8_decode_escaped()).
+ * cmp_from() is that order of a and b, equal before i (a[i] != b[i], or
+ * both end there).
  */
-int walk_path_cmp(const char *pa, const char *pb)
+static int cmp_from(const unsigned char *a, const unsigned char *b, size_t i)
 {
-	const unsigned char *a = (const unsigned char *)pa, *b = (const unsigned char *)pb;
-	size_t i = 0, comp = 0;
+	size_t comp = i;
 	unsigned ca, cb;
 
-	while (a[i] && a[i] == b[i]) {
-		if (a[i] == '/')
-			comp = i + 1;
-		i++;
-	}
 	if (a[i] == b[i])
 		return 0;
 	/* a path sorts before the paths under it, and a name before its extensions */
@@ -264,6 +384,8 @@ int walk_path_cmp(const char *pa, const char *pb)
 	if (a[i] < 0x80 && b[i] < 0x80)
 		return a[i] < b[i] ? -1 : 1;
 	/* decode the differing names from their start, where a character starts */
+	while (comp && a[comp - 1] != '/')
+		comp--;
 	a += comp;
 	b += comp;
 	for (;;) {
@@ -282,9 +404,86 @@ int walk_path_cmp(const char *pa, const char *pb)
 	}
 }
 
-static int cmp_walk_order(const void *x, const void *y)
+int walk_path_cmp(const char *pa, const char *pb)
 {
-	return walk_path_cmp(((const struct source *)x)->path, ((const struct source *)y)->path);
+	const unsigned char *a = (const unsigned char *)pa, *b = (const unsigned char *)pb;
+	size_t i = 0;
+
+	while (a[i] && a[i] == b[i])
+		i++;
+	return cmp_from(a, b, i);
+}
+
+/*
+ * Sorting the walk's entries compares long paths that share most of their
+ * bytes (a tree's paths): with their lengths known, the common prefix is
+ * skipped a word at a time, never reading past either path's NUL.
+ */
+struct sort_key {
+	const unsigned char *path;
+	size_t len;   /* of the path, less `skip` */
+	size_t index;
+};
+
+/* How many bytes a and b (of lengths at least n) have in common, from `i`. */
+static size_t common_prefix(const unsigned char *a, const unsigned char *b, size_t i, size_t n)
+{
+	while (i + 8 <= n) {
+		uint64_t u, v;
+
+		memcpy(&u, a + i, 8);
+		memcpy(&v, b + i, 8);
+		if (u != v)
+			break;
+		i += 8;
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+static int cmp_sort_key(const void *x, const void *y)
+{
+	/* pointers are sorted: glibc's qsort moves 8-byte elements without a memcpy() call */
+	const struct sort_key *kx = *(const struct sort_key *const *)x;
+	const struct sort_key *ky = *(const struct sort_key *const *)y;
+	size_t n = kx->len < ky->len ? kx->len : ky->len;
+
+	return cmp_from(kx->path, ky->path, common_prefix(kx->path, ky->path, 0, n));
+}
+
+/* Sort v[0..n) into walk order. */
+static void sort_walk_order(struct source *v, size_t n)
+{
+	struct sort_key *keys = xcalloc(n, sizeof(*keys));
+	struct sort_key **order = xcalloc(n, sizeof(*order));
+	struct source *sorted = xcalloc(n, sizeof(*sorted));
+	size_t i, skip = n ? strlen(v[0].path) : 0;
+
+	/* the bytes every path shares are skipped once, not in every comparison */
+	for (i = 0; i < n; i++) {
+		keys[i].len = strlen(v[i].path);
+		if (skip > keys[i].len)
+			skip = keys[i].len;
+		skip = common_prefix((const unsigned char *)v[0].path,
+				     (const unsigned char *)v[i].path, 0, skip);
+	}
+	/* whole directories only: cmp_from() decodes names from their start */
+	while (skip && v[0].path[skip - 1] != '/')
+		skip--;
+	for (i = 0; i < n; i++) {
+		keys[i].path = (const unsigned char *)v[i].path + skip;
+		keys[i].len -= skip;
+		keys[i].index = i;
+		order[i] = &keys[i];
+	}
+	qsort(order, n, sizeof(*order), cmp_sort_key);
+	for (i = 0; i < n; i++)
+		sorted[i] = v[order[i]->index];
+	memcpy(v, sorted, n * sizeof(*v));
+	free(sorted);
+	free(order);
+	free(keys);
 }
 
 /*
@@ -335,7 +534,8 @@ static void walk_thread_run(void *arg, size_t thread)
 	free(subdirs.v);
 }
 
-static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct source_list *list)
+static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct source_list *list,
+		    struct walklog *log)
 {
 	struct walk_ctx ctx;
 	size_t start = list->nr, i;
@@ -345,6 +545,7 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 	pthread_cond_init(&ctx.sh.cond, NULL);
 	ctx.sh.maxlevels = maxlevels;
 	ctx.sh.flags = flags;
+	ctx.sh.log = log;
 	add_entry(&ctx.sh.todo, xstrdup(dir), ENTRY_DIR, NULL, 0);
 
 	/* one directory is work enough for a thread: no minimum of items */
@@ -360,7 +561,7 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 		free(found->v);
 	}
 	if (list->nr > start)
-		qsort(list->v + start, list->nr - start, sizeof(*list->v), cmp_walk_order);
+		sort_walk_order(list->v + start, list->nr - start);
 	if ((flags & WALK_COMPILEALL) && list->nr > start)
 		list->v[start].top = 1; /* the argument's own directory entry */
 	for (; start < list->nr; start++)
@@ -372,6 +573,12 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 }
 
 int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list *list)
+{
+	return walk_path_log(arg, maxlevels, flags, list, NULL);
+}
+
+int walk_path_log(const char *arg, int maxlevels, unsigned flags, struct source_list *list,
+		  struct walklog *log)
 {
 	struct stat st, lst;
 	const char *slash = strrchr(arg, '/');
@@ -386,7 +593,7 @@ int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list
 	}
 	if (stat(arg, &st) < 0) {
 		if (flags & WALK_COMPILEALL)
-			return walk_dir(arg, maxlevels, flags, list);
+			return walk_dir(arg, maxlevels, flags, list, log);
 		if (!(flags & WALK_QUIET))
 			error_errno("cannot compile '%s'", arg);
 		return 1;
@@ -407,7 +614,7 @@ int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list
 			error("cannot compile '%s': not a regular file or directory", arg);
 		return 1;
 	}
-	return walk_dir(arg, maxlevels, flags, list);
+	return walk_dir(arg, maxlevels, flags, list, log);
 }
 
 void source_list_release(struct source_list *list)

@@ -82,6 +82,16 @@ enum walk_flags {
 #define WALK_MAX_DEPTH 10000
 
 int walk_path(const char *arg, int maxlevels, unsigned flags, struct source_list *list);
+
+/*
+ * walk_path() with a walk log (walklog.h; NULL: none): a directory whose
+ * stat data the log has unchanged is not listed again, its names are
+ * taken from the log; the others' listings are recorded in it.  The
+ * result is walk_path()'s.
+ */
+struct walklog;
+int walk_path_log(const char *arg, int maxlevels, unsigned flags, struct source_list *list,
+		  struct walklog *log);
 void source_list_release(struct source_list *list);
 
 /* Does `name` end exactly in ".py"? */

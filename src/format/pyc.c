@@ -190,6 +190,9 @@ char *pyc_cache_path(const struct pyc_layout *layout, const char *source, int op
 	struct strbuf filename = STRBUF_INIT;
 	int nparts = 0;
 
+	/* sized once: one per pyc of a tree, and growing was most of its cost */
+	strbuf_grow(&filename, strlen(tail) + strlen(layout->cache_tag) + 24);
+	strbuf_grow(&sb, strlen(source) + filename.alloc + 16);
 	/* base, sep, rest = tail.rpartition('.'); base or rest, then the tag */
 	if (!dot)
 		strbuf_addstr(&filename, tail);
@@ -276,13 +279,27 @@ int pycache_name_parts(const char *pyc_path, char **tag, char **source)
 		return -1;
 	dirlen = (size_t)(p - pyc_path);
 	*tag = xstrndup(first + 1, (size_t)(tag_end - first - 1));
-	*source = xstrfmt("%.*s%.*s.py", (int)dirlen, pyc_path, (int)(first - name), name);
+	/* by hand: one per pyc of a tree, and printf's machinery was a fifth of a check */
+	{
+		size_t base = (size_t)(first - name);
+		char *src = xmalloc(st_add(dirlen + base, 4));
+
+		memcpy(src, pyc_path, dirlen);
+		memcpy(src + dirlen, name, base);
+		memcpy(src + dirlen + base, ".py", 4);
+		*source = src;
+	}
 	return 0;
 }
 
 char *pyc_legacy_path(const char *source)
 {
-	return xstrfmt("%sc", source);
+	size_t n = strlen(source);
+	char *pyc = xmalloc(st_add(n, 2));
+
+	memcpy(pyc, source, n);
+	memcpy(pyc + n, "c", 2);
+	return pyc;
 }
 
 char *pyc_legacy_source(const char *pyc)

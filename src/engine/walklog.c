@@ -1,0 +1,400 @@
+/*
+ * walklog.c - the walk log: directories not listed again (see walklog.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "walklog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "blake2b.h"
+#include "cachedir.h"
+#include "buildlog.h"
+#include "siphash.h"
+#include "strbuf.h"
+#include "tempfile.h"
+#include "trustdir.h"
+#include "util.h"
+#include "banned.h"
+
+#define LOG_MAGIC "PREPYCW\n"
+#define LOG_VERSION 1
+#define LOG_HEAD 32           /* magic, version, count, start_ns, body_len */
+#define DIR_FIXED (40 + 12)   /* stat, nnames, path_len, names_len */
+#define LOG_MAX ((size_t)1 << 30)
+
+struct wdir {
+	struct buildlog_stat st;
+	const char *path;     /* NUL-terminated in the loaded bytes */
+	size_t plen;
+	struct walklog_dir names;
+	unsigned char trusted;
+};
+
+struct walklog {
+	char *path;            /* where it is written; NULL: never */
+	char *data;            /* the loaded file */
+	struct wdir *v;
+	size_t n;
+	uint32_t *slot;        /* hash table of v's indexes + 1; 0: empty */
+	size_t nslots;
+	atomic_uchar *again;   /* per loaded entry: found again by this walk */
+	int64_t racy_ns;
+	pthread_mutex_t lock;  /* guards what follows */
+	struct strbuf out;     /* the directories listed by this walk, serialized */
+	size_t nout;
+};
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_u64(struct strbuf *sb, uint64_t v)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	strbuf_add(sb, b, 8);
+}
+
+static void put_u32(struct strbuf *sb, uint32_t v)
+{
+	unsigned char b[4];
+	int i;
+
+	for (i = 0; i < 4; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	strbuf_add(sb, b, 4);
+}
+
+static uint64_t hash_path(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ len;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	for (; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+char *walklog_name(const char *dir, const char *const *paths, size_t npaths, unsigned flags)
+{
+	struct strbuf id = STRBUF_INIT, reason = STRBUF_INIT;
+	unsigned char key[16];
+	char hex[33], *cwd, *name;
+	struct trust trust;
+	size_t i;
+	int bad;
+
+	trust_init(&trust, 0);
+	bad = trust_cache_dir(&trust, dir, "buildlog", 1, &reason);
+	trust_release(&trust);
+	if (bad) {
+		trace("no walk log in '%s': %s", dir, bad < 0 ? strerror(errno) : reason.buf);
+		strbuf_release(&reason);
+		return NULL;
+	}
+	strbuf_release(&reason);
+	cwd = getcwd(NULL, 0);
+	/* NUL-separated: no two walks give the same string */
+	strbuf_addf(&id, "prepyc-walklog-%d", LOG_VERSION);
+	strbuf_add(&id, "", 1);
+	strbuf_addstr(&id, cwd ? cwd : "");
+	strbuf_add(&id, "", 1);
+	strbuf_addf(&id, "%u", flags);
+	for (i = 0; i < npaths; i++) {
+		strbuf_add(&id, "", 1);
+		strbuf_addstr(&id, paths[i]);
+	}
+	blake2b(key, sizeof(key), id.buf, id.len);
+	for (i = 0; i < sizeof(key); i++) {
+		hex[2 * i] = "0123456789abcdef"[key[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[key[i] & 15];
+	}
+	hex[32] = '\0';
+	name = xstrfmt("%s/buildlog/walk-%s", dir, hex);
+	free(cwd);
+	strbuf_release(&id);
+	return name;
+}
+
+/* The log's bytes, if it is a file we may trust (walklog.h); NULL otherwise (traced). */
+static char *read_log(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	struct strbuf sb = STRBUF_INIT;
+	struct stat st;
+	const char *why = NULL;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (st.st_uid != geteuid() || (st.st_mode & 022) || st.st_nlink != 1)
+		why = "not the user's own, or writable by others";
+	else if ((uint64_t)st.st_size < LOG_HEAD + 8 || (uint64_t)st.st_size > LOG_MAX)
+		why = "of a wrong size";
+	else if (strbuf_read_fd(&sb, fd, (size_t)st.st_size + 1) < 0)
+		why = strerror(errno);
+	close(fd);
+	if (why) {
+		trace("walk log '%s' ignored: %s", path, why);
+		strbuf_release(&sb);
+		return NULL;
+	}
+	*len = sb.len;
+	return strbuf_detach(&sb, NULL);
+}
+
+/* nnames entries of (type name NUL) filling exactly len bytes, names that are names? */
+static int names_ok(const unsigned char *p, size_t len, size_t nnames)
+{
+	size_t off = 0, k;
+
+	for (k = 0; k < nnames; k++) {
+		const unsigned char *name, *end;
+
+		if (len - off < 3)
+			return 0;
+		name = p + off + 1;
+		end = memchr(name, '\0', len - off - 1);
+		if (!end || end == name || memchr(name, '/', (size_t)(end - name)) ||
+		    (name[0] == '.' && (end - name == 1 || (end - name == 2 && name[1] == '.'))))
+			return 0;
+		off = (size_t)(end - p) + 1;
+	}
+	return off == len;
+}
+
+/* Parse the log's bytes into log->v; -1 when they are not a whole, valid log. */
+static int parse(struct walklog *log, unsigned char *p, size_t len, int64_t *start)
+{
+	uint64_t count, body;
+	size_t off = LOG_HEAD, k;
+
+	if (len < LOG_HEAD + 8 || memcmp(p, LOG_MAGIC, 8) || get_u32(p + 8) != LOG_VERSION)
+		return -1;
+	count = get_u32(p + 12);
+	*start = (int64_t)get_u64(p + 16);
+	body = get_u64(p + 24);
+	if (body != len - LOG_HEAD - 8 || count > body / DIR_FIXED ||
+	    get_u64(p + len - 8) != siphash13(0, 0, p, len - 8))
+		return -1;
+	log->v = xcalloc(count ? count : 1, sizeof(*log->v));
+	for (k = 0; k < count; k++) {
+		struct wdir *d = &log->v[k];
+		size_t nnames, plen, nlen;
+
+		if (len - 8 - off < DIR_FIXED)
+			return -1;
+		d->st.dev = get_u64(p + off);
+		d->st.ino = get_u64(p + off + 8);
+		d->st.size = get_u64(p + off + 16);
+		d->st.mtime_ns = (int64_t)get_u64(p + off + 24);
+		d->st.ctime_ns = (int64_t)get_u64(p + off + 32);
+		nnames = get_u32(p + off + 40);
+		plen = get_u32(p + off + 44);
+		nlen = get_u32(p + off + 48);
+		off += DIR_FIXED;
+		/* the path is followed by the names, whose first byte is a type: a NUL ends it */
+		if (!plen || plen >= len - 8 - off || nlen > len - 8 - off - plen - 1 ||
+		    p[off + plen] != '\0' || memchr(p + off, '\0', plen) ||
+		    !names_ok(p + off + plen + 1, nlen, nnames))
+			return -1;
+		d->path = (const char *)p + off;
+		d->plen = plen;
+		d->names.names = p + off + plen + 1;
+		d->names.len = nlen;
+		d->names.nnames = nnames;
+		off += plen + 1 + nlen;
+		log->n = k + 1;
+	}
+	return off == len - 8 ? 0 : -1;
+}
+
+struct walklog *walklog_open(const char *path)
+{
+	struct walklog *log = xcalloc(1, sizeof(*log));
+	const char *racy = getenv("PREPYC_TEST_RACY_NS");
+	size_t len = 0, k;
+	int64_t old_start = 0;
+
+	log->path = path ? xstrdup(path) : NULL;
+	log->racy_ns = racy && *racy ? strtoll(racy, NULL, 10) : BUILDLOG_RACY_NS;
+	pthread_mutex_init(&log->lock, NULL);
+	strbuf_init(&log->out, 0);
+	if (!path || !(log->data = read_log(path, &len)))
+		return log;
+	if (parse(log, (unsigned char *)log->data, len, &old_start) < 0) {
+		trace("walk log '%s' ignored: not a whole prepyc walk log", path);
+		log->n = 0;
+		return log;
+	}
+	for (k = 0; k < log->n; k++)
+		log->v[k].trusted = log->v[k].st.ctime_ns < old_start - log->racy_ns;
+	for (log->nslots = 16; log->nslots < 2 * log->n; log->nslots *= 2)
+		;
+	log->slot = xcalloc(log->nslots, sizeof(*log->slot));
+	log->again = xcalloc(log->n ? log->n : 1, sizeof(*log->again));
+	for (k = 0; k < log->n; k++) {
+		size_t i = hash_path(log->v[k].path, log->v[k].plen) & (log->nslots - 1);
+
+		while (log->slot[i])
+			i = (i + 1) & (log->nslots - 1);
+		log->slot[i] = (uint32_t)(k + 1);
+	}
+	trace("walk log '%s': %zu directories", path, log->n);
+	return log;
+}
+
+struct walklog *walklog_open_cache(const char *opt_dir, const char *const *paths, size_t npaths,
+				   unsigned flags)
+{
+	char *dir = cache_dir_resolve(opt_dir);
+	char *name = dir ? walklog_name(dir, paths, npaths, flags) : NULL;
+	struct walklog *log = name ? walklog_open(name) : NULL;
+
+	free(name);
+	free(dir);
+	return log;
+}
+
+const struct walklog_dir *walklog_find(struct walklog *log, const char *dir, const struct stat *st)
+{
+	struct buildlog_stat now;
+	size_t i, len;
+
+	if (!log || !log->n)
+		return NULL;
+	len = strlen(dir);
+	buildlog_stat_of(&now, st);
+	for (i = hash_path(dir, len) & (log->nslots - 1); log->slot[i];
+	     i = (i + 1) & (log->nslots - 1)) {
+		const struct wdir *d = &log->v[log->slot[i] - 1];
+
+		if (d->plen != len || memcmp(d->path, dir, len))
+			continue;
+		if (!d->trusted || !buildlog_stat_equal(&d->st, &now))
+			return NULL;
+		atomic_store_explicit(&log->again[log->slot[i] - 1], 1, memory_order_relaxed);
+		return &d->names;
+	}
+	return NULL;
+}
+
+static void put_dir(struct strbuf *sb, const char *dir, size_t plen,
+		    const struct buildlog_stat *st, const unsigned char *names, size_t len,
+		    size_t nnames)
+{
+	put_u64(sb, st->dev);
+	put_u64(sb, st->ino);
+	put_u64(sb, st->size);
+	put_u64(sb, (uint64_t)st->mtime_ns);
+	put_u64(sb, (uint64_t)st->ctime_ns);
+	put_u32(sb, (uint32_t)nnames);
+	put_u32(sb, (uint32_t)plen);
+	put_u32(sb, (uint32_t)len);
+	strbuf_add(sb, dir, plen);
+	strbuf_add(sb, "", 1);
+	strbuf_add(sb, names, len);
+}
+
+void walklog_record(struct walklog *log, const char *dir, const struct stat *st,
+		    const unsigned char *names, size_t len, size_t nnames)
+{
+	struct buildlog_stat bst;
+	size_t plen = strlen(dir);
+
+	if (!log || !log->path || !plen || len > UINT32_MAX || nnames > UINT32_MAX ||
+	    plen > UINT32_MAX)
+		return;
+	buildlog_stat_of(&bst, st);
+	pthread_mutex_lock(&log->lock);
+	put_dir(&log->out, dir, plen, &bst, names, len, nnames);
+	log->nout++;
+	pthread_mutex_unlock(&log->lock);
+}
+
+static void write_log(struct walklog *log, size_t nsame, int64_t start_ns)
+{
+	struct strbuf all = STRBUF_INIT;
+	struct iovec iov[1];
+	const char *what = "";
+	size_t k, body;
+
+	strbuf_grow(&all, LOG_HEAD + log->out.len + 8);
+	strbuf_add(&all, LOG_MAGIC, 8);
+	put_u32(&all, LOG_VERSION);
+	put_u32(&all, (uint32_t)(nsame + log->nout));
+	put_u64(&all, (uint64_t)start_ns);
+	put_u64(&all, 0); /* the body's length, once known */
+	for (k = 0; k < log->n; k++) {
+		const struct wdir *d = &log->v[k];
+
+		if (atomic_load_explicit(&log->again[k], memory_order_relaxed))
+			put_dir(&all, d->path, d->plen, &d->st, d->names.names, d->names.len,
+				d->names.nnames);
+	}
+	strbuf_add(&all, log->out.buf, log->out.len);
+	body = all.len - LOG_HEAD;
+	for (k = 0; k < 8; k++)
+		all.buf[24 + k] = (char)(unsigned char)((uint64_t)body >> (8 * k));
+	put_u64(&all, siphash13(0, 0, all.buf, all.len));
+	iov[0].iov_base = all.buf;
+	iov[0].iov_len = all.len;
+	if (write_file_atomic(log->path, 0600, iov, 1, &what) < 0)
+		trace("walk log '%s' not written: %s: %s", log->path, what, strerror(errno));
+	else
+		trace("walk log '%s': %zu directories written", log->path, nsame + log->nout);
+	strbuf_release(&all);
+}
+
+void walklog_close(struct walklog *log, int64_t start_ns)
+{
+	size_t nsame = 0, k;
+
+	if (!log)
+		return;
+	for (k = 0; k < log->n; k++)
+		nsame += atomic_load_explicit(&log->again[k], memory_order_relaxed);
+	if (log->path)
+		trace("walk log '%s': %zu of %zu directories not listed again", log->path, nsame,
+		      nsame + log->nout);
+	if (log->path && start_ns > 0 && nsame + log->nout <= UINT32_MAX &&
+	    !(log->nout == 0 && nsame == log->n))
+		write_log(log, nsame, start_ns);
+	pthread_mutex_destroy(&log->lock);
+	strbuf_release(&log->out);
+	free(log->again);
+	free(log->slot);
+	free(log->v);
+	free(log->data);
+	free(log->path);
+	free(log);
+}
