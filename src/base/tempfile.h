@@ -37,7 +37,8 @@ int write_file_atomic_exact(const char *path, mode_t mode, const struct iovec *i
  * not running (or is ours with an N we have not used yet: a former process
  * with the same PID, as in containers), or older than an hour (another
  * host, another PID namespace).  A live run's temporary file is never
- * touched.  write_file_atomic() calls it; thread-safe.
+ * touched.  write_file_atomic() calls it (not for a directory it made
+ * itself: that holds nothing to sweep); thread-safe.
  */
 void remove_stray_temps(const char *path);
 
@@ -48,6 +49,14 @@ void remove_stray_temps(const char *path);
  */
 size_t sweep_stray_temps(const char *dir, int dry_run,
 			 void (*fn)(const char *path, int err, void *arg), void *arg);
+
+/*
+ * Whether the directory of `path` was created by write_file_atomic() in
+ * this process (it made the missing directory): it then held only what
+ * this process wrote into it, so a writer need not look for an old file
+ * there first.  Thread-safe.
+ */
+int temp_dir_made(const char *path);
 
 /* mkdir -p of the directory part of `path`; 0 or -1 with errno. */
 int mkdirs_for(const char *path);

@@ -127,9 +127,13 @@ enum pycwrite_status pycwrite_file(const char *pyc, const unsigned char *hdr, si
 {
 	struct iovec iov[2];
 	struct stat st;
+	int exists;
 
-	int exists = lstat(pyc, &st) == 0;
-
+	/*
+	 * In a __pycache__ this run created, only this run wrote: no old pyc
+	 * to look at (a cold run's common case: one lstat() less per pyc).
+	 */
+	exists = !temp_dir_made(pyc) && lstat(pyc, &st) == 0;
 	/* py_compile refuses to replace a symlink or a non-regular file */
 	if (exists && (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)))
 		return S_ISLNK(st.st_mode) ? PYCWRITE_SYMLINK : PYCWRITE_NOT_REGULAR;
@@ -137,10 +141,12 @@ enum pycwrite_status pycwrite_file(const char *pyc, const unsigned char *hdr, si
 	iov[0].iov_len = hlen;
 	iov[1].iov_base = (void *)code;
 	iov[1].iov_len = len;
-	remove_stray_temps(pyc);
 	/* no pyc there (a cold run): nothing to update, not even an open() to try */
-	if (!force && exists && update_header_in_place(pyc, mode & ~umask, hdr, hlen, code, len))
-		return PYCWRITE_OK;
+	if (!force && exists) {
+		remove_stray_temps(pyc);
+		if (update_header_in_place(pyc, mode & ~umask, hdr, hlen, code, len))
+			return PYCWRITE_OK;
+	}
 	if (write_file_atomic(pyc, mode, iov, 2, what) < 0)
 		return PYCWRITE_ERRNO;
 	return PYCWRITE_OK;
