@@ -20,6 +20,29 @@
 #include "util.h"
 #include "banned.h"
 
+/*
+ * The file open on `fd` (`st`, its fstat) into `data`: one read() when it
+ * still has its stat size -- asked for one byte more, a regular file
+ * that gives exactly its size is at its end -- else on to the end.
+ */
+static int read_whole(struct strbuf *data, int fd, const struct stat *st)
+{
+	size_t size = st->st_size > 0 && (uint64_t)st->st_size < PROTO_MAX_FRAME
+			      ? (size_t)st->st_size : 0;
+	ssize_t n;
+
+	strbuf_init(data, size + 1);
+	if (size) {
+		n = xread(fd, data->buf, size + 1);
+		if (n < 0)
+			return -1;
+		strbuf_setlen(data, (size_t)n);
+		if ((size_t)n == size)
+			return 0;
+	}
+	return strbuf_read_fd(data, fd, 0) < 0 ? -1 : 0;
+}
+
 enum pyc_read_status pycwrite_read_source(struct pyc_input *in, const char *path,
 					  const struct target *t, int inval, int *err)
 {
@@ -38,9 +61,7 @@ enum pyc_read_status pycwrite_read_source(struct pyc_input *in, const char *path
 	in->mtime32 = pyc_mtime32((int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 	in->size = (uint64_t)st.st_size;
 	in->mode = st.st_mode;
-	strbuf_init(&in->data, st.st_size > 0 && (uint64_t)st.st_size < PROTO_MAX_FRAME
-				       ? (size_t)st.st_size + 1 : 0);
-	if (strbuf_read_fd(&in->data, fd, 0) < 0)
+	if (read_whole(&in->data, fd, &st) < 0)
 		goto fail;
 	close(fd);
 	if (in->data.len > PROTO_MAX_FRAME - 4096) {
