@@ -32,11 +32,15 @@
  *   prefetch  (optional; a store with it "batches") Fetch the `n` keys in
  *          batches and keep the answers for get; it may return before they
  *          are all in (a get, or has, of a key waits for its answer).
+ *   fill   (optional) As put, for an entry the store was found to lack
+ *          by has() at the prefetch and not asked for since (the back-fill
+ *          after a later store's hit): it need not look for it first, and
+ *          may replace what is there.  Without it, put is used.
  *   flush  (optional) Finish what put queued, before any close.
  *   stats  (optional) Add what the store did to `st` (a remote store's
  *          counters, struct cache_remote_stats), after flush.
  *
- * get, put and has are called from several threads at once and must be
+ * get, put, fill and has are called from several threads at once and must be
  * thread-safe; prefetch is not concurrent with anything; flush, stats and
  * close are called once, after every get and put returned.
  */
@@ -65,6 +69,8 @@ struct cache_store_ops {
 		   struct strbuf *code, struct strbuf *warnings);
 	int (*put)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN], const void *code,
 		   size_t code_len, const void *warnings, size_t warnings_len, uint64_t *bytes);
+	int (*fill)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN], const void *code,
+		    size_t code_len, const void *warnings, size_t warnings_len, uint64_t *bytes);
 	void (*close)(struct cache_store *s, const char *label,
 		      const struct cache_store_counts *counts);
 	int (*has)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN]);

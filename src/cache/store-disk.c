@@ -272,9 +272,10 @@ out:
 	return hit;
 }
 
-static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
-		    const void *code, size_t code_len, const void *warnings, size_t warnings_len,
-		    uint64_t *bytes)
+/* put, and fill when `fresh` (cache-store.h): no lstat() first, and what is there goes. */
+static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		       const void *code, size_t code_len, const void *warnings,
+		       size_t warnings_len, uint64_t *bytes, int fresh)
 {
 	struct disk_store *d = (struct disk_store *)s;
 	unsigned char header[DISK_HEADER_LEN];
@@ -291,7 +292,7 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	if (!shard_usable(d, key[0], 1))
 		return 0;
 	path = disk_entry_path(d->dir, key);
-	if (lstat(path, &st) == 0)
+	if (!fresh && lstat(path, &st) == 0)
 		goto out; /* stored already (by us or another process); a bad one goes on its next get */
 	entry_header(header, key, code, code_len, warnings, warnings_len);
 	iov[n].iov_base = header;
@@ -311,6 +312,8 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 		if (shard_usable(d, key[0], 1))
 			rc = write_file_atomic_exact(path, trust_file_mode(&d->trust), iov, n, &what);
 	}
+	if (rc < 0 && fresh && (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST))
+		goto out; /* not an entry there, but not ours to remove: as put would, leave it */
 	if (rc < 0) {
 		int e = errno;
 
@@ -324,6 +327,20 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 out:
 	free(path);
 	return stored;
+}
+
+static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		    const void *code, size_t code_len, const void *warnings, size_t warnings_len,
+		    uint64_t *bytes)
+{
+	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 0);
+}
+
+static int disk_fill(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		     const void *code, size_t code_len, const void *warnings, size_t warnings_len,
+		     uint64_t *bytes)
+{
+	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 1);
 }
 
 static int disk_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN])
@@ -374,6 +391,7 @@ static const struct cache_store_ops disk_ops = {
 	.name = "disk",
 	.get = disk_get,
 	.put = disk_put,
+	.fill = disk_fill,
 	.close = disk_close,
 	.has = disk_has,
 };

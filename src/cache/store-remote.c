@@ -366,18 +366,22 @@ static int remote_get(struct cache_store *s, const unsigned char key[CACHE_KEY_L
 	} else {
 		status = fetch_one(r, key, v);
 	}
-	if (status == REMOTE_DONE) {
-		if (take_value(r, key, v, code, warnings) == 0) {
-			hit = 1;
-			r->st.hits++;
-		} else {
-			note_rejected(r);
-		}
-	} else if (status == REMOTE_MISSING) {
+	if (status == REMOTE_MISSING)
 		r->st.misses++;
-	}
 	pthread_mutex_unlock(&r->lock);
+	if (status != REMOTE_DONE) {
+		strbuf_release(&one);
+		return 0;
+	}
+	/* its checks (a hash or two of it) and copies unlocked: lookups run on several threads */
+	hit = take_value(r, key, v, code, warnings) == 0;
 	strbuf_release(&one);
+	pthread_mutex_lock(&r->lock);
+	if (hit)
+		r->st.hits++;
+	else
+		note_rejected(r);
+	pthread_mutex_unlock(&r->lock);
 	return hit;
 }
 
