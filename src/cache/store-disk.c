@@ -121,44 +121,65 @@ size_t disk_entry_size(const void *buf, size_t len)
 	return (size_t)(DISK_HEADER_LEN + code_len + warnings_len);
 }
 
-int disk_entry_check(const void *buf, size_t size, const unsigned char key[CACHE_KEY_LEN])
+/* disk_entry_check() of an entry whose header and body (code, warnings) lie apart. */
+static int check_parts(const unsigned char *h, const unsigned char *body, size_t size,
+		       const unsigned char key[CACHE_KEY_LEN])
 {
-	const unsigned char *p = buf;
 	unsigned char sum[DISK_SUM_LEN];
 	uint64_t code_len;
 
-	if (size < DISK_HEADER_LEN || disk_entry_size(p, size) != size)
+	if (size < DISK_HEADER_LEN || disk_entry_size(h, DISK_HEADER_LEN) != size)
 		return -1;
-	code_len = get_le64(p + 48);
-	if (memcmp(p, DISK_ENTRY_MAGIC, 8) || get_le32(p + 8) != DISK_ENTRY_VERSION ||
-	    get_le32(p + 12) || memcmp(p + 16, key, CACHE_KEY_LEN))
+	code_len = get_le64(h + 48);
+	if (memcmp(h, DISK_ENTRY_MAGIC, 8) || get_le32(h + 8) != DISK_ENTRY_VERSION ||
+	    get_le32(h + 12) || memcmp(h + 16, key, CACHE_KEY_LEN))
 		return -1;
-	entry_sum(p, p + DISK_HEADER_LEN, code_len, p + DISK_HEADER_LEN + code_len,
-		  size - DISK_HEADER_LEN - code_len, sum);
-	return memcmp(sum, p + DISK_SUM_OFFSET, DISK_SUM_LEN) ? -1 : 0;
+	entry_sum(h, body, code_len, body + code_len, size - DISK_HEADER_LEN - code_len, sum);
+	return memcmp(sum, h + DISK_SUM_OFFSET, DISK_SUM_LEN) ? -1 : 0;
+}
+
+int disk_entry_check(const void *buf, size_t size, const unsigned char key[CACHE_KEY_LEN])
+{
+	const unsigned char *p = buf;
+
+	if (size < DISK_HEADER_LEN)
+		return -1;
+	return check_parts(p, p + DISK_HEADER_LEN, size, key);
 }
 
 int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE_KEY_LEN],
 		    struct strbuf *code, struct strbuf *warnings)
 {
+	unsigned char h[DISK_HEADER_LEN];
 	size_t base = code->len, size;
+	struct iovec iov[2];
 	uint64_t code_len;
 	unsigned char *p;
+	ssize_t n;
 
 	if (!S_ISREG(st->st_mode) || st->st_size < DISK_HEADER_LEN ||
 	    (uint64_t)st->st_size > DISK_ENTRY_MAX_BODY + DISK_HEADER_LEN)
 		return -1;
 	size = (size_t)st->st_size;
-	/* one read of the whole file, into the caller's buffer */
-	strbuf_grow(code, size);
+	/* one read of the whole file: the header apart, the body into the caller's buffer */
+	strbuf_grow(code, size - DISK_HEADER_LEN);
 	p = (unsigned char *)code->buf + base;
-	if (read_in_full(fd, p, size) != (ssize_t)size || disk_entry_check(p, size, key) < 0) {
-		strbuf_setlen(code, base);
+	iov[0].iov_base = h;
+	iov[0].iov_len = DISK_HEADER_LEN;
+	iov[1].iov_base = p;
+	iov[1].iov_len = size - DISK_HEADER_LEN;
+	do
+		n = readv(fd, iov, 2);
+	while (n < 0 && errno == EINTR);
+	if (n >= DISK_HEADER_LEN && (size_t)n < size &&
+	    read_in_full(fd, p + (n - DISK_HEADER_LEN), size - (size_t)n) == (ssize_t)(size - (size_t)n))
+		n = (ssize_t)size; /* a short read, finished */
+	if (n != (ssize_t)size || check_parts(h, p, size, key) < 0) {
+		strbuf_setlen(code, base); /* its NUL again */
 		return -1;
 	}
-	code_len = get_le64(p + 48);
-	strbuf_add(warnings, p + DISK_HEADER_LEN + code_len, size - DISK_HEADER_LEN - code_len);
-	memmove(p, p + DISK_HEADER_LEN, code_len);
+	code_len = get_le64(h + 48);
+	strbuf_add(warnings, p + code_len, size - DISK_HEADER_LEN - code_len);
 	strbuf_setlen(code, base + code_len);
 	return 0;
 }
