@@ -122,13 +122,14 @@ static char *temp_name(const char *path)
 /* ---- stray temporary files ---------------------------------------------- */
 
 /*
- * The directories this process swept, or made (nothing to sweep there):
- * a hash set of their names, kept for the process's life.
+ * The directories this process knows: swept, made (nothing to sweep
+ * there), or found to exist by temp_dir_prepare(): a hash set of their
+ * names, kept for the process's life.
  */
 struct dir_slot {
 	char *name;
 	size_t len;
-	unsigned char made;
+	unsigned char made, swept;
 };
 
 static struct {
@@ -157,8 +158,8 @@ static struct dir_slot *swept_find(const char *dir, size_t len)
 	return &swept.slot[i];
 }
 
-/* Under swept.lock: add `dir` (made: we created it); 1 if it was not there yet. */
-static int swept_add(const char *dir, size_t len, int made)
+/* Under swept.lock: the slot of `dir`, added (made and swept 0) if it was not there. */
+static struct dir_slot *swept_add(const char *dir, size_t len)
 {
 	struct dir_slot *at;
 
@@ -174,13 +175,12 @@ static int swept_add(const char *dir, size_t len, int made)
 		free(old);
 	}
 	at = swept_find(dir, len);
-	if (at->name)
-		return 0;
-	at->name = xstrndup(dir, len);
-	at->len = len;
-	at->made = (unsigned char)made;
-	swept.used++;
-	return 1;
+	if (!at->name) {
+		at->name = xstrndup(dir, len);
+		at->len = len;
+		swept.used++;
+	}
+	return at;
 }
 
 /* The directory part of `path` (`*len` bytes at the returned pointer). */
@@ -264,10 +264,13 @@ void remove_stray_temps(const char *path)
 {
 	size_t len;
 	const char *dir = dir_of(path, &len);
+	struct dir_slot *at;
 	int fresh;
 
 	pthread_mutex_lock(&swept.lock);
-	fresh = swept_add(dir, len, 0);
+	at = swept_add(dir, len);
+	fresh = !at->swept;
+	at->swept = 1;
 	pthread_mutex_unlock(&swept.lock);
 	if (fresh)
 		sweep(dir, len, 0, NULL, NULL);
@@ -278,21 +281,39 @@ static void note_made(const char *path)
 {
 	size_t len;
 	const char *dir = dir_of(path, &len);
+	struct dir_slot *at;
 
 	pthread_mutex_lock(&swept.lock);
-	swept_add(dir, len, 1);
+	at = swept_add(dir, len);
+	at->made = at->swept = 1;
 	pthread_mutex_unlock(&swept.lock);
 }
 
-int temp_dir_made(const char *path)
+int temp_dir_prepare(const char *path)
 {
 	size_t len;
 	const char *dir = dir_of(path, &len);
-	int made;
+	struct dir_slot *at;
+	char *name;
+	int made, known;
 
 	pthread_mutex_lock(&swept.lock);
-	made = swept.size && swept_find(dir, len)->made;
+	known = swept.size && swept_find(dir, len)->name;
+	made = known && swept_find(dir, len)->made;
 	pthread_mutex_unlock(&swept.lock);
+	if (known)
+		return made;
+	name = xstrndup(dir, len);
+	made = mkdir(name, 0777) == 0;
+	if (made || errno == EEXIST) {
+		pthread_mutex_lock(&swept.lock);
+		at = swept_add(dir, len);
+		if (made)
+			at->made = at->swept = 1;
+		made = at->made; /* (another thread may have made it first) */
+		pthread_mutex_unlock(&swept.lock);
+	}
+	free(name);
 	return made;
 }
 

@@ -51,12 +51,16 @@ size_t sweep_stray_temps(const char *dir, int dry_run,
 			 void (*fn)(const char *path, int err, void *arg), void *arg);
 
 /*
- * Whether the directory of `path` was created by write_file_atomic() in
- * this process (it made the missing directory): it then held only what
- * this process wrote into it, so a writer need not look for an old file
- * there first.  Thread-safe.
+ * Make sure of the directory of `path` before writing there: unless this
+ * process knows it already (from an earlier call, a sweep or a write), one
+ * mkdir() (mode 0777 before umask).  Returns 1 when this process made it
+ * (here or in write_file_atomic()): it then held only what this process
+ * wrote into it, so a writer need not look for an old file there first.
+ * Returns 0 when it was there already, or could not be made (its parent is
+ * missing too, no permission: write_file_atomic() then makes the parents
+ * or says what failed).  Thread-safe.
  */
-int temp_dir_made(const char *path);
+int temp_dir_prepare(const char *path);
 
 /* mkdir -p of the directory part of `path`; 0 or -1 with errno. */
 int mkdirs_for(const char *path);

@@ -151,10 +151,11 @@ enum pycwrite_status pycwrite_file(const char *pyc, const unsigned char *hdr, si
 	int exists;
 
 	/*
-	 * In a __pycache__ this run created, only this run wrote: no old pyc
+	 * A __pycache__ is made first, once (one mkdir(), no failed open()
+	 * before it); in one this run made, only this run wrote: no old pyc
 	 * to look at (a cold run's common case: one lstat() less per pyc).
 	 */
-	exists = !temp_dir_made(pyc) && lstat(pyc, &st) == 0;
+	exists = !temp_dir_prepare(pyc) && lstat(pyc, &st) == 0;
 	/* py_compile refuses to replace a symlink or a non-regular file */
 	if (exists && (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)))
 		return S_ISLNK(st.st_mode) ? PYCWRITE_SYMLINK : PYCWRITE_NOT_REGULAR;

@@ -21,9 +21,9 @@
  * the old header or the new one, and either way valid code; so does anyone
  * after a crash.  Otherwise the pyc is written atomically with
  * write_file_atomic() (tempfile.h), which removes the temporary files a
- * killed run left there.  In a directory this process created
- * (temp_dir_made()) nothing but its own pycs can be, so the path is not
- * looked at first.
+ * killed run left there.  Its directory is made first when missing
+ * (temp_dir_prepare()); in one this process made, nothing but its own
+ * pycs can be, so the path is not looked at first.
  *
  * Errors: nothing here prints.  pycwrite_read_source() and pycwrite_file()
  * return a status; the caller words the message.  Thread-safe: the cache
