@@ -199,6 +199,21 @@ static void remove_damaged(const char *path, const struct stat *st)
 }
 
 /*
+ * mkdir DIR/v1/ab in our mode (trust_mkdirs() does each of its ancestors
+ * too: only when DIR/v1 is gone, a `prepyc cache clear` meanwhile).
+ */
+static int make_shard(const struct disk_store *d, const char *path)
+{
+	mode_t mode = trust_dir_mode(&d->trust);
+
+	if (mkdir(path, mode & 0777) == 0)
+		return chmod(path, mode); /* exactly: the umask does not narrow it */
+	if (errno == EEXIST)
+		return 0;
+	return errno == ENOENT ? trust_mkdirs(path, mode, NULL) : -1;
+}
+
+/*
  * Is key byte `first`'s shard DIR/v1/ab one we may use?  Checked once per
  * run and shard.  A missing one is fine (with `create`, it is made, in our
  * modes); one that is not ours stops the whole store, with one warning: a
@@ -218,8 +233,7 @@ static int shard_usable(struct disk_store *d, unsigned char first, int create)
 	path = xstrfmt("%s/v1/%02x", d->dir, first);
 	/* (v1 too, if a `prepyc cache clear` removed it meanwhile) */
 	if (stat(path, &st) < 0 &&
-	    (errno != ENOENT || !create || trust_mkdirs(path, trust_dir_mode(&d->trust), NULL) < 0 ||
-	     stat(path, &st) < 0))
+	    (errno != ENOENT || !create || make_shard(d, path) < 0 || stat(path, &st) < 0))
 		goto out; /* the entry's open or write says what is wrong */
 	if (S_ISDIR(st.st_mode) && trust_stat_check(&d->trust, &st, &why)) {
 		ok = 0;
