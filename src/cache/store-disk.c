@@ -274,15 +274,21 @@ static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	struct stat st;
 	int fd = -1, hit = 0;
 
-	if (!shard_usable(d, key[0], 0))
+	if (atomic_load(&d->distrusted))
 		goto out;
-	/* O_NONBLOCK: a FIFO planted at an entry's path must not hang us */
+	/*
+	 * O_NONBLOCK: a FIFO planted at an entry's path must not hang us.  The
+	 * open comes before the shard's check, which nothing is used without:
+	 * in a cold run most shards do not exist yet, and the open says so.
+	 */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
-		if (errno == ELOOP && d->writable)
+		if (errno == ELOOP && d->writable && shard_usable(d, key[0], 0))
 			remove_damaged(path, NULL); /* a symbolic link is not an entry */
 		goto out;
 	}
+	if (!shard_usable(d, key[0], 0))
+		goto out;
 	if (fstat(fd, &st) < 0)
 		goto out;
 	/* checked on the descriptor read: what is judged is what would be used */
