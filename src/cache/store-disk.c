@@ -41,6 +41,7 @@ struct disk_store {
 	atomic_int distrusted;    /* a shard is not ours: nothing more read or written (warned) */
 	atomic_int entry_warned;  /* the run's one warning about an entry not ours */
 	atomic_uchar shard_ok[256]; /* DIR/v1/ab passed the trust check */
+	atomic_uchar shard_missing[256]; /* DIR/v1/ab was missing at a lookup, not made since */
 };
 
 /* ---- entries ---------------------------------------------------------- */
@@ -215,9 +216,12 @@ static int make_shard(const struct disk_store *d, const char *path)
 
 /*
  * Is key byte `first`'s shard DIR/v1/ab one we may use?  Checked once per
- * run and shard.  A missing one is fine (with `create`, it is made, in our
- * modes); one that is not ours stops the whole store, with one warning: a
- * shard someone else can write means the cache is not ours.
+ * run and shard.  A missing one is made with `create`, in our modes;
+ * without, it holds nothing: 0, and remembered until this run makes it (a
+ * cold run's lookups cost no system call; one another process makes
+ * meanwhile is missed, as a cache may miss).  One that is not ours stops
+ * the whole store, with one warning: a shard someone else can write means
+ * the cache is not ours.
  */
 static int shard_usable(struct disk_store *d, unsigned char first, int create)
 {
@@ -230,11 +234,19 @@ static int shard_usable(struct disk_store *d, unsigned char first, int create)
 		return 0;
 	if (atomic_load(&d->shard_ok[first]))
 		return 1;
+	if (!create && atomic_load(&d->shard_missing[first]))
+		return 0;
 	path = xstrfmt("%s/v1/%02x", d->dir, first);
-	/* (v1 too, if a `prepyc cache clear` removed it meanwhile) */
-	if (stat(path, &st) < 0 &&
-	    (errno != ENOENT || !create || make_shard(d, path) < 0 || stat(path, &st) < 0))
-		goto out; /* the entry's open or write says what is wrong */
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT && !create) {
+			atomic_store(&d->shard_missing[first], 1);
+			ok = 0;
+			goto out;
+		}
+		/* (v1 too, if a `prepyc cache clear` removed it meanwhile) */
+		if (errno != ENOENT || !create || make_shard(d, path) < 0 || stat(path, &st) < 0)
+			goto out; /* the entry's open or write says what is wrong */
+	}
 	if (S_ISDIR(st.st_mode) && trust_stat_check(&d->trust, &st, &why)) {
 		ok = 0;
 		if (!atomic_exchange(&d->distrusted, 1))
@@ -274,21 +286,15 @@ static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	struct stat st;
 	int fd = -1, hit = 0;
 
-	if (atomic_load(&d->distrusted))
+	if (!shard_usable(d, key[0], 0))
 		goto out;
-	/*
-	 * O_NONBLOCK: a FIFO planted at an entry's path must not hang us.  The
-	 * open comes before the shard's check, which nothing is used without:
-	 * in a cold run most shards do not exist yet, and the open says so.
-	 */
+	/* O_NONBLOCK: a FIFO planted at an entry's path must not hang us */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
-		if (errno == ELOOP && d->writable && shard_usable(d, key[0], 0))
+		if (errno == ELOOP && d->writable)
 			remove_damaged(path, NULL); /* a symbolic link is not an entry */
 		goto out;
 	}
-	if (!shard_usable(d, key[0], 0))
-		goto out;
 	if (fstat(fd, &st) < 0)
 		goto out;
 	/* checked on the descriptor read: what is judged is what would be used */
@@ -488,8 +494,10 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, un
 	atomic_init(&d->store_failed, 0);
 	atomic_init(&d->distrusted, 0);
 	atomic_init(&d->entry_warned, 0);
-	for (i = 0; i < ARRAY_SIZE(d->shard_ok); i++)
+	for (i = 0; i < ARRAY_SIZE(d->shard_ok); i++) {
 		atomic_init(&d->shard_ok[i], 0);
+		atomic_init(&d->shard_missing[i], 0);
+	}
 	/* access() sees modes, ACLs and read-only mounts; a full disk shows at the first put */
 	if (access(v1, W_OK | X_OK) < 0 || access(dir, W_OK | X_OK) < 0) {
 		warning("cache directory '%s' is not writable (%s): compiling without storing to the cache",
