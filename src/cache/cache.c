@@ -168,16 +168,21 @@ void cache_prefetch(struct cache *c, const unsigned char (*keys)[CACHE_KEY_LEN],
 	free(want);
 }
 
-/* Put into one store, counting; 1 when stored.  `fresh`: it missed the key just now. */
+/*
+ * Put into one store, counting; 1 when stored.  `fresh`: it lacked the key
+ * at the prefetch (`sum`: the entry's checksum, or NULL).
+ */
 static int slot_put(struct cache_slot *slot, const unsigned char *key, const void *code,
-		    size_t code_len, const void *warnings, size_t warnings_len, int fresh)
+		    size_t code_len, const void *warnings, size_t warnings_len, int fresh,
+		    const unsigned char *sum)
 {
 	const struct cache_store_ops *ops = slot->store->ops;
 	uint64_t bytes = 0;
 	int rc;
 
 	if (fresh && ops->fill)
-		rc = ops->fill(slot->store, key, code, code_len, warnings, warnings_len, &bytes);
+		rc = ops->fill(slot->store, key, code, code_len, warnings, warnings_len, sum,
+			       &bytes);
 	else
 		rc = ops->put(slot->store, key, code, code_len, warnings, warnings_len, &bytes);
 	if (rc <= 0)
@@ -191,8 +196,9 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 	      struct strbuf *warnings)
 {
 	size_t i, j, code_base, warn_base;
+	unsigned char sum[CACHE_SUM_LEN];
 	atomic_uchar *absent;
-	int skip;
+	int skip, got;
 
 	if (!c)
 		return 0;
@@ -203,9 +209,16 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 	skip = absent && atomic_load(absent);
 	for (i = 0; i < c->nr; i++) {
 		struct cache_slot *slot = c->slots[i];
+		const struct cache_store_ops *ops = slot->store->ops;
 
-		if ((skip && i < c->absent.before) ||
-		    slot->store->ops->get(slot->store, key, code, warnings) <= 0) {
+		got = 0;
+		if (skip && i < c->absent.before)
+			; /* lacked it at the prefetch */
+		else if (skip && ops->get_entry)
+			got = ops->get_entry(slot->store, key, code, warnings, sum) > 0 ? 2 : 0;
+		else
+			got = ops->get(slot->store, key, code, warnings) > 0;
+		if (!got) {
 			atomic_fetch_add(&slot->misses, 1);
 			continue;
 		}
@@ -216,7 +229,7 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 		for (j = 0; j < i; j++)
 			slot_put(c->slots[j], key, code->buf + code_base, code->len - code_base,
 				 warnings->buf + warn_base, warnings->len - warn_base,
-				 skip && j < c->absent.before);
+				 skip && j < c->absent.before, got == 2 ? sum : NULL);
 		atomic_fetch_add(&c->hits, 1);
 		return 1;
 	}
@@ -237,7 +250,7 @@ void cache_put(struct cache *c, const unsigned char key[CACHE_KEY_LEN], const vo
 	if (absent)
 		atomic_store(absent, 0); /* a cache_get() of it asks every store again */
 	for (i = 0; i < c->nr; i++)
-		stored |= slot_put(c->slots[i], key, code, code_len, warnings, warnings_len, 0);
+		stored |= slot_put(c->slots[i], key, code, code_len, warnings, warnings_len, 0, NULL);
 	if (stored)
 		atomic_fetch_add(&c->stored, 1);
 }

@@ -84,9 +84,10 @@ static void entry_sum(const unsigned char *header, const void *code, size_t code
 	blake2b_final(&s, out);
 }
 
-static void entry_header(unsigned char h[DISK_HEADER_LEN], const unsigned char *key,
-			 const void *code, size_t code_len, const void *warnings,
-			 size_t warnings_len)
+/* The header of an entry; `sum`: its checksum when known (checked already), else NULL. */
+static void entry_header_sum(unsigned char h[DISK_HEADER_LEN], const unsigned char *key,
+			     const void *code, size_t code_len, const void *warnings,
+			     size_t warnings_len, const unsigned char *sum)
 {
 	memcpy(h, DISK_ENTRY_MAGIC, 8);
 	put_le32(h + 8, DISK_ENTRY_VERSION);
@@ -94,7 +95,17 @@ static void entry_header(unsigned char h[DISK_HEADER_LEN], const unsigned char *
 	memcpy(h + 16, key, CACHE_KEY_LEN);
 	put_le64(h + 48, code_len);
 	put_le64(h + 56, warnings_len);
-	entry_sum(h, code, code_len, warnings, warnings_len, h + DISK_SUM_OFFSET);
+	if (sum)
+		memcpy(h + DISK_SUM_OFFSET, sum, DISK_SUM_LEN);
+	else
+		entry_sum(h, code, code_len, warnings, warnings_len, h + DISK_SUM_OFFSET);
+}
+
+static void entry_header(unsigned char h[DISK_HEADER_LEN], const unsigned char *key,
+			 const void *code, size_t code_len, const void *warnings,
+			 size_t warnings_len)
+{
+	entry_header_sum(h, key, code, code_len, warnings, warnings_len, NULL);
 }
 
 void disk_entry_format(struct strbuf *out, const unsigned char key[CACHE_KEY_LEN],
@@ -322,7 +333,7 @@ out:
 /* put, and fill when `fresh` (cache-store.h): no lstat() first, and what is there goes. */
 static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
 		       const void *code, size_t code_len, const void *warnings,
-		       size_t warnings_len, uint64_t *bytes, int fresh)
+		       size_t warnings_len, uint64_t *bytes, int fresh, const unsigned char *sum)
 {
 	struct disk_store *d = (struct disk_store *)s;
 	unsigned char header[DISK_HEADER_LEN];
@@ -341,7 +352,7 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 	path = disk_entry_path(d->dir, key);
 	if (!fresh && lstat(path, &st) == 0)
 		goto out; /* stored already (by us or another process); a bad one goes on its next get */
-	entry_header(header, key, code, code_len, warnings, warnings_len);
+	entry_header_sum(header, key, code, code_len, warnings, warnings_len, sum);
 	iov[n].iov_base = header;
 	iov[n++].iov_len = DISK_HEADER_LEN;
 	if (code_len) {
@@ -380,14 +391,15 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 		    const void *code, size_t code_len, const void *warnings, size_t warnings_len,
 		    uint64_t *bytes)
 {
-	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 0);
+	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 0, NULL);
 }
 
 static int disk_fill(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
 		     const void *code, size_t code_len, const void *warnings, size_t warnings_len,
-		     uint64_t *bytes)
+		     const unsigned char *sum, uint64_t *bytes)
 {
-	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 1);
+	_Static_assert(CACHE_SUM_LEN == DISK_SUM_LEN, "one checksum");
+	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 1, sum);
 }
 
 static int disk_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN])
