@@ -21,19 +21,25 @@
 
 static atomic_ulong counter; /* writers may run on several threads */
 
-int mkdirs_for(const char *path)
+/* mkdir -p of the directory part of `path`; *made: whether its last directory was made here. */
+static int make_dirs(const char *path, int *made)
 {
 	char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	char *p;
 	int rc = 0;
 
+	*made = 0;
 	if (!slash || slash == dir) {
 		free(dir);
 		return 0;
 	}
 	*slash = '\0';
-	if (mkdir(dir, 0777) == 0 || errno == EEXIST)
+	if (mkdir(dir, 0777) == 0) {
+		*made = 1;
+		goto out;
+	}
+	if (errno == EEXIST)
 		goto out;
 	if (errno != ENOENT) {
 		rc = -1;
@@ -45,7 +51,9 @@ int mkdirs_for(const char *path)
 			char c = *p;
 
 			*p = '\0';
-			if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
+			if (mkdir(dir, 0777) == 0) {
+				*made = !c;
+			} else if (errno != EEXIST) {
 				rc = -1;
 				goto out;
 			}
@@ -65,65 +73,127 @@ out:
 	return 0;
 }
 
+int mkdirs_for(const char *path)
+{
+	int made;
+
+	return make_dirs(path, &made);
+}
+
+/*
+ * Our PID, asked once: one getpid() per process, not per temporary file.
+ * prepyc starts its children with posix_spawn(); a fork() all the same
+ * (a library's) forgets it in the child.
+ */
+static atomic_long our_pid;
+
+static void forget_pid(void)
+{
+	atomic_store(&our_pid, 0);
+}
+
+static void register_forget_pid(void)
+{
+	pthread_atfork(NULL, NULL, forget_pid);
+}
+
+static long pid_now(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	long pid = atomic_load(&our_pid);
+
+	if (!pid) {
+		pthread_once(&once, register_forget_pid);
+		pid = (long)getpid();
+		atomic_store(&our_pid, pid);
+	}
+	return pid;
+}
+
 static char *temp_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	int dlen = slash ? (int)(slash - path + 1) : 0;
 
-	return xstrfmt("%.*s" TEMP_PREFIX "%ld-%lu.tmp", dlen, path, (long)getpid(),
+	return xstrfmt("%.*s" TEMP_PREFIX "%ld-%lu.tmp", dlen, path, pid_now(),
 		       (unsigned long)atomic_fetch_add(&counter, 1) + 1);
 }
 
 /* ---- stray temporary files ---------------------------------------------- */
 
-/* The directories swept by this process (a hash set; the strings are kept). */
+/*
+ * The directories this process knows: swept, made (nothing to sweep
+ * there), or found to exist by temp_dir_prepare(): a hash set of their
+ * names, kept for the process's life.
+ */
+struct dir_slot {
+	char *name;
+	size_t len;
+	unsigned char made, swept;
+};
+
 static struct {
 	pthread_mutex_t lock;
-	char **slot;
+	struct dir_slot *slot;
 	size_t size, used;
 } swept = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 };
 
-static size_t hash_str(const char *s)
+static size_t hash_mem(const char *s, size_t len)
 {
 	size_t h = 5381;
 
-	while (*s)
+	while (len--)
 		h = h * 33 + (unsigned char)*s++;
 	return h;
 }
 
-/* Add `dir`; 1 if it was not there yet. */
-static int swept_add(const char *dir, size_t len)
+/* Under swept.lock: the slot of `dir` (len bytes), free (name NULL) if not there. */
+static struct dir_slot *swept_find(const char *dir, size_t len)
 {
-	size_t i, mask;
-	char *copy;
+	size_t i, mask = swept.size - 1;
+
+	for (i = hash_mem(dir, len) & mask; swept.slot[i].name; i = (i + 1) & mask)
+		if (swept.slot[i].len == len && !memcmp(swept.slot[i].name, dir, len))
+			break;
+	return &swept.slot[i];
+}
+
+/* Under swept.lock: the slot of `dir`, added (made and swept 0) if it was not there. */
+static struct dir_slot *swept_add(const char *dir, size_t len)
+{
+	struct dir_slot *at;
 
 	if (2 * (swept.used + 1) > swept.size) {
-		size_t size = swept.size ? 2 * swept.size : 64, k;
-		char **slot = xcalloc(size, sizeof(*slot));
+		struct dir_slot *old = swept.slot;
+		size_t n = swept.size, k;
 
-		for (k = 0; k < swept.size; k++) {
-			if (!swept.slot[k])
-				continue;
-			for (i = hash_str(swept.slot[k]) & (size - 1); slot[i]; i = (i + 1) & (size - 1))
-				;
-			slot[i] = swept.slot[k];
-		}
-		free(swept.slot);
-		swept.slot = slot;
-		swept.size = size;
+		swept.size = n ? 2 * n : 64;
+		swept.slot = xcalloc(swept.size, sizeof(*swept.slot));
+		for (k = 0; k < n; k++)
+			if (old[k].name)
+				*swept_find(old[k].name, old[k].len) = old[k];
+		free(old);
 	}
-	copy = xstrndup(dir, len);
-	mask = swept.size - 1;
-	for (i = hash_str(copy) & mask; swept.slot[i]; i = (i + 1) & mask) {
-		if (!strcmp(swept.slot[i], copy)) {
-			free(copy);
-			return 0;
-		}
+	at = swept_find(dir, len);
+	if (!at->name) {
+		at->name = xstrndup(dir, len);
+		at->len = len;
+		swept.used++;
 	}
-	swept.slot[i] = copy;
-	swept.used++;
-	return 1;
+	return at;
+}
+
+/* The directory part of `path` (`*len` bytes at the returned pointer). */
+static const char *dir_of(const char *path, size_t *len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash) {
+		*len = 1;
+		return ".";
+	}
+	*len = slash == path ? 1 : (size_t)(slash - path); /* "/name": "/" */
+	return path;
 }
 
 /* Is ".prepyc-PID-N.tmp" a temporary file nobody will finish? */
@@ -142,7 +212,7 @@ static int is_stray(int dfd, const char *name, time_t now)
 	/* beyond an hour, it was on another host or PID namespace, or is long dead */
 	if (now - st.st_mtime > 3600)
 		return 1;
-	if (pid == (long)getpid()) {
+	if (pid == pid_now()) {
 		/* ours, unless numbered beyond what we have used: a former process's with our PID */
 		n = strtoul(end + 1, &end, 10);
 		return strcmp(end, ".tmp") == 0 && n > atomic_load(&counter);
@@ -192,18 +262,59 @@ static size_t sweep(const char *dir, size_t len, int dry_run,
 
 void remove_stray_temps(const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	size_t len = slash ? (size_t)(slash - path) : 1;
-	const char *dir = slash ? path : ".";
+	size_t len;
+	const char *dir = dir_of(path, &len);
+	struct dir_slot *at;
 	int fresh;
 
-	if (slash == path)
-		len = 1; /* "/name" */
 	pthread_mutex_lock(&swept.lock);
-	fresh = swept_add(dir, len);
+	at = swept_add(dir, len);
+	fresh = !at->swept;
+	at->swept = 1;
 	pthread_mutex_unlock(&swept.lock);
 	if (fresh)
 		sweep(dir, len, 0, NULL, NULL);
+}
+
+/* The directory of `path` was just made by us: empty, nothing to sweep. */
+static void note_made(const char *path)
+{
+	size_t len;
+	const char *dir = dir_of(path, &len);
+	struct dir_slot *at;
+
+	pthread_mutex_lock(&swept.lock);
+	at = swept_add(dir, len);
+	at->made = at->swept = 1;
+	pthread_mutex_unlock(&swept.lock);
+}
+
+int temp_dir_prepare(const char *path)
+{
+	size_t len;
+	const char *dir = dir_of(path, &len);
+	struct dir_slot *at;
+	char *name;
+	int made, known;
+
+	pthread_mutex_lock(&swept.lock);
+	known = swept.size && swept_find(dir, len)->name;
+	made = known && swept_find(dir, len)->made;
+	pthread_mutex_unlock(&swept.lock);
+	if (known)
+		return made;
+	name = xstrndup(dir, len);
+	made = mkdir(name, 0777) == 0;
+	if (made || errno == EEXIST) {
+		pthread_mutex_lock(&swept.lock);
+		at = swept_add(dir, len);
+		if (made)
+			at->made = at->swept = 1;
+		made = at->made; /* (another thread may have made it first) */
+		pthread_mutex_unlock(&swept.lock);
+	}
+	free(name);
+	return made;
 }
 
 size_t sweep_stray_temps(const char *dir, int dry_run,
@@ -243,22 +354,24 @@ static int write_atomic(const char *path, mode_t mode, int exact, const struct i
 			int iovcnt, const char **what)
 {
 	char *tmp = temp_name(path);
-	int fd, e;
-
-	remove_stray_temps(path);
+	int fd, e, made = 0;
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0 && errno == ENOENT && !exact) {
-		if (mkdirs_for(path) < 0) {
+		if (make_dirs(path, &made) < 0) {
 			*what = "cannot create the directory for";
 			goto fail;
 		}
+		if (made)
+			note_made(path);
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	}
 	if (fd < 0) {
 		*what = "cannot create a temporary file for";
 		goto fail;
 	}
+	/* (after our file is there: a sweep never takes a live run's file) */
+	remove_stray_temps(path);
 	if ((exact && fchmod(fd, mode) < 0) || write_all_iov(fd, iov, iovcnt) < 0) {
 		*what = "cannot write";
 		e = errno;

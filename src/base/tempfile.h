@@ -37,7 +37,8 @@ int write_file_atomic_exact(const char *path, mode_t mode, const struct iovec *i
  * not running (or is ours with an N we have not used yet: a former process
  * with the same PID, as in containers), or older than an hour (another
  * host, another PID namespace).  A live run's temporary file is never
- * touched.  write_file_atomic() calls it; thread-safe.
+ * touched.  write_file_atomic() calls it (not for a directory it made
+ * itself: that holds nothing to sweep); thread-safe.
  */
 void remove_stray_temps(const char *path);
 
@@ -48,6 +49,18 @@ void remove_stray_temps(const char *path);
  */
 size_t sweep_stray_temps(const char *dir, int dry_run,
 			 void (*fn)(const char *path, int err, void *arg), void *arg);
+
+/*
+ * Make sure of the directory of `path` before writing there: unless this
+ * process knows it already (from an earlier call, a sweep or a write), one
+ * mkdir() (mode 0777 before umask).  Returns 1 when this process made it
+ * (here or in write_file_atomic()): it then held only what this process
+ * wrote into it, so a writer need not look for an old file there first.
+ * Returns 0 when it was there already, or could not be made (its parent is
+ * missing too, no permission: write_file_atomic() then makes the parents
+ * or says what failed).  Thread-safe.
+ */
+int temp_dir_prepare(const char *path);
 
 /* mkdir -p of the directory part of `path`; 0 or -1 with errno. */
 int mkdirs_for(const char *path);

@@ -32,11 +32,19 @@
  *   prefetch  (optional; a store with it "batches") Fetch the `n` keys in
  *          batches and keep the answers for get; it may return before they
  *          are all in (a get, or has, of a key waits for its answer).
+ *   fill   (optional) As put, for an entry the store was found to lack
+ *          by has() at the prefetch and not asked for since (the back-fill
+ *          after a later store's hit): it need not look for it first, and
+ *          may replace what is there.  `sum`: the entry's checksum, as the
+ *          store that had it gave it (get_entry), so that it is not hashed
+ *          again; NULL: not known.  Without fill, put is used.
+ *   get_entry  (optional) As get, and the entry's checksum (checked) into
+ *          `sum` (CACHE_SUM_LEN bytes) on a hit, for fill.
  *   flush  (optional) Finish what put queued, before any close.
  *   stats  (optional) Add what the store did to `st` (a remote store's
  *          counters, struct cache_remote_stats), after flush.
  *
- * get, put and has are called from several threads at once and must be
+ * get, get_entry, put, fill and has are called from several threads at once and must be
  * thread-safe; prefetch is not concurrent with anything; flush, stats and
  * close are called once, after every get and put returned.
  */
@@ -57,6 +65,9 @@ struct cache_store_counts {
 	const struct cache_remote_stats *remote; /* the remote stores' (NULL: none) */
 };
 
+/* An entry's checksum: BLAKE2b-128 of its header and body (store-disk.h's DISK_SUM_LEN). */
+#define CACHE_SUM_LEN 16
+
 struct cache_store;
 
 struct cache_store_ops {
@@ -65,6 +76,11 @@ struct cache_store_ops {
 		   struct strbuf *code, struct strbuf *warnings);
 	int (*put)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN], const void *code,
 		   size_t code_len, const void *warnings, size_t warnings_len, uint64_t *bytes);
+	int (*fill)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN], const void *code,
+		    size_t code_len, const void *warnings, size_t warnings_len,
+		    const unsigned char *sum, uint64_t *bytes);
+	int (*get_entry)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+			 struct strbuf *code, struct strbuf *warnings, unsigned char *sum);
 	void (*close)(struct cache_store *s, const char *label,
 		      const struct cache_store_counts *counts);
 	int (*has)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN]);

@@ -21,10 +21,24 @@ struct cache_slot {
 	atomic_ullong stored_bytes;
 };
 
+/*
+ * What cache_prefetch() found: the keys that no store before the first
+ * batching one held (sorted), each with a flag cleared once it was put
+ * there.  While set, those stores are not asked for the key, and their
+ * back-fill need not look for it first (cache-store.h's `fill`).
+ */
+struct absent {
+	unsigned char (*keys)[CACHE_KEY_LEN];
+	atomic_uchar *live;
+	size_t n;
+	size_t before; /* the stores it is about: slots [0, before) */
+};
+
 struct cache {
 	struct cache_slot **slots; /* asked in this order */
 	size_t nr, alloc;
 	atomic_size_t hits, misses, stored;
+	struct absent absent;
 };
 
 struct cache *cache_open(const char *dir, uint64_t max_size)
@@ -89,6 +103,39 @@ int cache_batches(const struct cache *c)
 	return 0;
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+	return memcmp(a, b, CACHE_KEY_LEN);
+}
+
+/* Remember `want` (n keys no store before `before` holds): struct absent. */
+static void note_absent(struct cache *c, const unsigned char (*want)[CACHE_KEY_LEN], size_t n,
+			size_t before)
+{
+	struct absent *a = &c->absent;
+	size_t k;
+
+	a->keys = xcalloc(n, sizeof(*a->keys));
+	memcpy(a->keys, want, n * sizeof(*a->keys));
+	qsort(a->keys, n, sizeof(*a->keys), cmp_key);
+	a->live = xcalloc(n, sizeof(*a->live));
+	for (k = 0; k < n; k++)
+		atomic_init(&a->live[k], 1);
+	a->n = n;
+	a->before = before;
+}
+
+/* The flag of `key` in struct absent, or NULL. */
+static atomic_uchar *absent_flag(const struct cache *c, const unsigned char *key)
+{
+	const unsigned char (*at)[CACHE_KEY_LEN];
+
+	if (!c->absent.n)
+		return NULL;
+	at = bsearch(key, c->absent.keys, c->absent.n, sizeof(*c->absent.keys), cmp_key);
+	return at ? &c->absent.live[at - c->absent.keys] : NULL;
+}
+
 void cache_prefetch(struct cache *c, const unsigned char (*keys)[CACHE_KEY_LEN], size_t n)
 {
 	unsigned char (*want)[CACHE_KEY_LEN];
@@ -113,20 +160,32 @@ void cache_prefetch(struct cache *c, const unsigned char (*keys)[CACHE_KEY_LEN],
 			if (j == i)
 				memcpy(want[nwant++], keys[k], CACHE_KEY_LEN);
 		}
+		if (i && nwant && !c->absent.n && !c->absent.before)
+			note_absent(c, (const unsigned char (*)[CACHE_KEY_LEN])want, nwant, i);
 		if (nwant)
 			s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])want, nwant);
 	}
 	free(want);
 }
 
-/* Put into one store, counting; 1 when stored. */
+/*
+ * Put into one store, counting; 1 when stored.  `fresh`: it lacked the key
+ * at the prefetch (`sum`: the entry's checksum, or NULL).
+ */
 static int slot_put(struct cache_slot *slot, const unsigned char *key, const void *code,
-		    size_t code_len, const void *warnings, size_t warnings_len)
+		    size_t code_len, const void *warnings, size_t warnings_len, int fresh,
+		    const unsigned char *sum)
 {
+	const struct cache_store_ops *ops = slot->store->ops;
 	uint64_t bytes = 0;
+	int rc;
 
-	if (slot->store->ops->put(slot->store, key, code, code_len, warnings, warnings_len,
-				  &bytes) <= 0)
+	if (fresh && ops->fill)
+		rc = ops->fill(slot->store, key, code, code_len, warnings, warnings_len, sum,
+			       &bytes);
+	else
+		rc = ops->put(slot->store, key, code, code_len, warnings, warnings_len, &bytes);
+	if (rc <= 0)
 		return 0;
 	atomic_fetch_add(&slot->stored, 1);
 	atomic_fetch_add(&slot->stored_bytes, (unsigned long long)bytes);
@@ -137,23 +196,40 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 	      struct strbuf *warnings)
 {
 	size_t i, j, code_base, warn_base;
+	unsigned char sum[CACHE_SUM_LEN];
+	atomic_uchar *absent;
+	int skip, got;
 
 	if (!c)
 		return 0;
 	code_base = code->len;
 	warn_base = warnings->len;
+	/* the stores that lacked the key at the prefetch are not asked again, until it is put */
+	absent = absent_flag(c, key);
+	skip = absent && atomic_load(absent);
 	for (i = 0; i < c->nr; i++) {
 		struct cache_slot *slot = c->slots[i];
+		const struct cache_store_ops *ops = slot->store->ops;
 
-		if (slot->store->ops->get(slot->store, key, code, warnings) <= 0) {
+		got = 0;
+		if (skip && i < c->absent.before)
+			; /* lacked it at the prefetch */
+		else if (skip && ops->get_entry)
+			got = ops->get_entry(slot->store, key, code, warnings, sum) > 0 ? 2 : 0;
+		else
+			got = ops->get(slot->store, key, code, warnings) > 0;
+		if (!got) {
 			atomic_fetch_add(&slot->misses, 1);
 			continue;
 		}
 		atomic_fetch_add(&slot->hits, 1);
 		/* the stores asked before missed: give them the entry for next time */
+		if (skip && i >= c->absent.before)
+			skip = atomic_exchange(absent, 0); /* one thread fills, others put */
 		for (j = 0; j < i; j++)
 			slot_put(c->slots[j], key, code->buf + code_base, code->len - code_base,
-				 warnings->buf + warn_base, warnings->len - warn_base);
+				 warnings->buf + warn_base, warnings->len - warn_base,
+				 skip && j < c->absent.before, got == 2 ? sum : NULL);
 		atomic_fetch_add(&c->hits, 1);
 		return 1;
 	}
@@ -164,13 +240,17 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 void cache_put(struct cache *c, const unsigned char key[CACHE_KEY_LEN], const void *code,
 	       size_t code_len, const void *warnings, size_t warnings_len)
 {
+	atomic_uchar *absent;
 	size_t i;
 	int stored = 0;
 
 	if (!c)
 		return;
+	absent = absent_flag(c, key);
+	if (absent)
+		atomic_store(absent, 0); /* a cache_get() of it asks every store again */
 	for (i = 0; i < c->nr; i++)
-		stored |= slot_put(c->slots[i], key, code, code_len, warnings, warnings_len);
+		stored |= slot_put(c->slots[i], key, code, code_len, warnings, warnings_len, 0, NULL);
 	if (stored)
 		atomic_fetch_add(&c->stored, 1);
 }
@@ -216,6 +296,8 @@ void cache_close(struct cache *c, const char *label)
 		free(slot);
 	}
 	free(c->slots);
+	free(c->absent.keys);
+	free(c->absent.live);
 	free(c);
 }
 

@@ -41,6 +41,7 @@ struct disk_store {
 	atomic_int distrusted;    /* a shard is not ours: nothing more read or written (warned) */
 	atomic_int entry_warned;  /* the run's one warning about an entry not ours */
 	atomic_uchar shard_ok[256]; /* DIR/v1/ab passed the trust check */
+	atomic_uchar shard_missing[256]; /* DIR/v1/ab was missing at a lookup, not made since */
 };
 
 /* ---- entries ---------------------------------------------------------- */
@@ -83,9 +84,10 @@ static void entry_sum(const unsigned char *header, const void *code, size_t code
 	blake2b_final(&s, out);
 }
 
-static void entry_header(unsigned char h[DISK_HEADER_LEN], const unsigned char *key,
-			 const void *code, size_t code_len, const void *warnings,
-			 size_t warnings_len)
+/* The header of an entry; `sum`: its checksum when known (checked already), else NULL. */
+static void entry_header_sum(unsigned char h[DISK_HEADER_LEN], const unsigned char *key,
+			     const void *code, size_t code_len, const void *warnings,
+			     size_t warnings_len, const unsigned char *sum)
 {
 	memcpy(h, DISK_ENTRY_MAGIC, 8);
 	put_le32(h + 8, DISK_ENTRY_VERSION);
@@ -93,7 +95,17 @@ static void entry_header(unsigned char h[DISK_HEADER_LEN], const unsigned char *
 	memcpy(h + 16, key, CACHE_KEY_LEN);
 	put_le64(h + 48, code_len);
 	put_le64(h + 56, warnings_len);
-	entry_sum(h, code, code_len, warnings, warnings_len, h + DISK_SUM_OFFSET);
+	if (sum)
+		memcpy(h + DISK_SUM_OFFSET, sum, DISK_SUM_LEN);
+	else
+		entry_sum(h, code, code_len, warnings, warnings_len, h + DISK_SUM_OFFSET);
+}
+
+static void entry_header(unsigned char h[DISK_HEADER_LEN], const unsigned char *key,
+			 const void *code, size_t code_len, const void *warnings,
+			 size_t warnings_len)
+{
+	entry_header_sum(h, key, code, code_len, warnings, warnings_len, NULL);
 }
 
 void disk_entry_format(struct strbuf *out, const unsigned char key[CACHE_KEY_LEN],
@@ -121,44 +133,65 @@ size_t disk_entry_size(const void *buf, size_t len)
 	return (size_t)(DISK_HEADER_LEN + code_len + warnings_len);
 }
 
-int disk_entry_check(const void *buf, size_t size, const unsigned char key[CACHE_KEY_LEN])
+/* disk_entry_check() of an entry whose header and body (code, warnings) lie apart. */
+static int check_parts(const unsigned char *h, const unsigned char *body, size_t size,
+		       const unsigned char key[CACHE_KEY_LEN])
 {
-	const unsigned char *p = buf;
 	unsigned char sum[DISK_SUM_LEN];
 	uint64_t code_len;
 
-	if (size < DISK_HEADER_LEN || disk_entry_size(p, size) != size)
+	if (size < DISK_HEADER_LEN || disk_entry_size(h, DISK_HEADER_LEN) != size)
 		return -1;
-	code_len = get_le64(p + 48);
-	if (memcmp(p, DISK_ENTRY_MAGIC, 8) || get_le32(p + 8) != DISK_ENTRY_VERSION ||
-	    get_le32(p + 12) || memcmp(p + 16, key, CACHE_KEY_LEN))
+	code_len = get_le64(h + 48);
+	if (memcmp(h, DISK_ENTRY_MAGIC, 8) || get_le32(h + 8) != DISK_ENTRY_VERSION ||
+	    get_le32(h + 12) || memcmp(h + 16, key, CACHE_KEY_LEN))
 		return -1;
-	entry_sum(p, p + DISK_HEADER_LEN, code_len, p + DISK_HEADER_LEN + code_len,
-		  size - DISK_HEADER_LEN - code_len, sum);
-	return memcmp(sum, p + DISK_SUM_OFFSET, DISK_SUM_LEN) ? -1 : 0;
+	entry_sum(h, body, code_len, body + code_len, size - DISK_HEADER_LEN - code_len, sum);
+	return memcmp(sum, h + DISK_SUM_OFFSET, DISK_SUM_LEN) ? -1 : 0;
+}
+
+int disk_entry_check(const void *buf, size_t size, const unsigned char key[CACHE_KEY_LEN])
+{
+	const unsigned char *p = buf;
+
+	if (size < DISK_HEADER_LEN)
+		return -1;
+	return check_parts(p, p + DISK_HEADER_LEN, size, key);
 }
 
 int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE_KEY_LEN],
 		    struct strbuf *code, struct strbuf *warnings)
 {
+	unsigned char h[DISK_HEADER_LEN];
 	size_t base = code->len, size;
+	struct iovec iov[2];
 	uint64_t code_len;
 	unsigned char *p;
+	ssize_t n;
 
 	if (!S_ISREG(st->st_mode) || st->st_size < DISK_HEADER_LEN ||
 	    (uint64_t)st->st_size > DISK_ENTRY_MAX_BODY + DISK_HEADER_LEN)
 		return -1;
 	size = (size_t)st->st_size;
-	/* one read of the whole file, into the caller's buffer */
-	strbuf_grow(code, size);
+	/* one read of the whole file: the header apart, the body into the caller's buffer */
+	strbuf_grow(code, size - DISK_HEADER_LEN);
 	p = (unsigned char *)code->buf + base;
-	if (read_in_full(fd, p, size) != (ssize_t)size || disk_entry_check(p, size, key) < 0) {
-		strbuf_setlen(code, base);
+	iov[0].iov_base = h;
+	iov[0].iov_len = DISK_HEADER_LEN;
+	iov[1].iov_base = p;
+	iov[1].iov_len = size - DISK_HEADER_LEN;
+	do
+		n = readv(fd, iov, 2);
+	while (n < 0 && errno == EINTR);
+	if (n >= DISK_HEADER_LEN && (size_t)n < size &&
+	    read_in_full(fd, p + (n - DISK_HEADER_LEN), size - (size_t)n) == (ssize_t)(size - (size_t)n))
+		n = (ssize_t)size; /* a short read, finished */
+	if (n != (ssize_t)size || check_parts(h, p, size, key) < 0) {
+		strbuf_setlen(code, base); /* its NUL again */
 		return -1;
 	}
-	code_len = get_le64(p + 48);
-	strbuf_add(warnings, p + DISK_HEADER_LEN + code_len, size - DISK_HEADER_LEN - code_len);
-	memmove(p, p + DISK_HEADER_LEN, code_len);
+	code_len = get_le64(h + 48);
+	strbuf_add(warnings, p + code_len, size - DISK_HEADER_LEN - code_len);
 	strbuf_setlen(code, base + code_len);
 	return 0;
 }
@@ -178,10 +211,28 @@ static void remove_damaged(const char *path, const struct stat *st)
 }
 
 /*
+ * mkdir DIR/v1/ab in our mode (trust_mkdirs() does each of its ancestors
+ * too: only when DIR/v1 is gone, a `prepyc cache clear` meanwhile).
+ */
+static int make_shard(const struct disk_store *d, const char *path)
+{
+	mode_t mode = trust_dir_mode(&d->trust);
+
+	if (mkdir(path, mode & 0777) == 0)
+		return chmod(path, mode); /* exactly: the umask does not narrow it */
+	if (errno == EEXIST)
+		return 0;
+	return errno == ENOENT ? trust_mkdirs(path, mode, NULL) : -1;
+}
+
+/*
  * Is key byte `first`'s shard DIR/v1/ab one we may use?  Checked once per
- * run and shard.  A missing one is fine (with `create`, it is made, in our
- * modes); one that is not ours stops the whole store, with one warning: a
- * shard someone else can write means the cache is not ours.
+ * run and shard.  A missing one is made with `create`, in our modes;
+ * without, it holds nothing: 0, and remembered until this run makes it (a
+ * cold run's lookups cost no system call; one another process makes
+ * meanwhile is missed, as a cache may miss).  One that is not ours stops
+ * the whole store, with one warning: a shard someone else can write means
+ * the cache is not ours.
  */
 static int shard_usable(struct disk_store *d, unsigned char first, int create)
 {
@@ -194,12 +245,19 @@ static int shard_usable(struct disk_store *d, unsigned char first, int create)
 		return 0;
 	if (atomic_load(&d->shard_ok[first]))
 		return 1;
+	if (!create && atomic_load(&d->shard_missing[first]))
+		return 0;
 	path = xstrfmt("%s/v1/%02x", d->dir, first);
-	/* (v1 too, if a `prepyc cache clear` removed it meanwhile) */
-	if (stat(path, &st) < 0 &&
-	    (errno != ENOENT || !create || trust_mkdirs(path, trust_dir_mode(&d->trust), NULL) < 0 ||
-	     stat(path, &st) < 0))
-		goto out; /* the entry's open or write says what is wrong */
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT && !create) {
+			atomic_store(&d->shard_missing[first], 1);
+			ok = 0;
+			goto out;
+		}
+		/* (v1 too, if a `prepyc cache clear` removed it meanwhile) */
+		if (errno != ENOENT || !create || make_shard(d, path) < 0 || stat(path, &st) < 0)
+			goto out; /* the entry's open or write says what is wrong */
+	}
 	if (S_ISDIR(st.st_mode) && trust_stat_check(&d->trust, &st, &why)) {
 		ok = 0;
 		if (!atomic_exchange(&d->distrusted, 1))
@@ -272,9 +330,10 @@ out:
 	return hit;
 }
 
-static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
-		    const void *code, size_t code_len, const void *warnings, size_t warnings_len,
-		    uint64_t *bytes)
+/* put, and fill when `fresh` (cache-store.h): no lstat() first, and what is there goes. */
+static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		       const void *code, size_t code_len, const void *warnings,
+		       size_t warnings_len, uint64_t *bytes, int fresh, const unsigned char *sum)
 {
 	struct disk_store *d = (struct disk_store *)s;
 	unsigned char header[DISK_HEADER_LEN];
@@ -291,9 +350,9 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	if (!shard_usable(d, key[0], 1))
 		return 0;
 	path = disk_entry_path(d->dir, key);
-	if (lstat(path, &st) == 0)
+	if (!fresh && lstat(path, &st) == 0)
 		goto out; /* stored already (by us or another process); a bad one goes on its next get */
-	entry_header(header, key, code, code_len, warnings, warnings_len);
+	entry_header_sum(header, key, code, code_len, warnings, warnings_len, sum);
 	iov[n].iov_base = header;
 	iov[n++].iov_len = DISK_HEADER_LEN;
 	if (code_len) {
@@ -311,6 +370,8 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 		if (shard_usable(d, key[0], 1))
 			rc = write_file_atomic_exact(path, trust_file_mode(&d->trust), iov, n, &what);
 	}
+	if (rc < 0 && fresh && (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST))
+		goto out; /* not an entry there, but not ours to remove: as put would, leave it */
 	if (rc < 0) {
 		int e = errno;
 
@@ -324,6 +385,21 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 out:
 	free(path);
 	return stored;
+}
+
+static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		    const void *code, size_t code_len, const void *warnings, size_t warnings_len,
+		    uint64_t *bytes)
+{
+	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 0, NULL);
+}
+
+static int disk_fill(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		     const void *code, size_t code_len, const void *warnings, size_t warnings_len,
+		     const unsigned char *sum, uint64_t *bytes)
+{
+	_Static_assert(CACHE_SUM_LEN == DISK_SUM_LEN, "one checksum");
+	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 1, sum);
 }
 
 static int disk_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN])
@@ -374,6 +450,7 @@ static const struct cache_store_ops disk_ops = {
 	.name = "disk",
 	.get = disk_get,
 	.put = disk_put,
+	.fill = disk_fill,
 	.close = disk_close,
 	.has = disk_has,
 };
@@ -429,8 +506,10 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, un
 	atomic_init(&d->store_failed, 0);
 	atomic_init(&d->distrusted, 0);
 	atomic_init(&d->entry_warned, 0);
-	for (i = 0; i < ARRAY_SIZE(d->shard_ok); i++)
+	for (i = 0; i < ARRAY_SIZE(d->shard_ok); i++) {
 		atomic_init(&d->shard_ok[i], 0);
+		atomic_init(&d->shard_missing[i], 0);
+	}
 	/* access() sees modes, ACLs and read-only mounts; a full disk shows at the first put */
 	if (access(v1, W_OK | X_OK) < 0 || access(dir, W_OK | X_OK) < 0) {
 		warning("cache directory '%s' is not writable (%s): compiling without storing to the cache",

@@ -92,7 +92,8 @@ static int same_tag(const unsigned char *a, const unsigned char *b)
 
 /* Check value `v` of `key`; 0 with its parts appended to `code` and `warnings`, else -1. */
 static int take_value(const struct remote_store *r, const unsigned char *key,
-		      const struct strbuf *v, struct strbuf *code, struct strbuf *warnings)
+		      const struct strbuf *v, struct strbuf *code, struct strbuf *warnings,
+		      unsigned char *sum)
 {
 	const unsigned char *p = (const unsigned char *)v->buf;
 	size_t size = disk_entry_size(p, v->len), code_len;
@@ -112,6 +113,8 @@ static int take_value(const struct remote_store *r, const unsigned char *key,
 	code_len = (size_t)get_le32(p + 48) | (size_t)get_le32(p + 52) << 16 << 16;
 	strbuf_add(code, p + DISK_HEADER_LEN, code_len);
 	strbuf_add(warnings, p + DISK_HEADER_LEN + code_len, size - DISK_HEADER_LEN - code_len);
+	if (sum)
+		memcpy(sum, p + DISK_SUM_OFFSET, CACHE_SUM_LEN); /* checked above */
 	return 0;
 }
 
@@ -342,8 +345,8 @@ static signed char fetch_one(struct remote_store *r, const unsigned char *key,
 	return status;
 }
 
-static int remote_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
-		      struct strbuf *code, struct strbuf *warnings)
+static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+			    struct strbuf *code, struct strbuf *warnings, unsigned char *sum)
 {
 	struct remote_store *r = (struct remote_store *)s;
 	struct strbuf one = STRBUF_INIT, *v = &one;
@@ -366,19 +369,29 @@ static int remote_get(struct cache_store *s, const unsigned char key[CACHE_KEY_L
 	} else {
 		status = fetch_one(r, key, v);
 	}
-	if (status == REMOTE_DONE) {
-		if (take_value(r, key, v, code, warnings) == 0) {
-			hit = 1;
-			r->st.hits++;
-		} else {
-			note_rejected(r);
-		}
-	} else if (status == REMOTE_MISSING) {
+	if (status == REMOTE_MISSING)
 		r->st.misses++;
-	}
 	pthread_mutex_unlock(&r->lock);
+	if (status != REMOTE_DONE) {
+		strbuf_release(&one);
+		return 0;
+	}
+	/* its checks (a hash or two of it) and copies unlocked: lookups run on several threads */
+	hit = take_value(r, key, v, code, warnings, sum) == 0;
 	strbuf_release(&one);
+	pthread_mutex_lock(&r->lock);
+	if (hit)
+		r->st.hits++;
+	else
+		note_rejected(r);
+	pthread_mutex_unlock(&r->lock);
 	return hit;
+}
+
+static int remote_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		      struct strbuf *code, struct strbuf *warnings)
+{
+	return remote_get_entry(s, key, code, warnings, NULL);
 }
 
 /* ---- uploads ----------------------------------------------------------- */
@@ -515,6 +528,7 @@ static void remote_close(struct cache_store *s, const char *label,
 static const struct cache_store_ops remote_ops = {
 	.name = "remote",
 	.get = remote_get,
+	.get_entry = remote_get_entry,
 	.put = remote_put,
 	.close = remote_close,
 	.has = remote_has,

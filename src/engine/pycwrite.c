@@ -20,6 +20,29 @@
 #include "util.h"
 #include "banned.h"
 
+/*
+ * The file open on `fd` (`st`, its fstat) into `data`: one read() when it
+ * still has its stat size -- asked for one byte more, a regular file
+ * that gives exactly its size is at its end -- else on to the end.
+ */
+static int read_whole(struct strbuf *data, int fd, const struct stat *st)
+{
+	size_t size = st->st_size > 0 && (uint64_t)st->st_size < PROTO_MAX_FRAME
+			      ? (size_t)st->st_size : 0;
+	ssize_t n;
+
+	strbuf_init(data, size + 1);
+	if (size) {
+		n = xread(fd, data->buf, size + 1);
+		if (n < 0)
+			return -1;
+		strbuf_setlen(data, (size_t)n);
+		if ((size_t)n == size)
+			return 0;
+	}
+	return strbuf_read_fd(data, fd, 0) < 0 ? -1 : 0;
+}
+
 enum pyc_read_status pycwrite_read_source(struct pyc_input *in, const char *path,
 					  const struct target *t, int inval, int *err)
 {
@@ -38,9 +61,7 @@ enum pyc_read_status pycwrite_read_source(struct pyc_input *in, const char *path
 	in->mtime32 = pyc_mtime32((int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 	in->size = (uint64_t)st.st_size;
 	in->mode = st.st_mode;
-	strbuf_init(&in->data, st.st_size > 0 && (uint64_t)st.st_size < PROTO_MAX_FRAME
-				       ? (size_t)st.st_size + 1 : 0);
-	if (strbuf_read_fd(&in->data, fd, 0) < 0)
+	if (read_whole(&in->data, fd, &st) < 0)
 		goto fail;
 	close(fd);
 	if (in->data.len > PROTO_MAX_FRAME - 4096) {
@@ -127,9 +148,14 @@ enum pycwrite_status pycwrite_file(const char *pyc, const unsigned char *hdr, si
 {
 	struct iovec iov[2];
 	struct stat st;
+	int exists;
 
-	int exists = lstat(pyc, &st) == 0;
-
+	/*
+	 * A __pycache__ is made first, once (one mkdir(), no failed open()
+	 * before it); in one this run made, only this run wrote: no old pyc
+	 * to look at (a cold run's common case: one lstat() less per pyc).
+	 */
+	exists = !temp_dir_prepare(pyc) && lstat(pyc, &st) == 0;
 	/* py_compile refuses to replace a symlink or a non-regular file */
 	if (exists && (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)))
 		return S_ISLNK(st.st_mode) ? PYCWRITE_SYMLINK : PYCWRITE_NOT_REGULAR;
@@ -137,10 +163,12 @@ enum pycwrite_status pycwrite_file(const char *pyc, const unsigned char *hdr, si
 	iov[0].iov_len = hlen;
 	iov[1].iov_base = (void *)code;
 	iov[1].iov_len = len;
-	remove_stray_temps(pyc);
 	/* no pyc there (a cold run): nothing to update, not even an open() to try */
-	if (!force && exists && update_header_in_place(pyc, mode & ~umask, hdr, hlen, code, len))
-		return PYCWRITE_OK;
+	if (!force && exists) {
+		remove_stray_temps(pyc);
+		if (update_header_in_place(pyc, mode & ~umask, hdr, hlen, code, len))
+			return PYCWRITE_OK;
+	}
 	if (write_file_atomic(pyc, mode, iov, 2, what) < 0)
 		return PYCWRITE_ERRNO;
 	return PYCWRITE_OK;

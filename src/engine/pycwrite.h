@@ -20,8 +20,10 @@
  * rewrites every pyc as a new file, as compileall does).  A reader sees
  * the old header or the new one, and either way valid code; so does anyone
  * after a crash.  Otherwise the pyc is written atomically with
- * write_file_atomic() (tempfile.h), after removing the temporary files a
- * killed run left there.
+ * write_file_atomic() (tempfile.h), which removes the temporary files a
+ * killed run left there.  Its directory is made first when missing
+ * (temp_dir_prepare()); in one this process made, nothing but its own
+ * pycs can be, so the path is not looked at first.
  *
  * Errors: nothing here prints.  pycwrite_read_source() and pycwrite_file()
  * return a status; the caller words the message.  Thread-safe: the cache

@@ -416,10 +416,12 @@ static void worker_read(struct pool *p, struct worker *w)
 	const char *problem = NULL;
 
 	for (;;) {
+		size_t room;
 		ssize_t n;
 
 		strbuf_grow(&w->in, 65536);
-		n = xread(w->resp, w->in.buf + w->in.len, w->in.alloc - w->in.len - 1);
+		room = w->in.alloc - w->in.len - 1;
+		n = xread(w->resp, w->in.buf + w->in.len, room);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
@@ -434,6 +436,9 @@ static void worker_read(struct pool *p, struct worker *w)
 		}
 		strbuf_setlen(&w->in, w->in.len + (size_t)n);
 		if (worker_parse(p, w, &problem) < 0)
+			break;
+		/* less than the room: the pipe is empty now (poll() tells when it is not) */
+		if ((size_t)n < room)
 			break;
 	}
 	if (problem)

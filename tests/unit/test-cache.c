@@ -562,3 +562,25 @@ TEST(cache_front_asks_stores_in_order)
 	free(dir);
 	remove_tree(tmp);
 }
+
+/*
+ * A lookup in a shard that does not exist yet misses without asking again;
+ * once this run stores there (or another cache handle: its shard is made
+ * then), lookups find it.
+ */
+TEST(cache_missing_shard_then_stored)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp);
+	struct cache *c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+
+	CHECK(!get_n(c, 7));
+	CHECK(!get_n(c, 7));
+	put_n(c, 7);
+	CHECK(get_n(c, 7));
+	cache_close(c, "t");
+	c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+	CHECK(get_n(c, 7));
+	cache_close(c, "t");
+	free(dir);
+	remove_tree(tmp);
+}

@@ -1,8 +1,15 @@
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "options.h"
 #include "strbuf.h"
+#include "tempfile.h"
 #include "util.h"
 #include "walk.h"
 #include "parallel.h"
@@ -145,4 +152,49 @@ TEST(parallel_for_calls_each_item_once)
 	CHECK_INT(parallel_threads(10, 256, 1), 1);
 	CHECK(parallel_threads(1000, 256, 2) >= 1);
 	CHECK(parallel_threads(1000, 256, 2) <= PARALLEL_MAX_THREADS);
+}
+
+/*
+ * tempfile.c: a missing directory is made once and known to be ours; an
+ * existing one is swept of a dead run's temporary file at the first write.
+ */
+TEST(tempfile_directories_made_and_swept)
+{
+	char tmp[] = "/tmp/prepyc-unit-tempfile-XXXXXX";
+	char *made, *old, *stray, *cmd;
+	struct iovec iov = { (void *)"data", 4 };
+	const char *what = "";
+	struct stat st;
+	int fd;
+
+	CHECK(mkdtemp(tmp) != NULL);
+	made = xstrfmt("%s/new/x.pyc", tmp);
+	CHECK_INT(temp_dir_prepare(made), 1);
+	CHECK_INT(temp_dir_prepare(made), 1); /* known now */
+	CHECK(stat(made, &st) < 0 && errno == ENOENT);
+	CHECK_INT(write_file_atomic(made, 0644, &iov, 1, &what), 0);
+	CHECK(stat(made, &st) == 0 && st.st_size == 4);
+	/* an existing directory, with what a killed run (PID long gone) left */
+	old = xstrfmt("%s/old/y.pyc", tmp);
+	stray = xstrfmt("%s/old/.prepyc-2147483646-1.tmp", tmp);
+	CHECK(mkdirs_for(stray) == 0);
+	fd = open(stray, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_INT(temp_dir_prepare(old), 0);
+	CHECK_INT(write_file_atomic(old, 0644, &iov, 1, &what), 0);
+	CHECK(stat(stray, &st) < 0 && errno == ENOENT);
+	CHECK(stat(old, &st) == 0 && st.st_size == 4);
+	/* a directory that cannot be made (a file is in the way): 0, and the write fails */
+	free(made);
+	made = xstrfmt("%s/old/y.pyc/z/w.pyc", tmp);
+	CHECK_INT(temp_dir_prepare(made), 0);
+	CHECK(write_file_atomic(made, 0644, &iov, 1, &what) < 0);
+	CHECK_STR(what, "cannot create a temporary file for"); /* ENOTDIR */
+	cmd = xstrfmt("rm -rf '%s'", tmp);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	free(made);
+	free(old);
+	free(stray);
 }

@@ -316,3 +316,76 @@ TEST(remote_bad_urls_are_refused)
 	CHECK(cache_add_remote(NULL, "https://h:8443/cache/", &o) == 0);
 #endif
 }
+
+/*
+ * Behind a disk store, through the front: what the disk lacked at the
+ * prefetch is taken from the remote and filled into the disk once; a
+ * second lookup of the key (a file of the same content) is a disk hit.
+ */
+TEST(remote_hits_fill_the_disk_store_once)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp);
+	struct cache *c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT, want = STRBUF_INIT,
+		      wwant = STRBUF_INIT;
+	unsigned char keys[6][CACHE_KEY_LEN];
+	size_t hits, misses, stored, gets, i;
+	struct fake f;
+
+	memset(&f, 0, sizeof(f));
+	fill(&f, 4, NULL);
+	f.gets = 0;
+	for (i = 0; i < 5; i++)
+		make_key(keys[i], (int)i);
+	make_key(keys[5], 1); /* key 1 twice */
+	/* key 0 is on the disk already: not asked of the remote */
+	body_of(0, &code, &warn);
+	cache_put(c, keys[0], code.buf, code.len, warn.buf, warn.len);
+	cache_add_store(c, open_fake(&f, 1, NULL));
+	CHECK(cache_batches(c));
+	cache_prefetch(c, (const unsigned char (*)[CACHE_KEY_LEN])keys, 6);
+	for (i = 0; i < 6; i++) {
+		int n = i == 5 ? 1 : (int)i;
+
+		strbuf_reset(&code);
+		strbuf_reset(&warn);
+		body_of(n, &want, &wwant);
+		CHECK_INT(cache_get(c, keys[i], &code, &warn), n < 4);
+		if (n < 4) {
+			CHECK(code.len == want.len && !memcmp(code.buf, want.buf, want.len));
+			CHECK(warn.len == wwant.len && !memcmp(warn.buf, wwant.buf, wwant.len));
+		}
+	}
+	/* not key 0 (on the disk), nor the second key 1 (the disk had it by then) */
+	gets = f.gets;
+	CHECK(gets >= 4 && gets <= 5);
+	strbuf_reset(&code);
+	strbuf_reset(&warn);
+	CHECK_INT(cache_get(c, keys[2], &code, &warn), 1);
+	CHECK_INT((int)f.gets, (int)gets); /* from the disk */
+	cache_counts(c, &hits, &misses, &stored);
+	CHECK_INT((int)hits, 6);
+	CHECK_INT((int)misses, 1);
+	CHECK_INT((int)stored, 1); /* key 0's put (the back-fills count as the disk store's) */
+	for (i = 0; i < 4; i++) {
+		char *path = disk_entry_path(dir, keys[i]);
+		struct stat st;
+
+		CHECK(stat(path, &st) == 0 && S_ISREG(st.st_mode));
+		free(path);
+	}
+	/* a compile's put after a miss, then the key asks the disk again */
+	body_of(4, &code, &warn);
+	cache_put(c, keys[4], code.buf, code.len, warn.buf, warn.len);
+	strbuf_reset(&code);
+	strbuf_reset(&warn);
+	CHECK_INT(cache_get(c, keys[4], &code, &warn), 1);
+	cache_close(c, "t");
+	fake_release(&f);
+	strbuf_release(&code);
+	strbuf_release(&warn);
+	strbuf_release(&want);
+	strbuf_release(&wwant);
+	free(dir);
+	remove_tree(tmp);
+}
