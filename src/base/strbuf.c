@@ -115,6 +115,14 @@ void strbuf_add_le32(struct strbuf *sb, unsigned long v)
 	strbuf_add(sb, b, 4);
 }
 
+void strbuf_add_le64(struct strbuf *sb, uint64_t v)
+{
+	unsigned char b[8];
+
+	put_le64(b, v);
+	strbuf_add(sb, b, 8);
+}
+
 void strbuf_remove_front(struct strbuf *sb, size_t n)
 {
 	if (n > sb->len)

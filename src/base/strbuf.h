@@ -10,6 +10,7 @@
 #define STRBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct strbuf {
 	size_t alloc;
@@ -33,6 +34,7 @@ void strbuf_addch(struct strbuf *sb, int c);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void strbuf_add_le32(struct strbuf *sb, unsigned long v);
+void strbuf_add_le64(struct strbuf *sb, uint64_t v);
 /* Remove the first `n` bytes. */
 void strbuf_remove_front(struct strbuf *sb, size_t n);
 

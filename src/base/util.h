@@ -105,7 +105,7 @@ size_t utf8_decode_escaped(const unsigned char *s, unsigned *cp);
  */
 void fput_printable(const char *s, size_t len, FILE *fp);
 
-/* Little-endian helpers used by the pyc and frame formats. */
+/* Little-endian helpers used by the pyc, frame and log formats. */
 static inline void put_le32(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)v;
@@ -118,6 +118,17 @@ static inline uint32_t get_le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
+}
+
+static inline void put_le64(unsigned char *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t get_le64(const unsigned char *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
 }
 
 #endif

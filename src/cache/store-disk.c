@@ -46,17 +46,6 @@ struct disk_store {
 
 /* ---- entries ---------------------------------------------------------- */
 
-static void put_le64(unsigned char *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
 char *disk_entry_path(const char *dir, const unsigned char key[CACHE_KEY_LEN])
 {
 	static const char digits[] = "0123456789abcdef";

@@ -13,11 +13,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "blake2b.h"
+#include "logfile.h"
 #include "siphash.h"
 #include "strbuf.h"
 #include "tempfile.h"
-#include "trustdir.h"
 #include "util.h"
 #include "banned.h"
 
@@ -54,79 +53,22 @@ struct buildlog {
 	size_t nout;            /* of them */
 };
 
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v;
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	memcpy(&v, p, 8);
-#else
-	int i;
-
-	v = 0;
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-#endif
-	return v;
-}
-
-/* A path's hash, a word at a time (paths in a tree share long prefixes). */
-static uint64_t hash_path(const char *s, size_t len)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
-	unsigned char tail[8];
-
-	for (; len >= 8; s += 8, len -= 8) {
-		h = (h ^ get_u64((const unsigned char *)s)) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-	}
-	memset(tail, 0, sizeof(tail));
-	memcpy(tail, s, len);
-	h = (h ^ get_u64(tail)) * 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 29);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_u64(struct strbuf *sb, uint64_t v)
-{
-	unsigned char b[8];
-	int i;
-
-	for (i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	strbuf_add(sb, b, 8);
-}
-
-static void put_u32(struct strbuf *sb, uint32_t v)
-{
-	unsigned char b[4];
-	int i;
-
-	for (i = 0; i < 4; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	strbuf_add(sb, b, 4);
-}
-
 static void get_stat(struct buildlog_stat *st, const unsigned char *p)
 {
-	st->dev = get_u64(p);
-	st->ino = get_u64(p + 8);
-	st->size = get_u64(p + 16);
-	st->mtime_ns = (int64_t)get_u64(p + 24);
-	st->ctime_ns = (int64_t)get_u64(p + 32);
+	st->dev = get_le64(p);
+	st->ino = get_le64(p + 8);
+	st->size = get_le64(p + 16);
+	st->mtime_ns = (int64_t)get_le64(p + 24);
+	st->ctime_ns = (int64_t)get_le64(p + 32);
 }
 
 static void put_stat(struct strbuf *sb, const struct buildlog_stat *st)
 {
-	put_u64(sb, st->dev);
-	put_u64(sb, st->ino);
-	put_u64(sb, st->size);
-	put_u64(sb, (uint64_t)st->mtime_ns);
-	put_u64(sb, (uint64_t)st->ctime_ns);
+	strbuf_add_le64(sb, st->dev);
+	strbuf_add_le64(sb, st->ino);
+	strbuf_add_le64(sb, st->size);
+	strbuf_add_le64(sb, (uint64_t)st->mtime_ns);
+	strbuf_add_le64(sb, (uint64_t)st->ctime_ns);
 }
 
 void buildlog_stat_of(struct buildlog_stat *out, const struct stat *st)
@@ -157,23 +99,9 @@ char *buildlog_name(const char *dir, const char *const *paths, size_t npaths,
 		    const struct target *t)
 {
 	const char *prefix = t->pycache_prefix ? t->pycache_prefix : "";
-	struct strbuf id = STRBUF_INIT, reason = STRBUF_INIT;
-	unsigned char key[16];
-	char hex[33], *cwd, *name;
-	struct trust trust;
+	struct strbuf id = STRBUF_INIT;
+	char *cwd = getcwd(NULL, 0), *name;
 	size_t i;
-	int bad;
-
-	trust_init(&trust, 0);
-	bad = trust_cache_dir(&trust, dir, "buildlog", 1, &reason);
-	trust_release(&trust);
-	if (bad) {
-		trace("no build log in '%s': %s", dir, bad < 0 ? strerror(errno) : reason.buf);
-		strbuf_release(&reason);
-		return NULL;
-	}
-	strbuf_release(&reason);
-	cwd = getcwd(NULL, 0);
 
 	/* NUL-separated: no two builds give the same string */
 	strbuf_addf(&id, "prepyc-buildlog-%d", LOG_VERSION);
@@ -188,49 +116,15 @@ char *buildlog_name(const char *dir, const char *const *paths, size_t npaths,
 		strbuf_add(&id, "", 1);
 		strbuf_addstr(&id, paths[i]);
 	}
-	blake2b(key, sizeof(key), id.buf, id.len);
-	for (i = 0; i < sizeof(key); i++) {
-		hex[2 * i] = "0123456789abcdef"[key[i] >> 4];
-		hex[2 * i + 1] = "0123456789abcdef"[key[i] & 15];
-	}
-	hex[32] = '\0';
-	name = xstrfmt("%s/buildlog/%s", dir, hex);
+	name = logfile_name(dir, "", id.buf, id.len, "build log");
 	free(cwd);
 	strbuf_release(&id);
 	return name;
 }
 
-/* The log's bytes, if it is a file we may trust (buildlog.h); NULL otherwise (traced). */
-static char *read_log(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-	struct strbuf sb = STRBUF_INIT;
-	struct stat st;
-	const char *why = NULL;
-
-	if (fd < 0)
-		return NULL; /* none yet: the common case, not worth a word */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		why = "not a regular file";
-	else if (st.st_uid != geteuid() || (st.st_mode & 022) || st.st_nlink != 1)
-		why = "not the user's own, or writable by others";
-	else if ((uint64_t)st.st_size < LOG_HEAD || (uint64_t)st.st_size > LOG_MAX)
-		why = "of a wrong size";
-	else if (strbuf_read_fd(&sb, fd, (size_t)st.st_size + 1) < 0)
-		why = strerror(errno);
-	close(fd);
-	if (why) {
-		trace("build log '%s' ignored: %s", path, why);
-		strbuf_release(&sb);
-		return NULL;
-	}
-	*len = sb.len;
-	return strbuf_detach(&sb, NULL);
-}
-
 static void table_add(struct buildlog *log, size_t k)
 {
-	size_t i = hash_path(log->v[k].e.path, log->v[k].plen) & (log->nslots - 1);
+	size_t i = path_hash(log->v[k].e.path, log->v[k].plen) & (log->nslots - 1);
 
 	while (log->slot[i])
 		i = (i + 1) & (log->nslots - 1);
@@ -243,13 +137,13 @@ static int parse(struct buildlog *log, const unsigned char *p, size_t len, int64
 	uint64_t count, body;
 	size_t off = LOG_HEAD, k;
 
-	if (len < LOG_HEAD + 8 || memcmp(p, LOG_MAGIC, 8) || get_u32(p + 8) != LOG_VERSION)
+	if (len < LOG_HEAD + 8 || memcmp(p, LOG_MAGIC, 8) || get_le32(p + 8) != LOG_VERSION)
 		return -1;
-	count = get_u32(p + 12);
-	*start = (int64_t)get_u64(p + 16);
-	body = get_u64(p + 24);
+	count = get_le32(p + 12);
+	*start = (int64_t)get_le64(p + 16);
+	body = get_le64(p + 24);
 	if (body != len - LOG_HEAD - 8 || count > body / ENTRY_FIXED ||
-	    get_u64(p + len - 8) != siphash13(0, 0, p, len - 8))
+	    get_le64(p + len - 8) != siphash13(0, 0, p, len - 8))
 		return -1;
 	log->v = xcalloc(count ? count : 1, sizeof(*log->v));
 	for (k = 0; k < count; k++) {
@@ -259,10 +153,10 @@ static int parse(struct buildlog *log, const unsigned char *p, size_t len, int64
 			return -1;
 		get_stat(&l->e.src, p + off);
 		get_stat(&l->e.pyc, p + off + STAT_BYTES);
-		l->e.flags = get_u32(p + off + 2 * STAT_BYTES);
-		l->e.hlen = get_u32(p + off + 2 * STAT_BYTES + 4);
+		l->e.flags = get_le32(p + off + 2 * STAT_BYTES);
+		l->e.hlen = get_le32(p + off + 2 * STAT_BYTES + 4);
 		memcpy(l->e.hdr, p + off + 2 * STAT_BYTES + 8, BUILDLOG_HEADER_MAX);
-		l->plen = get_u32(p + off + ENTRY_FIXED - 4);
+		l->plen = get_le32(p + off + ENTRY_FIXED - 4);
 		off += ENTRY_FIXED;
 		if (l->e.hlen > BUILDLOG_HEADER_MAX || !l->plen || l->plen > len - 8 - off ||
 		    memchr(p + off, '\0', l->plen))
@@ -287,7 +181,7 @@ struct buildlog *buildlog_open(const char *path, int64_t start_ns)
 	log->racy_ns = racy && *racy ? strtoll(racy, NULL, 10) : BUILDLOG_RACY_NS;
 	pthread_mutex_init(&log->lock, NULL);
 	strbuf_init(&log->out, 0);
-	if (!path || !(log->data = read_log(path, &len)))
+	if (!path || !(log->data = logfile_read(path, LOG_HEAD, LOG_MAX, "build log", &len)))
 		return log;
 	if (parse(log, (const unsigned char *)log->data, len, &old_start) < 0) {
 		trace("build log '%s' ignored: not a whole prepyc build log", path);
@@ -319,7 +213,7 @@ static const struct loaded *find(const struct buildlog *log, const char *pyc, si
 
 	if (!log->n)
 		return NULL;
-	for (i = hash_path(pyc, len) & (log->nslots - 1); log->slot[i];
+	for (i = path_hash(pyc, len) & (log->nslots - 1); log->slot[i];
 	     i = (i + 1) & (log->nslots - 1)) {
 		const struct loaded *l = &log->v[log->slot[i] - 1];
 
@@ -342,10 +236,10 @@ static void put_entry(struct strbuf *sb, const char *pyc, size_t plen,
 {
 	put_stat(sb, src);
 	put_stat(sb, pyc_st);
-	put_u32(sb, flags);
-	put_u32(sb, (uint32_t)hlen);
+	strbuf_add_le32(sb, flags);
+	strbuf_add_le32(sb, (uint32_t)hlen);
 	strbuf_add(sb, hdr, BUILDLOG_HEADER_MAX);
-	put_u32(sb, (uint32_t)plen);
+	strbuf_add_le32(sb, (uint32_t)plen);
 	strbuf_add(sb, pyc, plen);
 }
 
@@ -383,10 +277,10 @@ static void write_log(struct buildlog *log, size_t nsame)
 
 	strbuf_grow(&all, LOG_HEAD + log->out.len + nsame * (ENTRY_FIXED + 64) + 8);
 	strbuf_add(&all, LOG_MAGIC, 8);
-	put_u32(&all, LOG_VERSION);
-	put_u32(&all, (uint32_t)(nsame + log->nout));
-	put_u64(&all, (uint64_t)log->start_ns);
-	put_u64(&all, 0); /* the body's length, once known */
+	strbuf_add_le32(&all, LOG_VERSION);
+	strbuf_add_le32(&all, (uint32_t)(nsame + log->nout));
+	strbuf_add_le64(&all, (uint64_t)log->start_ns);
+	strbuf_add_le64(&all, 0); /* the body's length, once known */
 	for (k = 0; k < log->n; k++) {
 		const struct loaded *l = &log->v[k];
 
@@ -398,7 +292,7 @@ static void write_log(struct buildlog *log, size_t nsame)
 	body = all.len - LOG_HEAD;
 	for (k = 0; k < 8; k++)
 		all.buf[24 + k] = (char)(unsigned char)((uint64_t)body >> (8 * k));
-	put_u64(&all, siphash13(0, 0, all.buf, all.len));
+	strbuf_add_le64(&all, siphash13(0, 0, all.buf, all.len));
 	iov[0].iov_base = all.buf;
 	iov[0].iov_len = all.len;
 	if (write_file_atomic(log->path, 0600, iov, 1, &what) < 0)

@@ -10,6 +10,7 @@
 
 #include "bundle.h"
 #include "buildlog.h"
+#include "logfile.h"
 #include "parallel.h"
 #include "plan.h"
 #include "pyc.h"
@@ -67,24 +68,6 @@ struct verify_ctx {
 	size_t nwalked;        /* slots, a power of two */
 };
 
-/* A path's hash, a word at a time (the paths of a tree share long prefixes). */
-static uint64_t hash_path(const char *s)
-{
-	size_t len = strlen(s), i = 0;
-	uint64_t h = 0xcbf29ce484222325ULL ^ len;
-
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, s + i, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-	}
-	for (; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-	return h ^ (h >> 29);
-}
-
 /* The walk stat'ed every pyc (WALK_PYCACHE): a table of them, so that none is stat'ed twice. */
 static void index_walked(struct verify_ctx *ctx)
 {
@@ -97,11 +80,12 @@ static void index_walked(struct verify_ctx *ctx)
 		;
 	ctx->walked = xcalloc(ctx->nwalked, sizeof(*ctx->walked));
 	for (k = 0; k < list->nr && k < UINT32_MAX; k++) {
+		const char *path = list->v[k].path;
 		size_t i;
 
 		if (list->v[k].kind != ENTRY_CACHED && list->v[k].kind != ENTRY_LEGACY)
 			continue;
-		for (i = hash_path(list->v[k].path) & (ctx->nwalked - 1); ctx->walked[i];
+		for (i = path_hash(path, strlen(path)) & (ctx->nwalked - 1); ctx->walked[i];
 		     i = (i + 1) & (ctx->nwalked - 1))
 			;
 		ctx->walked[i] = (uint32_t)(k + 1);
@@ -114,7 +98,7 @@ static int pyc_stat(const struct verify_ctx *ctx, const char *pyc, struct buildl
 	struct stat st;
 	size_t i;
 
-	for (i = hash_path(pyc) & (ctx->nwalked - 1); ctx->walked[i];
+	for (i = path_hash(pyc, strlen(pyc)) & (ctx->nwalked - 1); ctx->walked[i];
 	     i = (i + 1) & (ctx->nwalked - 1)) {
 		const struct source *s = &ctx->list->v[ctx->walked[i] - 1];
 

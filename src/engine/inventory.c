@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "logfile.h"
 #include "pyc.h"
 #include "util.h"
 #include "verify.h"
@@ -25,23 +26,6 @@ struct walked_sources {
 	size_t nslots;  /* a power of two */
 };
 
-static uint64_t hash_path(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL ^ len;
-	size_t i = 0;
-
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, s + i, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-	}
-	for (; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-	return h ^ (h >> 29);
-}
-
 static void walked_init(struct walked_sources *w, const struct source_list *list)
 {
 	size_t k, n = 0;
@@ -58,7 +42,7 @@ static void walked_init(struct walked_sources *w, const struct source_list *list
 
 		if (list->v[k].kind != ENTRY_SOURCE)
 			continue;
-		for (i = hash_path(path, strlen(path)) & (w->nslots - 1); w->slot[i];
+		for (i = path_hash(path, strlen(path)) & (w->nslots - 1); w->slot[i];
 		     i = (i + 1) & (w->nslots - 1))
 			;
 		w->slot[i] = (uint32_t)(k + 1);
@@ -72,7 +56,7 @@ static int stat_source(void *ctx, struct source *s)
 	size_t i, len = strlen(s->path);
 	struct stat st;
 
-	for (i = hash_path(s->path, len) & (w->nslots - 1); w->slot[i];
+	for (i = path_hash(s->path, len) & (w->nslots - 1); w->slot[i];
 	     i = (i + 1) & (w->nslots - 1)) {
 		const struct source *e = &w->list->v[w->slot[i] - 1];
 

@@ -13,13 +13,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "blake2b.h"
-#include "cachedir.h"
 #include "buildlog.h"
+#include "cachedir.h"
+#include "logfile.h"
 #include "siphash.h"
 #include "strbuf.h"
 #include "tempfile.h"
-#include "trustdir.h"
 #include "util.h"
 #include "banned.h"
 
@@ -51,77 +50,12 @@ struct walklog {
 	size_t nout;
 };
 
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_u64(struct strbuf *sb, uint64_t v)
-{
-	unsigned char b[8];
-	int i;
-
-	for (i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	strbuf_add(sb, b, 8);
-}
-
-static void put_u32(struct strbuf *sb, uint32_t v)
-{
-	unsigned char b[4];
-	int i;
-
-	for (i = 0; i < 4; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	strbuf_add(sb, b, 4);
-}
-
-static uint64_t hash_path(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL ^ len;
-	size_t i = 0;
-
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, s + i, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-	}
-	for (; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-	return h ^ (h >> 29);
-}
-
 char *walklog_name(const char *dir, const char *const *paths, size_t npaths, unsigned flags)
 {
-	struct strbuf id = STRBUF_INIT, reason = STRBUF_INIT;
-	unsigned char key[16];
-	char hex[33], *cwd, *name;
-	struct trust trust;
+	struct strbuf id = STRBUF_INIT;
+	char *cwd = getcwd(NULL, 0), *name;
 	size_t i;
-	int bad;
 
-	trust_init(&trust, 0);
-	bad = trust_cache_dir(&trust, dir, "buildlog", 1, &reason);
-	trust_release(&trust);
-	if (bad) {
-		trace("no walk log in '%s': %s", dir, bad < 0 ? strerror(errno) : reason.buf);
-		strbuf_release(&reason);
-		return NULL;
-	}
-	strbuf_release(&reason);
-	cwd = getcwd(NULL, 0);
 	/* NUL-separated: no two walks give the same string */
 	strbuf_addf(&id, "prepyc-walklog-%d", LOG_VERSION);
 	strbuf_add(&id, "", 1);
@@ -132,44 +66,10 @@ char *walklog_name(const char *dir, const char *const *paths, size_t npaths, uns
 		strbuf_add(&id, "", 1);
 		strbuf_addstr(&id, paths[i]);
 	}
-	blake2b(key, sizeof(key), id.buf, id.len);
-	for (i = 0; i < sizeof(key); i++) {
-		hex[2 * i] = "0123456789abcdef"[key[i] >> 4];
-		hex[2 * i + 1] = "0123456789abcdef"[key[i] & 15];
-	}
-	hex[32] = '\0';
-	name = xstrfmt("%s/buildlog/walk-%s", dir, hex);
+	name = logfile_name(dir, "walk-", id.buf, id.len, "walk log");
 	free(cwd);
 	strbuf_release(&id);
 	return name;
-}
-
-/* The log's bytes, if it is a file we may trust (walklog.h); NULL otherwise (traced). */
-static char *read_log(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-	struct strbuf sb = STRBUF_INIT;
-	struct stat st;
-	const char *why = NULL;
-
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		why = "not a regular file";
-	else if (st.st_uid != geteuid() || (st.st_mode & 022) || st.st_nlink != 1)
-		why = "not the user's own, or writable by others";
-	else if ((uint64_t)st.st_size < LOG_HEAD + 8 || (uint64_t)st.st_size > LOG_MAX)
-		why = "of a wrong size";
-	else if (strbuf_read_fd(&sb, fd, (size_t)st.st_size + 1) < 0)
-		why = strerror(errno);
-	close(fd);
-	if (why) {
-		trace("walk log '%s' ignored: %s", path, why);
-		strbuf_release(&sb);
-		return NULL;
-	}
-	*len = sb.len;
-	return strbuf_detach(&sb, NULL);
 }
 
 /* nnames entries of (type name NUL) filling exactly len bytes, names that are names? */
@@ -198,13 +98,13 @@ static int parse(struct walklog *log, unsigned char *p, size_t len, int64_t *sta
 	uint64_t count, body;
 	size_t off = LOG_HEAD, k;
 
-	if (len < LOG_HEAD + 8 || memcmp(p, LOG_MAGIC, 8) || get_u32(p + 8) != LOG_VERSION)
+	if (len < LOG_HEAD + 8 || memcmp(p, LOG_MAGIC, 8) || get_le32(p + 8) != LOG_VERSION)
 		return -1;
-	count = get_u32(p + 12);
-	*start = (int64_t)get_u64(p + 16);
-	body = get_u64(p + 24);
+	count = get_le32(p + 12);
+	*start = (int64_t)get_le64(p + 16);
+	body = get_le64(p + 24);
 	if (body != len - LOG_HEAD - 8 || count > body / DIR_FIXED ||
-	    get_u64(p + len - 8) != siphash13(0, 0, p, len - 8))
+	    get_le64(p + len - 8) != siphash13(0, 0, p, len - 8))
 		return -1;
 	log->v = xcalloc(count ? count : 1, sizeof(*log->v));
 	for (k = 0; k < count; k++) {
@@ -213,14 +113,14 @@ static int parse(struct walklog *log, unsigned char *p, size_t len, int64_t *sta
 
 		if (len - 8 - off < DIR_FIXED)
 			return -1;
-		d->st.dev = get_u64(p + off);
-		d->st.ino = get_u64(p + off + 8);
-		d->st.size = get_u64(p + off + 16);
-		d->st.mtime_ns = (int64_t)get_u64(p + off + 24);
-		d->st.ctime_ns = (int64_t)get_u64(p + off + 32);
-		nnames = get_u32(p + off + 40);
-		plen = get_u32(p + off + 44);
-		nlen = get_u32(p + off + 48);
+		d->st.dev = get_le64(p + off);
+		d->st.ino = get_le64(p + off + 8);
+		d->st.size = get_le64(p + off + 16);
+		d->st.mtime_ns = (int64_t)get_le64(p + off + 24);
+		d->st.ctime_ns = (int64_t)get_le64(p + off + 32);
+		nnames = get_le32(p + off + 40);
+		plen = get_le32(p + off + 44);
+		nlen = get_le32(p + off + 48);
 		off += DIR_FIXED;
 		/* the path is followed by the names, whose first byte is a type: a NUL ends it */
 		if (!plen || plen >= len - 8 - off || nlen > len - 8 - off - plen - 1 ||
@@ -249,7 +149,7 @@ struct walklog *walklog_open(const char *path)
 	log->racy_ns = racy && *racy ? strtoll(racy, NULL, 10) : BUILDLOG_RACY_NS;
 	pthread_mutex_init(&log->lock, NULL);
 	strbuf_init(&log->out, 0);
-	if (!path || !(log->data = read_log(path, &len)))
+	if (!path || !(log->data = logfile_read(path, LOG_HEAD + 8, LOG_MAX, "walk log", &len)))
 		return log;
 	if (parse(log, (unsigned char *)log->data, len, &old_start) < 0) {
 		trace("walk log '%s' ignored: not a whole prepyc walk log", path);
@@ -263,7 +163,7 @@ struct walklog *walklog_open(const char *path)
 	log->slot = xcalloc(log->nslots, sizeof(*log->slot));
 	log->again = xcalloc(log->n ? log->n : 1, sizeof(*log->again));
 	for (k = 0; k < log->n; k++) {
-		size_t i = hash_path(log->v[k].path, log->v[k].plen) & (log->nslots - 1);
+		size_t i = path_hash(log->v[k].path, log->v[k].plen) & (log->nslots - 1);
 
 		while (log->slot[i])
 			i = (i + 1) & (log->nslots - 1);
@@ -294,7 +194,7 @@ const struct walklog_dir *walklog_find(struct walklog *log, const char *dir, con
 		return NULL;
 	len = strlen(dir);
 	buildlog_stat_of(&now, st);
-	for (i = hash_path(dir, len) & (log->nslots - 1); log->slot[i];
+	for (i = path_hash(dir, len) & (log->nslots - 1); log->slot[i];
 	     i = (i + 1) & (log->nslots - 1)) {
 		const struct wdir *d = &log->v[log->slot[i] - 1];
 
@@ -312,14 +212,14 @@ static void put_dir(struct strbuf *sb, const char *dir, size_t plen,
 		    const struct buildlog_stat *st, const unsigned char *names, size_t len,
 		    size_t nnames)
 {
-	put_u64(sb, st->dev);
-	put_u64(sb, st->ino);
-	put_u64(sb, st->size);
-	put_u64(sb, (uint64_t)st->mtime_ns);
-	put_u64(sb, (uint64_t)st->ctime_ns);
-	put_u32(sb, (uint32_t)nnames);
-	put_u32(sb, (uint32_t)plen);
-	put_u32(sb, (uint32_t)len);
+	strbuf_add_le64(sb, st->dev);
+	strbuf_add_le64(sb, st->ino);
+	strbuf_add_le64(sb, st->size);
+	strbuf_add_le64(sb, (uint64_t)st->mtime_ns);
+	strbuf_add_le64(sb, (uint64_t)st->ctime_ns);
+	strbuf_add_le32(sb, (uint32_t)nnames);
+	strbuf_add_le32(sb, (uint32_t)plen);
+	strbuf_add_le32(sb, (uint32_t)len);
 	strbuf_add(sb, dir, plen);
 	strbuf_add(sb, "", 1);
 	strbuf_add(sb, names, len);
@@ -350,10 +250,10 @@ static void write_log(struct walklog *log, size_t nsame, int64_t start_ns)
 
 	strbuf_grow(&all, LOG_HEAD + log->out.len + 8);
 	strbuf_add(&all, LOG_MAGIC, 8);
-	put_u32(&all, LOG_VERSION);
-	put_u32(&all, (uint32_t)(nsame + log->nout));
-	put_u64(&all, (uint64_t)start_ns);
-	put_u64(&all, 0); /* the body's length, once known */
+	strbuf_add_le32(&all, LOG_VERSION);
+	strbuf_add_le32(&all, (uint32_t)(nsame + log->nout));
+	strbuf_add_le64(&all, (uint64_t)start_ns);
+	strbuf_add_le64(&all, 0); /* the body's length, once known */
 	for (k = 0; k < log->n; k++) {
 		const struct wdir *d = &log->v[k];
 
@@ -365,7 +265,7 @@ static void write_log(struct walklog *log, size_t nsame, int64_t start_ns)
 	body = all.len - LOG_HEAD;
 	for (k = 0; k < 8; k++)
 		all.buf[24 + k] = (char)(unsigned char)((uint64_t)body >> (8 * k));
-	put_u64(&all, siphash13(0, 0, all.buf, all.len));
+	strbuf_add_le64(&all, siphash13(0, 0, all.buf, all.len));
 	iov[0].iov_base = all.buf;
 	iov[0].iov_len = all.len;
 	if (write_file_atomic(log->path, 0600, iov, 1, &what) < 0)

@@ -1,0 +1,90 @@
+/*
+ * logfile.c - the build and walk logs' file name, reading and path hash
+ * (manual in logfile.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "logfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blake2b.h"
+#include "strbuf.h"
+#include "trustdir.h"
+#include "util.h"
+#include "banned.h"
+
+char *logfile_name(const char *dir, const char *prefix, const char *id, size_t idlen,
+		   const char *what)
+{
+	struct strbuf reason = STRBUF_INIT;
+	unsigned char key[16];
+	char hex[2 * sizeof(key) + 1];
+	struct trust trust;
+	size_t i;
+	int bad;
+
+	trust_init(&trust, 0);
+	bad = trust_cache_dir(&trust, dir, "buildlog", 1, &reason);
+	trust_release(&trust);
+	if (bad) {
+		trace("no %s in '%s': %s", what, dir, bad < 0 ? strerror(errno) : reason.buf);
+		strbuf_release(&reason);
+		return NULL;
+	}
+	strbuf_release(&reason);
+	blake2b(key, sizeof(key), id, idlen);
+	for (i = 0; i < sizeof(key); i++) {
+		hex[2 * i] = "0123456789abcdef"[key[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[key[i] & 15];
+	}
+	hex[2 * sizeof(key)] = '\0';
+	return xstrfmt("%s/buildlog/%s%s", dir, prefix, hex);
+}
+
+char *logfile_read(const char *path, size_t min, size_t max, const char *what, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	struct strbuf sb = STRBUF_INIT;
+	struct stat st;
+	const char *why = NULL;
+
+	if (fd < 0)
+		return NULL; /* none yet: the common case, not worth a word */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (st.st_uid != geteuid() || (st.st_mode & 022) || st.st_nlink != 1)
+		why = "not the user's own, or writable by others";
+	else if ((uint64_t)st.st_size < min || (uint64_t)st.st_size > max)
+		why = "of a wrong size";
+	else if (strbuf_read_fd(&sb, fd, (size_t)st.st_size + 1) < 0)
+		why = strerror(errno);
+	close(fd);
+	if (why) {
+		trace("%s '%s' ignored: %s", what, path, why);
+		strbuf_release(&sb);
+		return NULL;
+	}
+	*len = sb.len;
+	return strbuf_detach(&sb, NULL);
+}
+
+uint64_t path_hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ len;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	for (; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
