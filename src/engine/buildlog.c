@@ -10,19 +10,15 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "logfile.h"
-#include "siphash.h"
 #include "strbuf.h"
-#include "tempfile.h"
 #include "util.h"
 #include "banned.h"
 
 #define LOG_MAGIC "PREPYCL\n"
 #define LOG_VERSION 1
-#define LOG_HEAD 32            /* magic, version, count, start_ns, body_len */
 #define STAT_BYTES 40
 #define ENTRY_FIXED (2 * STAT_BYTES + 4 + 4 + BUILDLOG_HEADER_MAX + 4)
 #define LOG_MAX ((size_t)1 << 30)
@@ -134,17 +130,14 @@ static void table_add(struct buildlog *log, size_t k)
 /* Parse the log's bytes into log->v; -1 when they are not a whole, valid log. */
 static int parse(struct buildlog *log, const unsigned char *p, size_t len, int64_t *start)
 {
-	uint64_t count, body;
-	size_t off = LOG_HEAD, k;
+	struct logfile_head h;
+	uint64_t count;
+	size_t off = LOGFILE_HEAD, k;
 
-	if (len < LOG_HEAD + 8 || memcmp(p, LOG_MAGIC, 8) || get_le32(p + 8) != LOG_VERSION)
+	if (logfile_parse_head(p, len, LOG_MAGIC, LOG_VERSION, &h) < 0 || h.count > h.body / ENTRY_FIXED)
 		return -1;
-	count = get_le32(p + 12);
-	*start = (int64_t)get_le64(p + 16);
-	body = get_le64(p + 24);
-	if (body != len - LOG_HEAD - 8 || count > body / ENTRY_FIXED ||
-	    get_le64(p + len - 8) != siphash13(0, 0, p, len - 8))
-		return -1;
+	count = h.count;
+	*start = h.start_ns;
 	log->v = xcalloc(count ? count : 1, sizeof(*log->v));
 	for (k = 0; k < count; k++) {
 		struct loaded *l = &log->v[k];
@@ -181,7 +174,7 @@ struct buildlog *buildlog_open(const char *path, int64_t start_ns)
 	log->racy_ns = racy && *racy ? strtoll(racy, NULL, 10) : BUILDLOG_RACY_NS;
 	pthread_mutex_init(&log->lock, NULL);
 	strbuf_init(&log->out, 0);
-	if (!path || !(log->data = logfile_read(path, LOG_HEAD, LOG_MAX, "build log", &len)))
+	if (!path || !(log->data = logfile_read(path, LOGFILE_HEAD + 8, LOG_MAX, "build log", &len)))
 		return log;
 	if (parse(log, (const unsigned char *)log->data, len, &old_start) < 0) {
 		trace("build log '%s' ignored: not a whole prepyc build log", path);
@@ -271,16 +264,10 @@ void buildlog_record(struct buildlog *log, const char *pyc, const struct buildlo
 static void write_log(struct buildlog *log, size_t nsame)
 {
 	struct strbuf all = STRBUF_INIT;
-	struct iovec iov[1];
-	const char *what = "";
-	size_t k, body;
+	size_t k;
 
-	strbuf_grow(&all, LOG_HEAD + log->out.len + nsame * (ENTRY_FIXED + 64) + 8);
-	strbuf_add(&all, LOG_MAGIC, 8);
-	strbuf_add_le32(&all, LOG_VERSION);
-	strbuf_add_le32(&all, (uint32_t)(nsame + log->nout));
-	strbuf_add_le64(&all, (uint64_t)log->start_ns);
-	strbuf_add_le64(&all, 0); /* the body's length, once known */
+	strbuf_grow(&all, LOGFILE_HEAD + log->out.len + nsame * (ENTRY_FIXED + 64) + 8);
+	logfile_begin(&all, LOG_MAGIC, LOG_VERSION, (uint32_t)(nsame + log->nout), log->start_ns);
 	for (k = 0; k < log->n; k++) {
 		const struct loaded *l = &log->v[k];
 
@@ -289,17 +276,8 @@ static void write_log(struct buildlog *log, size_t nsame)
 				  l->e.hlen, l->e.flags);
 	}
 	strbuf_add(&all, log->out.buf, log->out.len);
-	body = all.len - LOG_HEAD;
-	for (k = 0; k < 8; k++)
-		all.buf[24 + k] = (char)(unsigned char)((uint64_t)body >> (8 * k));
-	strbuf_add_le64(&all, siphash13(0, 0, all.buf, all.len));
-	iov[0].iov_base = all.buf;
-	iov[0].iov_len = all.len;
-	if (write_file_atomic(log->path, 0600, iov, 1, &what) < 0)
-		trace("build log '%s' not written: %s: %s", log->path, what, strerror(errno));
-	else
-		trace("build log '%s': %zu entries written", log->path, nsame + log->nout);
-	strbuf_release(&all);
+	trace("build log '%s': %zu entries", log->path, nsame + log->nout);
+	logfile_write(&all, log->path, "build log");
 }
 
 void buildlog_close(struct buildlog *log)

@@ -9,10 +9,13 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "blake2b.h"
+#include "siphash.h"
 #include "strbuf.h"
+#include "tempfile.h"
 #include "trustdir.h"
 #include "util.h"
 #include "banned.h"
@@ -70,6 +73,45 @@ char *logfile_read(const char *path, size_t min, size_t max, const char *what, s
 	}
 	*len = sb.len;
 	return strbuf_detach(&sb, NULL);
+}
+
+int logfile_parse_head(const void *data, size_t len, const char magic[8], uint32_t version,
+		       struct logfile_head *h)
+{
+	const unsigned char *p = data;
+
+	if (len < LOGFILE_HEAD + 8 || memcmp(p, magic, 8) || get_le32(p + 8) != version)
+		return -1;
+	h->count = get_le32(p + 12);
+	h->start_ns = (int64_t)get_le64(p + 16);
+	h->body = get_le64(p + 24);
+	if (h->body != len - LOGFILE_HEAD - 8 || get_le64(p + len - 8) != siphash13(0, 0, p, len - 8))
+		return -1;
+	return 0;
+}
+
+void logfile_begin(struct strbuf *sb, const char magic[8], uint32_t version, uint32_t count,
+		   int64_t start_ns)
+{
+	strbuf_add(sb, magic, 8);
+	strbuf_add_le32(sb, version);
+	strbuf_add_le32(sb, count);
+	strbuf_add_le64(sb, (uint64_t)start_ns);
+	strbuf_add_le64(sb, 0); /* the body's length, once known */
+}
+
+void logfile_write(struct strbuf *sb, const char *path, const char *what)
+{
+	struct iovec iov[1];
+	const char *step = "";
+
+	put_le64((unsigned char *)sb->buf + 24, (uint64_t)(sb->len - LOGFILE_HEAD));
+	strbuf_add_le64(sb, siphash13(0, 0, sb->buf, sb->len));
+	iov[0].iov_base = sb->buf;
+	iov[0].iov_len = sb->len;
+	if (write_file_atomic(path, 0600, iov, 1, &step) < 0)
+		trace("%s '%s' not written: %s: %s", what, path, step, strerror(errno));
+	strbuf_release(sb);
 }
 
 uint64_t path_hash(const char *s, size_t len)

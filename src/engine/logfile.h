@@ -3,12 +3,22 @@
  * walklog.h): where a log lives, how one is read, and the hash of the
  * tables they and check/inventory keep by path.
  *
+ * A log file is an envelope: MAGIC (8 bytes), version (le32), count of
+ * entries (le32), the recording run's start in ns (le64), the body's length
+ * (le64), the body, and a SipHash-1-3 of all that precedes it (le64).
+ *
  * Calling sequence:
  *
  *	char *name = logfile_name(dir, "walk-", id.buf, id.len, "walk log");
  *	size_t len;
- *	char *data = name ? logfile_read(name, min, max, "walk log", &len) : NULL;
- *	...
+ *	char *data = name ? logfile_read(name, LOGFILE_HEAD + 8, max, "walk log", &len) : NULL;
+ *	struct logfile_head h;
+ *	if (data && logfile_parse_head(data, len, MAGIC, VERSION, &h) == 0)
+ *		... entries at data + LOGFILE_HEAD, h.body bytes ...
+ *	struct strbuf sb = STRBUF_INIT;
+ *	logfile_begin(&sb, MAGIC, VERSION, count, start_ns);
+ *	... append the entries ...
+ *	logfile_write(&sb, name, "walk log");  // releases sb
  *	size_t slot = path_hash(path, strlen(path)) & (nslots - 1);
  *
  * Errors: none reach the user; a log that cannot be had is traced and is
@@ -19,6 +29,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct strbuf;
+
+#define LOGFILE_HEAD 32 /* magic, version, count, start_ns, body length */
+
+struct logfile_head {
+	uint32_t count;    /* entries, as the writer said: bound them by the body's size */
+	int64_t start_ns;  /* when the recording run started */
+	uint64_t body;     /* the body's length */
+};
 
 /*
  * DIR/buildlog/PREFIXHEX, HEX the BLAKE2b-128 of id[0..idlen) (what names
@@ -37,6 +57,24 @@ char *logfile_name(const char *dir, const char *prefix, const char *id, size_t i
  * traced, naming `what`).  A new buffer.
  */
 char *logfile_read(const char *path, size_t min, size_t max, const char *what, size_t *len);
+
+/*
+ * Check the envelope of data[0..len): magic, version, the body's length
+ * and the checksum.  0 with *h filled, or -1 (not a whole log of this kind).
+ */
+int logfile_parse_head(const void *data, size_t len, const char magic[8], uint32_t version,
+		       struct logfile_head *h);
+
+/* Start `sb` (empty) with the envelope's head; the body follows. */
+void logfile_begin(struct strbuf *sb, const char magic[8], uint32_t version, uint32_t count,
+		   int64_t start_ns);
+
+/*
+ * Finish the log begun in `sb` (its body's length, the checksum), write it
+ * to `path` atomically with mode 0600 (a failure is traced, naming `what`:
+ * a log can only make a run faster) and release `sb`.
+ */
+void logfile_write(struct strbuf *sb, const char *path, const char *what);
 
 /* A path's hash for in-memory tables, a word at a time (a tree's paths share long prefixes). */
 uint64_t path_hash(const char *s, size_t len);

@@ -10,21 +10,17 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "buildlog.h"
 #include "cachedir.h"
 #include "logfile.h"
-#include "siphash.h"
 #include "strbuf.h"
-#include "tempfile.h"
 #include "util.h"
 #include "banned.h"
 
 #define LOG_MAGIC "PREPYCW\n"
 #define LOG_VERSION 1
-#define LOG_HEAD 32           /* magic, version, count, start_ns, body_len */
 #define DIR_FIXED (40 + 12)   /* stat, nnames, path_len, names_len */
 #define LOG_MAX ((size_t)1 << 30)
 
@@ -95,17 +91,14 @@ static int names_ok(const unsigned char *p, size_t len, size_t nnames)
 /* Parse the log's bytes into log->v; -1 when they are not a whole, valid log. */
 static int parse(struct walklog *log, unsigned char *p, size_t len, int64_t *start)
 {
-	uint64_t count, body;
-	size_t off = LOG_HEAD, k;
+	struct logfile_head h;
+	uint64_t count;
+	size_t off = LOGFILE_HEAD, k;
 
-	if (len < LOG_HEAD + 8 || memcmp(p, LOG_MAGIC, 8) || get_le32(p + 8) != LOG_VERSION)
+	if (logfile_parse_head(p, len, LOG_MAGIC, LOG_VERSION, &h) < 0 || h.count > h.body / DIR_FIXED)
 		return -1;
-	count = get_le32(p + 12);
-	*start = (int64_t)get_le64(p + 16);
-	body = get_le64(p + 24);
-	if (body != len - LOG_HEAD - 8 || count > body / DIR_FIXED ||
-	    get_le64(p + len - 8) != siphash13(0, 0, p, len - 8))
-		return -1;
+	count = h.count;
+	*start = h.start_ns;
 	log->v = xcalloc(count ? count : 1, sizeof(*log->v));
 	for (k = 0; k < count; k++) {
 		struct wdir *d = &log->v[k];
@@ -149,7 +142,7 @@ struct walklog *walklog_open(const char *path)
 	log->racy_ns = racy && *racy ? strtoll(racy, NULL, 10) : BUILDLOG_RACY_NS;
 	pthread_mutex_init(&log->lock, NULL);
 	strbuf_init(&log->out, 0);
-	if (!path || !(log->data = logfile_read(path, LOG_HEAD + 8, LOG_MAX, "walk log", &len)))
+	if (!path || !(log->data = logfile_read(path, LOGFILE_HEAD + 8, LOG_MAX, "walk log", &len)))
 		return log;
 	if (parse(log, (unsigned char *)log->data, len, &old_start) < 0) {
 		trace("walk log '%s' ignored: not a whole prepyc walk log", path);
@@ -244,16 +237,10 @@ void walklog_record(struct walklog *log, const char *dir, const struct stat *st,
 static void write_log(struct walklog *log, size_t nsame, int64_t start_ns)
 {
 	struct strbuf all = STRBUF_INIT;
-	struct iovec iov[1];
-	const char *what = "";
-	size_t k, body;
+	size_t k;
 
-	strbuf_grow(&all, LOG_HEAD + log->out.len + 8);
-	strbuf_add(&all, LOG_MAGIC, 8);
-	strbuf_add_le32(&all, LOG_VERSION);
-	strbuf_add_le32(&all, (uint32_t)(nsame + log->nout));
-	strbuf_add_le64(&all, (uint64_t)start_ns);
-	strbuf_add_le64(&all, 0); /* the body's length, once known */
+	strbuf_grow(&all, LOGFILE_HEAD + log->out.len + 8);
+	logfile_begin(&all, LOG_MAGIC, LOG_VERSION, (uint32_t)(nsame + log->nout), start_ns);
 	for (k = 0; k < log->n; k++) {
 		const struct wdir *d = &log->v[k];
 
@@ -262,17 +249,8 @@ static void write_log(struct walklog *log, size_t nsame, int64_t start_ns)
 				d->names.nnames);
 	}
 	strbuf_add(&all, log->out.buf, log->out.len);
-	body = all.len - LOG_HEAD;
-	for (k = 0; k < 8; k++)
-		all.buf[24 + k] = (char)(unsigned char)((uint64_t)body >> (8 * k));
-	strbuf_add_le64(&all, siphash13(0, 0, all.buf, all.len));
-	iov[0].iov_base = all.buf;
-	iov[0].iov_len = all.len;
-	if (write_file_atomic(log->path, 0600, iov, 1, &what) < 0)
-		trace("walk log '%s' not written: %s: %s", log->path, what, strerror(errno));
-	else
-		trace("walk log '%s': %zu directories written", log->path, nsame + log->nout);
-	strbuf_release(&all);
+	trace("walk log '%s': %zu directories", log->path, nsame + log->nout);
+	logfile_write(&all, log->path, "walk log");
 }
 
 void walklog_close(struct walklog *log, int64_t start_ns)
