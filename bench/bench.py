@@ -60,13 +60,26 @@ writing, would take.  `prepyc/limit` says how close prepyc gets (1.00 =
 perfect).  The limit is measured once per tree; it applies to the scenarios
 that recompile every file (cold, touched), not to no-op.
 
+Fresh files
+-----------
+A build writes its pycs into a tree that was just checked out or installed:
+nothing was deleted there a moment before.  The bench, though, removes every
+__pycache__ (and the caches) between runs, and on ext4 without a journal
+(this project's build VMs) an inode freed less than a minute before (six
+minutes while its block is unwritten) is skipped one by one by the kernel's
+allocator (ext4's recently_deleted()): creating 10,000 files right after
+deleting 10,000 then costs the kernel 2-4 times what it costs on a fresh
+tree, and that cost, not the tools, decided the cold, second-venv and fleet
+lines.  So what a scenario removes is moved aside, into the scratch
+directory's "discarded/" (deleted with it at the end), never deleted while
+the bench runs; both tools start from the same state.  The disk must hold
+every run's pycs until the end (a few GB for both trees at --runs 3).
+
 The write floor
 ---------------
-The limit leaves out writing, yet on some file systems creating 10,000 new
-files right after deleting 10,000 (what the cold scenario does) costs the
-kernel as much as compiling them.  After the cold scenario, the same pycs
+The limit leaves out writing.  After the cold scenario, the same pycs
 (prepyc's: same paths, same sizes, zeros for bytes) are written into the tree
-right after the same __pycache__ deletion, by one process per core, each
+right after the same __pycache__ removal, by one process per core, each
 file as prepyc writes it (a temporary file in its directory, then rename()),
 nothing compiled.  The "write-floor" line gives its wall and CPU time (user,
 sys: mostly the kernel), `limit+writes` (the limit plus the writes' CPU /
@@ -316,13 +329,33 @@ def build_tree(name: str, interp: Interp, workdir: str) -> Optional[Tree]:
     return tree
 
 
+# Where discard() moves what a scenario removes (set by main(); "" = delete).
+discard_dir = ""
+discarded = 0
+
+
+def discard(path: str):
+    """Remove `path` from where it is by moving it into discard_dir (deleted with
+    the scratch directory at the end), not by deleting it: see "Fresh files"."""
+    global discarded
+    if not os.path.lexists(path):
+        return
+    if discard_dir:
+        discarded += 1
+        os.rename(path, os.path.join(discard_dir, "%d" % discarded))
+    elif os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
 def remove_pycaches(top: str):
     for dirpath, dirnames, _ in os.walk(top):
         for d in list(dirnames):
             if d == "__pycache__":
                 full = os.path.join(dirpath, d)
                 if not os.path.islink(full):
-                    shutil.rmtree(full)
+                    discard(full)
                 dirnames.remove(d)
 
 
@@ -560,7 +593,7 @@ def prepare_cold_empty_cache(bench: Bench, tree: Tree, tool: Tool, extra: List[s
     """Cold, and for prepyc an empty cache to fill."""
     remove_pycaches(tree.root)
     if tool.name == "prepyc-cache":
-        shutil.rmtree(bench.cache_dir, ignore_errors=True)
+        discard(bench.cache_dir)
         bench.cache_warm.clear()
     return True
 
@@ -629,7 +662,7 @@ def prepare_fleet(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> boo
             if not run_tool(warm, first, extra, "%s remote warm-up" % first.name).ok:
                 return False
             bench.remote_warm[kind] = True
-        shutil.rmtree(os.path.join(bench.workdir, "fleet-cache"), ignore_errors=True)
+        discard(os.path.join(bench.workdir, "fleet-cache"))
     return True
 
 
@@ -821,7 +854,7 @@ def tree_pycs(top: str) -> List[Tuple[str, int]]:
 
 
 def measure_write_floor(tree: Tree, workdir: str, runs: int) -> Optional[dict]:
-    """Write the tree's pycs again (sizes only) after deleting every __pycache__,
+    """Write the tree's pycs again (sizes only) after removing every __pycache__,
     one process per core, as prepyc writes them; the median run's times."""
     items = tree_pycs(tree.root)
     if not items:
@@ -1017,9 +1050,9 @@ def bench_tree(bench: Bench, name: str, interp: Interp, tools, args, workdir: st
                 report_write_floor(tree, floor, limit,
                                    statistics.median(r.wall for r in results["prepyc"]))
     if not args.keep:
-        shutil.rmtree(tree.root, ignore_errors=True)
+        discard(tree.root)
         if copy is not None:
-            shutil.rmtree(copy.root, ignore_errors=True)
+            discard(copy.root)
 
 
 def main(argv=None) -> int:
@@ -1035,6 +1068,9 @@ def main(argv=None) -> int:
     if args.workdir:
         os.makedirs(args.workdir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="prepyc-bench-", dir=args.workdir)
+    global discard_dir
+    discard_dir = os.path.join(workdir, "discarded")
+    os.mkdir(discard_dir)
     tools = make_tools(interp, args.prepyc, os.path.join(workdir, "cache"))
     bench = Bench(interp)
     bench.tools = tools
