@@ -45,14 +45,16 @@ endif
 endif
 
 # Optional libraries, found with pkg-config; without them the build stays
-# libc-only and the feature says what to install (REMOTE=0 leaves both out).
+# libc-only and the feature says what to install (REMOTE=0 leaves them out).
 #   libcurl  --remote-cache http(s)://   (src/cache/store-http.c)
 #   hiredis  --remote-cache redis://     (src/cache/store-redis.c)
+#   libzstd  remote values compressed    (src/cache/compress.c)
 PKG_CONFIG ?= pkg-config
 REMOTE ?= 1
 ifeq ($(REMOTE),1)
 HAVE_CURL := $(shell $(PKG_CONFIG) --exists libcurl 2>/dev/null && echo 1)
 HAVE_HIREDIS := $(shell $(PKG_CONFIG) --exists hiredis 2>/dev/null && echo 1)
+HAVE_ZSTD := $(shell $(PKG_CONFIG) --exists libzstd 2>/dev/null && echo 1)
 endif
 ifeq ($(HAVE_CURL),1)
 ALL_CFLAGS += -DPREPYC_WITH_LIBCURL $(shell $(PKG_CONFIG) --cflags libcurl)
@@ -61,6 +63,10 @@ endif
 ifeq ($(HAVE_HIREDIS),1)
 ALL_CFLAGS += -DPREPYC_WITH_HIREDIS $(shell $(PKG_CONFIG) --cflags hiredis)
 LIBS += $(shell $(PKG_CONFIG) --libs hiredis)
+endif
+ifeq ($(HAVE_ZSTD),1)
+ALL_CFLAGS += -DPREPYC_WITH_ZSTD $(shell $(PKG_CONFIG) --cflags libzstd)
+LIBS += $(shell $(PKG_CONFIG) --libs libzstd)
 endif
 
 BUILD = build

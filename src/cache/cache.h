@@ -72,12 +72,13 @@ struct cache_remote_opts {
 	long timeout_ms;         /* a request (or a batch's round trip), connecting included */
 	const char *secret;      /* $PREPYC_REMOTE_CACHE_SECRET: sign and check entries; NULL: not */
 	const char *token;       /* $PREPYC_REMOTE_CACHE_TOKEN: HTTP bearer token; NULL: none */
+	int uncompressed;        /* $PREPYC_REMOTE_CACHE_COMPRESS=0: upload values as they are */
 };
 
 #define CACHE_REMOTE_CONNECT_TIMEOUT_MS 2000
 #define CACHE_REMOTE_TIMEOUT_MS 10000
 #define CACHE_REMOTE_OPTS_INIT \
-	{ 0, CACHE_REMOTE_CONNECT_TIMEOUT_MS, CACHE_REMOTE_TIMEOUT_MS, NULL, NULL }
+	{ 0, CACHE_REMOTE_CONNECT_TIMEOUT_MS, CACHE_REMOTE_TIMEOUT_MS, NULL, NULL, 0 }
 
 /*
  * What the remote stores did in a run, summed over them: in the disk

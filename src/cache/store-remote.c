@@ -14,6 +14,7 @@
 
 #include "blake2b.h"
 #include "cache-store.h"
+#include "compress.h"
 #include "store-disk.h"
 #include "util.h"
 #include "banned.h"
@@ -27,6 +28,7 @@ struct remote_store {
 	struct remote_transport *t;
 	char *display;           /* the URL for messages */
 	int read_only;
+	int compress;            /* upload values compressed when smaller (compress.h) */
 	int sign;                /* a secret: sign uploads, check lookups */
 	unsigned char tagkey[BLAKE2B_KEYBYTES];
 	size_t tagkeylen;
@@ -34,12 +36,18 @@ struct remote_store {
 	pthread_mutex_t tlock;   /* the transport (taken without `lock`, or after it) */
 	pthread_mutex_t lock;    /* everything below */
 	pthread_cond_t arrived;  /* a chunk of the prefetch's answers is in */
+	pthread_cond_t room;     /* a lookup took an answer, waits for one, or the end came */
 	/* the prefetch's answers, sorted by key */
 	unsigned char (*pkeys)[CACHE_KEY_LEN];
 	struct strbuf *pvals;
 	signed char *pstatus;    /* enum remote_status, PENDING; REMOTE_FAILED after a get took it */
 	size_t *porder;          /* the order to fetch them in: the caller's */
+	size_t *ppos;            /* per key: its place in porder */
 	size_t pn;
+	size_t taken_upto;       /* one past the furthest place in porder a lookup took */
+	size_t wanted_upto;      /* one past the furthest place a lookup waits for */
+	size_t held;             /* bytes of answers arrived and not taken */
+	int stopping;            /* the prefetch is no longer wanted (the flush or close) */
 	pthread_t fetcher;
 	int fetching;            /* the fetcher thread runs (or ran, not joined yet) */
 	double pstarted;         /* when the prefetch began */
@@ -50,7 +58,7 @@ struct remote_store {
 
 	struct cache_remote_stats st;
 	size_t errors;
-	int off, warned, warned_rejected;
+	int off, warned, warned_rejected, warned_unreadable;
 	double busy;             /* seconds spent on the server */
 };
 
@@ -90,32 +98,68 @@ static int same_tag(const unsigned char *a, const unsigned char *b)
 	return d == 0;
 }
 
-/* Check value `v` of `key`; 0 with its parts appended to `code` and `warnings`, else -1. */
+/* Whether the tag at `tag` is the one of `len` bytes at `data` for `key`. */
+static int tag_ok(const struct remote_store *r, const unsigned char *key, const void *data,
+		  size_t len, const unsigned char *tag)
+{
+	unsigned char want[REMOTE_TAG_LEN];
+
+	make_tag(r, key, data, len, want);
+	return same_tag(want, tag);
+}
+
+/*
+ * Check value `v` of `key`; 0 with its parts appended to `code` and
+ * `warnings`, -1 when it fails a check, COMPRESS_UNSUPPORTED when it is
+ * compressed and prepyc was built without libzstd.  A signed value's tag
+ * is checked before anything else is done with it.
+ */
 static int take_value(const struct remote_store *r, const unsigned char *key,
 		      const struct strbuf *v, struct strbuf *code, struct strbuf *warnings,
 		      unsigned char *sum)
 {
 	const unsigned char *p = (const unsigned char *)v->buf;
-	size_t size = disk_entry_size(p, v->len), code_len;
-	unsigned char tag[REMOTE_TAG_LEN];
+	struct strbuf plain = STRBUF_INIT;
+	size_t len = v->len, size, code_len;
+	int rc = -1;
 
-	if (!size || (v->len != size && v->len != size + REMOTE_TAG_LEN))
-		return -1;
-	if (disk_entry_check(p, size, key) < 0)
-		return -1;
-	if (r->sign) {
-		if (v->len != size + REMOTE_TAG_LEN)
+	if (compressed(p, len)) {
+		/* BODY: with a secret, all but the tag; without, the frame (a tag may follow) */
+		size_t body = r->sign ? (len >= REMOTE_TAG_LEN ? len - REMOTE_TAG_LEN : 0)
+				      : compressed_frame_size(p, len);
+
+		if (!compress_available())
+			return COMPRESS_UNSUPPORTED;
+		if (!body || (body != len && body + REMOTE_TAG_LEN != len))
 			return -1;
-		make_tag(r, key, p, size, tag);
-		if (!same_tag(tag, p + size))
+		if (r->sign && !tag_ok(r, key, p, body, p + body))
 			return -1;
+		if (decompress_value(p, body, REMOTE_VALUE_MAX, &plain) != COMPRESS_OK)
+			goto out;
+		p = (const unsigned char *)plain.buf;
+		len = plain.len;
+		size = disk_entry_size(p, len);
+		if (!size || len != size)
+			goto out;
+	} else {
+		/* without a secret, a tag that follows is not asked for */
+		size = disk_entry_size(p, len);
+		if (!size || (len != size && len != size + REMOTE_TAG_LEN))
+			goto out;
+		if (r->sign && (len != size + REMOTE_TAG_LEN || !tag_ok(r, key, p, size, p + size)))
+			goto out;
 	}
+	if (disk_entry_check(p, size, key) < 0)
+		goto out;
 	code_len = (size_t)get_le32(p + 48) | (size_t)get_le32(p + 52) << 16 << 16;
 	strbuf_add(code, p + DISK_HEADER_LEN, code_len);
 	strbuf_add(warnings, p + DISK_HEADER_LEN + code_len, size - DISK_HEADER_LEN - code_len);
 	if (sum)
 		memcpy(sum, p + DISK_SUM_OFFSET, CACHE_SUM_LEN); /* checked above */
-	return 0;
+	rc = 0;
+out:
+	strbuf_release(&plain);
+	return rc;
 }
 
 /* ---- faults ------------------------------------------------------------ */
@@ -165,10 +209,16 @@ static void io_init(struct remote_io *io, const struct remote_store *r)
 	io->max_errors = r->errors < REMOTE_MAX_ERRORS ? REMOTE_MAX_ERRORS - r->errors : 1;
 }
 
-static void note_rejected(struct remote_store *r)
+/* An entry not used: `why` is take_value()'s.  Under the lock. */
+static void note_rejected(struct remote_store *r, int why)
 {
 	r->st.rejected++;
-	if (!r->warned_rejected) {
+	if (why == COMPRESS_UNSUPPORTED && !r->warned_unreadable) {
+		r->warned_unreadable = 1;
+		warning("remote cache '%s': an entry is compressed with zstd and this prepyc was "
+			"built without it (install %s): compiling it locally", r->display,
+			compress_missing_hint());
+	} else if (why != COMPRESS_UNSUPPORTED && !r->warned_rejected) {
 		r->warned_rejected = 1;
 		warning("remote cache '%s': rejected an entry that failed its checks%s: compiling "
 			"it locally", r->display, r->sign ? " or authentication" : "");
@@ -208,6 +258,7 @@ static void fetch_chunk(struct remote_store *r, size_t at, size_t n)
 		size_t k = r->porder[at + i];
 
 		r->pvals[k] = values[i]; /* moved */
+		r->held += values[i].len;
 		r->pstatus[k] = status[i];
 	}
 	account(r, &io, started);
@@ -228,7 +279,10 @@ static void *fetch_all(void *arg)
 		int off;
 
 		pthread_mutex_lock(&r->lock);
-		off = r->off;
+		while (!r->off && !r->stopping && at >= r->wanted_upto &&
+		       (at > r->taken_upto + REMOTE_LOOKAHEAD || r->held > REMOTE_LOOKAHEAD_BYTES))
+			pthread_cond_wait(&r->room, &r->lock);
+		off = r->off || r->stopping;
 		pthread_mutex_unlock(&r->lock);
 		if (off)
 			break;
@@ -249,6 +303,10 @@ static void *fetch_all(void *arg)
 static void join_fetcher(struct remote_store *r)
 {
 	if (r->fetching) {
+		pthread_mutex_lock(&r->lock);
+		r->stopping = 1;
+		pthread_cond_broadcast(&r->room);
+		pthread_mutex_unlock(&r->lock);
 		pthread_join(r->fetcher, NULL);
 		r->fetching = 0;
 	}
@@ -275,6 +333,7 @@ static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[C
 	r->pvals = xcalloc(m, sizeof(*r->pvals));
 	r->pstatus = xcalloc(m, sizeof(*r->pstatus));
 	r->porder = xcalloc(m, sizeof(*r->porder));
+	r->ppos = xcalloc(m, sizeof(*r->ppos));
 	seen = xcalloc(m, 1);
 	for (i = 0; i < m; i++) {
 		strbuf_init(&r->pvals[i], 0);
@@ -288,6 +347,7 @@ static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[C
 
 		if (!seen[k]) {
 			seen[k] = 1;
+			r->ppos[k] = m;
 			r->porder[m++] = k;
 		}
 	}
@@ -308,6 +368,10 @@ static ssize_t prefetched(struct remote_store *r, const unsigned char *key)
 	if (!at)
 		return -1;
 	i = (size_t)(at - r->pkeys);
+	if (r->pstatus[i] == PENDING && r->ppos[i] + 1 > r->wanted_upto) {
+		r->wanted_upto = r->ppos[i] + 1;
+		pthread_cond_signal(&r->room);
+	}
 	while (r->pstatus[i] == PENDING)
 		pthread_cond_wait(&r->arrived, &r->lock);
 	return (ssize_t)i;
@@ -352,7 +416,7 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 	struct strbuf one = STRBUF_INIT, *v = &one;
 	signed char status;
 	ssize_t i;
-	int hit = 0;
+	int hit = 0, took;
 
 	pthread_mutex_lock(&r->lock);
 	i = prefetched(r, key);
@@ -364,8 +428,13 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 		status = r->pstatus[i];
 		/* taken: the value moves to us; a second lookup of the key asks again */
 		one = r->pvals[i];
+		r->held -= one.len;
 		strbuf_init(&r->pvals[i], 0);
 		r->pstatus[i] = REMOTE_FAILED;
+		if (r->ppos[i] + 1 > r->taken_upto) {
+			r->taken_upto = r->ppos[i] + 1;
+			pthread_cond_signal(&r->room);
+		}
 	} else {
 		status = fetch_one(r, key, v);
 	}
@@ -377,13 +446,14 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 		return 0;
 	}
 	/* its checks (a hash or two of it) and copies unlocked: lookups run on several threads */
-	hit = take_value(r, key, v, code, warnings, sum) == 0;
+	took = take_value(r, key, v, code, warnings, sum);
+	hit = took == 0;
 	strbuf_release(&one);
 	pthread_mutex_lock(&r->lock);
 	if (hit)
 		r->st.hits++;
 	else
-		note_rejected(r);
+		note_rejected(r, took);
 	pthread_mutex_unlock(&r->lock);
 	return hit;
 }
@@ -431,12 +501,19 @@ static int remote_put(struct cache_store *s, const unsigned char key[CACHE_KEY_L
 		      uint64_t *bytes)
 {
 	struct remote_store *r = (struct remote_store *)s;
-	struct strbuf v = STRBUF_INIT;
+	struct strbuf v = STRBUF_INIT, z = STRBUF_INIT;
 
 	if (r->read_only || r->off || (uint64_t)code_len + warnings_len > DISK_ENTRY_MAX_BODY)
 		return 0;
-	/* the hashing outside the lock */
+	/* the hashing and compressing outside the lock */
 	disk_entry_format(&v, key, code, code_len, warnings, warnings_len);
+	if (r->compress && compress_value(v.buf, v.len, &z) == 0) {
+		struct strbuf t = v;
+
+		v = z;
+		z = t;
+	}
+	strbuf_release(&z);
 	if (r->sign) {
 		unsigned char tag[REMOTE_TAG_LEN];
 
@@ -514,11 +591,13 @@ static void remote_close(struct cache_store *s, const char *label,
 	free(r->pvals);
 	free(r->pstatus);
 	free(r->porder);
+	free(r->ppos);
 	free(r->qhex);
 	free(r->qvals);
 	pthread_mutex_destroy(&r->lock);
 	pthread_mutex_destroy(&r->tlock);
 	pthread_cond_destroy(&r->arrived);
+	pthread_cond_destroy(&r->room);
 	free(r->display);
 	for (i = 0; i < sizeof(r->tagkey); i++) /* the secret's key: not left in freed memory */
 		((volatile unsigned char *)r->tagkey)[i] = 0;
@@ -592,6 +671,7 @@ struct cache_store *remote_store_new(struct remote_transport *t, const char *url
 	r->t = t;
 	r->display = remote_url_display(url);
 	r->read_only = o->read_only;
+	r->compress = !o->uncompressed;
 	if (o->secret && *o->secret) {
 		size_t len = strlen(o->secret);
 
@@ -607,5 +687,6 @@ struct cache_store *remote_store_new(struct remote_transport *t, const char *url
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->tlock, NULL);
 	pthread_cond_init(&r->arrived, NULL);
+	pthread_cond_init(&r->room, NULL);
 	return &r->base;
 }

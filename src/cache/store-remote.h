@@ -18,23 +18,35 @@
  * A value on the server (the key being the hex cache key: HTTP at
  * BASE/KEY[0:2]/KEY, Redis at "prepyc:KEY"):
  *
- *   value = ENTRY [TAG]
+ *   value = BODY [TAG]
+ *   BODY    ENTRY, or ENTRY compressed: one zstd frame (compress.h), which
+ *           writers built with libzstd send when it is smaller
  *   ENTRY   the disk store's entry, byte for byte (store-disk.h): header
  *           with magic, version, key and checksum, code, warnings
  *   TAG     32 bytes, keyed BLAKE2b-256 (blake2b.h) over
- *           "prepyc-remote-tag-1" NUL, the key, ENTRY; the BLAKE2b key is
+ *           "prepyc-remote-tag-1" NUL, the key, BODY; the BLAKE2b key is
  *           $PREPYC_REMOTE_CACHE_SECRET, or BLAKE2b-512 of it when longer
  *           than 64 bytes
  *
  * Writers with a secret append the tag, writers without do not.  A reader
- * checks ENTRY as the disk store checks a file (disk_entry_check()); with a
- * secret it also requires the tag and compares it in constant time.  An
- * entry that fails is "rejected": counted, one warning for the run, and a
- * miss (its file is compiled locally, the server's copy is left alone).
+ * with a secret first requires the tag and compares it in constant time
+ * (nothing unauthenticated is decompressed), then decompresses a zstd
+ * BODY (into at most REMOTE_VALUE_MAX bytes), then checks ENTRY as the
+ * disk store checks a file (disk_entry_check()).  An entry that fails is
+ * "rejected": counted, one warning for the run, and a miss (its file is
+ * compiled locally, the server's copy is left alone).  So is a compressed
+ * one read by a prepyc built without libzstd, with its own warning naming
+ * what to install.
  *
  * Prefetch: the keys, deduplicated, are fetched in the caller's order by
  * a thread of the store, REMOTE_PREFETCH_CHUNK at a time, while the
  * lookups of those already in go on (a lookup waits for its key's chunk).
+ * The thread stays at most REMOTE_LOOKAHEAD keys ahead of the furthest
+ * one a lookup took, holding at most about REMOTE_LOOKAHEAD_BYTES of
+ * answers not taken, unless a lookup waits for a key not asked yet: the
+ * answers held in memory stay bounded, and the memory of those taken is
+ * used again for the next ones (fresh memory costs a page fault per 4 KiB,
+ * which on a VM costs more than the bytes' journey from the server).
  * Uploads are queued and sent REMOTE_QUEUE_MAX bytes at a time and at the
  * flush.  The transport is used by one thread at a time (a mutex).
  *
@@ -60,8 +72,15 @@
 #define REMOTE_REDIS_PREFIX "prepyc:"
 /* The largest value read from a server: a disk entry's bound, and the tag. */
 #define REMOTE_VALUE_MAX ((size_t)256 << 20)
-/* Keys a prefetch asks at a time: the lookups of a chunk go on while the next comes. */
-#define REMOTE_PREFETCH_CHUNK 512
+/*
+ * Keys a prefetch asks at a time: the lookups of a chunk go on while the
+ * next comes (small enough that the first lookups need not wait for long:
+ * the plan puts the largest files first).
+ */
+#define REMOTE_PREFETCH_CHUNK 128
+/* How far the prefetch may run ahead of the lookups: keys, and bytes held. */
+#define REMOTE_LOOKAHEAD (8 * REMOTE_PREFETCH_CHUNK)
+#define REMOTE_LOOKAHEAD_BYTES ((size_t)24 << 20)
 /* Uploads are sent when this many bytes are queued, and at the end of the run. */
 #define REMOTE_QUEUE_MAX ((size_t)32 << 20)
 

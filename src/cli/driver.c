@@ -409,9 +409,11 @@ static int remote_options(const struct driver_opts *d, struct option_list *urls,
 			  struct cache_remote_opts *o)
 {
 	const char *env = getenv("PREPYC_REMOTE_CACHE"), *ro = getenv("PREPYC_REMOTE_CACHE_READ_ONLY");
+	const char *z = getenv("PREPYC_REMOTE_CACHE_COMPRESS");
 	size_t i;
 
 	o->read_only = d->remote_read_only || (ro && *ro && strcmp(ro, "0"));
+	o->uncompressed = z && !strcmp(z, "0");
 	o->secret = getenv("PREPYC_REMOTE_CACHE_SECRET");
 	o->token = getenv("PREPYC_REMOTE_CACHE_TOKEN");
 	if (parse_seconds(d->remote_timeout, "PREPYC_REMOTE_CACHE_TIMEOUT", &o->timeout_ms) < 0 ||

@@ -93,6 +93,9 @@ static const char *const features[] = {
 #ifdef PREPYC_WITH_HIREDIS
 	"hiredis",
 #endif
+#ifdef PREPYC_WITH_ZSTD
+	"zstd",
+#endif
 	NULL
 };
 

@@ -23,6 +23,7 @@ struct cache_phase {
 	size_t *order;            /* item indexes grouped by file */
 	atomic_size_t kept;       /* bytes of sources kept loaded */
 	unsigned char *keyed;     /* per file of `files`: its items keyed (source read) */
+	int batching;             /* a remote store: every key, then the lookups */
 };
 
 /* An entry's extra: the dfile it was compiled with and where its records start; -1 if malformed. */
@@ -112,6 +113,14 @@ static void key_file(void *arg, size_t k)
 		run_item_key(r, it);
 	}
 	cp->keyed[k] = 1;
+	/*
+	 * Batching: the lookups come after every file is keyed, so the source
+	 * is not kept meanwhile (a miss reads it again, and keys it again:
+	 * key_gen): the next file's read reuses its memory, where keeping
+	 * them all would cost a page fault per 4 KiB of the tree.
+	 */
+	if (cp->batching)
+		strbuf_release(&f->in.data);
 }
 
 /* Look file k's keyed items up; keep its source for the compile after a miss (within bounds). */
@@ -152,28 +161,18 @@ static void lookup_file(void *arg, size_t k)
 	get_file(arg, k);
 }
 
-/*
- * Between the passes of a batching cache: the keys of every file keyed
- * go to cache_prefetch() at once.  The sources stay loaded meanwhile
- * only within CACHE_KEEP_MAX (the lookups need the keys, not the sources).
- */
+/* Between the passes of a batching cache: the keys of every file keyed, to cache_prefetch() at once. */
 static void prefetch(struct cache_phase *cp)
 {
 	struct run *r = cp->r;
 	unsigned char (*keys)[CACHE_KEY_LEN] = xcalloc(r->plan.nitems + 1, sizeof(*keys));
-	size_t i, k, n = 0, held = 0;
+	size_t i, k, n = 0;
 
 	for (k = 0; k < cp->nfiles; k++) {
-		struct file *f = cp->files[k];
-
 		if (!cp->keyed[k])
 			continue;
 		for (i = 0; i < cp->count[k]; i++)
 			memcpy(keys[n++], r->plan.items[cp->order[cp->first[k] + i]].key, CACHE_KEY_LEN);
-		if (held + f->in.data.len > CACHE_KEEP_MAX)
-			strbuf_release(&f->in.data);
-		else
-			held += f->in.data.len;
 	}
 	cache_prefetch(r->o->cache, (const unsigned char (*)[CACHE_KEY_LEN])keys, n);
 	free(keys);
@@ -281,7 +280,8 @@ size_t cache_phase(struct run *r)
 	group_items(&cp);
 	cp.keyed = xcalloc(cp.nfiles + 1, 1);
 	/* threads only past 64 files: below, starting them costs more than they save */
-	if (cache_batches(r->o->cache)) {
+	cp.batching = cache_batches(r->o->cache);
+	if (cp.batching) {
 		/* a remote store: every key first, asked in one batch, then the hits taken */
 		parallel_for(cp.nfiles, parallel_threads(cp.nfiles, 65, 2), key_file, &cp);
 		prefetch(&cp);

@@ -16,7 +16,10 @@
  * keyed and looked up in one go.
  *
  * A file's source read for the lookups stays loaded for the compile after
- * a miss, up to a total of CACHE_KEEP_MAX bytes (beyond, it is read again).
+ * a miss, up to a total of CACHE_KEEP_MAX bytes (beyond, it is read again);
+ * with a cache that batches, it is dropped once keyed (a miss reads it
+ * again): holding every source until the lookups would cost a page fault
+ * per 4 KiB of the tree.
  * Duplicates' non-writers are not looked up (their writer is).  A signal
  * (pool_interrupted()) stops the lookups after the file at hand, whose pyc
  * is whole.

@@ -14,7 +14,9 @@ missing (``prepyc --version`` lists libcurl and hiredis).
   one that answers garbage each leave a complete, correct tree, one warning
   and exit status 0 within a generous bound; with PREPYC_REMOTE_CACHE_SECRET
   set, entries altered on the server (a valid checksum but a wrong or
-  missing tag) are rejected, counted, and compiled locally.
+  missing tag) are rejected, counted, and compiled locally; with libzstd,
+  values travel compressed, uncompressed ones are still read, and a
+  damaged frame is rejected.
 """
 
 import hashlib
@@ -325,7 +327,9 @@ class FaultTests(RemoteCase):
                 with self.subTest(kind=kind, tag=name):
                     s = self.start(kind)
                     a, _ = self.machine('signer-%s-%s' % (kind, name))
-                    r = self.pp(a, s.url, PREPYC_REMOTE_CACHE_SECRET='s3cret key')
+                    # the entries as they are, so that 'altered' edits a valid one
+                    r = self.pp(a, s.url, PREPYC_REMOTE_CACHE_SECRET='s3cret key',
+                                PREPYC_REMOTE_CACHE_COMPRESS='0')
                     self.assertEqual(r.rc, 0, str(r))
                     self.assertNotIn('s3cret', r.err + r.out)
                     # untouched, they are hits with the secret
@@ -344,6 +348,61 @@ class FaultTests(RemoteCase):
                     self.assertEqual(len([w for w in warnings_of(r.err) if 'rejected' in w]), 1,
                                      str(r))
                     self.assertNotIn('s3cret', r.err + r.out)
+
+    def values(self, kind, s):
+        """Every value on the server `s`."""
+        if kind == 'redis':
+            return [s.command('GET', k) for k in s.keys()]
+        out = []
+        for path in s.entries():
+            with open(path, 'rb') as f:
+                out.append(f.read())
+        return out
+
+    def test_compressed_values(self):
+        """With libzstd, values travel as zstd frames (the larger ones); a
+        writer with PREPYC_REMOTE_CACHE_COMPRESS=0 sends them as they are; a
+        reader takes both, signed or not; a damaged frame is rejected."""
+        if 'zstd' not in self.features:
+            self.skipTest('prepyc built without libzstd')
+        zstd = b'\x28\xb5\x2f\xfd'
+        for kind in self.kinds:
+            for compress, secret in (('1', ''), ('0', ''), ('1', 's3cret')):
+                with self.subTest(kind=kind, compress=compress, secret=secret):
+                    s = self.start(kind)
+                    keys = dict(PREPYC_REMOTE_CACHE_SECRET=secret) if secret else {}
+                    a, _ = self.machine('zw-%s-%s%s' % (kind, compress, secret))
+                    r = self.pp(a, s.url, PREPYC_REMOTE_CACHE_COMPRESS=compress, **keys)
+                    self.assertEqual(r.rc, 0, str(r))
+                    vals = self.values(kind, s)
+                    self.assertEqual(len(vals), len(MODULES))
+                    framed = [v for v in vals if v.startswith(zstd)]
+                    if compress == '1':
+                        # util.py and deep.py shrink for sure
+                        self.assertGreaterEqual(len(framed), 2, [v[:8] for v in vals])
+                    else:
+                        self.assertEqual(framed, [])
+                    b, _ = self.machine('zr-%s-%s%s' % (kind, compress, secret))
+                    r = self.pp(b, s.url, **keys)
+                    self.assertEqual(self.from_cache(r), len(MODULES), str(r))
+                    self.assert_complete(b, r)
+        s = self.start('redis' if 'hiredis' in self.features else 'http')
+        kind = 'redis' if 'hiredis' in self.features else 'http'
+        a, _ = self.machine('zdamage-w')
+        self.assertEqual(self.pp(a, s.url).rc, 0)
+
+        def damage(key, v):
+            if not v.startswith(zstd):
+                return v
+            return v[:len(v) // 2] + bytes([v[len(v) // 2] ^ 0x55]) + v[len(v) // 2 + 1:-2]
+
+        self.tamper(kind, s, damage)
+        c, _ = self.machine('zdamage-r')
+        r = self.pp(c, s.url, ['--remote-cache-read-only'])
+        self.assert_complete(c, r)
+        st = remote_stats(r)
+        self.assertGreaterEqual(st.get('rejected', 0), 2, str(r))
+        self.assertEqual(st.get('rejected', 0) + st.get('hits', 0), len(MODULES), str(r))
 
     def test_bad_urls_and_options(self):
         root, _ = self.machine('urls')

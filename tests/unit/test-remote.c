@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cache-util.h"
 #include "store-disk.h"
+#include "compress.h"
 #include "store-remote.h"
 
 struct fake {
@@ -178,8 +179,70 @@ TEST(remote_store_round_trip_and_batches)
 	CHECK_INT((int)st.hits, 10);
 	CHECK_INT((int)st.misses, 2);
 	CHECK_INT((int)st.errors, 0);
-	/* the value on the server is the disk entry, byte for byte */
-	CHECK_INT((int)f.val[0].len, (int)disk_entry_size(f.val[0].buf, f.val[0].len));
+	/* the value on the server is the disk entry, byte for byte, compressed with libzstd */
+	if (compress_available()) {
+		struct strbuf plain = STRBUF_INIT;
+
+		CHECK(compressed(f.val[0].buf, f.val[0].len));
+		CHECK_INT(decompress_value(f.val[0].buf, f.val[0].len, 1 << 20, &plain), COMPRESS_OK);
+		CHECK_INT((int)plain.len, (int)disk_entry_size(plain.buf, plain.len));
+		strbuf_release(&plain);
+	} else {
+		CHECK_INT((int)f.val[0].len, (int)disk_entry_size(f.val[0].buf, f.val[0].len));
+	}
+	fake_release(&f);
+}
+
+TEST(remote_store_compressed_values)
+{
+	struct fake f;
+	struct cache_remote_stats st;
+	struct strbuf z = STRBUF_INIT, back = STRBUF_INIT;
+	char big[4096];
+	size_t i;
+
+	/* compress.h: a round trip, bounds, damage; declines what does not shrink */
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (char)("pyc"[i % 3]);
+	if (compress_available()) {
+		CHECK_INT(compress_value(big, sizeof(big), &z), 0);
+		CHECK(z.len < sizeof(big) && compressed(z.buf, z.len));
+		CHECK_INT((int)compressed_frame_size(z.buf, z.len), (int)z.len);
+		CHECK_INT(decompress_value(z.buf, z.len, sizeof(big), &back), COMPRESS_OK);
+		CHECK(back.len == sizeof(big) && !memcmp(back.buf, big, sizeof(big)));
+		CHECK_INT(decompress_value(z.buf, z.len, sizeof(big) - 1, &back), COMPRESS_BAD);
+		CHECK_INT(decompress_value(z.buf, z.len - 1, sizeof(big), &back), COMPRESS_BAD);
+		strbuf_addch(&z, 0); /* trailing bytes: not one frame */
+		CHECK_INT(decompress_value(z.buf, z.len, sizeof(big), &back), COMPRESS_BAD);
+		CHECK_INT(compress_value("ab", 2, &z), -1);
+	} else {
+		CHECK_INT(compress_value(big, sizeof(big), &z), -1);
+		CHECK_INT(decompress_value(big, sizeof(big), sizeof(big), &back), COMPRESS_UNSUPPORTED);
+	}
+	strbuf_release(&z);
+	strbuf_release(&back);
+	if (!compress_available())
+		return;
+	/* a damaged frame is rejected, with a secret or without */
+	memset(&f, 0, sizeof(f));
+	fill(&f, 3, NULL);
+	CHECK(compressed(f.val[0].buf, f.val[0].len)); /* the small ones may not shrink */
+	f.val[0].buf[f.val[0].len / 2] ^= 0x55;
+	CHECK_INT(lookups(&f, 3, NULL, &st), 2);
+	CHECK_INT((int)st.rejected, 1);
+	strbuf_setlen(&f.val[0], f.val[0].len - 3);
+	CHECK_INT(lookups(&f, 3, NULL, &st), 2);
+	CHECK_INT((int)st.rejected, 1);
+	fake_release(&f);
+	/* signed: read with the secret, and without it (the tag is not asked for) */
+	memset(&f, 0, sizeof(f));
+	fill(&f, 3, "k");
+	CHECK(compressed(f.val[0].buf, f.val[0].len));
+	CHECK_INT(lookups(&f, 3, "k", &st), 3);
+	CHECK_INT(lookups(&f, 3, NULL, &st), 3);
+	f.val[2].buf[f.val[2].len / 2] ^= 0x55; /* the frame, under a tag that no longer fits */
+	CHECK_INT(lookups(&f, 3, "k", &st), 2);
+	CHECK_INT((int)st.rejected, 1);
 	fake_release(&f);
 }
 
