@@ -27,6 +27,7 @@ struct http_transport {
 	char *base_url;               /* without a trailing '/' */
 	struct curl_slist *headers;
 	CURLM *multi;
+	CURL *handles[HTTP_WINDOW];   /* one per slot of the window, reset and used again */
 	long connect_ms, timeout_ms;
 };
 
@@ -50,6 +51,13 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 		x->too_large = 1;
 		return 0; /* curl fails the transfer */
 	}
+	if (!x->body->len) { /* the whole value's room at once, not grown a piece at a time */
+		curl_off_t whole = -1;
+
+		if (curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &whole) == CURLE_OK &&
+		    whole > 0 && (uint64_t)whole <= REMOTE_VALUE_MAX)
+			strbuf_grow(x->body, (size_t)whole);
+	}
 	strbuf_add(x->body, data, size * n);
 	return size * n;
 }
@@ -64,19 +72,23 @@ static size_t on_upload(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Start key i of `b` in slot k of the window (`x`); -1 when curl cannot. */
 static int start(struct http_transport *t, struct remote_batch *b, int put, struct xfer *x,
-		 size_t i)
+		 size_t k, size_t i)
 {
 	const char *hex = b->hex[i];
-	char *url = xstrfmt("%s/%.2s/%s", t->base_url, hex, hex);
+	char *url;
 
 	memset(x, 0, sizeof(*x));
 	x->i = i;
-	x->h = curl_easy_init();
-	if (!x->h) {
-		free(url);
+	if (t->handles[k])
+		curl_easy_reset(t->handles[k]);
+	else
+		t->handles[k] = curl_easy_init();
+	x->h = t->handles[k];
+	if (!x->h)
 		return -1;
-	}
+	url = xstrfmt("%s/%.2s/%s", t->base_url, hex, hex);
 	curl_easy_setopt(x->h, CURLOPT_URL, url);
 	free(url);
 	curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
@@ -102,7 +114,6 @@ static int start(struct http_transport *t, struct remote_batch *b, int put, stru
 		x->body = &b->values[i];
 	}
 	if (curl_multi_add_handle(t->multi, x->h) != CURLM_OK) {
-		curl_easy_cleanup(x->h);
 		x->h = NULL;
 		return -1;
 	}
@@ -147,8 +158,7 @@ static void finish(struct http_transport *t, struct remote_batch *b, struct remo
 	if (x->body && *status != REMOTE_DONE)
 		strbuf_reset(x->body);
 	curl_multi_remove_handle(t->multi, x->h);
-	curl_easy_cleanup(x->h);
-	x->h = NULL;
+	x->h = NULL; /* the handle stays in t->handles, for the slot's next transfer */
 }
 
 static void run_batch(struct http_transport *t, struct remote_batch *b, struct remote_io *io,
@@ -166,7 +176,7 @@ static void run_batch(struct http_transport *t, struct remote_batch *b, struct r
 		for (k = 0; k < HTTP_WINDOW && next < b->n; k++) {
 			if (slots[k].h || io->off || io->errors >= io->max_errors)
 				continue;
-			if (start(t, b, put, &slots[k], next) < 0) {
+			if (start(t, b, put, &slots[k], k, next) < 0) {
 				remote_io_fail(io, 1, "cannot start a transfer");
 				break;
 			}
@@ -201,7 +211,6 @@ static void run_batch(struct http_transport *t, struct remote_batch *b, struct r
 		if (slots[k].body)
 			strbuf_reset(slots[k].body);
 		curl_multi_remove_handle(t->multi, slots[k].h);
-		curl_easy_cleanup(slots[k].h);
 	}
 	free(slots);
 }
@@ -219,7 +228,11 @@ static void http_put(struct remote_transport *rt, struct remote_batch *b, struct
 static void http_free(struct remote_transport *rt)
 {
 	struct http_transport *t = (struct http_transport *)rt;
+	size_t k;
 
+	for (k = 0; k < HTTP_WINDOW; k++)
+		if (t->handles[k])
+			curl_easy_cleanup(t->handles[k]);
 	curl_multi_cleanup(t->multi);
 	curl_slist_free_all(t->headers);
 	free(t->base_url);
