@@ -4,6 +4,8 @@
  * real transports (Redis, HTTP) are tested end to end (tests/e2e/test_remote.py).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <unistd.h>
+
 #include "cache-util.h"
 #include "store-disk.h"
 #include "compress.h"
@@ -288,6 +290,98 @@ TEST(remote_store_damaged_values_are_rejected)
 	CHECK_INT((int)st.rejected, 3);
 	CHECK_INT((int)st.errors, 0);
 	fake_release(&f);
+}
+
+/* A server that holds every key: its value made from the key (the code is the key's hex). */
+struct gen {
+	struct remote_transport base;
+	size_t gets;
+};
+
+static void gen_get(struct remote_transport *t, struct remote_batch *b, struct remote_io *io)
+{
+	size_t i, k;
+
+	for (i = 0; i < b->n; i++) {
+		unsigned char key[CACHE_KEY_LEN];
+
+		for (k = 0; k < CACHE_KEY_LEN; k++) {
+			unsigned v;
+
+			sscanf(b->hex[i] + 2 * k, "%2x", &v);
+			key[k] = (unsigned char)v;
+		}
+		disk_entry_format(&b->values[i], key, b->hex[i], 2 * CACHE_KEY_LEN, "", 0);
+		b->status[i] = REMOTE_DONE;
+		((struct gen *)t)->gets++;
+		io->requests++;
+	}
+}
+
+static void gen_put(struct remote_transport *t, struct remote_batch *b, struct remote_io *io)
+{
+	size_t i;
+
+	(void)t;
+	(void)io;
+	for (i = 0; i < b->n; i++)
+		b->status[i] = REMOTE_DONE;
+}
+
+static void gen_free(struct remote_transport *t)
+{
+	(void)t;
+}
+
+static const struct remote_transport_ops gen_ops = { gen_get, gen_put, gen_free };
+
+/* Prefetch keys 0..n-1, then look up those with i % step == 0, in order or backwards. */
+static size_t gen_lookups(struct gen *g, size_t n, size_t step, int backwards)
+{
+	struct cache_remote_opts o = CACHE_REMOTE_OPTS_INIT;
+	struct cache_store *s;
+	unsigned char (*keys)[CACHE_KEY_LEN] = xcalloc(n, CACHE_KEY_LEN);
+	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT;
+	struct cache_remote_stats st;
+	size_t i, hits = 0;
+
+	memset(g, 0, sizeof(*g));
+	g->base.ops = &gen_ops;
+	s = remote_store_new(&g->base, "redis://host/0", &o);
+	for (i = 0; i < n; i++)
+		make_key(keys[i], (int)i);
+	s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])keys, n);
+	for (i = 0; i < n; i += step) {
+		size_t k = backwards ? n - 1 - i : i;
+
+		strbuf_reset(&code);
+		hits += s->ops->get(s, keys[k], &code, &warn) == 1 &&
+			code.len == 2 * CACHE_KEY_LEN;
+	}
+	close_store(s, &st); /* joins the prefetch, wherever it is */
+	strbuf_release(&code);
+	strbuf_release(&warn);
+	free(keys);
+	return hits;
+}
+
+TEST(remote_prefetch_stays_ahead_without_a_stall)
+{
+	struct gen g;
+	size_t n = 4 * REMOTE_LOOKAHEAD + 77;
+
+	alarm(120); /* a deadlock fails the run rather than hanging it */
+	/* in order: the prefetch waits for the lookups now and then, never for good */
+	CHECK_INT((int)gen_lookups(&g, n, 1, 0), (int)n);
+	CHECK_INT((int)g.gets, (int)n);
+	/* backwards: the first lookup waits for the last key, so the prefetch runs on */
+	CHECK_INT((int)gen_lookups(&g, n, 1, 1), (int)n);
+	/* keys never taken do not hold it back */
+	CHECK_INT((int)gen_lookups(&g, n, 3, 0), (int)((n + 2) / 3));
+	/* one lookup, then the end: the prefetch stops where it is, and the close returns */
+	CHECK_INT((int)gen_lookups(&g, n, n, 0), 1);
+	CHECK(g.gets < n);
+	alarm(0);
 }
 
 TEST(remote_store_errors_switch_it_off)
