@@ -116,36 +116,34 @@ static int pyc_stat(const struct verify_ctx *ctx, const char *pyc, struct buildl
 }
 
 /*
- * The build log's entry of v's pyc when it alone says the pyc is ok
- * (check.h), else NULL; the pyc's stat data into *pst.
+ * Does the build log alone say v's pyc is ok (check.h)?  Its entry into
+ * *e, the pyc's stat data into *pst.
  */
-static const struct buildlog_entry *ok_by_log(const struct verify_ctx *ctx,
-					      const struct check_verdict *v,
-					      const struct buildlog_stat *src,
-					      struct buildlog_stat *pst)
+static int ok_by_log(const struct verify_ctx *ctx, const struct check_verdict *v,
+		     const struct buildlog_stat *src, struct buildlog_entry *e,
+		     struct buildlog_stat *pst)
 {
-	const struct buildlog_entry *e = buildlog_find(ctx->log, v->pyc);
 	const struct target *t = v->t;
 	struct pyc_header h;
 
-	if (!e || !(e->flags & BUILDLOG_BODY_OK) || !buildlog_stat_equal(&e->src, src) ||
+	if (!buildlog_find(ctx->log, v->pyc, e) || !(e->flags & BUILDLOG_BODY_OK) || !buildlog_stat_equal(&e->src, src) ||
 	    pyc_header_parse(&t->fmt, e->hdr, e->hlen, &h) != 0 || h.len != e->hlen ||
 	    memcmp(h.magic, t->fmt.magic, PYC_MAGIC_LEN) ||
 	    (ctx->want_mode >= 0 && (int)h.kind != ctx->want_mode))
-		return NULL;
+		return 0;
 	if (h.kind == PYC_KIND_TIMESTAMP
 		    ? h.mtime32 != pyc_mtime32(v->src->mtime_sec, v->src->mtime_nsec) ||
 			      h.size32 != (uint32_t)(v->src->size & 0xFFFFFFFFu)
 		    : !t->has_hash_pycs) /* the hash matched the source of this stat */
-		return NULL;
-	return pyc_stat(ctx, v->pyc, pst) == 0 && buildlog_stat_equal(&e->pyc, pst) ? e : NULL;
+		return 0;
+	return pyc_stat(ctx, v->pyc, pst) == 0 && buildlog_stat_equal(&e->pyc, pst);
 }
 
 static void verify_one(void *arg, size_t i)
 {
 	struct verify_ctx *ctx = arg;
 	struct check_verdict *v = &ctx->c->v[ctx->first + i];
-	const struct buildlog_entry *e;
+	struct buildlog_entry e;
 	struct buildlog_stat src, pst;
 	unsigned char hdr[BUILDLOG_HEADER_MAX];
 	size_t hlen = 0;
@@ -162,11 +160,10 @@ static void verify_one(void *arg, size_t i)
 		return;
 	}
 	buildlog_stat_of_source(&src, v->src);
-	e = ok_by_log(ctx, v, &src, &pst);
-	if (e) {
+	if (ok_by_log(ctx, v, &src, &e, &pst)) {
 		v->status = PYC_OK;
 		v->detail[0] = '\0';
-		buildlog_record(ctx->log, v->pyc, &src, &pst, e->hdr, e->hlen, e->flags);
+		buildlog_record(ctx->log, v->pyc, &src, &pst, e.hdr, e.hlen, e.flags);
 		return;
 	}
 	v->status = verify_pyc_stat(v->t, v->pyc, v->src, ctx->want_mode, v->detail,

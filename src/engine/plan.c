@@ -194,7 +194,7 @@ struct fresh_ctx {
  */
 static int fresh_by_log(const struct fresh_ctx *c, const struct file *f,
 			const struct buildlog_stat *src, struct buildlog_stat *st,
-			const struct buildlog_entry **ents)
+			struct buildlog_entry *ents)
 {
 	const struct item *items = &c->p->items[f->first];
 	unsigned char want[PYC_HEADER_MAX], nohash[8] = { 0 };
@@ -204,16 +204,16 @@ static int fresh_by_log(const struct fresh_ctx *c, const struct file *f,
 	int k;
 
 	for (k = 0; k < f->nlevels; k++) {
-		const struct buildlog_entry *e = buildlog_find(c->log, items[k].pyc);
+		struct buildlog_entry *e = &ents[k];
 		struct stat now;
 
-		if (!e || e->hlen != n || memcmp(e->hdr, want, cmp) ||
-		    !buildlog_stat_equal(&e->src, src) || stat(items[k].pyc, &now) < 0)
+		if (!buildlog_find(c->log, items[k].pyc, e) || e->hlen != n ||
+		    memcmp(e->hdr, want, cmp) || !buildlog_stat_equal(&e->src, src) ||
+		    stat(items[k].pyc, &now) < 0)
 			return 0;
 		buildlog_stat_of(&st[k], &now);
 		if (!buildlog_stat_equal(&e->pyc, &st[k]))
 			return 0;
-		ents[k] = e;
 	}
 	return 1;
 }
@@ -222,9 +222,9 @@ static int fresh_by_log(const struct fresh_ctx *c, const struct file *f,
 static unsigned kept_flags(const struct buildlog *log, const char *pyc,
 			   const struct buildlog_stat *st)
 {
-	const struct buildlog_entry *e = buildlog_find(log, pyc);
+	struct buildlog_entry e;
 
-	return e && buildlog_stat_equal(&e->pyc, st) ? e->flags : 0;
+	return buildlog_find(log, pyc, &e) && buildlog_stat_equal(&e.pyc, st) ? e.flags : 0;
 }
 
 /* Are all pycs of candidate i fresh?  For hash pycs this reads and hashes the source. */
@@ -235,15 +235,15 @@ static void fresh_one(void *arg, size_t i)
 	const struct item *items = &c->p->items[f->first];
 	unsigned char hdr[PYC_HEADER_MAX], want[PYC_HEADER_MAX];
 	struct buildlog_stat src, st[PLAN_MAX_LEVELS + 1];
-	const struct buildlog_entry *ents[PLAN_MAX_LEVELS + 1];
+	struct buildlog_entry ents[PLAN_MAX_LEVELS + 1];
 	size_t n;
 	int k;
 
 	buildlog_stat_of_source(&src, f->src);
 	if (c->log && fresh_by_log(c, f, &src, st, ents)) {
 		for (k = 0; k < f->nlevels; k++)
-			buildlog_record(c->log, items[k].pyc, &src, &st[k], ents[k]->hdr,
-					ents[k]->hlen, ents[k]->flags);
+			buildlog_record(c->log, items[k].pyc, &src, &st[k], ents[k].hdr,
+					ents[k].hlen, ents[k].flags);
 		f->state = FS_FRESH;
 		return;
 	}

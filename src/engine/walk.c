@@ -169,13 +169,13 @@ static void list_pycache(const struct walk_shared *sh, const char *dir, int dfd,
 	unsigned char type;
 
 	if (sh->log && lstat(path, &rec.st) == 0 && S_ISDIR(rec.st.st_mode)) {
-		const struct walklog_dir *wd = walklog_find(sh->log, path, &rec.st);
+		struct walklog_dir wd;
 		const unsigned char *p;
 		size_t k;
 
-		if (wd) {
+		if (walklog_find(sh->log, path, &rec.st, &wd)) {
 			add_entry(list, xstrdup(path), ENTRY_PYCACHE, NULL, depth);
-			for (k = 0, p = wd->names; k < wd->nnames; k++) {
+			for (k = 0, p = wd.names; k < wd.nnames; k++) {
 				char *full = path_join(path, (const char *)p + 1);
 
 				pycache_entry(AT_FDCWD, full, path, (const char *)p + 1, depth, list);
@@ -312,10 +312,10 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 	int errors = 0, e;
 
 	if (sh->log && stat(dir, &rec.st) == 0 && S_ISDIR(rec.st.st_mode)) {
-		const struct walklog_dir *wd = walklog_find(sh->log, dir, &rec.st);
+		struct walklog_dir wd;
 
-		if (wd)
-			return replay_dir(sh, dir, depth, wd, list, subdirs);
+		if (walklog_find(sh->log, dir, &rec.st, &wd))
+			return replay_dir(sh, dir, depth, &wd, list, subdirs);
 		rec.on = 1;
 	}
 	r = xmalloc(sizeof(*r));
