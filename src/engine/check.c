@@ -34,6 +34,7 @@ static void add_target(struct check_result *c, const struct check_opts *o, const
 	int j;
 
 	plan_build(&p, &po, t, list);
+	ALLOC_GROW(c->v, st_add(c->nr, p.nitems), c->alloc); /* sized once: never copied */
 	for (k = 0; k < p.nfiles; k++) {
 		struct file *f = &p.files[k];
 
@@ -139,39 +140,44 @@ static int ok_by_log(const struct verify_ctx *ctx, const struct check_verdict *v
 	return pyc_stat(ctx, v->pyc, pst) == 0 && buildlog_stat_equal(&e->pyc, pst);
 }
 
-static void verify_one(void *arg, size_t i)
+/* The verdict on v's pyc; why it is not ok into detail[0..dlen). */
+static enum pyc_status verify(const struct verify_ctx *ctx, const struct check_verdict *v,
+			      char *detail, size_t dlen)
 {
-	struct verify_ctx *ctx = arg;
-	struct check_verdict *v = &ctx->c->v[ctx->first + i];
 	struct buildlog_entry e;
 	struct buildlog_stat src, pst;
 	unsigned char hdr[BUILDLOG_HEADER_MAX];
 	size_t hlen = 0;
 	struct stat st;
+	enum pyc_status status;
 
-	if (ctx->bundle) {
-		v->status = bundle_verify(ctx->bundle, v->t, v->pyc, v->src, ctx->want_mode,
-					  v->detail, sizeof(v->detail));
-		return;
-	}
-	if (!ctx->log) {
-		v->status = verify_pyc(v->t, v->pyc, v->src, ctx->want_mode, v->detail,
-				       sizeof(v->detail));
-		return;
-	}
+	detail[0] = '\0';
+	if (ctx->bundle)
+		return bundle_verify(ctx->bundle, v->t, v->pyc, v->src, ctx->want_mode, detail,
+				     dlen);
+	if (!ctx->log)
+		return verify_pyc(v->t, v->pyc, v->src, ctx->want_mode, detail, dlen);
 	buildlog_stat_of_source(&src, v->src);
 	if (ok_by_log(ctx, v, &src, &e, &pst)) {
-		v->status = PYC_OK;
-		v->detail[0] = '\0';
 		buildlog_record(ctx->log, v->pyc, &src, &pst, e.hdr, e.hlen, e.flags);
-		return;
+		return PYC_OK;
 	}
-	v->status = verify_pyc_stat(v->t, v->pyc, v->src, ctx->want_mode, v->detail,
-				    sizeof(v->detail), &st, hdr, sizeof(hdr), &hlen);
-	if (v->status == PYC_OK) {
+	status = verify_pyc_stat(v->t, v->pyc, v->src, ctx->want_mode, detail, dlen, &st, hdr,
+				 sizeof(hdr), &hlen);
+	if (status == PYC_OK) {
 		buildlog_stat_of(&pst, &st);
 		buildlog_record(ctx->log, v->pyc, &src, &pst, hdr, hlen, BUILDLOG_BODY_OK);
 	}
+	return status;
+}
+
+static void verify_one(void *arg, size_t i)
+{
+	struct verify_ctx *ctx = arg;
+	struct check_verdict *v = &ctx->c->v[ctx->first + i];
+	char detail[200];
+	v->status = verify(ctx, v, detail, sizeof(detail));
+	v->detail = detail[0] ? xstrdup(detail) : NULL;
 }
 
 /* inventory_build_with()'s way to a bundle's source. */
@@ -235,8 +241,10 @@ void check_release(struct check_result *c)
 {
 	size_t k;
 
-	for (k = 0; k < c->nr; k++)
+	for (k = 0; k < c->nr; k++) {
 		free(c->v[k].pyc);
+		free(c->v[k].detail);
+	}
 	free(c->v);
 	inventory_release(&c->inv);
 	memset(c, 0, sizeof(*c));

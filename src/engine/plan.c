@@ -105,7 +105,9 @@ void plan_build(struct plan *p, const struct plan_opts *o, const struct target *
 			free(arg);
 			arg = xstrndup(s->path, s->arg_len);
 		}
-		if (s->depth > maxlevels)
+		/* check's walk lists the pycs too: they are no files of the plan */
+		if (s->depth > maxlevels || s->kind == ENTRY_CACHED || s->kind == ENTRY_LEGACY ||
+		    s->kind == ENTRY_PYCACHE)
 			continue;
 		ALLOC_GROW(p->files, p->nfiles + 1, p->falloc);
 		f = &p->files[p->nfiles++];
