@@ -54,13 +54,15 @@ ifeq ($(REMOTE),1)
 HAVE_CURL := $(shell $(PKG_CONFIG) --exists libcurl 2>/dev/null && echo 1)
 HAVE_HIREDIS := $(shell $(PKG_CONFIG) --exists hiredis 2>/dev/null && echo 1)
 endif
+# Both are loaded with dlopen() when a remote store first calls them
+# (src/cache/remote-libs.c): linked, their 30 libraries slowed every run's start.
 ifeq ($(HAVE_CURL),1)
 ALL_CFLAGS += -DPREPYC_WITH_LIBCURL $(shell $(PKG_CONFIG) --cflags libcurl)
-LIBS += $(shell $(PKG_CONFIG) --libs libcurl)
+LIBS += -ldl
 endif
 ifeq ($(HAVE_HIREDIS),1)
 ALL_CFLAGS += -DPREPYC_WITH_HIREDIS $(shell $(PKG_CONFIG) --cflags hiredis)
-LIBS += $(shell $(PKG_CONFIG) --libs hiredis)
+LIBS += -ldl
 endif
 
 BUILD = build
