@@ -56,17 +56,19 @@ HAVE_CURL := $(shell $(PKG_CONFIG) --exists libcurl 2>/dev/null && echo 1)
 HAVE_HIREDIS := $(shell $(PKG_CONFIG) --exists hiredis 2>/dev/null && echo 1)
 HAVE_ZSTD := $(shell $(PKG_CONFIG) --exists libzstd 2>/dev/null && echo 1)
 endif
+# All three are loaded with dlopen() when a remote store first calls them
+# (src/cache/remote-libs.c): linked, their 30 libraries slowed every run's start.
 ifeq ($(HAVE_CURL),1)
 ALL_CFLAGS += -DPREPYC_WITH_LIBCURL $(shell $(PKG_CONFIG) --cflags libcurl)
-LIBS += $(shell $(PKG_CONFIG) --libs libcurl)
+LIBS += -ldl
 endif
 ifeq ($(HAVE_HIREDIS),1)
 ALL_CFLAGS += -DPREPYC_WITH_HIREDIS $(shell $(PKG_CONFIG) --cflags hiredis)
-LIBS += $(shell $(PKG_CONFIG) --libs hiredis)
+LIBS += -ldl
 endif
 ifeq ($(HAVE_ZSTD),1)
 ALL_CFLAGS += -DPREPYC_WITH_ZSTD $(shell $(PKG_CONFIG) --cflags libzstd)
-LIBS += $(shell $(PKG_CONFIG) --libs libzstd)
+LIBS += -ldl
 endif
 
 BUILD = build

@@ -29,14 +29,17 @@ const char *compress_missing_hint(void)
 
 int compress_available(void)
 {
-	return 1;
+	return zstd_loaded();
 }
 
 int compress_value(const void *data, size_t len, struct strbuf *out)
 {
-	size_t bound = ZSTD_compressBound(len), n;
+	size_t bound, n;
 
 	strbuf_reset(out);
+	if (!zstd_loaded())
+		return -1;
+	bound = ZSTD_compressBound(len);
 	if (ZSTD_isError(bound))
 		return -1;
 	strbuf_grow(out, bound);
@@ -51,17 +54,23 @@ int compress_value(const void *data, size_t len, struct strbuf *out)
 
 size_t compressed_frame_size(const void *data, size_t len)
 {
-	size_t n = ZSTD_findFrameCompressedSize(data, len);
+	size_t n;
 
+	if (!zstd_loaded())
+		return 0;
+	n = ZSTD_findFrameCompressedSize(data, len);
 	return ZSTD_isError(n) ? 0 : n;
 }
 
 int decompress_value(const void *data, size_t len, size_t max, struct strbuf *out)
 {
-	unsigned long long size = ZSTD_getFrameContentSize(data, len);
+	unsigned long long size;
 	size_t n;
 
 	strbuf_reset(out);
+	if (!zstd_loaded())
+		return COMPRESS_UNSUPPORTED;
+	size = ZSTD_getFrameContentSize(data, len);
 	if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR || size > max ||
 	    ZSTD_findFrameCompressedSize(data, len) != len)
 		return COMPRESS_BAD;

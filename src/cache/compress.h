@@ -15,10 +15,12 @@
  * two apart: an uncompressed value starts with the disk entry's magic
  * (store-disk.h), which is not zstd's.
  *
- * Built with libzstd when pkg-config finds it (PREPYC_WITH_ZSTD); without,
- * compress_value() always declines (values are stored as they are) and
- * decompress_value() fails with COMPRESS_UNSUPPORTED, which the caller
- * reports (compress_missing_hint()).  Thread-safe.
+ * Built with libzstd's header when pkg-config finds it (PREPYC_WITH_ZSTD),
+ * the library loaded with dlopen on first use (remote-libs.c:
+ * zstd_loaded()).  Without it, at build or at run time, compress_value()
+ * always declines (values are stored as they are) and decompress_value()
+ * fails with COMPRESS_UNSUPPORTED, which the caller reports
+ * (compress_missing_hint()).  Thread-safe.
  */
 #ifndef COMPRESS_H
 #define COMPRESS_H
@@ -36,8 +38,13 @@ enum {
 	COMPRESS_UNSUPPORTED = -2, /* built without libzstd */
 };
 
-/* 1 when prepyc was built with libzstd. */
+/* 1 when prepyc was built with libzstd's header and the library loads. */
 int compress_available(void);
+
+#ifdef PREPYC_WITH_ZSTD
+/* 1 once libzstd is loaded (remote-libs.c; loads it the first time). */
+int zstd_loaded(void);
+#endif
 
 /*
  * `len` bytes at `data` compressed into `out` (replacing what it held);

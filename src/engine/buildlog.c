@@ -23,18 +23,19 @@
 #define ENTRY_FIXED (2 * STAT_BYTES + 4 + 4 + BUILDLOG_HEADER_MAX + 4)
 #define LOG_MAX ((size_t)1 << 30)
 
-struct loaded {
-	struct buildlog_entry e;
-	size_t off, plen;       /* the path in the loaded bytes */
-	unsigned char trusted;
-};
-
 struct buildlog {
 	char *path;             /* where it is written; NULL: never */
-	char *data;             /* the loaded file (entries' paths point into it) */
-	struct loaded *v;
+	/*
+	 * The loaded file, mapped (logfile_map()), and where each entry starts
+	 * in it: an entry is decoded when it is looked up, so that loading the
+	 * log touches no memory per entry but an offset.
+	 */
+	const char *data;
+	size_t len;
+	size_t *off;
 	size_t n;
-	uint32_t *slot;         /* hash table of v's indexes + 1; 0: empty */
+	int64_t old_start;      /* when the run that wrote the loaded log started */
+	uint32_t *slot;         /* hash table of off's indexes + 1; 0: empty */
 	size_t nslots;
 	int64_t start_ns;       /* this run's */
 	int64_t racy_ns;        /* BUILDLOG_RACY_NS, or the tests' PREPYC_TEST_RACY_NS */
@@ -118,44 +119,62 @@ char *buildlog_name(const char *dir, const char *const *paths, size_t npaths,
 	return name;
 }
 
+/* Loaded entry k: its path (not NUL-terminated) and length. */
+static const char *entry_path(const struct buildlog *log, size_t k, size_t *plen)
+{
+	const unsigned char *p = (const unsigned char *)log->data + log->off[k];
+
+	*plen = get_le32(p + ENTRY_FIXED - 4);
+	return (const char *)p + ENTRY_FIXED;
+}
+
+/* Decode loaded entry k; is it trusted (both ctimes older than the racy window)? */
+static int entry_at(const struct buildlog *log, size_t k, struct buildlog_entry *e)
+{
+	const unsigned char *p = (const unsigned char *)log->data + log->off[k];
+
+	get_stat(&e->src, p);
+	get_stat(&e->pyc, p + STAT_BYTES);
+	e->flags = get_le32(p + 2 * STAT_BYTES);
+	e->hlen = get_le32(p + 2 * STAT_BYTES + 4);
+	memcpy(e->hdr, p + 2 * STAT_BYTES + 8, BUILDLOG_HEADER_MAX);
+	return e->src.ctime_ns < log->old_start - log->racy_ns &&
+	       e->pyc.ctime_ns < log->old_start - log->racy_ns;
+}
+
 static void table_add(struct buildlog *log, size_t k)
 {
-	size_t i = path_hash(log->v[k].e.path, log->v[k].plen) & (log->nslots - 1);
+	size_t plen, i;
+	const char *path = entry_path(log, k, &plen);
 
-	while (log->slot[i])
-		i = (i + 1) & (log->nslots - 1);
+	for (i = path_hash(path, plen) & (log->nslots - 1); log->slot[i];
+	     i = (i + 1) & (log->nslots - 1))
+		;
 	log->slot[i] = (uint32_t)(k + 1);
 }
 
-/* Parse the log's bytes into log->v; -1 when they are not a whole, valid log. */
-static int parse(struct buildlog *log, const unsigned char *p, size_t len, int64_t *start)
+/* Find the entries of the log's bytes (log->off); -1 when they are not a whole, valid log. */
+static int parse(struct buildlog *log, const unsigned char *p, size_t len)
 {
 	struct logfile_head h;
-	uint64_t count;
 	size_t off = LOGFILE_HEAD, k;
 
 	if (logfile_parse_head(p, len, LOG_MAGIC, LOG_VERSION, &h) < 0 || h.count > h.body / ENTRY_FIXED)
 		return -1;
-	count = h.count;
-	*start = h.start_ns;
-	log->v = xcalloc(count ? count : 1, sizeof(*log->v));
-	for (k = 0; k < count; k++) {
-		struct loaded *l = &log->v[k];
+	log->old_start = h.start_ns;
+	log->off = xcalloc(h.count ? h.count : 1, sizeof(*log->off));
+	for (k = 0; k < h.count; k++) {
+		size_t plen;
 
-		if (len - 8 - off < ENTRY_FIXED)
+		if (len - 8 - off < ENTRY_FIXED || get_le32(p + off + 2 * STAT_BYTES + 4) >
+							   BUILDLOG_HEADER_MAX)
 			return -1;
-		get_stat(&l->e.src, p + off);
-		get_stat(&l->e.pyc, p + off + STAT_BYTES);
-		l->e.flags = get_le32(p + off + 2 * STAT_BYTES);
-		l->e.hlen = get_le32(p + off + 2 * STAT_BYTES + 4);
-		memcpy(l->e.hdr, p + off + 2 * STAT_BYTES + 8, BUILDLOG_HEADER_MAX);
-		l->plen = get_le32(p + off + ENTRY_FIXED - 4);
-		off += ENTRY_FIXED;
-		if (l->e.hlen > BUILDLOG_HEADER_MAX || !l->plen || l->plen > len - 8 - off ||
-		    memchr(p + off, '\0', l->plen))
+		plen = get_le32(p + off + ENTRY_FIXED - 4);
+		if (!plen || plen > len - 8 - off - ENTRY_FIXED ||
+		    memchr(p + off + ENTRY_FIXED, '\0', plen))
 			return -1;
-		l->off = off;
-		off += l->plen;
+		log->off[k] = off;
+		off += ENTRY_FIXED + plen;
 		log->n = k + 1;
 	}
 	return off == len - 8 ? 0 : -1;
@@ -164,31 +183,21 @@ static int parse(struct buildlog *log, const unsigned char *p, size_t len, int64
 struct buildlog *buildlog_open(const char *path, int64_t start_ns)
 {
 	struct buildlog *log = xcalloc(1, sizeof(*log));
-	size_t len = 0, k;
-	int64_t old_start = 0;
-
 	const char *racy = getenv("PREPYC_TEST_RACY_NS");
+	size_t k;
 
 	log->path = path ? xstrdup(path) : NULL;
 	log->start_ns = start_ns;
 	log->racy_ns = racy && *racy ? strtoll(racy, NULL, 10) : BUILDLOG_RACY_NS;
 	pthread_mutex_init(&log->lock, NULL);
 	strbuf_init(&log->out, 0);
-	if (!path || !(log->data = logfile_read(path, LOGFILE_HEAD + 8, LOG_MAX, "build log", &len)))
+	if (!path ||
+	    !(log->data = logfile_map(path, LOGFILE_HEAD + 8, LOG_MAX, "build log", &log->len)))
 		return log;
-	if (parse(log, (const unsigned char *)log->data, len, &old_start) < 0) {
+	if (parse(log, (const unsigned char *)log->data, log->len) < 0) {
 		trace("build log '%s' ignored: not a whole prepyc build log", path);
 		log->n = 0;
 		return log;
-	}
-	for (k = 0; k < log->n; k++) {
-		struct loaded *l = &log->v[k];
-
-		/* each path ends where the next entry (parsed already) or the checksum starts */
-		l->e.path = log->data + l->off;
-		log->data[l->off + l->plen] = '\0';
-		l->trusted = l->e.src.ctime_ns < old_start - log->racy_ns &&
-			     l->e.pyc.ctime_ns < old_start - log->racy_ns;
 	}
 	for (log->nslots = 16; log->nslots < 2 * log->n; log->nslots *= 2)
 		;
@@ -200,27 +209,29 @@ struct buildlog *buildlog_open(const char *path, int64_t start_ns)
 	return log;
 }
 
-static const struct loaded *find(const struct buildlog *log, const char *pyc, size_t len)
+/* The index of pyc's loaded entry, or -1. */
+static ptrdiff_t find(const struct buildlog *log, const char *pyc, size_t len)
 {
 	size_t i;
 
 	if (!log->n)
-		return NULL;
+		return -1;
 	for (i = path_hash(pyc, len) & (log->nslots - 1); log->slot[i];
 	     i = (i + 1) & (log->nslots - 1)) {
-		const struct loaded *l = &log->v[log->slot[i] - 1];
+		size_t k = log->slot[i] - 1, plen;
+		const char *path = entry_path(log, k, &plen);
 
-		if (l->plen == len && !memcmp(l->e.path, pyc, len))
-			return l;
+		if (plen == len && !memcmp(path, pyc, len))
+			return (ptrdiff_t)k;
 	}
-	return NULL;
+	return -1;
 }
 
-const struct buildlog_entry *buildlog_find(const struct buildlog *log, const char *pyc)
+int buildlog_find(const struct buildlog *log, const char *pyc, struct buildlog_entry *out)
 {
-	const struct loaded *l = log ? find(log, pyc, strlen(pyc)) : NULL;
+	ptrdiff_t k = log ? find(log, pyc, strlen(pyc)) : -1;
 
-	return l && l->trusted ? &l->e : NULL;
+	return k >= 0 && entry_at(log, (size_t)k, out);
 }
 
 static void put_entry(struct strbuf *sb, const char *pyc, size_t plen,
@@ -240,19 +251,20 @@ void buildlog_record(struct buildlog *log, const char *pyc, const struct buildlo
 		     const struct buildlog_stat *pyc_st, const unsigned char *hdr, size_t hlen,
 		     unsigned flags)
 {
-	const struct loaded *old;
+	struct buildlog_entry old;
 	unsigned char h[BUILDLOG_HEADER_MAX];
 	size_t plen = strlen(pyc);
+	ptrdiff_t k;
 
 	if (!log || !log->path || hlen > BUILDLOG_HEADER_MAX || !plen)
 		return;
 	memset(h, 0, sizeof(h));
 	memcpy(h, hdr, hlen);
-	old = find(log, pyc, plen);
-	if (old && old->trusted && buildlog_stat_equal(&old->e.src, src) &&
-	    buildlog_stat_equal(&old->e.pyc, pyc_st) && old->e.flags == flags &&
-	    old->e.hlen == hlen && !memcmp(old->e.hdr, h, sizeof(h))) {
-		atomic_store_explicit(&log->again[old - log->v], 1, memory_order_relaxed);
+	k = find(log, pyc, plen);
+	if (k >= 0 && entry_at(log, (size_t)k, &old) && buildlog_stat_equal(&old.src, src) &&
+	    buildlog_stat_equal(&old.pyc, pyc_st) && old.flags == flags && old.hlen == hlen &&
+	    !memcmp(old.hdr, h, sizeof(h))) {
+		atomic_store_explicit(&log->again[k], 1, memory_order_relaxed);
 		return;
 	}
 	pthread_mutex_lock(&log->lock);
@@ -266,14 +278,16 @@ static void write_log(struct buildlog *log, size_t nsame)
 	struct strbuf all = STRBUF_INIT;
 	size_t k;
 
-	strbuf_grow(&all, LOGFILE_HEAD + log->out.len + nsame * (ENTRY_FIXED + 64) + 8);
+	strbuf_grow(&all, log->len + log->out.len + 8);
 	logfile_begin(&all, LOG_MAGIC, LOG_VERSION, (uint32_t)(nsame + log->nout), log->start_ns);
 	for (k = 0; k < log->n; k++) {
-		const struct loaded *l = &log->v[k];
+		/* an entry recorded again is copied as it was loaded */
+		if (atomic_load_explicit(&log->again[k], memory_order_relaxed)) {
+			size_t plen;
 
-		if (atomic_load_explicit(&log->again[k], memory_order_relaxed))
-			put_entry(&all, l->e.path, l->plen, &l->e.src, &l->e.pyc, l->e.hdr,
-				  l->e.hlen, l->e.flags);
+			entry_path(log, k, &plen);
+			strbuf_add(&all, log->data + log->off[k], ENTRY_FIXED + plen);
+		}
 	}
 	strbuf_add(&all, log->out.buf, log->out.len);
 	trace("build log '%s': %zu entries", log->path, nsame + log->nout);
@@ -299,8 +313,8 @@ void buildlog_close(struct buildlog *log)
 	strbuf_release(&log->out);
 	free(log->again);
 	free(log->slot);
-	free(log->v);
-	free(log->data);
+	free(log->off);
+	logfile_unmap(log->data, log->len);
 	free(log->path);
 	free(log);
 }

@@ -56,8 +56,8 @@
  *   struct buildlog *log = buildlog_open(path, start);   (NULL path: a log
  *                                                         that is not kept)
  *   on a few threads:
- *     e = buildlog_find(log, pyc);                       recorded and trusted?
- *     buildlog_stat_equal(&e->src, &now) ...             the caller compares
+ *     if (buildlog_find(log, pyc, &e))                   recorded and trusted?
+ *         buildlog_stat_equal(&e.src, &now) ...          the caller compares
  *     buildlog_record(log, pyc, &src, &pyc_st, hdr, hlen, flags);
  *   buildlog_close(log);        writes it if what was recorded differs
  *
@@ -92,7 +92,6 @@ struct buildlog_entry {
 	struct buildlog_stat src, pyc;
 	uint32_t flags, hlen;
 	unsigned char hdr[BUILDLOG_HEADER_MAX];
-	const char *path;
 };
 
 struct buildlog;
@@ -117,8 +116,12 @@ char *buildlog_name(const char *dir, const char *const *paths, size_t npaths,
  */
 struct buildlog *buildlog_open(const char *path, int64_t start_ns);
 
-/* The entry of `pyc`, if it is recorded and trusted (see above); else NULL. */
-const struct buildlog_entry *buildlog_find(const struct buildlog *log, const char *pyc);
+/*
+ * 1 with *out filled when `pyc` is recorded and trusted (see above); else
+ * 0.  The log is mapped and its entries are decoded here, when looked up:
+ * loading it costs no memory per entry.
+ */
+int buildlog_find(const struct buildlog *log, const char *pyc, struct buildlog_entry *out);
 
 /* Record `pyc` as fresh with these stat data and header, for the log written at the end. */
 void buildlog_record(struct buildlog *log, const char *pyc, const struct buildlog_stat *src,

@@ -41,7 +41,7 @@ void check_report_text(FILE *fp, const struct check_result *c, const struct targ
 		if (v->status == PYC_OK)
 			continue;
 		/* the source first: it is what a person fixes (recompiles) */
-		if (v->status == PYC_MISSING || !v->detail[0])
+		if (v->status == PYC_MISSING || !v->detail)
 			fprintf(fp, "%s: %s (%s)\n", v->src->path, pyc_status_name(v->status), v->pyc);
 		else
 			fprintf(fp, "%s: %s (%s: %s)\n", v->src->path, pyc_status_name(v->status),
@@ -325,7 +325,7 @@ void check_report_json(FILE *fp, const struct check_result *c, const struct targ
 		json_string(fp, v->t->cache_tag);
 		fprintf(fp, ", \"optimization\": %d, \"status\": \"%s\", \"detail\": ", v->level,
 			pyc_status_name(v->status));
-		json_string(fp, v->detail);
+		json_string(fp, v->detail ? v->detail : "");
 		fputc('}', fp);
 	}
 	fprintf(fp, "\n  ],\n  \"orphans\": [");

@@ -34,6 +34,7 @@ static void add_target(struct check_result *c, const struct check_opts *o, const
 	int j;
 
 	plan_build(&p, &po, t, list);
+	ALLOC_GROW(c->v, st_add(c->nr, p.nitems), c->alloc); /* sized once: never copied */
 	for (k = 0; k < p.nfiles; k++) {
 		struct file *f = &p.files[k];
 
@@ -116,65 +117,67 @@ static int pyc_stat(const struct verify_ctx *ctx, const char *pyc, struct buildl
 }
 
 /*
- * The build log's entry of v's pyc when it alone says the pyc is ok
- * (check.h), else NULL; the pyc's stat data into *pst.
+ * Does the build log alone say v's pyc is ok (check.h)?  Its entry into
+ * *e, the pyc's stat data into *pst.
  */
-static const struct buildlog_entry *ok_by_log(const struct verify_ctx *ctx,
-					      const struct check_verdict *v,
-					      const struct buildlog_stat *src,
-					      struct buildlog_stat *pst)
+static int ok_by_log(const struct verify_ctx *ctx, const struct check_verdict *v,
+		     const struct buildlog_stat *src, struct buildlog_entry *e,
+		     struct buildlog_stat *pst)
 {
-	const struct buildlog_entry *e = buildlog_find(ctx->log, v->pyc);
 	const struct target *t = v->t;
 	struct pyc_header h;
 
-	if (!e || !(e->flags & BUILDLOG_BODY_OK) || !buildlog_stat_equal(&e->src, src) ||
+	if (!buildlog_find(ctx->log, v->pyc, e) || !(e->flags & BUILDLOG_BODY_OK) || !buildlog_stat_equal(&e->src, src) ||
 	    pyc_header_parse(&t->fmt, e->hdr, e->hlen, &h) != 0 || h.len != e->hlen ||
 	    memcmp(h.magic, t->fmt.magic, PYC_MAGIC_LEN) ||
 	    (ctx->want_mode >= 0 && (int)h.kind != ctx->want_mode))
-		return NULL;
+		return 0;
 	if (h.kind == PYC_KIND_TIMESTAMP
 		    ? h.mtime32 != pyc_mtime32(v->src->mtime_sec, v->src->mtime_nsec) ||
 			      h.size32 != (uint32_t)(v->src->size & 0xFFFFFFFFu)
 		    : !t->has_hash_pycs) /* the hash matched the source of this stat */
-		return NULL;
-	return pyc_stat(ctx, v->pyc, pst) == 0 && buildlog_stat_equal(&e->pyc, pst) ? e : NULL;
+		return 0;
+	return pyc_stat(ctx, v->pyc, pst) == 0 && buildlog_stat_equal(&e->pyc, pst);
+}
+
+/* The verdict on v's pyc; why it is not ok into detail[0..dlen). */
+static enum pyc_status verify(const struct verify_ctx *ctx, const struct check_verdict *v,
+			      char *detail, size_t dlen)
+{
+	struct buildlog_entry e;
+	struct buildlog_stat src, pst;
+	unsigned char hdr[BUILDLOG_HEADER_MAX];
+	size_t hlen = 0;
+	struct stat st;
+	enum pyc_status status;
+
+	detail[0] = '\0';
+	if (ctx->bundle)
+		return bundle_verify(ctx->bundle, v->t, v->pyc, v->src, ctx->want_mode, detail,
+				     dlen);
+	if (!ctx->log)
+		return verify_pyc(v->t, v->pyc, v->src, ctx->want_mode, detail, dlen);
+	buildlog_stat_of_source(&src, v->src);
+	if (ok_by_log(ctx, v, &src, &e, &pst)) {
+		buildlog_record(ctx->log, v->pyc, &src, &pst, e.hdr, e.hlen, e.flags);
+		return PYC_OK;
+	}
+	status = verify_pyc_stat(v->t, v->pyc, v->src, ctx->want_mode, detail, dlen, &st, hdr,
+				 sizeof(hdr), &hlen);
+	if (status == PYC_OK) {
+		buildlog_stat_of(&pst, &st);
+		buildlog_record(ctx->log, v->pyc, &src, &pst, hdr, hlen, BUILDLOG_BODY_OK);
+	}
+	return status;
 }
 
 static void verify_one(void *arg, size_t i)
 {
 	struct verify_ctx *ctx = arg;
 	struct check_verdict *v = &ctx->c->v[ctx->first + i];
-	const struct buildlog_entry *e;
-	struct buildlog_stat src, pst;
-	unsigned char hdr[BUILDLOG_HEADER_MAX];
-	size_t hlen = 0;
-	struct stat st;
-
-	if (ctx->bundle) {
-		v->status = bundle_verify(ctx->bundle, v->t, v->pyc, v->src, ctx->want_mode,
-					  v->detail, sizeof(v->detail));
-		return;
-	}
-	if (!ctx->log) {
-		v->status = verify_pyc(v->t, v->pyc, v->src, ctx->want_mode, v->detail,
-				       sizeof(v->detail));
-		return;
-	}
-	buildlog_stat_of_source(&src, v->src);
-	e = ok_by_log(ctx, v, &src, &pst);
-	if (e) {
-		v->status = PYC_OK;
-		v->detail[0] = '\0';
-		buildlog_record(ctx->log, v->pyc, &src, &pst, e->hdr, e->hlen, e->flags);
-		return;
-	}
-	v->status = verify_pyc_stat(v->t, v->pyc, v->src, ctx->want_mode, v->detail,
-				    sizeof(v->detail), &st, hdr, sizeof(hdr), &hlen);
-	if (v->status == PYC_OK) {
-		buildlog_stat_of(&pst, &st);
-		buildlog_record(ctx->log, v->pyc, &src, &pst, hdr, hlen, BUILDLOG_BODY_OK);
-	}
+	char detail[200];
+	v->status = verify(ctx, v, detail, sizeof(detail));
+	v->detail = detail[0] ? xstrdup(detail) : NULL;
 }
 
 /* inventory_build_with()'s way to a bundle's source. */
@@ -238,8 +241,10 @@ void check_release(struct check_result *c)
 {
 	size_t k;
 
-	for (k = 0; k < c->nr; k++)
+	for (k = 0; k < c->nr; k++) {
 		free(c->v[k].pyc);
+		free(c->v[k].detail);
+	}
 	free(c->v);
 	inventory_release(&c->inv);
 	memset(c, 0, sizeof(*c));

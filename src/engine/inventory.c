@@ -105,8 +105,12 @@ void inventory_build(struct inventory *inv, const struct source_list *list)
 void inventory_build_with(struct inventory *inv, const struct source_list *list,
 			  int (*stat_fn)(void *ctx, struct source *s), void *ctx)
 {
-	size_t k;
+	size_t k, n = 0;
 
+	/* sized once: never copied while it grows (each page is a fault to pay) */
+	for (k = 0; k < list->nr; k++)
+		n += list->v[k].kind == ENTRY_CACHED || list->v[k].kind == ENTRY_LEGACY;
+	ALLOC_GROW(inv->v, st_add(inv->nr, n), inv->alloc);
 	for (k = 0; k < list->nr; k++) {
 		const struct source *s = &list->v[k];
 		struct inventory_pyc *p;

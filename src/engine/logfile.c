@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -48,12 +49,13 @@ char *logfile_name(const char *dir, const char *prefix, const char *id, size_t i
 	return xstrfmt("%s/buildlog/%s%s", dir, prefix, hex);
 }
 
-char *logfile_read(const char *path, size_t min, size_t max, const char *what, size_t *len)
+const char *logfile_map(const char *path, size_t min, size_t max, const char *what,
+			size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-	struct strbuf sb = STRBUF_INIT;
 	struct stat st;
 	const char *why = NULL;
+	void *map = MAP_FAILED;
 
 	if (fd < 0)
 		return NULL; /* none yet: the common case, not worth a word */
@@ -63,16 +65,26 @@ char *logfile_read(const char *path, size_t min, size_t max, const char *what, s
 		why = "not the user's own, or writable by others";
 	else if ((uint64_t)st.st_size < min || (uint64_t)st.st_size > max)
 		why = "of a wrong size";
-	else if (strbuf_read_fd(&sb, fd, (size_t)st.st_size + 1) < 0)
+	/*
+	 * Mapped, not read: reading 3 MB into fresh memory costs a page fault
+	 * per 4 KiB (10 ms in a VM), a mapping of cached pages a few faults.
+	 */
+	else if ((map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) ==
+		 MAP_FAILED)
 		why = strerror(errno);
 	close(fd);
 	if (why) {
 		trace("%s '%s' ignored: %s", what, path, why);
-		strbuf_release(&sb);
 		return NULL;
 	}
-	*len = sb.len;
-	return strbuf_detach(&sb, NULL);
+	*len = (size_t)st.st_size;
+	return map;
+}
+
+void logfile_unmap(const char *data, size_t len)
+{
+	if (data)
+		munmap((void *)data, len);
 }
 
 int logfile_parse_head(const void *data, size_t len, const char magic[8], uint32_t version,

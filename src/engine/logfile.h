@@ -11,10 +11,12 @@
  *
  *	char *name = logfile_name(dir, "walk-", id.buf, id.len, "walk log");
  *	size_t len;
- *	char *data = name ? logfile_read(name, LOGFILE_HEAD + 8, max, "walk log", &len) : NULL;
+ *	const char *data = name ? logfile_map(name, LOGFILE_HEAD + 8, max, "walk log", &len)
+ *				: NULL;
  *	struct logfile_head h;
  *	if (data && logfile_parse_head(data, len, MAGIC, VERSION, &h) == 0)
  *		... entries at data + LOGFILE_HEAD, h.body bytes ...
+ *	logfile_unmap(data, len);
  *	struct strbuf sb = STRBUF_INIT;
  *	logfile_begin(&sb, MAGIC, VERSION, count, start_ns);
  *	... append the entries ...
@@ -54,9 +56,15 @@ char *logfile_name(const char *dir, const char *prefix, const char *id, size_t i
  * The bytes of the log at `path` (their number in *len), if it is a
  * regular file of ours, not writable by group or others, with one link,
  * of min..max bytes; else NULL (a missing log silently, anything else
- * traced, naming `what`).  A new buffer.
+ * traced, naming `what`).  A read-only mapping of the file (as git maps
+ * its index: a log is replaced by rename(), never written in place, so the
+ * mapping stays whole), released with logfile_unmap().
  */
-char *logfile_read(const char *path, size_t min, size_t max, const char *what, size_t *len);
+const char *logfile_map(const char *path, size_t min, size_t max, const char *what,
+			size_t *len);
+
+/* Release what logfile_map() returned (NULL is fine). */
+void logfile_unmap(const char *data, size_t len);
 
 /*
  * Check the envelope of data[0..len): magic, version, the body's length

@@ -32,8 +32,8 @@
  * Errors: planning never fails (an unreadable pyc is stale).  The files
  * point into the source list, which must outlive the plan.
  *
- * Threads: plan_freshness() reads pycs on a few threads (parallel.h); the
- * rest runs on the caller's.
+ * Threads: plan_build() fills the files and items, and plan_freshness()
+ * reads pycs, on a few threads (parallel.h); the rest runs on the caller's.
  */
 #ifndef PLAN_H
 #define PLAN_H

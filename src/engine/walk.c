@@ -169,13 +169,13 @@ static void list_pycache(const struct walk_shared *sh, const char *dir, int dfd,
 	unsigned char type;
 
 	if (sh->log && lstat(path, &rec.st) == 0 && S_ISDIR(rec.st.st_mode)) {
-		const struct walklog_dir *wd = walklog_find(sh->log, path, &rec.st);
+		struct walklog_dir wd;
 		const unsigned char *p;
 		size_t k;
 
-		if (wd) {
+		if (walklog_find(sh->log, path, &rec.st, &wd)) {
 			add_entry(list, xstrdup(path), ENTRY_PYCACHE, NULL, depth);
-			for (k = 0, p = wd->names; k < wd->nnames; k++) {
+			for (k = 0, p = wd.names; k < wd.nnames; k++) {
 				char *full = path_join(path, (const char *)p + 1);
 
 				pycache_entry(AT_FDCWD, full, path, (const char *)p + 1, depth, list);
@@ -312,10 +312,10 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 	int errors = 0, e;
 
 	if (sh->log && stat(dir, &rec.st) == 0 && S_ISDIR(rec.st.st_mode)) {
-		const struct walklog_dir *wd = walklog_find(sh->log, dir, &rec.st);
+		struct walklog_dir wd;
 
-		if (wd)
-			return replay_dir(sh, dir, depth, wd, list, subdirs);
+		if (walklog_find(sh->log, dir, &rec.st, &wd))
+			return replay_dir(sh, dir, depth, &wd, list, subdirs);
 		rec.on = 1;
 	}
 	r = xmalloc(sizeof(*r));
@@ -422,7 +422,7 @@ int walk_path_cmp(const char *pa, const char *pb)
 struct sort_key {
 	const unsigned char *path;
 	size_t len;   /* of the path, less `skip` */
-	size_t index;
+	uint64_t index; /* the list it is in << 32 | its index there */
 };
 
 /* How many bytes a and b (of lengths at least n) have in common, from `i`. */
@@ -452,36 +452,54 @@ static int cmp_sort_key(const void *x, const void *y)
 	return cmp_from(kx->path, ky->path, common_prefix(kx->path, ky->path, 0, n));
 }
 
-/* Sort v[0..n) into walk order. */
-static void sort_walk_order(struct source *v, size_t n)
+/*
+ * Append the entries of the lists found[0..nfound) to `list` in walk
+ * order: sorted where they lie and copied once, into their place (every
+ * page of a copy is a page fault, and a no-op has few other costs).
+ */
+static void append_sorted(struct source_list *list, const struct source_list *found,
+			  size_t nfound)
 {
-	struct sort_key *keys = xcalloc(n, sizeof(*keys));
-	struct sort_key **order = xcalloc(n, sizeof(*order));
-	struct source *sorted = xcalloc(n, sizeof(*sorted));
-	size_t i, skip = n ? strlen(v[0].path) : 0;
+	struct sort_key *keys, **order;
+	struct source *first = NULL;
+	size_t n = 0, i, j, skip = 0;
 
+	for (j = 0; j < nfound; j++) {
+		n += found[j].nr;
+		if (!first && found[j].nr)
+			first = &found[j].v[0];
+	}
+	if (!n)
+		return;
+	keys = xcalloc(n, sizeof(*keys));
+	order = xcalloc(n, sizeof(*order));
+	skip = strlen(first->path);
 	/* the bytes every path shares are skipped once, not in every comparison */
-	for (i = 0; i < n; i++) {
-		keys[i].len = strlen(v[i].path);
-		if (skip > keys[i].len)
-			skip = keys[i].len;
-		skip = common_prefix((const unsigned char *)v[0].path,
-				     (const unsigned char *)v[i].path, 0, skip);
+	for (j = 0, n = 0; j < nfound; j++) {
+		for (i = 0; i < found[j].nr; i++, n++) {
+			const char *path = found[j].v[i].path;
+
+			keys[n].path = (const unsigned char *)path;
+			keys[n].len = strlen(path);
+			keys[n].index = (uint64_t)j << 32 | i;
+			if (skip > keys[n].len)
+				skip = keys[n].len;
+			skip = common_prefix((const unsigned char *)first->path,
+					     (const unsigned char *)path, 0, skip);
+		}
 	}
 	/* whole directories only: cmp_from() decodes names from their start */
-	while (skip && v[0].path[skip - 1] != '/')
+	while (skip && first->path[skip - 1] != '/')
 		skip--;
 	for (i = 0; i < n; i++) {
-		keys[i].path = (const unsigned char *)v[i].path + skip;
+		keys[i].path += skip;
 		keys[i].len -= skip;
-		keys[i].index = i;
 		order[i] = &keys[i];
 	}
 	qsort(order, n, sizeof(*order), cmp_sort_key);
+	ALLOC_GROW(list->v, st_add(list->nr, n), list->alloc);
 	for (i = 0; i < n; i++)
-		sorted[i] = v[order[i]->index];
-	memcpy(v, sorted, n * sizeof(*v));
-	free(sorted);
+		list->v[list->nr++] = found[order[i]->index >> 32].v[order[i]->index & 0xFFFFFFFFu];
 	free(order);
 	free(keys);
 }
@@ -550,18 +568,9 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 
 	/* one directory is work enough for a thread: no minimum of items */
 	parallel_run(parallel_threads(1, 0, 1), walk_thread_run, &ctx);
-	for (i = 0; i < PARALLEL_MAX_THREADS; i++) {
-		struct source_list *found = &ctx.found[i];
-
-		if (found->nr) {
-			ALLOC_GROW(list->v, list->nr + found->nr, list->alloc);
-			memcpy(list->v + list->nr, found->v, found->nr * sizeof(*list->v));
-			list->nr += found->nr;
-		}
-		free(found->v);
-	}
-	if (list->nr > start)
-		sort_walk_order(list->v + start, list->nr - start);
+	append_sorted(list, ctx.found, PARALLEL_MAX_THREADS);
+	for (i = 0; i < PARALLEL_MAX_THREADS; i++)
+		free(ctx.found[i].v);
 	if ((flags & WALK_COMPILEALL) && list->nr > start)
 		list->v[start].top = 1; /* the argument's own directory entry */
 	for (; start < list->nr; start++)

@@ -24,19 +24,14 @@
 #define DIR_FIXED (40 + 12)   /* stat, nnames, path_len, names_len */
 #define LOG_MAX ((size_t)1 << 30)
 
-struct wdir {
-	struct buildlog_stat st;
-	const char *path;     /* NUL-terminated in the loaded bytes */
-	size_t plen;
-	struct walklog_dir names;
-	unsigned char trusted;
-};
-
 struct walklog {
 	char *path;            /* where it is written; NULL: never */
-	char *data;            /* the loaded file */
-	struct wdir *v;
+	/* the loaded file, mapped (logfile_map()), and where each directory starts in it */
+	const char *data;
+	size_t len;
+	size_t *off;
 	size_t n;
+	int64_t old_start;     /* when the walk that wrote it started */
 	uint32_t *slot;        /* hash table of v's indexes + 1; 0: empty */
 	size_t nslots;
 	atomic_uchar *again;   /* per loaded entry: found again by this walk */
@@ -88,44 +83,56 @@ static int names_ok(const unsigned char *p, size_t len, size_t nnames)
 	return off == len;
 }
 
-/* Parse the log's bytes into log->v; -1 when they are not a whole, valid log. */
-static int parse(struct walklog *log, unsigned char *p, size_t len, int64_t *start)
+/* A loaded directory (the log's bytes were checked by parse()). */
+struct wdir {
+	struct buildlog_stat st;
+	const char *path;     /* NUL-terminated in the loaded bytes */
+	size_t plen;
+	struct walklog_dir names;
+};
+
+static void dir_at(const struct walklog *log, size_t k, struct wdir *d)
+{
+	const unsigned char *p = (const unsigned char *)log->data + log->off[k];
+
+	d->st.dev = get_le64(p);
+	d->st.ino = get_le64(p + 8);
+	d->st.size = get_le64(p + 16);
+	d->st.mtime_ns = (int64_t)get_le64(p + 24);
+	d->st.ctime_ns = (int64_t)get_le64(p + 32);
+	d->names.nnames = get_le32(p + 40);
+	d->plen = get_le32(p + 44);
+	d->names.len = get_le32(p + 48);
+	d->path = (const char *)p + DIR_FIXED;
+	d->names.names = p + DIR_FIXED + d->plen + 1;
+}
+
+/* Find the directories of the log's bytes (log->off); -1 when they are not a whole, valid log. */
+static int parse(struct walklog *log, const unsigned char *p, size_t len)
 {
 	struct logfile_head h;
-	uint64_t count;
 	size_t off = LOGFILE_HEAD, k;
 
 	if (logfile_parse_head(p, len, LOG_MAGIC, LOG_VERSION, &h) < 0 || h.count > h.body / DIR_FIXED)
 		return -1;
-	count = h.count;
-	*start = h.start_ns;
-	log->v = xcalloc(count ? count : 1, sizeof(*log->v));
-	for (k = 0; k < count; k++) {
-		struct wdir *d = &log->v[k];
+	log->old_start = h.start_ns;
+	log->off = xcalloc(h.count ? h.count : 1, sizeof(*log->off));
+	for (k = 0; k < h.count; k++) {
 		size_t nnames, plen, nlen;
 
 		if (len - 8 - off < DIR_FIXED)
 			return -1;
-		d->st.dev = get_le64(p + off);
-		d->st.ino = get_le64(p + off + 8);
-		d->st.size = get_le64(p + off + 16);
-		d->st.mtime_ns = (int64_t)get_le64(p + off + 24);
-		d->st.ctime_ns = (int64_t)get_le64(p + off + 32);
 		nnames = get_le32(p + off + 40);
 		plen = get_le32(p + off + 44);
 		nlen = get_le32(p + off + 48);
-		off += DIR_FIXED;
 		/* the path is followed by the names, whose first byte is a type: a NUL ends it */
-		if (!plen || plen >= len - 8 - off || nlen > len - 8 - off - plen - 1 ||
-		    p[off + plen] != '\0' || memchr(p + off, '\0', plen) ||
-		    !names_ok(p + off + plen + 1, nlen, nnames))
+		if (!plen || plen >= len - 8 - off - DIR_FIXED ||
+		    nlen > len - 8 - off - DIR_FIXED - plen - 1 || p[off + DIR_FIXED + plen] != '\0' ||
+		    memchr(p + off + DIR_FIXED, '\0', plen) ||
+		    !names_ok(p + off + DIR_FIXED + plen + 1, nlen, nnames))
 			return -1;
-		d->path = (const char *)p + off;
-		d->plen = plen;
-		d->names.names = p + off + plen + 1;
-		d->names.len = nlen;
-		d->names.nnames = nnames;
-		off += plen + 1 + nlen;
+		log->off[k] = off;
+		off += DIR_FIXED + plen + 1 + nlen;
 		log->n = k + 1;
 	}
 	return off == len - 8 ? 0 : -1;
@@ -135,31 +142,31 @@ struct walklog *walklog_open(const char *path)
 {
 	struct walklog *log = xcalloc(1, sizeof(*log));
 	const char *racy = getenv("PREPYC_TEST_RACY_NS");
-	size_t len = 0, k;
-	int64_t old_start = 0;
+	size_t k;
 
 	log->path = path ? xstrdup(path) : NULL;
 	log->racy_ns = racy && *racy ? strtoll(racy, NULL, 10) : BUILDLOG_RACY_NS;
 	pthread_mutex_init(&log->lock, NULL);
 	strbuf_init(&log->out, 0);
-	if (!path || !(log->data = logfile_read(path, LOGFILE_HEAD + 8, LOG_MAX, "walk log", &len)))
+	if (!path ||
+	    !(log->data = logfile_map(path, LOGFILE_HEAD + 8, LOG_MAX, "walk log", &log->len)))
 		return log;
-	if (parse(log, (unsigned char *)log->data, len, &old_start) < 0) {
+	if (parse(log, (const unsigned char *)log->data, log->len) < 0) {
 		trace("walk log '%s' ignored: not a whole prepyc walk log", path);
 		log->n = 0;
 		return log;
 	}
-	for (k = 0; k < log->n; k++)
-		log->v[k].trusted = log->v[k].st.ctime_ns < old_start - log->racy_ns;
 	for (log->nslots = 16; log->nslots < 2 * log->n; log->nslots *= 2)
 		;
 	log->slot = xcalloc(log->nslots, sizeof(*log->slot));
 	log->again = xcalloc(log->n ? log->n : 1, sizeof(*log->again));
 	for (k = 0; k < log->n; k++) {
-		size_t i = path_hash(log->v[k].path, log->v[k].plen) & (log->nslots - 1);
+		const unsigned char *p = (const unsigned char *)log->data + log->off[k];
+		size_t plen = get_le32(p + 44), i;
 
-		while (log->slot[i])
-			i = (i + 1) & (log->nslots - 1);
+		for (i = path_hash((const char *)p + DIR_FIXED, plen) & (log->nslots - 1); log->slot[i];
+		     i = (i + 1) & (log->nslots - 1))
+			;
 		log->slot[i] = (uint32_t)(k + 1);
 	}
 	trace("walk log '%s': %zu directories", path, log->n);
@@ -178,27 +185,31 @@ struct walklog *walklog_open_cache(const char *opt_dir, const char *const *paths
 	return log;
 }
 
-const struct walklog_dir *walklog_find(struct walklog *log, const char *dir, const struct stat *st)
+int walklog_find(struct walklog *log, const char *dir, const struct stat *st,
+		 struct walklog_dir *out)
 {
 	struct buildlog_stat now;
 	size_t i, len;
 
 	if (!log || !log->n)
-		return NULL;
+		return 0;
 	len = strlen(dir);
 	buildlog_stat_of(&now, st);
 	for (i = path_hash(dir, len) & (log->nslots - 1); log->slot[i];
 	     i = (i + 1) & (log->nslots - 1)) {
-		const struct wdir *d = &log->v[log->slot[i] - 1];
+		struct wdir d;
 
-		if (d->plen != len || memcmp(d->path, dir, len))
+		dir_at(log, log->slot[i] - 1, &d);
+		if (d.plen != len || memcmp(d.path, dir, len))
 			continue;
-		if (!d->trusted || !buildlog_stat_equal(&d->st, &now))
-			return NULL;
+		if (d.st.ctime_ns >= log->old_start - log->racy_ns ||
+		    !buildlog_stat_equal(&d.st, &now))
+			return 0;
 		atomic_store_explicit(&log->again[log->slot[i] - 1], 1, memory_order_relaxed);
-		return &d->names;
+		*out = d.names;
+		return 1;
 	}
-	return NULL;
+	return 0;
 }
 
 static void put_dir(struct strbuf *sb, const char *dir, size_t plen,
@@ -239,14 +250,17 @@ static void write_log(struct walklog *log, size_t nsame, int64_t start_ns)
 	struct strbuf all = STRBUF_INIT;
 	size_t k;
 
-	strbuf_grow(&all, LOGFILE_HEAD + log->out.len + 8);
+	strbuf_grow(&all, log->len + log->out.len + 8);
 	logfile_begin(&all, LOG_MAGIC, LOG_VERSION, (uint32_t)(nsame + log->nout), start_ns);
 	for (k = 0; k < log->n; k++) {
-		const struct wdir *d = &log->v[k];
+		/* a directory found again is copied as it was loaded */
+		if (atomic_load_explicit(&log->again[k], memory_order_relaxed)) {
+			struct wdir d;
 
-		if (atomic_load_explicit(&log->again[k], memory_order_relaxed))
-			put_dir(&all, d->path, d->plen, &d->st, d->names.names, d->names.len,
-				d->names.nnames);
+			dir_at(log, k, &d);
+			strbuf_add(&all, log->data + log->off[k],
+				   DIR_FIXED + d.plen + 1 + d.names.len);
+		}
 	}
 	strbuf_add(&all, log->out.buf, log->out.len);
 	trace("walk log '%s': %zu directories", log->path, nsame + log->nout);
@@ -271,8 +285,8 @@ void walklog_close(struct walklog *log, int64_t start_ns)
 	strbuf_release(&log->out);
 	free(log->again);
 	free(log->slot);
-	free(log->v);
-	free(log->data);
+	free(log->off);
+	logfile_unmap(log->data, log->len);
 	free(log->path);
 	free(log);
 }

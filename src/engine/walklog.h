@@ -42,7 +42,7 @@
  *   char *name = walklog_name(dir, paths, npaths, flags);   (NULL: none)
  *   struct walklog *log = walklog_open(name);      (or walklog_open_cache())
  *   on a few threads, per directory:
- *     stat(dir, &st); e = walklog_find(log, dir, &st);   names to replay?
+ *     stat(dir, &st); walklog_find(log, dir, &st, &names)?   names to replay?
  *     ... else list it, then walklog_record(log, dir, &st, names, len, n);
  *   walklog_close(log, start_ns);
  *
@@ -85,11 +85,13 @@ struct walklog *walklog_open_cache(const char *opt_dir, const char *const *paths
 				   unsigned flags);
 
 /*
- * The recorded listing of directory `dir`, if the log has one that is
+ * 1 with the recorded listing of directory `dir` in *out (pointing into
+ * the mapped log, valid until walklog_close()), if the log has one that is
  * trusted and whose stat data are exactly `st`'s (its stat(), taken before
- * this call); else NULL.  Marks it as recorded again by this walk.
+ * this call); else 0.  Marks it as recorded again by this walk.
  */
-const struct walklog_dir *walklog_find(struct walklog *log, const char *dir, const struct stat *st);
+int walklog_find(struct walklog *log, const char *dir, const struct stat *st,
+		 struct walklog_dir *out);
 
 /*
  * Record the listing of `dir` (names: nnames entries of d_type:u8 name NUL,

@@ -192,7 +192,6 @@ char *pyc_cache_path(const struct pyc_layout *layout, const char *source, int op
 
 	/* sized once: one per pyc of a tree, and growing was most of its cost */
 	strbuf_grow(&filename, strlen(tail) + strlen(layout->cache_tag) + 24);
-	strbuf_grow(&sb, strlen(source) + filename.alloc + 16);
 	/* base, sep, rest = tail.rpartition('.'); base or rest, then the tag */
 	if (!dot)
 		strbuf_addstr(&filename, tail);
@@ -206,6 +205,8 @@ char *pyc_cache_path(const struct pyc_layout *layout, const char *source, int op
 	if (opt > 0)
 		strbuf_addf(&filename, ".opt-%d", opt);
 	strbuf_addstr(&filename, ".pyc");
+	/* exactly (a tree's pyc paths are kept: each spare byte is memory to fault in) */
+	strbuf_grow(&sb, strlen(source) + filename.len + sizeof("/__pycache__/"));
 
 	if (layout->pycache_prefix) {
 		struct strbuf head = STRBUF_INIT;

@@ -56,7 +56,9 @@ static int count_found(const char *path, int n)
 	for (i = 0; i < n; i++) {
 		char *name = xstrfmt("/t/p%d.pyc", i);
 
-		found += buildlog_find(log, name) != NULL;
+		struct buildlog_entry e;
+
+		found += buildlog_find(log, name, &e);
 		free(name);
 	}
 	buildlog_close(log);
@@ -67,13 +69,12 @@ TEST(buildlog_roundtrip_and_trust)
 {
 	char *tmp = make_tmpdir(), *path = xstrfmt("%s/buildlog/x", tmp);
 	struct buildlog *log;
-	const struct buildlog_entry *e;
+	struct buildlog_entry ent, *e = &ent;
 	struct buildlog_stat st;
 
 	write_sample(path, 50, 20 * SEC);
 	log = buildlog_open(path, 100 * SEC);
-	e = buildlog_find(log, "/t/p3.pyc");
-	CHECK(e != NULL);
+	CHECK(buildlog_find(log, "/t/p3.pyc", e));
 	sample(&st, 3, 10 * SEC);
 	CHECK(buildlog_stat_equal(&e->src, &st));
 	sample(&st, 1003, 10 * SEC + 3);
@@ -81,13 +82,63 @@ TEST(buildlog_roundtrip_and_trust)
 	CHECK_INT(e->flags, BUILDLOG_BODY_OK);
 	CHECK_INT(e->hlen, 16);
 	CHECK_MEM(e->hdr, "HDR-HDR-HDR-HDR", 16);
-	CHECK(buildlog_find(log, "/t/p50.pyc") == NULL);
-	CHECK(buildlog_find(log, "/t/p3.py") == NULL);
+	CHECK(!buildlog_find(log, "/t/p50.pyc", e));
+	CHECK(!buildlog_find(log, "/t/p3.py", e));
 	buildlog_close(log);
 
 	/* recorded by a run that started less than 2 s after the files changed: not trusted */
 	write_sample(path, 50, 11 * SEC);
 	CHECK_INT(count_found(path, 50), 0);
+	remove_tree(tmp);
+	free(path);
+}
+
+/*
+ * A run that records some entries again as they were and one anew: the
+ * log rewritten keeps the ones found again (copied from the loaded bytes)
+ * whole, the new one as recorded, and drops the rest.
+ */
+TEST(buildlog_rewrite_keeps_entries_found_again)
+{
+	char *tmp = make_tmpdir(), *path = xstrfmt("%s/buildlog/x", tmp);
+	unsigned char hdr[16] = "HDR-HDR-HDR-HDR", other[8] = "NEW-HDR";
+	struct buildlog_entry e;
+	struct buildlog_stat src, pyc;
+	struct buildlog *log;
+	int i;
+
+	write_sample(path, 20, 20 * SEC);
+	log = buildlog_open(path, 100 * SEC);
+	for (i = 0; i < 10; i++) {
+		char *name = xstrfmt("/t/p%d.pyc", i);
+
+		CHECK(buildlog_find(log, name, &e));
+		buildlog_record(log, name, &e.src, &e.pyc, e.hdr, e.hlen, e.flags);
+		free(name);
+	}
+	sample(&src, 10, 50 * SEC);
+	sample(&pyc, 1010, 50 * SEC);
+	buildlog_record(log, "/t/p10.pyc", &src, &pyc, other, 8, 0);
+	buildlog_close(log);
+
+	log = buildlog_open(path, 200 * SEC);
+	for (i = 0; i < 10; i++) {
+		char *name = xstrfmt("/t/p%d.pyc", i);
+
+		CHECK(buildlog_find(log, name, &e));
+		sample(&src, (uint64_t)i, 10 * SEC);
+		sample(&pyc, (uint64_t)(1000 + i), 10 * SEC + i);
+		CHECK(buildlog_stat_equal(&e.src, &src) && buildlog_stat_equal(&e.pyc, &pyc));
+		CHECK_INT(e.flags, i % 2 ? BUILDLOG_BODY_OK : 0);
+		CHECK_INT(e.hlen, 16);
+		CHECK_MEM(e.hdr, hdr, 16);
+		free(name);
+	}
+	CHECK(buildlog_find(log, "/t/p10.pyc", &e));
+	CHECK_INT(e.hlen, 8);
+	CHECK_MEM(e.hdr, other, 8);
+	CHECK(!buildlog_find(log, "/t/p11.pyc", &e));
+	buildlog_close(log);
 	remove_tree(tmp);
 	free(path);
 }

@@ -84,12 +84,13 @@ static int count_found(const char *path, int n)
 	for (i = 0; i < n; i++) {
 		char *dir = xstrfmt("/t/d%d", i);
 		struct stat st = dir_stat(i, 10 * SEC + i);
-		const struct walklog_dir *wd = walklog_find(log, dir, &st);
+		struct walklog_dir wd;
+		int got = walklog_find(log, dir, &st, &wd);
 		size_t k;
 
 		dir_names(i, &names, &k);
-		if (wd && wd->nnames == k && wd->len == names.len &&
-		    !memcmp(wd->names, names.buf, names.len))
+		if (got && wd.nnames == k && wd.len == names.len &&
+		    !memcmp(wd.names, names.buf, names.len))
 			found++;
 		free(dir);
 	}
@@ -103,17 +104,18 @@ TEST(walklog_roundtrip_trust_and_rewrite)
 	char *tmp = make_tmpdir(), *path = xstrfmt("%s/buildlog/walk-x", tmp);
 	struct walklog *log;
 	struct stat st, before, after;
+	struct walklog_dir wd;
 
 	write_sample(path, 30, 20 * SEC);
 	log = walklog_open(path);
 	st = dir_stat(3, 10 * SEC + 3);
-	CHECK(walklog_find(log, "/t/d3", &st) != NULL);
-	CHECK(walklog_find(log, "/t/d30", &st) == NULL);
+	CHECK(walklog_find(log, "/t/d3", &st, &wd));
+	CHECK(!walklog_find(log, "/t/d30", &st, &wd));
 	st.st_ctim.tv_nsec++; /* changed since: listed again */
-	CHECK(walklog_find(log, "/t/d4", &st) == NULL);
+	CHECK(!walklog_find(log, "/t/d4", &st, &wd));
 	st = dir_stat(5, 10 * SEC + 5);
 	st.st_ino++; /* another directory at that path */
-	CHECK(walklog_find(log, "/t/d5", &st) == NULL);
+	CHECK(!walklog_find(log, "/t/d5", &st, &wd));
 	walklog_close(log, 0); /* no start: never written */
 
 	/* every directory found again, nothing new: the file is left alone */
