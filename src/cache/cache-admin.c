@@ -279,6 +279,8 @@ static int parse_run_line(const char *line, size_t len, struct cache_run *r)
 			r->evicted = v;
 		} else if (!strcmp(q, "max_size")) {
 			r->max_size = v;
+		} else if (!strcmp(q, "size")) {
+			r->size = v;
 		} else if (!strncmp(q, "remote_", 7)) {
 			parse_remote_field(q + 7, v, r);
 		}
@@ -376,6 +378,10 @@ void cache_admin_append_run(const char *dir, const struct cache_run *r, const st
 			    (unsigned long long)r->remote.errors,
 			    (unsigned long long)r->remote.rejected);
 	}
+	if (r->size) {
+		strbuf_setlen(&line, line.len - 1);
+		strbuf_addf(&line, " size=%llu\n", (unsigned long long)r->size);
+	}
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
 	if (fd >= 0 && (fstat(fd, &st) < 0 || trust_stat_check(t, &st, &why))) {
 		trace("cache: not appending to '%s': %s", path, why.buf);
@@ -460,17 +466,51 @@ uint64_t cache_admin_last_max_size(const char *dir, int *recorded)
 
 /* ---- the whole directory ---------------------------------------------- */
 
-size_t cache_admin_trim(const char *dir, uint64_t max_size)
+/* What the entries may hold at most, by DIR/stats (cache_admin_trim()); -1: it cannot say. */
+static int size_bound(const char *dir, uint64_t *bound)
+{
+	struct cache_runs runs;
+	long long now = (long long)time(NULL);
+	size_t i, j;
+	int found = 0;
+
+	if (cache_admin_read_runs(dir, STATS_TAIL, &runs) < 0)
+		return -1;
+	for (i = runs.nr; i > 0 && !found; i--) { /* the last recent scan */
+		const struct cache_run *r = &runs.v[i - 1];
+
+		found = r->size && r->when <= now && r->when > now - CACHE_SCAN_EVERY;
+	}
+	if (found) { /* runs.v[i]: that scan; what every run after it stored is added */
+		*bound = runs.v[i].size;
+		for (j = i + 1; j < runs.nr; j++)
+			*bound += runs.v[j].stored_bytes;
+	}
+	cache_runs_release(&runs);
+	return found ? 0 : -1;
+}
+
+size_t cache_admin_trim(const char *dir, uint64_t max_size, uint64_t stored_bytes,
+			uint64_t *size)
 {
 	size_t evicted = 0;
 	struct scan s;
 	uint64_t bytes;
 
-	if (scan_cache(dir, TEMPS_REMOVE_OLD, &s) == 0 && s.total > max_size) {
-		/* down to 90%, so that the next runs do not each evict a little */
-		evicted = evict(dir, &s, max_size - max_size / 10, &bytes);
-		trace("cache: evicted %zu entries (%llu bytes), %llu bytes left", evicted,
-		      (unsigned long long)bytes, (unsigned long long)s.total);
+	*size = 0;
+	if (size_bound(dir, &bytes) == 0 && bytes + stored_bytes <= max_size) {
+		trace("cache: at most %llu bytes by the stats, within %llu: not scanned",
+		      (unsigned long long)(bytes + stored_bytes), (unsigned long long)max_size);
+		return 0;
+	}
+	if (scan_cache(dir, TEMPS_REMOVE_OLD, &s) == 0) {
+		if (s.total > max_size) {
+			/* down to 90%, so that the next runs do not each evict a little */
+			evicted = evict(dir, &s, max_size - max_size / 10, &bytes);
+			trace("cache: evicted %zu entries (%llu bytes), %llu bytes left", evicted,
+			      (unsigned long long)bytes, (unsigned long long)s.total);
+		}
+		*size = s.total ? s.total : 1; /* 0 says "no scan" */
 	}
 	scan_release(&s);
 	return evicted;

@@ -53,6 +53,7 @@ struct cache_run {
 	long long when; /* Unix seconds */
 	char *label;    /* owned */
 	uint64_t hits, misses, stored, stored_bytes, evicted, max_size;
+	uint64_t size;  /* the entries' bytes after this run's scan of the cache; 0: no scan */
 	int has_remote; /* the run used remote stores: their counters (the remote_* fields) */
 	struct cache_remote_stats remote;
 };
@@ -85,12 +86,25 @@ uint64_t cache_admin_last_max_size(const char *dir, int *recorded);
 void cache_admin_append_run(const char *dir, const struct cache_run *r, const struct trust *t);
 
 /*
- * The end-of-run upkeep: remove temporary files older than an hour and,
- * when the entries exceed `max_size`, the least recently used ones down to
- * 90% of it (so that the next runs do not each evict a little).  Returns
- * the number of entries removed.
+ * The end-of-run upkeep of a run that stored `stored_bytes`: remove
+ * temporary files older than an hour and, when the entries exceed
+ * `max_size`, the least recently used ones down to 90% of it (so that the
+ * next runs do not each evict a little).  Returns the number of entries
+ * removed; *size is the entries' bytes left, or 0 when it did not scan.
+ *
+ * Scanning reads every entry's inode (a second per 100,000 entries), so it
+ * is skipped while DIR/stats shows that it cannot find too much: a run
+ * recorded the size its scan found (cache_run.size) less than
+ * CACHE_SCAN_EVERY seconds ago, and that size plus the bytes every run
+ * stored since, plus `stored_bytes`, is within `max_size`.  The estimate
+ * only errs upwards (entries removed by others, concurrent runs counted
+ * twice), which costs a scan, never an overfull cache for long.
  */
-size_t cache_admin_trim(const char *dir, uint64_t max_size);
+size_t cache_admin_trim(const char *dir, uint64_t max_size, uint64_t stored_bytes,
+			uint64_t *size);
+
+/* Seconds after which a run scans the cache whatever DIR/stats says. */
+#define CACHE_SCAN_EVERY 3600
 
 struct cache_clear_result {
 	size_t entries; /* removed, and their bytes: */

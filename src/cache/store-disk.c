@@ -407,11 +407,13 @@ static void disk_close(struct cache_store *s, const char *label,
 {
 	struct disk_store *d = (struct disk_store *)s;
 	size_t evicted = 0;
+	uint64_t size = 0;
 	int upkeep = d->writable && !atomic_load(&d->distrusted);
 
 	if (upkeep && counts->stored)
-		evicted = cache_admin_trim(d->dir, d->max_size);
-	if (upkeep && (counts->hits || counts->misses)) {
+		evicted = cache_admin_trim(d->dir, d->max_size, counts->stored_bytes, &size);
+	/* every run that stored is on record: cache_admin_trim() adds up their bytes */
+	if (upkeep && (counts->hits || counts->misses || counts->stored)) {
 		struct cache_run r = {
 			.when = (long long)time(NULL),
 			.label = (char *)label,
@@ -421,6 +423,7 @@ static void disk_close(struct cache_store *s, const char *label,
 			.stored_bytes = counts->stored_bytes,
 			.evicted = evicted,
 			.max_size = d->max_size,
+			.size = size,
 		};
 
 		if (counts->remote) {

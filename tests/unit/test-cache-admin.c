@@ -107,7 +107,7 @@ TEST(cache_eviction_keeps_recently_used)
 	stats = xstrfmt("%s/stats", dir);
 	read_file(stats, &sb);
 	CHECK(strstr(sb.buf, " CPython 3.12.1 hits=5 misses=0 stored=1 stored_bytes=1080 "
-			     "evicted=12 max_size=10800\n") != NULL);
+			     "evicted=12 max_size=10800 size=9720\n") != NULL);
 
 	/* a run that stored nothing does not scan, even over the bound */
 	c = cache_open(dir, 1);
@@ -122,6 +122,68 @@ TEST(cache_eviction_keeps_recently_used)
 	free(new_tmp);
 	free(mine);
 	free(mine2);
+	free(dir);
+	remove_tree(tmp);
+}
+
+TEST(cache_trim_scans_only_when_the_stats_cannot_vouch)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *stats, *junk, *line;
+	const uint64_t one = 1080, max = 100 * one;
+	unsigned char key[CACHE_KEY_LEN];
+	struct strbuf sb = STRBUF_INIT, big = STRBUF_INIT;
+	struct cache *c;
+	size_t n;
+	int i;
+
+	c = cache_open(dir, max);
+	for (i = 0; i < 5; i++)
+		put_fixed(c, i);
+	cache_close(c, "first");
+	stats = xstrfmt("%s/stats", dir);
+	read_file(stats, &sb);
+	CHECK(strstr(sb.buf, " first hits=0 misses=0 stored=5 stored_bytes=5400 evicted=0 "
+			     "max_size=108000 size=5400\n") != NULL);
+	/* an entry behind prepyc's back, over the bound, and the oldest */
+	make_key(key, 999);
+	junk = path_of(dir, key);
+	line = xstrndup(junk, (size_t)(strrchr(junk, '/') - junk));
+	mkdir(line, 0700);
+	free(line);
+	strbuf_grow(&big, 200000);
+	memset(big.buf, 'j', 200000);
+	strbuf_setlen(&big, 200000);
+	write_file(junk, big.buf, big.len);
+	set_mtime(junk, time(NULL) - 100000);
+	/* 5400 + 1080 by the stats, within: no scan, nothing evicted */
+	c = cache_open(dir, max);
+	put_fixed(c, 5);
+	cache_close(c, "second");
+	strbuf_reset(&sb);
+	read_file(stats, &sb);
+	CHECK(strstr(sb.buf, " second hits=0 misses=0 stored=1 stored_bytes=1080 evicted=0 "
+			     "max_size=108000\n") != NULL);
+	CHECK(exists(junk));
+	/* the last scan over an hour ago: this run scans, and evicts the junk */
+	line = xstrfmt("%lld old hits=0 misses=0 stored=5 stored_bytes=5400 evicted=0 "
+		       "max_size=108000 size=5400\n", (long long)time(NULL) - CACHE_SCAN_EVERY - 10);
+	write_file(stats, line, strlen(line));
+	c = cache_open(dir, max);
+	put_fixed(c, 6);
+	cache_close(c, "third");
+	CHECK(!exists(junk));
+	entries_size(dir, &n);
+	CHECK_INT(n, 7);
+	strbuf_reset(&sb);
+	read_file(stats, &sb);
+	CHECK(strstr(sb.buf, " third hits=0 misses=0 stored=1 stored_bytes=1080 evicted=1 "
+			     "max_size=108000 size=7560\n") != NULL);
+
+	strbuf_release(&sb);
+	strbuf_release(&big);
+	free(line);
+	free(junk);
+	free(stats);
 	free(dir);
 	remove_tree(tmp);
 }
