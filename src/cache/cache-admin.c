@@ -490,15 +490,15 @@ static int size_bound(const char *dir, uint64_t *bound)
 	return found ? 0 : -1;
 }
 
-size_t cache_admin_trim(const char *dir, uint64_t max_size, uint64_t stored_bytes,
+size_t cache_admin_trim(const char *dir, uint64_t max_size, uint64_t stored_bytes, int fresh,
 			uint64_t *size)
 {
 	size_t evicted = 0;
 	struct scan s;
-	uint64_t bytes;
+	uint64_t bytes = 0;
 
 	*size = 0;
-	if (size_bound(dir, &bytes) == 0 && bytes + stored_bytes <= max_size) {
+	if ((fresh || size_bound(dir, &bytes) == 0) && bytes + stored_bytes <= max_size) {
 		trace("cache: at most %llu bytes by the stats, within %llu: not scanned",
 		      (unsigned long long)(bytes + stored_bytes), (unsigned long long)max_size);
 		return 0;

@@ -86,21 +86,23 @@ uint64_t cache_admin_last_max_size(const char *dir, int *recorded);
 void cache_admin_append_run(const char *dir, const struct cache_run *r, const struct trust *t);
 
 /*
- * The end-of-run upkeep of a run that stored `stored_bytes`: remove
+ * The end-of-run upkeep of a run that stored `stored_bytes` (into a cache
+ * it found empty: `fresh`): remove
  * temporary files older than an hour and, when the entries exceed
  * `max_size`, the least recently used ones down to 90% of it (so that the
  * next runs do not each evict a little).  Returns the number of entries
  * removed; *size is the entries' bytes left, or 0 when it did not scan.
  *
  * Scanning reads every entry's inode (a second per 100,000 entries), so it
- * is skipped while DIR/stats shows that it cannot find too much: a run
+ * is skipped while it cannot find too much: the cache was fresh and
+ * `stored_bytes` is within `max_size`; or DIR/stats shows that a run
  * recorded the size its scan found (cache_run.size) less than
  * CACHE_SCAN_EVERY seconds ago, and that size plus the bytes every run
  * stored since, plus `stored_bytes`, is within `max_size`.  The estimate
  * only errs upwards (entries removed by others, concurrent runs counted
  * twice), which costs a scan, never an overfull cache for long.
  */
-size_t cache_admin_trim(const char *dir, uint64_t max_size, uint64_t stored_bytes,
+size_t cache_admin_trim(const char *dir, uint64_t max_size, uint64_t stored_bytes, int fresh,
 			uint64_t *size);
 
 /* Seconds after which a run scans the cache whatever DIR/stats says. */

@@ -36,6 +36,7 @@ struct disk_store {
 	char *dir;
 	uint64_t max_size;
 	int writable;
+	int fresh;                /* DIR/v1 did not exist before this run: it held nothing */
 	struct trust trust;       /* who may have written what we read (trustdir.h) */
 	atomic_int store_failed;  /* set once, with the run's one warning */
 	atomic_int distrusted;    /* a shard is not ours: nothing more read or written (warned) */
@@ -411,7 +412,8 @@ static void disk_close(struct cache_store *s, const char *label,
 	int upkeep = d->writable && !atomic_load(&d->distrusted);
 
 	if (upkeep && counts->stored)
-		evicted = cache_admin_trim(d->dir, d->max_size, counts->stored_bytes, &size);
+		evicted = cache_admin_trim(d->dir, d->max_size, counts->stored_bytes, d->fresh,
+					   &size);
 	/* every run that stored is on record: cache_admin_trim() adds up their bytes */
 	if (upkeep && (counts->hits || counts->misses || counts->stored)) {
 		struct cache_run r = {
@@ -470,8 +472,9 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, un
 	struct strbuf why = STRBUF_INIT;
 	struct disk_store *d = NULL;
 	struct trust trust;
+	struct stat st;
 	size_t i;
-	int rc;
+	int rc, fresh = lstat(v1, &st) < 0 && errno == ENOENT;
 
 	trust_init(&trust, flags);
 	/* mkdir -p DIR/v1 in our modes, and whether all of it is ours (trustdir.h) */
@@ -494,6 +497,7 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, un
 	d->base.ops = &disk_ops;
 	d->dir = xstrdup(dir);
 	d->max_size = max_size;
+	d->fresh = fresh;
 	d->trust = trust;
 	atomic_init(&d->store_failed, 0);
 	atomic_init(&d->distrusted, 0);

@@ -136,6 +136,7 @@ TEST(cache_trim_scans_only_when_the_stats_cannot_vouch)
 	size_t n;
 	int i;
 
+	/* a fresh cache holds what this run stored: no scan */
 	c = cache_open(dir, max);
 	for (i = 0; i < 5; i++)
 		put_fixed(c, i);
@@ -143,7 +144,15 @@ TEST(cache_trim_scans_only_when_the_stats_cannot_vouch)
 	stats = xstrfmt("%s/stats", dir);
 	read_file(stats, &sb);
 	CHECK(strstr(sb.buf, " first hits=0 misses=0 stored=5 stored_bytes=5400 evicted=0 "
-			     "max_size=108000 size=5400\n") != NULL);
+			     "max_size=108000\n") != NULL);
+	/* no scan on record: this one scans, and records the size */
+	c = cache_open(dir, max);
+	put_fixed(c, 5);
+	cache_close(c, "second");
+	strbuf_reset(&sb);
+	read_file(stats, &sb);
+	CHECK(strstr(sb.buf, " second hits=0 misses=0 stored=1 stored_bytes=1080 evicted=0 "
+			     "max_size=108000 size=6480\n") != NULL);
 	/* an entry behind prepyc's back, over the bound, and the oldest */
 	make_key(key, 999);
 	junk = path_of(dir, key);
@@ -155,13 +164,13 @@ TEST(cache_trim_scans_only_when_the_stats_cannot_vouch)
 	strbuf_setlen(&big, 200000);
 	write_file(junk, big.buf, big.len);
 	set_mtime(junk, time(NULL) - 100000);
-	/* 5400 + 1080 by the stats, within: no scan, nothing evicted */
+	/* 6480 + 1080 by the stats, within: no scan, nothing evicted */
 	c = cache_open(dir, max);
-	put_fixed(c, 5);
-	cache_close(c, "second");
+	put_fixed(c, 6);
+	cache_close(c, "third");
 	strbuf_reset(&sb);
 	read_file(stats, &sb);
-	CHECK(strstr(sb.buf, " second hits=0 misses=0 stored=1 stored_bytes=1080 evicted=0 "
+	CHECK(strstr(sb.buf, " third hits=0 misses=0 stored=1 stored_bytes=1080 evicted=0 "
 			     "max_size=108000\n") != NULL);
 	CHECK(exists(junk));
 	/* the last scan over an hour ago: this run scans, and evicts the junk */
@@ -169,15 +178,15 @@ TEST(cache_trim_scans_only_when_the_stats_cannot_vouch)
 		       "max_size=108000 size=5400\n", (long long)time(NULL) - CACHE_SCAN_EVERY - 10);
 	write_file(stats, line, strlen(line));
 	c = cache_open(dir, max);
-	put_fixed(c, 6);
-	cache_close(c, "third");
+	put_fixed(c, 7);
+	cache_close(c, "fourth");
 	CHECK(!exists(junk));
 	entries_size(dir, &n);
-	CHECK_INT(n, 7);
+	CHECK_INT(n, 8);
 	strbuf_reset(&sb);
 	read_file(stats, &sb);
-	CHECK(strstr(sb.buf, " third hits=0 misses=0 stored=1 stored_bytes=1080 evicted=1 "
-			     "max_size=108000 size=7560\n") != NULL);
+	CHECK(strstr(sb.buf, " fourth hits=0 misses=0 stored=1 stored_bytes=1080 evicted=1 "
+			     "max_size=108000 size=8640\n") != NULL);
 
 	strbuf_release(&sb);
 	strbuf_release(&big);
