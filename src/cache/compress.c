@@ -22,7 +22,11 @@ int compressed(const void *data, size_t len)
 
 const char *compress_missing_hint(void)
 {
-	return "libzstd (Debian: libzstd-dev, and pkg-config), then rebuild prepyc";
+#ifdef PREPYC_WITH_ZSTD
+	return "libzstd: Debian's libzstd1";
+#else
+	return "libzstd-dev and pkg-config, then rebuild prepyc";
+#endif
 }
 
 #ifdef PREPYC_WITH_ZSTD

@@ -111,7 +111,7 @@ static int tag_ok(const struct remote_store *r, const unsigned char *key, const 
 /*
  * Check value `v` of `key`; 0 with its parts appended to `code` and
  * `warnings`, -1 when it fails a check, COMPRESS_UNSUPPORTED when it is
- * compressed and prepyc was built without libzstd.  A signed value's tag
+ * compressed and prepyc has no libzstd (at build or at run time).  A signed value's tag
  * is checked before anything else is done with it.
  */
 static int take_value(const struct remote_store *r, const unsigned char *key,
@@ -215,8 +215,8 @@ static void note_rejected(struct remote_store *r, int why)
 	r->st.rejected++;
 	if (why == COMPRESS_UNSUPPORTED && !r->warned_unreadable) {
 		r->warned_unreadable = 1;
-		warning("remote cache '%s': an entry is compressed with zstd and this prepyc was "
-			"built without it (install %s): compiling it locally", r->display,
+		warning("remote cache '%s': an entry is compressed with zstd, which this prepyc "
+			"cannot read (install %s): compiling it locally", r->display,
 			compress_missing_hint());
 	} else if (why != COMPRESS_UNSUPPORTED && !r->warned_rejected) {
 		r->warned_rejected = 1;
