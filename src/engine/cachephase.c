@@ -67,8 +67,12 @@ static int relocate(const struct run *r, const struct file *f, const struct strb
 	if (marshal_parse((const unsigned char *)code->buf, code->len, &r->canon.mv, &root,
 			  &err) < 0)
 		return -1;
-	if (marshal_relocate(root, &r->canon.mv, dfile, strlen(dfile), &err) == 0 &&
-	    marshal_write_canonical(root, &r->canon.mv, out) == 0)
+	/* the entry is canonical: replacing the name's bytes is the rewrite, where it is exact */
+	if (marshal_relocate_splice(root, &r->canon.mv, (const unsigned char *)code->buf,
+				    code->len, dfile, strlen(dfile), out) == 0)
+		rc = 0;
+	else if (marshal_relocate(root, &r->canon.mv, dfile, strlen(dfile), &err) == 0 &&
+		 marshal_write_canonical(root, &r->canon.mv, out) == 0)
 		rc = 0;
 	mobj_free(root);
 	return rc;

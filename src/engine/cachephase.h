@@ -34,7 +34,8 @@
  *
  * dfile is the co_filename the code was compiled with.  A hit at another
  * dfile (a relocatable key, cachekey.h) is rewritten for this one
- * (marshal_relocate(), then the canonical form), or, if that cannot be
+ * (marshal_relocate_splice(), else marshal_relocate() then the canonical
+ * form), or, if that cannot be
  * exact, is a miss (the compile then says what it says; the entry stays).
  * Its warnings are printed with this dfile: a warning at the dfile names
  * the file as the compile printed it when the dfile is the same, else by

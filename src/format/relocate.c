@@ -7,6 +7,9 @@
  * in its place; if it was flagged, its index maps to that new node, and a
  * later co_filename that is an 'r' to it gets a new 'r' to the new node.
  * Any other text equal to the old name, or 'r' to one, refuses.
+ *
+ * marshal_relocate_splice() walks the same way without changing the tree,
+ * and copies the stream with the one text that is the name replaced.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "relocate.h"
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "marshal-int.h"
+#include "strbuf.h"
 #include "util.h"
 #include "banned.h"
 
@@ -162,42 +166,52 @@ static int walk(struct reloc *rl, struct mobj *o)
 	return 0;
 }
 
-int marshal_relocate(struct mobj *root, const struct marshal_version *v, const char *dfile,
-		     size_t len, struct marshal_err *err)
+/* What both ways start from: the layout, the old name (rl->old), the new one checked. */
+static int reloc_init(struct reloc *rl, struct mobj *root, const struct marshal_version *v,
+		      const char *dfile, size_t len, struct marshal_err *err)
 {
 	const struct marshal_code_field *layout;
 	const struct mobj *old;
-	struct reloc rl;
 	size_t nfields, i;
-	int rc;
 
-	memset(&rl, 0, sizeof(rl));
-	rl.root = root;
-	rl.err = err;
+	memset(rl, 0, sizeof(*rl));
+	rl->root = root;
+	rl->err = err;
 	layout = marshal_code_layout(v, &nfields);
 	if (!layout || root->type != MARSHAL_CODE)
-		return refuse(&rl, root, "not a code object of a known version");
-	rl.fname = SIZE_MAX;
+		return refuse(rl, root, "not a code object of a known version");
+	rl->fname = SIZE_MAX;
 	for (i = 0; i < nfields; i++) {
 		if (layout[i].kind == 'i')
 			continue;
 		if (!strcmp(layout[i].name, "filename"))
-			rl.fname = rl.nobj;
-		rl.nobj++;
+			rl->fname = rl->nobj;
+		rl->nobj++;
 	}
-	if (rl.fname == SIZE_MAX)
+	if (rl->fname == SIZE_MAX)
 		BUG("code layout %d.%d without co_filename", v->major, v->minor);
-	if (root->nitems != rl.nobj)
-		return refuse(&rl, root, "a code object of another layout");
-	old = root->items[rl.fname];
+	if (root->nitems != rl->nobj)
+		return refuse(rl, root, "a code object of another layout");
+	old = root->items[rl->fname];
 	if (old->type == MARSHAL_REF)
 		old = old->target;
 	if (!old || !is_text(old->type) || !is_ascii(old->data, old->len))
-		return refuse(&rl, root, "co_filename is not ASCII text");
+		return refuse(rl, root, "co_filename is not ASCII text");
 	if (!is_ascii((const unsigned char *)dfile, len))
-		return refuse(&rl, root, "the new file name is not ASCII");
-	rl.old = old->data;
-	rl.oldlen = old->len;
+		return refuse(rl, root, "the new file name is not ASCII");
+	rl->old = old->data;
+	rl->oldlen = old->len;
+	return 0;
+}
+
+int marshal_relocate(struct mobj *root, const struct marshal_version *v, const char *dfile,
+		     size_t len, struct marshal_err *err)
+{
+	struct reloc rl;
+	int rc;
+
+	if (reloc_init(&rl, root, v, dfile, len, err) < 0)
+		return -1;
 	rl.name = tree_extra(root, st_add(len, 1));
 	memcpy(rl.name, dfile, len);
 	rl.name[len] = '\0';
@@ -206,4 +220,98 @@ int marshal_relocate(struct mobj *root, const struct marshal_version *v, const c
 	free(rl.made);
 	free(rl.was);
 	return rc;
+}
+
+/* ---- the splice -------------------------------------------------------- */
+
+/*
+ * Not text the canonical writer may treat apart (canon.c): one character
+ * or none (one object per process in CPython), only [A-Za-z0-9_] (PyPy
+ * interns those), short enough to be written in full instead of an 'r'.
+ */
+static int plain_name(const unsigned char *s, size_t n)
+{
+	size_t i;
+
+	if (n < 4)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!(s[i] == '_' || (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z')))
+			return 1;
+	return 0;
+}
+
+/* The splice's walk: every co_filename the first one or an 'r' to it, neither name elsewhere. */
+static int splice_walk(const struct reloc *rl, const struct mobj *o, const struct mobj *first)
+{
+	size_t i;
+
+	if (o->type == MARSHAL_REF)
+		return o->target == first ? -1 : 0;
+	if (is_text(o->type) && ((o->len == rl->oldlen && !memcmp(o->data, rl->old, o->len)) ||
+				 (o->len == rl->namelen && !memcmp(o->data, rl->name, o->len))))
+		return -1;
+	if (o->type == MARSHAL_CODE && o->nitems != rl->nobj)
+		return -1;
+	for (i = 0; i < o->nitems; i++) {
+		const struct mobj *item = o->items[i];
+
+		if (o->type == MARSHAL_CODE && i == rl->fname) {
+			if (item != first && (item->type != MARSHAL_REF || item->target != first))
+				return -1;
+			continue;
+		}
+		if (splice_walk(rl, item, first) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int marshal_relocate_splice(struct mobj *root, const struct marshal_version *v,
+			    const unsigned char *in, size_t n, const char *dfile, size_t len,
+			    struct strbuf *out)
+{
+	const struct mobj *first;
+	struct reloc rl;
+	size_t was, at;
+	int type;
+
+	if (reloc_init(&rl, root, v, dfile, len, NULL) < 0)
+		return -1;
+	/* the first name in the stream: in the first code object of the deepest first */
+	first = root->items[rl.fname];
+	if (first->type == MARSHAL_REF)
+		first = first->target;
+	rl.name = (unsigned char *)dfile;
+	rl.namelen = len;
+	if (!plain_name(rl.old, rl.oldlen) ||
+	    !plain_name(rl.name, rl.namelen))
+		return -1;
+	/* the canonical writer's encoding of ASCII text (c_emit_text()) */
+	if ((first->type == MARSHAL_SHORT_ASCII || first->type == MARSHAL_SHORT_ASCII_INTERNED) !=
+	    (first->len < 256))
+		return -1;
+	was = (first->len < 256 ? 2 : 5) + first->len;
+	at = first->offset;
+	if (at > n || n - at < was || splice_walk(&rl, root, first) < 0)
+		return -1;
+	if (len < 256)
+		type = is_interned(first->type) ? MARSHAL_SHORT_ASCII_INTERNED : MARSHAL_SHORT_ASCII;
+	else
+		type = is_interned(first->type) ? MARSHAL_ASCII_INTERNED : MARSHAL_ASCII;
+	strbuf_grow(out, n - was + 5 + len);
+	strbuf_add(out, in, at);
+	strbuf_addch(out, type | (first->flag_ref ? MARSHAL_FLAG_REF : 0));
+	if (len < 256) {
+		strbuf_addch(out, (int)len);
+	} else {
+		unsigned char le[4];
+
+		put_le32(le, (uint32_t)len);
+		strbuf_add(out, le, 4);
+	}
+	strbuf_add(out, dfile, len);
+	strbuf_add(out, in + at + was, n - at - was);
+	return 0;
 }

@@ -13,6 +13,7 @@
  * property: relocate(a, "bb/cc/x.py") written canonically is canonical(b),
  * byte for byte, whether a is the interpreter's own stream or its canonical
  * form (what the cache holds); PyPy's rules (v.pypy) on the same streams.
+ * marshal_relocate_splice() of the canonical form gives the same bytes.
  */
 #define _GNU_SOURCE /* memmem */
 #include <stdio.h>
@@ -230,6 +231,21 @@ static int relocated(const unsigned char *in, size_t n, const struct marshal_ver
 	return rc;
 }
 
+/* The canonical stream `in` spliced for `name` into `out`; -1 when the splice refuses. */
+static int spliced(const unsigned char *in, size_t n, const struct marshal_version *v,
+		   const char *name, struct strbuf *out)
+{
+	struct mobj *root;
+	int rc;
+
+	strbuf_reset(out);
+	if (marshal_parse(in, n, v, &root, NULL) < 0)
+		return -1;
+	rc = marshal_relocate_splice(root, v, in, n, name, strlen(name), out);
+	mobj_free(root);
+	return rc;
+}
+
 static int same(const struct strbuf *x, const struct strbuf *y)
 {
 	return x->len == y->len && !memcmp(x->buf, y->buf, x->len);
@@ -265,6 +281,27 @@ static void check_streams(const struct streams *s, int pypy)
 	/* to its own name: itself */
 	CHECK_INT(relocated((unsigned char *)ca.buf, ca.len, &v, "a/x.py", &got, &err), 0);
 	CHECK(same(&got, &ca));
+	/* the splice of the canonical form: the same bytes, both ways of each name */
+	CHECK_INT(spliced((unsigned char *)ca.buf, ca.len, &v, "bb/cc/x.py", &got), 0);
+	CHECK(same(&got, &want));
+	CHECK_INT(spliced((unsigned char *)ca.buf, ca.len, &v, longname, &got), 0);
+	CHECK(same(&got, &far));
+	CHECK_INT(spliced((unsigned char *)far.buf, far.len, &v, "bb/cc/x.py", &got), 0);
+	CHECK(same(&got, &want));
+	CHECK_INT(spliced((unsigned char *)ca.buf, ca.len, &v, "a/x.py", &got), 0);
+	CHECK(same(&got, &ca));
+	/*
+	 * Where the canonical writer would treat the new name apart, the splice
+	 * refuses and the rewrite still works: a name equal to another text of
+	 * the code (they become one object), short, or PyPy-internable.
+	 */
+	CHECK_INT(spliced((unsigned char *)ca.buf, ca.len, &v, "<lambda>", &got), -1);
+	CHECK_INT(relocated((unsigned char *)ca.buf, ca.len, &v, "<lambda>", &got, &err), 0);
+	CHECK(memmem(got.buf, got.len, "<lambda>", 8) == memmem(got.buf, got.len, "<lam", 4));
+	CHECK_INT(spliced((unsigned char *)ca.buf, ca.len, &v, "b.py", &got), 0);
+	CHECK_INT(spliced((unsigned char *)ca.buf, ca.len, &v, "x.p", &got), -1);
+	CHECK_INT(spliced((unsigned char *)ca.buf, ca.len, &v, "name_only", &got), -1);
+	CHECK_INT(relocated((unsigned char *)ca.buf, ca.len, &v, "name_only", &want, &err), 0);
 	free(a);
 	free(b);
 	free(longname);
@@ -303,6 +340,8 @@ TEST(relocate_refuses_what_it_cannot_do_exactly)
 		CHECK(strstr(err.msg, "also a constant") != NULL);
 		CHECK_INT(canonical(own, n, &v, &ca), 0);
 		CHECK_INT(relocated((unsigned char *)ca.buf, ca.len, &v, "bb/cc/x.py", &got, &err), -1);
+		CHECK_INT(spliced((unsigned char *)ca.buf, ca.len, &v, "bb/cc/x.py", &got), -1);
+		CHECK(got.len == 0);
 		/* names that are not ASCII */
 		CHECK_INT(relocated(a, na, &v, "b\xc3\xa9/x.py", &got, &err), -1);
 		CHECK(strstr(err.msg, "not ASCII") != NULL);
