@@ -349,9 +349,12 @@ static int write_all_iov(int fd, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-/* write_file_atomic(); `exact`: write_file_atomic_exact(). */
-static int write_atomic(const char *path, mode_t mode, int exact, const struct iovec *iov,
-			int iovcnt, const char **what)
+/*
+ * write_file_atomic(); `exact`: write_file_atomic_exact(), whose fchmod()
+ * `mask` (the umask, or all bits when it is not known) says is needed.
+ */
+static int write_atomic(const char *path, mode_t mode, int exact, mode_t mask,
+			const struct iovec *iov, int iovcnt, const char **what)
 {
 	char *tmp = temp_name(path);
 	int fd, e, made = 0;
@@ -372,7 +375,7 @@ static int write_atomic(const char *path, mode_t mode, int exact, const struct i
 	}
 	/* (after our file is there: a sweep never takes a live run's file) */
 	remove_stray_temps(path);
-	if ((exact && fchmod(fd, mode) < 0) || write_all_iov(fd, iov, iovcnt) < 0) {
+	if ((exact && (mode & mask) && fchmod(fd, mode) < 0) || write_all_iov(fd, iov, iovcnt) < 0) {
 		*what = "cannot write";
 		e = errno;
 		close(fd);
@@ -404,11 +407,17 @@ fail:
 int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
 		      int iovcnt, const char **what)
 {
-	return write_atomic(path, mode, 0, iov, iovcnt, what);
+	return write_atomic(path, mode, 0, 0, iov, iovcnt, what);
 }
 
 int write_file_atomic_exact(const char *path, mode_t mode, const struct iovec *iov,
 			    int iovcnt, const char **what)
 {
-	return write_atomic(path, mode, 1, iov, iovcnt, what);
+	return write_atomic(path, mode, 1, 07777, iov, iovcnt, what);
+}
+
+int write_file_atomic_masked(const char *path, mode_t mode, mode_t mask,
+			     const struct iovec *iov, int iovcnt, const char **what)
+{
+	return write_atomic(path, mode, 1, mask, iov, iovcnt, what);
 }

@@ -32,6 +32,14 @@ int write_file_atomic_exact(const char *path, mode_t mode, const struct iovec *i
 			    int iovcnt, const char **what);
 
 /*
+ * write_file_atomic_exact() for a caller that knows the process's umask,
+ * `mask` (read with umask() while no other thread ran): the fchmod(), a
+ * system call per file, is left out when the umask takes no bit of `mode`.
+ */
+int write_file_atomic_masked(const char *path, mode_t mode, mode_t mask,
+			     const struct iovec *iov, int iovcnt, const char **what);
+
+/*
  * Remove, once per directory and process, the temporary files a killed
  * prepyc left in the directory of `path`: ".prepyc-PID-N.tmp" whose PID is
  * not running (or is ours with an N we have not used yet: a former process

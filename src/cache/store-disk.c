@@ -31,12 +31,17 @@ static const char cachedir_tag[] =
 	"# For information about cache directory tags, see:\n"
 	"#\thttps://bford.info/cachedir/\n";
 
+#define STORED_BITS 65536
+
 struct disk_store {
 	struct cache_store base; /* first: the front's handle */
 	char *dir;
 	uint64_t max_size;
 	int writable;
 	int fresh;                /* DIR/v1 did not exist before this run: it held nothing */
+	mode_t umask;             /* the process's, read at the open */
+	/* fresh: a bit per key this run stored (by its first two bytes; a clash costs an open) */
+	atomic_uchar stored[STORED_BITS / 8];
 	struct trust trust;       /* who may have written what we read (trustdir.h) */
 	atomic_int store_failed;  /* set once, with the run's one warning */
 	atomic_int distrusted;    /* a shard is not ours: nothing more read or written (warned) */
@@ -279,6 +284,31 @@ static int entry_trusted(struct disk_store *d, const char *path, const struct st
 
 /* ---- the store's operations ------------------------------------------- */
 
+/* Key `key`'s bit in d->stored: its byte, and the bit in it. */
+static size_t stored_bit(const unsigned char key[CACHE_KEY_LEN], unsigned char *bit)
+{
+	size_t i = ((size_t)key[0] << 8 | key[1]) % STORED_BITS;
+
+	*bit = (unsigned char)(1u << (i % 8));
+	return i / 8;
+}
+
+static int stored_here(struct disk_store *d, const unsigned char key[CACHE_KEY_LEN])
+{
+	unsigned char bit;
+	size_t at = stored_bit(key, &bit);
+
+	return (atomic_load(&d->stored[at]) & bit) != 0;
+}
+
+static void note_stored(struct disk_store *d, const unsigned char key[CACHE_KEY_LEN])
+{
+	unsigned char bit;
+	size_t at = stored_bit(key, &bit);
+
+	atomic_fetch_or(&d->stored[at], bit);
+}
+
 static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
 		    struct strbuf *code, struct strbuf *warnings)
 {
@@ -287,7 +317,8 @@ static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	struct stat st;
 	int fd = -1, hit = 0;
 
-	if (!shard_usable(d, key[0], 0))
+	/* a cache this run made holds only what it stored: no system call for the rest */
+	if ((d->fresh && !stored_here(d, key)) || !shard_usable(d, key[0], 0))
 		goto out;
 	/* O_NONBLOCK: a FIFO planted at an entry's path must not hang us */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -353,12 +384,12 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 		iov[n].iov_base = (void *)warnings;
 		iov[n++].iov_len = warnings_len;
 	}
-	rc = write_file_atomic_exact(path, trust_file_mode(&d->trust), iov, n, &what);
+	rc = write_file_atomic_masked(path, trust_file_mode(&d->trust), d->umask, iov, n, &what);
 	if (rc < 0 && errno == ENOENT) {
 		/* the shard was removed since it was checked: make it again, once */
 		atomic_store(&d->shard_ok[key[0]], 0);
 		if (shard_usable(d, key[0], 1))
-			rc = write_file_atomic_exact(path, trust_file_mode(&d->trust), iov, n, &what);
+			rc = write_file_atomic_masked(path, trust_file_mode(&d->trust), d->umask, iov, n, &what);
 	}
 	if (rc < 0 && fresh && (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST))
 		goto out; /* not an entry there, but not ours to remove: as put would, leave it */
@@ -372,6 +403,7 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 	}
 	*bytes = (uint64_t)DISK_HEADER_LEN + code_len + warnings_len;
 	stored = 1;
+	note_stored(d, key);
 out:
 	free(path);
 	return stored;
@@ -395,10 +427,14 @@ static int disk_fill(struct cache_store *s, const unsigned char key[CACHE_KEY_LE
 static int disk_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN])
 {
 	struct disk_store *d = (struct disk_store *)s;
-	char *path = disk_entry_path(d->dir, key);
 	struct stat st;
-	int has = lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > DISK_HEADER_LEN;
+	char *path;
+	int has;
 
+	if (d->fresh && !stored_here(d, key))
+		return 0; /* as disk_get() */
+	path = disk_entry_path(d->dir, key);
+	has = lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > DISK_HEADER_LEN;
 	free(path);
 	return has;
 }
@@ -498,10 +534,14 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, un
 	d->dir = xstrdup(dir);
 	d->max_size = max_size;
 	d->fresh = fresh;
+	d->umask = umask(022); /* no other thread runs now */
+	umask(d->umask);
 	d->trust = trust;
 	atomic_init(&d->store_failed, 0);
 	atomic_init(&d->distrusted, 0);
 	atomic_init(&d->entry_warned, 0);
+	for (i = 0; i < ARRAY_SIZE(d->stored); i++)
+		atomic_init(&d->stored[i], 0);
 	for (i = 0; i < ARRAY_SIZE(d->shard_ok); i++) {
 		atomic_init(&d->shard_ok[i], 0);
 		atomic_init(&d->shard_missing[i], 0);

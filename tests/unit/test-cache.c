@@ -584,3 +584,57 @@ TEST(cache_missing_shard_then_stored)
 	free(dir);
 	remove_tree(tmp);
 }
+
+/*
+ * A cache directory this run made holds only what the run stored: its
+ * lookups of other keys cost no system call, so an entry another process
+ * stores meanwhile is missed (as a cache may miss), and found by the next
+ * run; what this run stored is found.
+ */
+TEST(cache_fresh_directory_reads_only_its_own_entries)
+{
+	char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp);
+	struct cache *c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+	struct cache *other = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+
+	CHECK(c != NULL && other != NULL);
+	put_n(other, 8);
+	CHECK(get_n(other, 8));
+	CHECK(!get_n(c, 8));
+	put_n(c, 9);
+	CHECK(get_n(c, 9));
+	cache_close(other, "t");
+	cache_close(c, "t");
+	c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+	CHECK(get_n(c, 8));
+	CHECK(get_n(c, 9));
+	cache_close(c, "t");
+	free(dir);
+	remove_tree(tmp);
+}
+
+/* Entries are 0600 whatever the umask: with one that narrows it (fchmod) or not. */
+TEST(cache_entry_mode_is_exact_whatever_the_umask)
+{
+	static const mode_t masks[] = { 022, 0177, 0277, 0 };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(masks); i++) {
+		char *tmp = make_tmpdir(), *dir = xstrfmt("%s/c", tmp), *path;
+		mode_t was = umask(masks[i]);
+		unsigned char key[CACHE_KEY_LEN];
+		struct cache *c = cache_open(dir, CACHE_DEFAULT_MAX_SIZE);
+		struct stat st;
+
+		CHECK(c != NULL);
+		put_n(c, 3);
+		make_key(key, 3);
+		path = path_of(dir, key);
+		CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+		cache_close(c, "t");
+		umask(was);
+		free(path);
+		free(dir);
+		remove_tree(tmp);
+	}
+}
