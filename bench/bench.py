@@ -75,6 +75,16 @@ directory's "discarded/" (deleted with it at the end), never deleted while
 the bench runs; both tools start from the same state.  The disk must hold
 every run's pycs until the end (a few GB for both trees at --runs 3).
 
+Settled
+-------
+A run leaves its pycs (and a cache's entries: some 270 MB for the site tree)
+dirty in the page cache, and the kernel writes them back in the next half
+minute, on the same two cores, while the next run is being timed: which
+run paid for it depended on timing alone.  So before each timed run the
+bench calls sync(): every run starts with nothing of another's left to
+write, as a build on a fresh builder does, and pays for its own writes as
+far as the kernel charges them to it.
+
 The write floor
 ---------------
 The limit leaves out writing.  After the cold scenario, the same pycs
@@ -468,6 +478,12 @@ def tail(data: bytes, lines=15) -> str:
     return "\n".join("    | " + l for l in text[-lines:])
 
 
+def settle() -> None:
+    """Write back what earlier runs and the preparation left dirty (see "Settled")."""
+    if hasattr(os, "sync"):
+        os.sync()
+
+
 def run_tool(tool: Tool, tree: Tree, extra: List[str], what: str) -> RunResult:
     """Run a tool once on a tree; exit status 0 and 1 count as success."""
     argv = tool.argv(tree, extra)
@@ -754,6 +770,7 @@ def run_scenario(bench: Bench, name: str, sc: Scenario, tree: Tree,
             if not sc.prepare(bench, tree, tool, extra):
                 broken.add(tname)
                 continue
+            settle()
             r = run_tool(tool, tree, extra, "%s %s run %d" % (tree.name, name, i + 1))
             if not r.ok:
                 broken.add(tname)
@@ -866,6 +883,7 @@ def measure_write_floor(tree: Tree, workdir: str, runs: int) -> Optional[dict]:
     done = []
     for _ in range(runs):
         remove_pycaches(tree.root)
+        settle()
         procs = [subprocess.Popen([sys.executable, "-S", "-c", WRITE_SCRIPT, listfile,
                                    str(k), str(n)], stdout=subprocess.PIPE)
                  for k in range(n)]
