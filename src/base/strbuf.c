@@ -154,3 +154,20 @@ long strbuf_read_fd(struct strbuf *sb, int fd, size_t hint)
 	}
 	return (long)(sb->len - start);
 }
+
+void strbuf_add_size(struct strbuf *sb, uint64_t n)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)n / 1024;
+	size_t u = 0;
+
+	if (n < 1024) {
+		strbuf_addf(sb, "%llu byte%s", (unsigned long long)n, n == 1 ? "" : "s");
+		return;
+	}
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	strbuf_addf(sb, "%.1f %s (%llu bytes)", v, units[u], (unsigned long long)n);
+}

@@ -35,6 +35,8 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void strbuf_add_le32(struct strbuf *sb, unsigned long v);
 void strbuf_add_le64(struct strbuf *sb, uint64_t v);
+/* A size for people: "12.3 MiB (12898812 bytes)", or "123 bytes" below a KiB. */
+void strbuf_add_size(struct strbuf *sb, uint64_t n);
 /* Remove the first `n` bytes. */
 void strbuf_remove_front(struct strbuf *sb, size_t n);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cache-admin.h"
+#include "cache-logs.h"
 #include "cache.h"
 #include "cachedir.h"
 #include "options.h"
@@ -22,29 +23,11 @@
 
 #define RUNS_SHOWN 10
 
-/* "12.3 MiB (12898812 bytes)", or "123 bytes" below a KiB. */
-static void add_human(struct strbuf *sb, uint64_t n)
-{
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-	double v = (double)n / 1024;
-	size_t u = 0;
-
-	if (n < 1024) {
-		strbuf_addf(sb, "%llu byte%s", (unsigned long long)n, n == 1 ? "" : "s");
-		return;
-	}
-	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
-		v /= 1024;
-		u++;
-	}
-	strbuf_addf(sb, "%.1f %s (%llu bytes)", v, units[u], (unsigned long long)n);
-}
-
 /* Set `sb` to the human form of `n`; returns its text. */
 static const char *human(struct strbuf *sb, uint64_t n)
 {
 	strbuf_reset(sb);
-	add_human(sb, n);
+	strbuf_add_size(sb, n);
 	return sb->buf;
 }
 
@@ -98,6 +81,7 @@ static void print_runs(const char *dir)
 static int cache_stats(const char *dir)
 {
 	struct strbuf sb = STRBUF_INIT;
+	struct cache_logs_result logs;
 	struct cache_usage u;
 	uint64_t max;
 	int recorded;
@@ -111,6 +95,8 @@ static int cache_stats(const char *dir)
 	       recorded ? "the last run's" : "the default");
 	if (u.temps)
 		printf("temporary files: %zu (runs in progress, or left by killed ones)\n", u.temps);
+	cache_logs_prune(dir, CACHE_LOGS_COUNT, &logs);
+	printf("build logs:      %zu, %s\n", logs.left, human(&sb, logs.left_bytes));
 	strbuf_release(&sb);
 	print_runs(dir);
 	return 0;
@@ -119,20 +105,24 @@ static int cache_stats(const char *dir)
 static int cache_clear(const char *dir)
 {
 	struct strbuf sb = STRBUF_INIT;
+	struct cache_logs_result logs;
 	struct cache_clear_result r;
 
 	if (cache_admin_clear(dir, &r) < 0)
 		return 1;
-	printf("%s: cache clear: removed %zu entr%s (%s) and %zu temporary file%s from %s\n",
-	       progname, r.entries, r.entries == 1 ? "y" : "ies", human(&sb, r.bytes), r.temps,
-	       r.temps == 1 ? "" : "s", dir);
+	cache_logs_prune(dir, CACHE_LOGS_ALL, &logs);
+	printf("%s: cache clear: removed %zu entr%s (%s), %zu temporary file%s and %zu build "
+	       "log%s from %s\n", progname, r.entries, r.entries == 1 ? "y" : "ies",
+	       human(&sb, r.bytes), r.temps, r.temps == 1 ? "" : "s", logs.removed,
+	       logs.removed == 1 ? "" : "s", dir);
 	strbuf_release(&sb);
-	return r.failed ? 1 : 0;
+	return r.failed || logs.failed ? 1 : 0;
 }
 
 static int cache_prune(const char *dir, uint64_t max)
 {
 	struct strbuf sb = STRBUF_INIT;
+	struct cache_logs_result logs;
 	struct cache_prune_result r;
 
 	if (cache_admin_prune(dir, max, &r) < 0)
@@ -142,9 +132,12 @@ static int cache_prune(const char *dir, uint64_t max)
 	       progname, r.damaged, r.damaged == 1 ? "y" : "ies", r.evicted,
 	       human(&sb, r.removed_bytes), r.temps, r.temps == 1 ? "" : "s");
 	printf("%zu entr%s left (%s), ", r.left, r.left == 1 ? "y" : "ies", human(&sb, r.left_bytes));
-	printf("max %s\n", human(&sb, max));
+	printf("max %s; ", human(&sb, max));
+	cache_logs_prune(dir, CACHE_LOGS_PRUNE, &logs);
+	printf("%zu unused build log%s removed, %zu left\n", logs.removed,
+	       logs.removed == 1 ? "" : "s", logs.left);
 	strbuf_release(&sb);
-	return r.failed ? 1 : 0;
+	return r.failed || logs.failed ? 1 : 0;
 }
 
 /*
@@ -171,11 +164,12 @@ static const char *const cache_usage[] = {
 	"   or: prepyc cache prune [--cache-dir DIR] [--cache-shared] [--cache-max-size SIZE]",
 	"",
 	"stats: the entries, their size, the last runs and their hit rate.",
-	"clear: remove every entry, the stats and the temporary files (files prepyc",
-	"       did not make are left alone).",
-	"prune: remove damaged entries, temporary files older than an hour, and the",
+	"clear: remove every entry, the stats, the build logs and the temporary",
+	"       files (files prepyc did not make are left alone).",
+	"prune: remove damaged entries, temporary files older than an hour, the",
 	"       least recently used entries down to SIZE (default: the bound of the",
-	"       last run recorded, else 1G).",
+	"       last run recorded, else 1G), and the build logs of builds that have",
+	"       not run for 30 days or are not among the last 100 to run.",
 	"",
 	"The cache directory is --cache-dir, else $PREPYC_CACHE_DIR, else",
 	"$XDG_CACHE_HOME/prepyc, else ~/.cache/prepyc.  clear and prune refuse a",

@@ -7,13 +7,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blake2b.h"
+#include "cache-logs.h"
 #include "siphash.h"
 #include "strbuf.h"
 #include "tempfile.h"
@@ -72,12 +75,16 @@ const char *logfile_map(const char *path, size_t min, size_t max, const char *wh
 	else if ((map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) ==
 		 MAP_FAILED)
 		why = strerror(errno);
-	close(fd);
 	if (why) {
+		close(fd);
 		trace("%s '%s' ignored: %s", what, path, why);
 		return NULL;
 	}
 	*len = (size_t)st.st_size;
+	/* its build ran: the mtime says so, hourly (cache-logs.h keeps the logs in use) */
+	if (st.st_mtime < time(NULL) - LOGFILE_TOUCH_AFTER)
+		futimens(fd, NULL);
+	close(fd);
 	return map;
 }
 
@@ -115,15 +122,32 @@ void logfile_begin(struct strbuf *sb, const char magic[8], uint32_t version, uin
 void logfile_write(struct strbuf *sb, const char *path, const char *what)
 {
 	struct iovec iov[1];
-	const char *step = "";
+	const char *step = "", *at;
+	struct stat st;
+	int made;
 
 	put_le64((unsigned char *)sb->buf + 24, (uint64_t)(sb->len - LOGFILE_HEAD));
 	strbuf_add_le64(sb, siphash13(0, 0, sb->buf, sb->len));
 	iov[0].iov_base = sb->buf;
 	iov[0].iov_len = sb->len;
-	if (write_file_atomic(path, 0600, iov, 1, &step) < 0)
+	made = lstat(path, &st) < 0 && errno == ENOENT;
+	if (write_file_atomic(path, 0600, iov, 1, &step) < 0) {
 		trace("%s '%s' not written: %s: %s", what, path, step, strerror(errno));
+		made = 0;
+	}
 	strbuf_release(sb);
+	/* one more log: the unused ones go (cache-logs.h) */
+	at = strstr(path, "/buildlog/");
+	if (made && at) {
+		char *dir = xstrndup(path, (size_t)(at - path));
+		struct cache_logs_result res;
+
+		cache_logs_prune(dir, CACHE_LOGS_PRUNE_QUIET, &res);
+		if (res.removed || res.failed)
+			trace("build logs: %zu unused removed, %zu left, %zu could not be removed",
+			      res.removed, res.left, res.failed);
+		free(dir);
+	}
 }
 
 uint64_t path_hash(const char *s, size_t len)

@@ -35,6 +35,7 @@
 struct strbuf;
 
 #define LOGFILE_HEAD 32 /* magic, version, count, start_ns, body length */
+#define LOGFILE_TOUCH_AFTER 3600 /* seconds: a log read refreshes an mtime older than this */
 
 struct logfile_head {
 	uint32_t count;    /* entries, as the writer said: bound them by the body's size */
@@ -58,7 +59,9 @@ char *logfile_name(const char *dir, const char *prefix, const char *id, size_t i
  * of min..max bytes; else NULL (a missing log silently, anything else
  * traced, naming `what`).  A read-only mapping of the file (as git maps
  * its index: a log is replaced by rename(), never written in place, so the
- * mapping stays whole), released with logfile_unmap().
+ * mapping stays whole), released with logfile_unmap().  A log read
+ * gets its mtime refreshed when older than LOGFILE_TOUCH_AFTER: its build
+ * ran (cache-logs.h keeps the logs of the builds that run).
  */
 const char *logfile_map(const char *path, size_t min, size_t max, const char *what,
 			size_t *len);
@@ -80,7 +83,9 @@ void logfile_begin(struct strbuf *sb, const char magic[8], uint32_t version, uin
 /*
  * Finish the log begun in `sb` (its body's length, the checksum), write it
  * to `path` atomically with mode 0600 (a failure is traced, naming `what`:
- * a log can only make a run faster) and release `sb`.
+ * a log can only make a run faster) and release `sb`.  A log that did
+ * not exist before is one more in DIR/buildlog: the unused ones are then
+ * removed (cache_logs_prune(), cache-logs.h).
  */
 void logfile_write(struct strbuf *sb, const char *path, const char *what);
 

@@ -117,6 +117,30 @@ class BuildLogTests(support.InterpreterCase):
         self.assertIsNone(self.fresh_by_log(r))
         self.assertEqual(self.compiled(r)['compiled'], 0, r.describe())
 
+    def test_logs_in_use_are_kept_and_unused_ones_removed(self):
+        """A run that reads a log refreshes its mtime; a run that makes a new
+        log removes the logs of builds that did not run for 30 days."""
+        self.trusted()
+        log = self.logs()[0]
+        month = time.time() - 31 * 24 * 3600
+        os.utime(log, (month, month))
+        stale = os.path.join(self.cache, 'buildlog', '%032x' % 7)
+        foreign = os.path.join(self.cache, 'buildlog', 'notes.txt')
+        for p in (stale, foreign):
+            with open(p, 'wb') as f:
+                f.write(b'old')
+            os.utime(p, (month, month))
+        self.compile()  # reads the log: in use
+        self.assertGreater(os.path.getmtime(log), time.time() - 3600)
+        other = os.path.join(self.tmp, 'other')
+        support.write_tree(other, {'o.py': 'O = 1\n'})
+        r = support.run_prepyc(['compile', '--no-cache', '--python', self.py.path, other],
+                               env=self.env)
+        self.assertEqual(r.rc, 0, r.describe())
+        self.assertFalse(os.path.exists(stale), 'a log unused for a month was kept')
+        self.assertTrue(os.path.exists(log), 'the log in use was removed')
+        self.assertTrue(os.path.exists(foreign), 'a file prepyc did not make was removed')
+
     def test_pycs_written_by_the_run_are_not_trusted_by_it(self):
         self.compile()
         r = self.compile()  # reads headers: the pycs were written by the run before

@@ -336,6 +336,9 @@ class CacheTests(support.InterpreterCase):
         self.assertRegex(r.out, r'(?m)^last 1 run:\n  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \S.*'
                          r'  hits 0  misses %d  stored %d$' % (n, n))
         self.assertIn('hit rate: 0.0%% over these runs (0 hits, %d misses)\n' % n, r.out)
+        logs = sorted(os.listdir(os.path.join(self.cache, 'buildlog')))
+        self.assertTrue(logs, 'the run kept no build log')
+        self.assertIn('build logs:      %d, ' % len(logs), r.out)
         # prune: a damaged entry, then the least recently used down to the bound
         with open(os.path.join(self.cache, 'v1', entries(self.cache)[0]), 'r+b') as f:
             f.seek(70)
@@ -345,7 +348,9 @@ class CacheTests(support.InterpreterCase):
         self.assertEqual(r.rc, 0, str(r))
         self.assertIn('cache prune: removed 1 damaged entry and %d least recently used' % (n - 1),
                       r.out)
-        self.assertIn('0 entries left (0 bytes), max 1 byte\n', r.out)
+        # (the build logs are in use: kept)
+        self.assertIn('0 entries left (0 bytes), max 1 byte; 0 unused build logs removed, '
+                      '%d left\n' % len(logs), r.out)
         self.assertEqual(entries(self.cache), [])
         self.compile_ok(['-f', 't'])
         self.assertEqual(len(entries(self.cache)), len(MODULES))
@@ -355,7 +360,9 @@ class CacheTests(support.InterpreterCase):
         r = support.run_prepyc(['cache', 'clear', '--cache-dir', self.cache], env=support.base_env())
         self.assertEqual(r.rc, 0, str(r))
         self.assertIn('cache clear: removed %d entries' % n, r.out)
+        self.assertIn(' and %d build log' % len(logs), r.out)
         self.assertEqual(entries(self.cache), [])
+        self.assertEqual(os.listdir(os.path.join(self.cache, 'buildlog')), [])
         self.assertTrue(os.path.exists(keep), 'clear removed a file prepyc did not make')
         self.assertFalse(os.path.exists(os.path.join(self.cache, 'stats')))
         r = support.run_prepyc(['cache', 'stats', '--cache-dir', os.path.join(self.tmp, 'none')],

@@ -21,6 +21,7 @@
 
 #include "blake2b.h"
 #include "cache-admin.h"
+#include "cache-logs.h"
 #include "cache-store.h"
 #include "cache.h"
 #include "cachedir.h"

@@ -283,3 +283,67 @@ TEST(cache_admin_stats_clear_prune)
 	free(dir);
 	remove_tree(tmp);
 }
+
+/* DIR/buildlog/NAME with `size` bytes, used `age` seconds ago. */
+static void make_log(const char *dir, const char *name, size_t size, time_t age)
+{
+	char *path = xstrfmt("%s/buildlog/%s", dir, name);
+	char *data = xcalloc(size + 1, 1);
+
+	write_file(path, data, size);
+	set_mtime(path, time(NULL) - age);
+	free(data);
+	free(path);
+}
+
+static int log_exists(const char *dir, const char *name)
+{
+	char *path = xstrfmt("%s/buildlog/%s", dir, name);
+	int e = exists(path);
+
+	free(path);
+	return e;
+}
+
+/*
+ * The logs of builds that did not run for 30 days go, and past the 100
+ * most recently run; files of other names stay; count removes nothing.
+ */
+TEST(cache_logs_unused_ones_are_removed)
+{
+	char *tmp = make_tmpdir(), *sub = xstrfmt("%s/buildlog", tmp);
+	struct cache_logs_result res;
+	char name[64];
+	int i;
+
+	CHECK(mkdir(sub, 0700) == 0);
+	cache_logs_prune(tmp, CACHE_LOGS_PRUNE, &res); /* empty */
+	CHECK(res.removed == 0 && res.left == 0 && res.failed == 0);
+	/* 110 logs used an hour apart (the first just now), half of them walk logs */
+	for (i = 0; i < 110; i++) {
+		snprintf(name, sizeof(name), "%s%032x", i % 2 ? "walk-" : "", i);
+		make_log(tmp, name, 10, (time_t)i * 3600);
+	}
+	make_log(tmp, "0123456789abcdef0123456789abcdeF", 10, 40 * 24 * 3600); /* not a log name */
+	make_log(tmp, "mine.txt", 10, 40 * 24 * 3600);
+	snprintf(name, sizeof(name), "%032x", 0xabc);
+	make_log(tmp, name, 5, 31 * 24 * 3600); /* a month unused */
+	cache_logs_prune(tmp, CACHE_LOGS_COUNT, &res);
+	CHECK_INT(res.left, 111);
+	CHECK(res.left_bytes == 1105 && res.removed == 0);
+	cache_logs_prune(tmp, CACHE_LOGS_PRUNE, &res);
+	CHECK_INT(res.removed, 11);
+	CHECK_INT(res.left, 100);
+	CHECK(!log_exists(tmp, name));
+	snprintf(name, sizeof(name), "%032x", 98);
+	CHECK(log_exists(tmp, name));
+	snprintf(name, sizeof(name), "%032x", 100);
+	CHECK(!log_exists(tmp, name));
+	CHECK(log_exists(tmp, "mine.txt") && log_exists(tmp, "0123456789abcdef0123456789abcdeF"));
+	cache_logs_prune(tmp, CACHE_LOGS_ALL, &res);
+	CHECK_INT(res.removed, 100);
+	CHECK_INT(res.left, 0);
+	CHECK(log_exists(tmp, "mine.txt"));
+	free(sub);
+	remove_tree(tmp);
+}
