@@ -16,7 +16,9 @@
  *     warnings=                   the PYTHONWARNINGS the workers see ("" when
  *                                 they see none): a warning may become an error
  *     canonical=                  "1" or "0" (the canonical form or the
- *                                 interpreter's own bytes)
+ *                                 interpreter's own bytes; the form's rules
+ *                                 are part of the recipe: a hit at another
+ *                                 path splices the stored bytes, relocate.h)
  *     gil_disabled=1              only for a free-threaded build (3.13t...):
  *                                 it shares the default build's magic and
  *                                 cache tag, its bytecode may differ
