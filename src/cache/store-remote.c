@@ -47,6 +47,7 @@ struct remote_store {
 	size_t taken_upto;       /* one past the furthest place in porder a lookup took */
 	size_t wanted_upto;      /* one past the furthest place a lookup waits for */
 	size_t held;             /* bytes of answers arrived and not taken */
+	size_t waiting_at;       /* the chunk the prefetch waits for room to fetch; SIZE_MAX: none */
 	int stopping;            /* the prefetch is no longer wanted (the flush or close) */
 	pthread_t fetcher;
 	int fetching;            /* the fetcher thread runs (or ran, not joined yet) */
@@ -196,6 +197,7 @@ static void account(struct remote_store *r, struct remote_io *io, double started
 	}
 	if (!r->off && (io->off || r->errors >= REMOTE_MAX_ERRORS)) {
 		r->off = 1;
+		pthread_cond_broadcast(&r->room); /* a prefetch waiting for room ends */
 		trace("remote cache '%s': switched off for the rest of the run (%zu errors)",
 		      r->display, r->errors);
 	}
@@ -269,6 +271,25 @@ static void fetch_chunk(struct remote_store *r, size_t at, size_t n)
 	free(status);
 }
 
+/* Must the prefetch wait before fetching the chunk at `at`?  Under `lock`. */
+static int no_room(const struct remote_store *r, size_t at)
+{
+	return !r->off && !r->stopping && at >= r->wanted_upto &&
+	       (at > r->taken_upto + REMOTE_LOOKAHEAD || r->held > REMOTE_LOOKAHEAD_BYTES);
+}
+
+/*
+ * Under `lock`, after a lookup moved taken_upto, wanted_upto or held: wake
+ * the prefetch if it waits and may now go on.  Only then: a lookup that
+ * woke it at every answer taken (a futex call and two context switches
+ * each) cost more than the answers' copies.
+ */
+static void wake_fetcher(struct remote_store *r)
+{
+	if (r->waiting_at != SIZE_MAX && !no_room(r, r->waiting_at))
+		pthread_cond_signal(&r->room);
+}
+
 /* The prefetch, a chunk at a time, while the lookups of what arrived go on. */
 static void *fetch_all(void *arg)
 {
@@ -279,9 +300,10 @@ static void *fetch_all(void *arg)
 		int off;
 
 		pthread_mutex_lock(&r->lock);
-		while (!r->off && !r->stopping && at >= r->wanted_upto &&
-		       (at > r->taken_upto + REMOTE_LOOKAHEAD || r->held > REMOTE_LOOKAHEAD_BYTES))
+		r->waiting_at = at;
+		while (no_room(r, at))
 			pthread_cond_wait(&r->room, &r->lock);
+		r->waiting_at = SIZE_MAX;
 		off = r->off || r->stopping;
 		pthread_mutex_unlock(&r->lock);
 		if (off)
@@ -370,7 +392,7 @@ static ssize_t prefetched(struct remote_store *r, const unsigned char *key)
 	i = (size_t)(at - r->pkeys);
 	if (r->pstatus[i] == PENDING && r->ppos[i] + 1 > r->wanted_upto) {
 		r->wanted_upto = r->ppos[i] + 1;
-		pthread_cond_signal(&r->room);
+		wake_fetcher(r);
 	}
 	while (r->pstatus[i] == PENDING)
 		pthread_cond_wait(&r->arrived, &r->lock);
@@ -431,10 +453,9 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 		r->held -= one.len;
 		strbuf_init(&r->pvals[i], 0);
 		r->pstatus[i] = REMOTE_FAILED;
-		if (r->ppos[i] + 1 > r->taken_upto) {
+		if (r->ppos[i] + 1 > r->taken_upto)
 			r->taken_upto = r->ppos[i] + 1;
-			pthread_cond_signal(&r->room);
-		}
+		wake_fetcher(r); /* held went down too */
 	} else {
 		status = fetch_one(r, key, v);
 	}
@@ -688,5 +709,6 @@ struct cache_store *remote_store_new(struct remote_transport *t, const char *url
 	pthread_mutex_init(&r->tlock, NULL);
 	pthread_cond_init(&r->arrived, NULL);
 	pthread_cond_init(&r->room, NULL);
+	r->waiting_at = SIZE_MAX;
 	return &r->base;
 }
