@@ -65,6 +65,41 @@ static int load_lib(const char *soname, const char *const *names, void **fns, si
 
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
+
+/*
+ * A library's table, loader and NAME_loaded() (LINKAGE: static, or
+ * nothing), whether it is loaded: NAME_lib holds `ok` and a pointer per
+ * function of the X-macro list FUNCS; NAME_load(), run once by
+ * NAME_loaded(), loads SONAME (PACKAGE: what to install; NULL: quietly)
+ * and sets each pointer from dlsym()'s void * (POSIX's one blessed
+ * conversion).
+ */
+#define LIB_POINTER(ret, name, args) ret(*name) args;
+#define LIB_NAME(ret, name, args) #name,
+#define LIB_SET(ret, name, args) *(void **)&table->name = fns[k++];
+#define DEFINE_LIBRARY(LINKAGE, NAME, FUNCS, SONAME, PACKAGE)                               \
+	static struct NAME##_table {                                                        \
+		int ok;                                                                     \
+		FUNCS(LIB_POINTER)                                                          \
+	} NAME##_lib;                                                                       \
+	static pthread_once_t NAME##_once = PTHREAD_ONCE_INIT;                              \
+	static void NAME##_load(void)                                                       \
+	{                                                                                   \
+		static const char *const names[] = { FUNCS(LIB_NAME) };                     \
+		struct NAME##_table *table = &NAME##_lib;                                   \
+		void *fns[sizeof(names) / sizeof(*names)];                                  \
+		size_t k = 0;                                                               \
+                                                                                            \
+		if (load_lib(SONAME, names, fns, sizeof(names) / sizeof(*names), PACKAGE) < 0) \
+			return;                                                             \
+		FUNCS(LIB_SET)                                                              \
+		table->ok = 1;                                                              \
+	}                                                                                   \
+	LINKAGE int NAME##_loaded(void)                                                     \
+	{                                                                                   \
+		pthread_once(&NAME##_once, NAME##_load);                                    \
+		return NAME##_lib.ok;                                                       \
+	}
 #endif
 
 #ifdef PREPYC_WITH_LIBCURL
@@ -91,40 +126,8 @@ static int load_lib(const char *soname, const char *const *names, void **fns, si
 	X(struct curl_slist *, curl_slist_append, (struct curl_slist *, const char *))     \
 	X(void, curl_slist_free_all, (struct curl_slist *))
 
-static struct {
-	int ok;
-#define X(ret, name, args) ret(*name) args;
-	CURL_FUNCTIONS(X)
-#undef X
-} curl_lib;
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_load(void)
-{
-	static const char *const names[] = {
-#define X(ret, name, args) #name,
-		CURL_FUNCTIONS(X)
-#undef X
-	};
-	void *fns[sizeof(names) / sizeof(*names)];
-	size_t k = 0;
-
-	if (load_lib("libcurl.so.4", names, fns, sizeof(names) / sizeof(*names),
-		     "libcurl4 (Debian), libcurl (Fedora)") < 0)
-		return;
-	/* a function pointer from dlsym()'s void *: POSIX's one blessed conversion */
-#define X(ret, name, args) *(void **)&curl_lib.name = fns[k++];
-	CURL_FUNCTIONS(X)
-#undef X
-	curl_lib.ok = 1;
-}
-
-/* The loaded libcurl, or NULL (said once). */
-static int curl_loaded(void)
-{
-	pthread_once(&curl_once, curl_load);
-	return curl_lib.ok;
-}
+DEFINE_LIBRARY(static, curl, CURL_FUNCTIONS, "libcurl.so.4",
+	       "libcurl4 (Debian), libcurl (Fedora)")
 
 CURLcode curl_global_init(long flags)
 {
@@ -273,39 +276,8 @@ void curl_slist_free_all(struct curl_slist *list)
 	X(int, redisAppendCommandArgv, (redisContext *, int, const char **, const size_t *)) \
 	X(void, freeReplyObject, (void *))
 
-static struct {
-	int ok;
-#define X(ret, name, args) ret(*name) args;
-	HIREDIS_FUNCTIONS(X)
-#undef X
-} redis_lib;
-static pthread_once_t redis_once = PTHREAD_ONCE_INIT;
-
-static void redis_load(void)
-{
-	static const char *const names[] = {
-#define X(ret, name, args) #name,
-		HIREDIS_FUNCTIONS(X)
-#undef X
-	};
-	void *fns[sizeof(names) / sizeof(*names)];
-	size_t k = 0;
-
-	if (load_lib("libhiredis.so." STRINGIFY(HIREDIS_SONAME), names, fns,
-		     sizeof(names) / sizeof(*names),
-		     "libhiredis" STRINGIFY(HIREDIS_SONAME) " (Debian), hiredis (Fedora)") < 0)
-		return;
-#define X(ret, name, args) *(void **)&redis_lib.name = fns[k++];
-	HIREDIS_FUNCTIONS(X)
-#undef X
-	redis_lib.ok = 1;
-}
-
-static int redis_loaded(void)
-{
-	pthread_once(&redis_once, redis_load);
-	return redis_lib.ok;
-}
+DEFINE_LIBRARY(static, redis, HIREDIS_FUNCTIONS, "libhiredis.so." STRINGIFY(HIREDIS_SONAME),
+	       "libhiredis" STRINGIFY(HIREDIS_SONAME) " (Debian), hiredis (Fedora)")
 
 redisContext *redisConnectWithTimeout(const char *ip, int port, const struct timeval tv)
 {
@@ -371,39 +343,8 @@ void freeReplyObject(void *reply)
 	X(unsigned long long, ZSTD_getFrameContentSize, (const void *, size_t))               \
 	X(size_t, ZSTD_findFrameCompressedSize, (const void *, size_t))
 
-static struct {
-	int ok;
-#define X(ret, name, args) ret(*name) args;
-	ZSTD_FUNCTIONS(X)
-#undef X
-} zstd_lib;
-static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
-
 /* Quietly: without it, values are sent as they are and compressed ones are misses (compress.h). */
-static void zstd_load(void)
-{
-	static const char *const names[] = {
-#define X(ret, name, args) #name,
-		ZSTD_FUNCTIONS(X)
-#undef X
-	};
-	void *fns[sizeof(names) / sizeof(*names)];
-	size_t k = 0;
-
-	if (load_lib("libzstd.so." STRINGIFY(ZSTD_VERSION_MAJOR), names, fns,
-		     sizeof(names) / sizeof(*names), NULL) < 0)
-		return;
-#define X(ret, name, args) *(void **)&zstd_lib.name = fns[k++];
-	ZSTD_FUNCTIONS(X)
-#undef X
-	zstd_lib.ok = 1;
-}
-
-int zstd_loaded(void)
-{
-	pthread_once(&zstd_once, zstd_load);
-	return zstd_lib.ok;
-}
+DEFINE_LIBRARY(, zstd, ZSTD_FUNCTIONS, "libzstd.so." STRINGIFY(ZSTD_VERSION_MAJOR), NULL)
 
 /* Called only once zstd_loaded() said yes (compress.c). */
 size_t ZSTD_compressBound(size_t n)
