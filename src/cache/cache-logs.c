@@ -92,7 +92,8 @@ void cache_logs_prune(const char *dir, enum cache_logs_mode mode, struct cache_l
 		return; /* none yet, or not a directory of ours to clean */
 	}
 	list_logs(dfd, &v, &n);
-	qsort(v, n, sizeof(*v), by_recent_use);
+	if (n)
+		qsort(v, n, sizeof(*v), by_recent_use);
 	for (i = 0; i < n; i++) {
 		int go = mode == CACHE_LOGS_ALL ||
 			 ((mode == CACHE_LOGS_PRUNE || mode == CACHE_LOGS_PRUNE_QUIET) &&
