@@ -293,12 +293,13 @@ static size_t stored_bit(const unsigned char key[CACHE_KEY_LEN], unsigned char *
 	return i / 8;
 }
 
-static int stored_here(struct disk_store *d, const unsigned char key[CACHE_KEY_LEN])
+/* A cache this run made holds only what it stored: the rest costs no system call. */
+static int surely_absent(struct disk_store *d, const unsigned char key[CACHE_KEY_LEN])
 {
 	unsigned char bit;
 	size_t at = stored_bit(key, &bit);
 
-	return (atomic_load(&d->stored[at]) & bit) != 0;
+	return d->fresh && !(atomic_load(&d->stored[at]) & bit);
 }
 
 static void note_stored(struct disk_store *d, const unsigned char key[CACHE_KEY_LEN])
@@ -313,12 +314,14 @@ static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 		    struct strbuf *code, struct strbuf *warnings)
 {
 	struct disk_store *d = (struct disk_store *)s;
-	char *path = disk_entry_path(d->dir, key);
 	struct stat st;
 	int fd = -1, hit = 0;
+	char *path;
 
-	/* a cache this run made holds only what it stored: no system call for the rest */
-	if ((d->fresh && !stored_here(d, key)) || !shard_usable(d, key[0], 0))
+	if (surely_absent(d, key))
+		return 0;
+	path = disk_entry_path(d->dir, key);
+	if (!shard_usable(d, key[0], 0))
 		goto out;
 	/* O_NONBLOCK: a FIFO planted at an entry's path must not hang us */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -431,8 +434,8 @@ static int disk_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	char *path;
 	int has;
 
-	if (d->fresh && !stored_here(d, key))
-		return 0; /* as disk_get() */
+	if (surely_absent(d, key))
+		return 0;
 	path = disk_entry_path(d->dir, key);
 	has = lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > DISK_HEADER_LEN;
 	free(path);

@@ -299,17 +299,6 @@ static uint32_t c_lookup(struct canon *cx, int kind, int64_t ival, const unsigne
 	return id;
 }
 
-static int all_name_chars(const unsigned char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return 0;
-	return 1;
-}
-
 /* The digit count and 15-bit digits of a 'l' holding v, into the scratch buffer. */
 static int64_t c_long_digits(struct canon *cx, int64_t v)
 {

@@ -82,6 +82,18 @@ static inline int all_ascii(const unsigned char *s, size_t n)
 	return !((any | tail_word(s, n)) & 0x8080808080808080ULL);
 }
 
+/* Only [A-Za-z0-9_]: CPython's all_name_chars(), which text PyPy interns (canon.c, relocate.c). */
+static inline int all_name_chars(const unsigned char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
 /* What PyUnicode_DecodeUTF8(s, n, "surrogatepass") accepts. */
 int utf8_surrogatepass_ok(const unsigned char *s, size_t n, size_t *bad);
 

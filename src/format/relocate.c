@@ -231,15 +231,7 @@ int marshal_relocate(struct mobj *root, const struct marshal_version *v, const c
  */
 static int plain_name(const unsigned char *s, size_t n)
 {
-	size_t i;
-
-	if (n < 4)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!(s[i] == '_' || (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z')))
-			return 1;
-	return 0;
+	return n >= 4 && !all_name_chars(s, n);
 }
 
 /* The splice's walk: every co_filename the first one or an 'r' to it, neither name elsewhere. */
@@ -249,8 +241,8 @@ static int splice_walk(const struct reloc *rl, const struct mobj *o, const struc
 
 	if (o->type == MARSHAL_REF)
 		return o->target == first ? -1 : 0;
-	if (is_text(o->type) && ((o->len == rl->oldlen && !memcmp(o->data, rl->old, o->len)) ||
-				 (o->len == rl->namelen && !memcmp(o->data, rl->name, o->len))))
+	if (is_old_name(rl, o) ||
+	    (is_text(o->type) && o->len == rl->namelen && !memcmp(o->data, rl->name, o->len)))
 		return -1;
 	if (o->type == MARSHAL_CODE && o->nitems != rl->nobj)
 		return -1;
