@@ -230,6 +230,7 @@ static int log_keeps(unsigned flags, const char *name, unsigned char type)
 {
 	/* what the loop below looks at: other names matter only to compileall's view */
 	return (flags & WALK_COMPILEALL) || type == DT_DIR || type == DT_UNKNOWN ||
+	       !strcmp(name, "__pycache__") ||
 	       is_py_name(name) || ((flags & WALK_PYCACHE) && is_pyc_name(name));
 }
 
@@ -273,14 +274,22 @@ static int list_entry(const struct walk_shared *sh, const char *dir, int dfd, co
 	return 0;
 }
 
+/* The sources listed from entry `first` on are of a directory without __pycache__. */
+static void mark_no_pycache(struct source_list *list, size_t first)
+{
+	for (; first < list->nr; first++)
+		if (list->v[first].kind == ENTRY_SOURCE)
+			list->v[first].no_pycache = 1;
+}
+
 /* A directory the walk log has unchanged: its names examined by their paths. */
 static int replay_dir(const struct walk_shared *sh, const char *dir, int depth,
 		      const struct walklog_dir *wd, struct source_list *list,
 		      struct source_list *subdirs)
 {
 	const unsigned char *p = wd->names;
-	int errors = 0;
-	size_t k;
+	size_t k, first = list->nr;
+	int errors = 0, pycache = 0;
 
 	if (sh->flags & WALK_COMPILEALL)
 		add_entry(list, xstrdup(dir), ENTRY_DIR, NULL, depth);
@@ -288,10 +297,13 @@ static int replay_dir(const struct walk_shared *sh, const char *dir, int depth,
 		const char *name = (const char *)p + 1;
 		char *full = path_join(dir, name);
 
+		pycache |= !strcmp(name, "__pycache__");
 		errors += list_entry(sh, dir, AT_FDCWD, full, name, p[0], depth, list, subdirs);
 		free(full);
 		p += 1 + strlen(name) + 1;
 	}
+	if (!pycache)
+		mark_no_pycache(list, first);
 	return errors;
 }
 
@@ -309,7 +321,8 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 	struct dirreader *r;
 	const char *name;
 	unsigned char type;
-	int errors = 0, e;
+	size_t first = list->nr;
+	int errors = 0, e, pycache = 0;
 
 	if (sh->log && stat(dir, &rec.st) == 0 && S_ISDIR(rec.st.st_mode)) {
 		struct walklog_dir wd;
@@ -338,6 +351,7 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 			continue;
 		if (rec.on && log_keeps(sh->flags, name, type))
 			rec_add(&rec, name, type);
+		pycache |= !strcmp(name, "__pycache__");
 		errors += list_entry(sh, dir, r->fd, name, name, type, depth, list, subdirs);
 		errno = 0; /* dir_next() sets it at the end */
 	}
@@ -347,6 +361,8 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 			error("cannot list '%s': %s", dir, strerror(e));
 		errors++;
 	}
+	if (!e && !pycache)
+		mark_no_pycache(list, first);
 	if (rec.on && !e)
 		walklog_record(sh->log, dir, &rec.st, (const unsigned char *)rec.names.buf,
 			       rec.names.len, rec.n);

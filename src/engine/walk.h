@@ -54,6 +54,12 @@ struct source {
 	int err;              /* ENTRY_DIR_ERROR: the errno */
 	unsigned char kind;   /* enum entry_kind */
 	unsigned char is_link;
+	/*
+	 * A source whose directory had no __pycache__ when the walk listed it
+	 * (or the walk log replayed its names): no pyc of it can be there, and
+	 * the plan does not look.  0 also when unknown (a file argument).
+	 */
+	unsigned char no_pycache;
 	unsigned char top;    /* the argument itself */
 	size_t arg_len;       /* from a directory argument: its length (path starts with it); else 0 */
 };

@@ -20,7 +20,7 @@
 #include "banned.h"
 
 #define LOG_MAGIC "PREPYCW\n"
-#define LOG_VERSION 1
+#define LOG_VERSION 2 /* 2: __pycache__ kept whatever its type (walk.c: no_pycache) */
 #define DIR_FIXED (40 + 12)   /* stat, nnames, path_len, names_len */
 #define LOG_MAX ((size_t)1 << 30)
 

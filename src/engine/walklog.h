@@ -29,7 +29,7 @@
  *
  * Format (little-endian):
  *
- *   log   = magic "PREPYCW\n" version:u32 (1) count:u32 start_ns:i64
+ *   log   = magic "PREPYCW\n" version:u32 (2) count:u32 start_ns:i64
  *           body_len:u64 dir{count} checksum:u64
  *   dir   = stat nnames:u32 path_len:u32 names_len:u32 path names
  *   stat  = dev:u64 ino:u64 size:u64 mtime_ns:i64 ctime_ns:i64

@@ -104,6 +104,33 @@ class WalkLogTests(support.InterpreterCase):
         self.assertEqual(support.parse_summary(r.out)['compiled'], 0, r.describe())
         self.assertEqual(self.replayed(r), (4, 4), r.describe())
 
+    def test_pycs_are_looked_for_wherever_they_can_be(self):
+        # The plan does not open the pycs of a directory the walk saw without a
+        # __pycache__ (walk.h: no_pycache).  A symlinked __pycache__ and a pycache
+        # prefix are still looked in; a __pycache__ taken away is seen gone.
+        shared = os.path.join(self.tmp, 'shared-pycache')
+        os.mkdir(shared)
+        os.symlink(shared, os.path.join(self.tree, 'pkg', '__pycache__'))
+        self.trusted(self.compile)
+        self.assertTrue(os.path.exists(os.path.join(shared, self.py.pyc_name('a'))))
+        r = self.compile()
+        self.assertEqual(support.parse_summary(r.out)['compiled'], 0, r.describe())
+        self.assertEqual(self.replayed(r), (4, 4), r.describe())
+        shutil.move(os.path.join(self.tree, 'pkg', 'sub', '__pycache__'),
+                    os.path.join(self.tmp, 'moved'))
+        r = self.compile()  # pkg/sub changed: listed again, its two pycs written again
+        self.assertEqual(support.parse_summary(r.out)['compiled'], 2, r.describe())
+        r = self.trusted(self.compile)
+        self.assertEqual(support.parse_summary(r.out)['compiled'], 0, r.describe())
+        if self.py.version >= (3, 8):
+            prefix = os.path.join(self.tmp, 'pfx')
+            self.env = dict(self.env, PYTHONPYCACHEPREFIX=prefix)
+            self.trusted(self.compile)
+            r = self.compile()
+            self.assertEqual(support.parse_summary(r.out)['compiled'], 0, r.describe())
+            self.assertTrue(glob.glob(os.path.join(prefix, '**', self.py.pyc_name('c')),
+                                      recursive=True))
+
     def test_compile_sees_every_change(self):
         self.trusted(self.compile)
         self.change_tree()
