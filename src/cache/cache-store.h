@@ -107,6 +107,13 @@ struct cache_store {
 struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, unsigned flags);
 
 /*
+ * From now on the disk store `s` holds no entry for the run: every lookup
+ * misses without a system call and nothing is stored (--remote-cache-only).
+ * Its stats line is still written.  Before any lookup.
+ */
+void cache_store_disk_entries_off(struct cache_store *s);
+
+/*
  * The remote store at `url` (store-remote.h) with options `o`: NULL after
  * error() when the URL is not one of ours or its client library was not
  * compiled in.  Does not connect yet.

@@ -93,6 +93,12 @@ int cache_add_remote(struct cache *c, const char *url, const struct cache_remote
 	return 0;
 }
 
+void cache_local_entries_off(struct cache *c)
+{
+	if (c && c->nr)
+		cache_store_disk_entries_off(c->slots[0]->store); /* cache_open_flags()'s */
+}
+
 int cache_batches(const struct cache *c)
 {
 	size_t i;

@@ -73,12 +73,13 @@ struct cache_remote_opts {
 	const char *secret;      /* $PREPYC_REMOTE_CACHE_SECRET: sign and check entries; NULL: not */
 	const char *token;       /* $PREPYC_REMOTE_CACHE_TOKEN: HTTP bearer token; NULL: none */
 	int uncompressed;        /* $PREPYC_REMOTE_CACHE_COMPRESS=0: upload values as they are */
+	int remote_only;         /* --remote-cache-only: no local entry read or written */
 };
 
 #define CACHE_REMOTE_CONNECT_TIMEOUT_MS 2000
 #define CACHE_REMOTE_TIMEOUT_MS 10000
 #define CACHE_REMOTE_OPTS_INIT \
-	{ 0, CACHE_REMOTE_CONNECT_TIMEOUT_MS, CACHE_REMOTE_TIMEOUT_MS, NULL, NULL, 0 }
+	{ 0, CACHE_REMOTE_CONNECT_TIMEOUT_MS, CACHE_REMOTE_TIMEOUT_MS, NULL, NULL, 0, 0 }
 
 /*
  * What the remote stores did in a run, summed over them: in the disk
@@ -98,6 +99,15 @@ struct cache_remote_stats {
  * Connects only when first used.  A NULL `c` only checks the URL.
  */
 int cache_add_remote(struct cache *c, const char *url, const struct cache_remote_opts *o);
+
+/*
+ * The local cache's entries are neither read nor written in this run: the
+ * remote stores alone (--remote-cache-only, for a builder that starts empty
+ * and is thrown away: back-filling its local cache would only cost file
+ * creations).  The local directory still keeps the logs and the stats.
+ * Before any lookup.
+ */
+void cache_local_entries_off(struct cache *c);
 
 /* Whether a store of `c` answers many lookups at once (a remote one): then use cache_prefetch(). */
 int cache_batches(const struct cache *c);

@@ -39,6 +39,7 @@ struct disk_store {
 	uint64_t max_size;
 	int writable;
 	int fresh;                /* DIR/v1 did not exist before this run: it held nothing */
+	int entries_off;          /* cache_store_disk_entries_off(): every lookup misses, nothing stored */
 	mode_t umask;             /* the process's, read at the open */
 	/* fresh: a bit per key this run stored (by its first two bytes; a clash costs an open) */
 	atomic_uchar stored[STORED_BITS / 8];
@@ -293,13 +294,16 @@ static size_t stored_bit(const unsigned char key[CACHE_KEY_LEN], unsigned char *
 	return i / 8;
 }
 
-/* A cache this run made holds only what it stored: the rest costs no system call. */
+/*
+ * A cache this run made holds only what it stored, and one whose entries are
+ * off holds nothing: the rest costs no system call.
+ */
 static int surely_absent(struct disk_store *d, const unsigned char key[CACHE_KEY_LEN])
 {
 	unsigned char bit;
 	size_t at = stored_bit(key, &bit);
 
-	return d->fresh && !(atomic_load(&d->stored[at]) & bit);
+	return d->entries_off || (d->fresh && !(atomic_load(&d->stored[at]) & bit));
 }
 
 static void note_stored(struct disk_store *d, const unsigned char key[CACHE_KEY_LEN])
@@ -367,7 +371,7 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 	char *path;
 	int n = 0, stored = 0, rc;
 
-	if (!d->writable || atomic_load(&d->store_failed))
+	if (!d->writable || d->entries_off || atomic_load(&d->store_failed))
 		return 0;
 	if ((uint64_t)code_len + warnings_len > DISK_ENTRY_MAX_BODY)
 		return 0;
@@ -487,6 +491,11 @@ static const struct cache_store_ops disk_ops = {
 	.close = disk_close,
 	.has = disk_has,
 };
+
+void cache_store_disk_entries_off(struct cache_store *s)
+{
+	((struct disk_store *)s)->entries_off = 1;
+}
 
 /* ---- opening ---------------------------------------------------------- */
 

@@ -43,6 +43,8 @@ struct remote_store {
 	signed char *pstatus;    /* enum remote_status, PENDING; REMOTE_FAILED after a get took it */
 	size_t *porder;          /* the order to fetch them in: the caller's */
 	size_t *ppos;            /* per key: its place in porder */
+	unsigned *puses;         /* per key: the lookups still to come (a source twice: 2) */
+	unsigned char *pkept;    /* per key: its value was taken once and is kept, out of `held` */
 	size_t pn;
 	size_t taken_upto;       /* one past the furthest place in porder a lookup took */
 	size_t wanted_upto;      /* one past the furthest place a lookup waits for */
@@ -356,6 +358,8 @@ static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[C
 	r->pstatus = xcalloc(m, sizeof(*r->pstatus));
 	r->porder = xcalloc(m, sizeof(*r->porder));
 	r->ppos = xcalloc(m, sizeof(*r->ppos));
+	r->puses = xcalloc(m, sizeof(*r->puses));
+	r->pkept = xcalloc(m, 1);
 	seen = xcalloc(m, 1);
 	for (i = 0; i < m; i++) {
 		strbuf_init(&r->pvals[i], 0);
@@ -367,6 +371,7 @@ static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[C
 			bsearch(keys[i], r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key);
 		size_t k = (size_t)(at - r->pkeys);
 
+		r->puses[k]++;
 		if (!seen[k]) {
 			seen[k] = 1;
 			r->ppos[k] = m;
@@ -448,11 +453,22 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 	}
 	if (i >= 0 && r->pstatus[i] != REMOTE_FAILED) {
 		status = r->pstatus[i];
-		/* taken: the value moves to us; a second lookup of the key asks again */
-		one = r->pvals[i];
-		r->held -= one.len;
-		strbuf_init(&r->pvals[i], 0);
-		r->pstatus[i] = REMOTE_FAILED;
+		if (!r->pkept[i])
+			r->held -= r->pvals[i].len; /* taken: no longer the lookahead's */
+		if (r->puses[i] > 1) {
+			/*
+			 * The same source again later (an empty __init__.py): a copy, and the
+			 * value kept for it (with a local cache, that lookup hits there first).
+			 */
+			r->puses[i]--;
+			r->pkept[i] = 1;
+			strbuf_add(&one, r->pvals[i].buf, r->pvals[i].len);
+		} else {
+			/* the last lookup: the value moves to us; another one asks again */
+			one = r->pvals[i];
+			strbuf_init(&r->pvals[i], 0);
+			r->pstatus[i] = REMOTE_FAILED;
+		}
 		if (r->ppos[i] + 1 > r->taken_upto)
 			r->taken_upto = r->ppos[i] + 1;
 		wake_fetcher(r); /* held went down too */
@@ -613,6 +629,8 @@ static void remote_close(struct cache_store *s, const char *label,
 	free(r->pstatus);
 	free(r->porder);
 	free(r->ppos);
+	free(r->puses);
+	free(r->pkept);
 	free(r->qhex);
 	free(r->qvals);
 	pthread_mutex_destroy(&r->lock);

@@ -71,6 +71,9 @@ const struct compileall_option compileall_options[COMPILEALL_NOPTIONS] = {
 	{ CO_REMOTE_CACHE_READ_ONLY, 0, "remote-cache-read-only", "remote-cache-read-only", 1,
 	  OPTION_FLAG, AT(d.remote_read_only), NULL,
 	  "look up in the remote cache, never upload (or $PREPYC_REMOTE_CACHE_READ_ONLY=1)" },
+	{ CO_REMOTE_CACHE_ONLY, 0, "remote-cache-only", "remote-cache-only", 1, OPTION_FLAG,
+	  AT(d.remote_only), NULL, "the remote cache alone: no local entry read or written, for "
+	  "builders thrown away after the job (or $PREPYC_REMOTE_CACHE_ONLY=1)" },
 	{ CO_REMOTE_CACHE_TIMEOUT, 0, "remote-cache-timeout", "remote-cache-timeout", 1,
 	  OPTION_STRING, AT(d.remote_timeout), "SECONDS",
 	  "give up a remote request after SECONDS (default 10, or $PREPYC_REMOTE_CACHE_TIMEOUT)" },

@@ -93,6 +93,7 @@ static int apply(struct driver_opts *d, const struct compileall_option *o, const
 		d->remote_caches.v[d->remote_caches.nr++] = val;
 		return 0;
 	case CO_REMOTE_CACHE_READ_ONLY: d->remote_read_only = 1; return 0;
+	case CO_REMOTE_CACHE_ONLY: d->remote_only = 1; return 0;
 	case CO_REMOTE_CACHE_TIMEOUT: d->remote_timeout = val; return 0;
 	case CO_REMOTE_CACHE_CONNECT_TIMEOUT: d->remote_connect_timeout = val; return 0;
 	case CO_PYTHON:

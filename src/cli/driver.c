@@ -410,10 +410,12 @@ static int remote_options(const struct driver_opts *d, struct option_list *urls,
 {
 	const char *env = getenv("PREPYC_REMOTE_CACHE"), *ro = getenv("PREPYC_REMOTE_CACHE_READ_ONLY");
 	const char *z = getenv("PREPYC_REMOTE_CACHE_COMPRESS");
+	const char *only = getenv("PREPYC_REMOTE_CACHE_ONLY");
 	size_t i;
 
 	o->read_only = d->remote_read_only || (ro && *ro && strcmp(ro, "0"));
 	o->uncompressed = z && !strcmp(z, "0");
+	o->remote_only = d->remote_only || (only && *only && strcmp(only, "0"));
 	o->secret = getenv("PREPYC_REMOTE_CACHE_SECRET");
 	o->token = getenv("PREPYC_REMOTE_CACHE_TOKEN");
 	if (parse_seconds(d->remote_timeout, "PREPYC_REMOTE_CACHE_TIMEOUT", &o->timeout_ms) < 0 ||
@@ -438,6 +440,11 @@ static int remote_options(const struct driver_opts *d, struct option_list *urls,
 	for (i = 0; i < urls->nr; i++)
 		if (cache_add_remote(NULL, urls->v[i], o) < 0)
 			return -1;
+	/* (the environment's alone is ignored without a remote, as the read-only one is) */
+	if (d->remote_only && !urls->nr) {
+		error("--remote-cache-only: no remote cache (--remote-cache URL or $PREPYC_REMOTE_CACHE)");
+		return -1;
+	}
 	return 0;
 }
 
@@ -458,6 +465,8 @@ static struct cache *open_cache(const char *opt_dir, uint64_t max_size, unsigned
 		trace("cache: no local cache: the remote ones are not used either");
 	for (i = 0; cache && i < remotes->nr; i++)
 		cache_add_remote(cache, remotes->v[i], o); /* checked already */
+	if (remotes->nr && o->remote_only)
+		cache_local_entries_off(cache);
 	return cache;
 }
 

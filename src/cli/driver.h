@@ -32,6 +32,7 @@ struct driver_opts {
 	int no_build_log;           /* --no-build-log */
 	struct option_list remote_caches; /* --remote-cache URL... */
 	int remote_read_only;       /* --remote-cache-read-only */
+	int remote_only;            /* --remote-cache-only */
 	const char *remote_timeout, *remote_connect_timeout; /* --remote-cache-[connect-]timeout */
 };
 

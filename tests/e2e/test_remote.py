@@ -19,6 +19,7 @@ missing (``prepyc --version`` lists libcurl and hiredis).
   damaged frame is rejected.
 """
 
+import glob
 import hashlib
 import os
 import re
@@ -74,6 +75,11 @@ def touch_all(tree, delta=10):
                 p = os.path.join(dirpath, name)
                 st = os.stat(p)
                 os.utime(p, (st.st_atime + delta, st.st_mtime + delta))
+
+
+def local_entries(cache_dir):
+    """The entry files of a local cache directory (DIR/v1/AB/KEY)."""
+    return sorted(glob.glob(os.path.join(cache_dir, 'v1', '??', '*')))
 
 
 def remote_stats(r):
@@ -403,6 +409,45 @@ class FaultTests(RemoteCase):
         st = remote_stats(r)
         self.assertGreaterEqual(st.get('rejected', 0), 2, str(r))
         self.assertEqual(st.get('rejected', 0) + st.get('hits', 0), len(MODULES), str(r))
+
+    def test_remote_only_keeps_no_local_entry(self):
+        # --remote-cache-only: the remote alone, for a builder thrown away after the job;
+        # a source found three times in the tree costs one value fetched, not three
+        files = dict(MODULES, **{'dup1.py': MODULES['app/util.py'],
+                                 'dup2.py': MODULES['app/util.py']})
+        distinct = len(files) - 2
+        for kind in self.kinds:
+            with self.subTest(kind=kind):
+                s = self.start(kind)
+                a, _ = self.machine('only-a-' + kind, files)
+                self.assertEqual(self.pp(a, s.url).rc, 0)
+                b, _ = self.machine('only-b-' + kind, files)
+                r = self.pp(b, s.url, ['--remote-cache-only'])
+                self.assertEqual(self.from_cache(r), len(files), str(r))
+                self.assertIn(' 0 workers', r.out, str(r))
+                st = remote_stats(r)
+                self.assertEqual((st.get('hits'), st.get('misses'), st.get('errors')),
+                                 (len(files), 0, 0), str(r))
+                self.assertLessEqual(st.get('requests'), 1 if kind == 'redis' else distinct,
+                                     str(r))
+                self.assert_complete(b, r, len(files))
+                self.assertEqual(local_entries(os.path.join(b, 'cache')), [])
+                stats = support.run_prepyc(['cache', 'stats', '--cache-dir',
+                                            os.path.join(b, 'cache')], env=support.base_env())
+                self.assertIn('remote: hits %d  misses 0' % len(files), stats.out)
+                # from the environment; a new source: compiled, uploaded, not kept locally
+                c, _ = self.machine('only-c-' + kind, dict(files, **{'new.py': 'N = 1\n'}))
+                r = self.pp(c, s.url, PREPYC_REMOTE_CACHE_ONLY=1)
+                self.assertEqual(self.from_cache(r), len(files), str(r))
+                self.assertEqual(remote_stats(r).get('uploads'), 1, str(r))
+                self.assert_complete(c, r, len(files) + 1)
+                self.assertEqual(local_entries(os.path.join(c, 'cache')), [])
+        root, _ = self.machine('only-usage')
+        r = self.pp(root, None, ['--remote-cache-only'])
+        self.assertEqual(r.rc, 2, str(r))
+        self.assertIn('--remote-cache-only: no remote cache', r.err)
+        r = self.pp(root, None, PREPYC_REMOTE_CACHE_ONLY=1)  # as the read-only one: ignored
+        self.assert_complete(root, r)
 
     def test_bad_urls_and_options(self):
         root, _ = self.machine('urls')
