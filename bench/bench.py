@@ -37,7 +37,9 @@ the median wall-clock time is reported:
            The line adds the ratio to second-venv's prepyc time when that
            scenario ran too (the goal: within 1.5x of a warm local cache) and
            the remote traffic of the last run (requests, bytes sent/received,
-           from PREPYC_TRACE).
+           from PREPYC_TRACE).  prepyc also runs with --remote-cache-only
+           (a builder thrown away after the job: no local entry written),
+           shown as "remote-only", with its ratio to second-venv.
 
 In cold, `prepyc --no-canonical` runs too, and the line shows what writing
 the canonical form costs ("canonical +N%").  prepyc runs with --no-cache
@@ -676,7 +678,7 @@ def prepare_fleet(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> boo
         except OSError:
             pass
     if tool.name.startswith("prepyc-fleet-"):
-        kind = tool.name[len("prepyc-fleet-"):]
+        kind = tool.name[len("prepyc-fleet-"):].replace("-only", "")
         if not bench.remote_warm.get(kind):
             first = bench.first[tree.root]
             remove_pycaches(first.root)
@@ -689,11 +691,11 @@ def prepare_fleet(bench: Bench, tree: Tree, tool: Tool, extra: List[str]) -> boo
     return True
 
 
-def make_fleet_argv(bench: Bench, kind: str, cache_dir: str):
+def make_fleet_argv(bench: Bench, kind: str, cache_dir: str, only: bool = False):
     def argv(tree, extra):
         return ([bench.prepyc, "compile", "-q", "--python", bench.interp.executable,
                  "--cache-dir", cache_dir, "--remote-cache", remote_url(bench, kind)]
-                + extra + [tree.root])
+                + (["--remote-cache-only"] if only else []) + extra + [tree.root])
     return argv
 
 
@@ -757,9 +759,11 @@ SCENARIOS: Dict[str, Scenario] = {
     "second-venv": Scenario(prepare_second_venv, tools=("compileall", "prepyc-cache"),
                             copy=True),
     # a fresh builder of a fleet: the copy, an empty local cache, a warm remote one
-    "fleet-redis": Scenario(prepare_fleet, tools=("compileall", "prepyc-fleet-redis"),
+    "fleet-redis": Scenario(prepare_fleet, tools=("compileall", "prepyc-fleet-redis-only",
+                                                  "prepyc-fleet-redis"),
                             copy=True),
-    "fleet-http": Scenario(prepare_fleet, tools=("compileall", "prepyc-fleet-http"),
+    "fleet-http": Scenario(prepare_fleet, tools=("compileall", "prepyc-fleet-http-only",
+                                                 "prepyc-fleet-http"),
                            copy=True),
 }
 
@@ -1028,6 +1032,9 @@ def report(tree: Tree, name: str, sc: Scenario, tools: Dict[str, Tool],
         local = bench_medians.get((tree.name, "second-venv"), {}).get("prepyc-cache")
         if local and subj in med:
             parts.append("fleet/second-venv %.2f" % (med[subj] / local))
+            only = subj + "-only"
+            if only in med:
+                parts.append("remote-only/second-venv %.2f" % (med[only] / local))
         parts.append(fleet_traffic(results.get(subj, [])))
     bench_medians[(tree.name, name)] = med
     say("bench: %s %-8s %s  [min-max %s]" % (tree.name, name, "  ".join(parts),
@@ -1161,6 +1168,9 @@ def main(argv=None) -> int:
         tools["prepyc-fleet-" + kind] = Tool(
             "prepyc-fleet-" + kind, "prepyc (remote %s)" % kind,
             make_fleet_argv(bench, kind, os.path.join(workdir, "fleet-cache")), fleet_env)
+        tools["prepyc-fleet-%s-only" % kind] = Tool(
+            "prepyc-fleet-%s-only" % kind, "prepyc (remote %s, --remote-cache-only)" % kind,
+            make_fleet_argv(bench, kind, os.path.join(workdir, "fleet-cache"), True), fleet_env)
     try:
         for name in args.tree_list:
             bench_tree(bench, name, interp, tools, args, workdir)
