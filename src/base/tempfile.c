@@ -404,6 +404,66 @@ fail:
 	return -1;
 }
 
+int temp_open(struct temp_file *t, const char *path, mode_t mode, mode_t mask,
+	      const char **what)
+{
+	int e;
+
+	t->tmp = temp_name(path);
+	t->fd = open(t->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (t->fd < 0) {
+		*what = "cannot create a temporary file for";
+		goto fail;
+	}
+	remove_stray_temps(path);
+	if ((mode & mask) && fchmod(t->fd, mode) < 0) {
+		*what = "cannot write";
+		e = errno;
+		temp_drop(t);
+		errno = e;
+		return -1;
+	}
+	return 0;
+fail:
+	e = errno;
+	free(t->tmp);
+	t->tmp = NULL;
+	errno = e;
+	return -1;
+}
+
+int temp_publish(struct temp_file *t, const char *path, const char **what)
+{
+	int rc = close(t->fd), e;
+
+	t->fd = -1;
+	if (rc < 0)
+		*what = "cannot write";
+	else if ((rc = rename(t->tmp, path)) < 0)
+		*what = "cannot rename the temporary file to";
+	e = errno;
+	if (rc < 0)
+		unlink(t->tmp);
+	free(t->tmp);
+	t->tmp = NULL;
+	errno = e;
+	return rc;
+}
+
+void temp_drop(struct temp_file *t)
+{
+	int e = errno;
+
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	if (t->tmp)
+		unlink(t->tmp);
+	free(t->tmp);
+	t->tmp = NULL;
+	errno = e;
+}
+
 int write_file_atomic(const char *path, mode_t mode, const struct iovec *iov,
 		      int iovcnt, const char **what)
 {

@@ -40,6 +40,24 @@ int write_file_atomic_masked(const char *path, mode_t mode, mode_t mask,
 			     const struct iovec *iov, int iovcnt, const char **what);
 
 /*
+ * A temporary file written at will, then published whole: temp_open()
+ * creates it beside `path` as write_file_atomic_exact() would (exactly
+ * `mode`, read-write, missing directory: -1 ENOENT); temp_publish() closes
+ * it and renames it to `path` (which may differ from the first one, in the
+ * same directory); temp_drop() closes and removes it.  Each returns 0, or
+ * -1 with errno and `*what` naming the step; after a failed publish the
+ * file is gone.  A killed process's file is swept as those above are.
+ */
+struct temp_file {
+	int fd;
+	char *tmp; /* its name */
+};
+int temp_open(struct temp_file *t, const char *path, mode_t mode, mode_t mask,
+	      const char **what);
+int temp_publish(struct temp_file *t, const char *path, const char **what);
+void temp_drop(struct temp_file *t);
+
+/*
  * Remove, once per directory and process, the temporary files a killed
  * prepyc left in the directory of `path`: ".prepyc-PID-N.tmp" whose PID is
  * not running (or is ours with an N we have not used yet: a former process

@@ -1,7 +1,8 @@
 /*
  * cache-admin.c - a cache directory as a whole (cache-admin.h): scanning,
- * eviction, the stats file, and what `prepyc cache stats|clear|prune`
- * does.  The layout is store-disk.h's.
+ * eviction, and what `prepyc cache stats|clear|prune` does; the stats
+ * file is cache-stats.c's.  The layout is store-disk.h's (packs:
+ * store-pack.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cache-admin.h"
@@ -19,13 +20,13 @@
 
 #include "cache.h"
 #include "store-disk.h"
+#include "store-pack.h"
 #include "strbuf.h"
 #include "tempfile.h"
 #include "trustdir.h"
 #include "util.h"
 #include "banned.h"
 
-#define STATS_TAIL 16384 /* what `prepyc cache` reads of DIR/stats */
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -72,10 +73,13 @@ static int timespec_cmp(const struct timespec *a, const struct timespec *b)
 
 /* ---- scanning, eviction ----------------------------------------------- */
 
+/* An entry, or a pack (store-pack.h) of `count` entries: the unit eviction removes. */
 struct entry_info {
 	struct timespec mtime;
 	uint64_t size;
-	unsigned char key[CACHE_KEY_LEN];
+	unsigned char key[CACHE_KEY_LEN]; /* a pack: its id, in the first bytes */
+	size_t count;
+	int pack;
 };
 
 enum temp_policy {
@@ -88,6 +92,7 @@ struct scan {
 	struct entry_info *v;
 	size_t nr, alloc;
 	uint64_t total;  /* bytes in the entries found */
+	size_t entries;  /* the entries, loose and in packs */
 	size_t temps;    /* temporary files kept */
 	size_t temps_removed;
 	uint64_t temp_bytes_removed;
@@ -99,7 +104,20 @@ static void scan_release(struct scan *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static void scan_subdir(int dfd, const char *sub, unsigned char first, enum temp_policy temps,
+/* A pack's entry count by its trailer and index; 0 when it is damaged. */
+static size_t pack_count(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	long long n = fd >= 0 && fstat(fd, &st) == 0 ? pack_check(fd, &st, 0) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* DIR/v1/ab (`first` its byte), or with `first` -1 DIR/v1/pk. */
+static void scan_subdir(int dfd, const char *sub, int first, enum temp_policy temps,
 			time_t now, struct scan *s)
 {
 	int fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -129,17 +147,22 @@ static void scan_subdir(int dfd, const char *sub, unsigned char first, enum temp
 			}
 			continue;
 		}
-		if (strlen(de->d_name) != 2 * CACHE_KEY_LEN - 2)
+		if (strlen(de->d_name) != (first < 0 ? PACK_NAME_LEN : 2 * CACHE_KEY_LEN - 2))
 			continue;
 		ALLOC_GROW(s->v, s->nr + 1, s->alloc);
 		e = &s->v[s->nr];
-		e->key[0] = first;
-		if (unhex(de->d_name, e->key + 1, CACHE_KEY_LEN - 1) < 0 ||
+		memset(e, 0, sizeof(*e));
+		e->key[0] = (unsigned char)first;
+		e->pack = first < 0;
+		if (unhex(de->d_name, e->pack ? e->key : e->key + 1,
+			  e->pack ? PACK_NAME_LEN / 2 : CACHE_KEY_LEN - 1) < 0 ||
 		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue; /* not ours, or gone */
 		e->mtime = st.st_mtim;
 		e->size = (uint64_t)st.st_size;
+		e->count = e->pack ? pack_count(fd, de->d_name) : 1;
 		s->total += e->size;
+		s->entries += e->count;
 		s->nr++;
 	}
 	closedir(d);
@@ -174,6 +197,7 @@ static int scan_cache(const char *dir, enum temp_policy temps, struct scan *s)
 		if (strlen(de->d_name) == 2 && !unhex(de->d_name, &first, 1))
 			scan_subdir(dfd, de->d_name, first, temps, now, s);
 	}
+	scan_subdir(dfd, PACK_DIR, -1, temps, now, s);
 	closedir(d);
 	return 0;
 }
@@ -184,6 +208,12 @@ static int by_age(const void *a, const void *b)
 	int r = timespec_cmp(&x->mtime, &y->mtime);
 
 	return r ? r : memcmp(x->key, y->key, CACHE_KEY_LEN);
+}
+
+/* Where entry or pack `e` is (a new string). */
+static char *unit_path(const char *dir, const struct entry_info *e)
+{
+	return e->pack ? pack_path(dir, e->key) : disk_entry_path(dir, e->key);
 }
 
 /*
@@ -200,10 +230,10 @@ static size_t evict(const char *dir, struct scan *s, uint64_t target, uint64_t *
 		return 0;
 	qsort(s->v, s->nr, sizeof(*s->v), by_age);
 	for (i = 0; i < s->nr && s->total > target; i++) {
-		char *path = disk_entry_path(dir, s->v[i].key);
+		char *path = unit_path(dir, &s->v[i]);
 
 		if (unlink(path) == 0) {
-			n++;
+			n += s->v[i].count;
 			*bytes += s->v[i].size;
 		}
 		s->total -= s->v[i].size;
@@ -211,257 +241,6 @@ static size_t evict(const char *dir, struct scan *s, uint64_t target, uint64_t *
 		free(path);
 	}
 	return n;
-}
-
-/* ---- the stats file --------------------------------------------------- */
-
-/* A remote_NAME=N field of a stats line (store-disk.h). */
-static void parse_remote_field(const char *name, uint64_t v, struct cache_run *r)
-{
-	struct cache_remote_stats *st = &r->remote;
-
-	if (!strcmp(name, "hits"))
-		st->hits = v;
-	else if (!strcmp(name, "misses"))
-		st->misses = v;
-	else if (!strcmp(name, "uploads"))
-		st->uploads = v;
-	else if (!strcmp(name, "upload_bytes"))
-		st->upload_bytes = v;
-	else if (!strcmp(name, "errors"))
-		st->errors = v;
-	else if (!strcmp(name, "rejected"))
-		st->rejected = v;
-	else
-		return;
-	r->has_remote = 1;
-}
-
-/*
- * "TIME LABEL name=N...": the time is the first field, the counters are
- * the name=number fields at the end, the label is what is between (it may
- * hold spaces).  0, or -1 for a line that is not one of ours.
- */
-static int parse_run_line(const char *line, size_t len, struct cache_run *r)
-{
-	char *s = xstrndup(line, len), *p, *end = s + len, *q;
-	int have = 0;
-
-	memset(r, 0, sizeof(*r));
-	r->when = strtoll(s, &p, 10);
-	if (p == s || *p != ' ')
-		goto bad;
-	while (end > p) {
-		char *eq, *num;
-		unsigned long long v;
-
-		for (q = end; q > p && q[-1] != ' '; q--)
-			;
-		eq = memchr(q, '=', (size_t)(end - q));
-		if (!eq || eq == q || eq + 1 == end)
-			break;
-		errno = 0;
-		v = strtoull(eq + 1, &num, 10);
-		if (num != end || errno || eq[1] < '0' || eq[1] > '9')
-			break;
-		*eq = '\0';
-		if (!strcmp(q, "hits")) {
-			r->hits = v;
-			have |= 1;
-		} else if (!strcmp(q, "misses")) {
-			r->misses = v;
-			have |= 2;
-		} else if (!strcmp(q, "stored")) {
-			r->stored = v;
-		} else if (!strcmp(q, "stored_bytes")) {
-			r->stored_bytes = v;
-		} else if (!strcmp(q, "evicted")) {
-			r->evicted = v;
-		} else if (!strcmp(q, "max_size")) {
-			r->max_size = v;
-		} else if (!strcmp(q, "size")) {
-			r->size = v;
-		} else if (!strncmp(q, "remote_", 7)) {
-			parse_remote_field(q + 7, v, r);
-		}
-		end = q;
-		while (end > p && end[-1] == ' ')
-			end--;
-	}
-	if (have != 3)
-		goto bad;
-	while (*p == ' ')
-		p++;
-	r->label = xstrndup(p, end > p ? (size_t)(end - p) : 0);
-	free(s);
-	return 0;
-bad:
-	free(s);
-	return -1;
-}
-
-/* The last whole lines of DIR/stats (at most `max` bytes' worth) in `sb`; -1 with errno. */
-static int read_stats_tail(const char *dir, size_t max, struct strbuf *sb)
-{
-	char *path = xstrfmt("%s/stats", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	struct stat st;
-	off_t from = 0;
-	long n;
-
-	free(path);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
-	if (st.st_size > (off_t)max)
-		from = st.st_size - (off_t)max;
-	if (lseek(fd, from, SEEK_SET) < 0) {
-		close(fd);
-		return -1;
-	}
-	n = strbuf_read_fd(sb, fd, max + 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	if (from > 0) {
-		char *nl = memchr(sb->buf, '\n', sb->len);
-
-		strbuf_remove_front(sb, nl ? (size_t)(nl - sb->buf) + 1 : sb->len);
-	}
-	return 0;
-}
-
-/* Keep the file small: rewrite it with its last lines.  Lines appended meanwhile may be lost. */
-static void trim_stats(const char *dir, const char *path, mode_t mode)
-{
-	struct strbuf sb = STRBUF_INIT;
-
-	if (read_stats_tail(dir, DISK_STATS_KEEP, &sb) == 0) {
-		struct iovec iov = { sb.buf, sb.len };
-		const char *what;
-
-		write_file_atomic_exact(path, mode, &iov, 1, &what);
-	}
-	strbuf_release(&sb);
-}
-
-
-void cache_admin_append_run(const char *dir, const struct cache_run *r, const struct trust *t)
-{
-	char *path = xstrfmt("%s/stats", dir);
-	struct strbuf line = STRBUF_INIT, why = STRBUF_INIT;
-	mode_t mode = trust_file_mode(t);
-	struct stat st;
-	const char *p;
-	int fd;
-
-	strbuf_addf(&line, "%lld ", r->when);
-	for (p = r->label && *r->label ? r->label : "-"; *p; p++) /* one line whatever the label holds */
-		strbuf_addch(&line, (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p);
-	strbuf_addf(&line,
-		    " hits=%llu misses=%llu stored=%llu stored_bytes=%llu evicted=%llu max_size=%llu\n",
-		    (unsigned long long)r->hits, (unsigned long long)r->misses,
-		    (unsigned long long)r->stored, (unsigned long long)r->stored_bytes,
-		    (unsigned long long)r->evicted, (unsigned long long)r->max_size);
-	if (r->has_remote) {
-		strbuf_setlen(&line, line.len - 1);
-		strbuf_addf(&line,
-			    " remote_hits=%llu remote_misses=%llu remote_uploads=%llu"
-			    " remote_upload_bytes=%llu remote_errors=%llu remote_rejected=%llu\n",
-			    (unsigned long long)r->remote.hits, (unsigned long long)r->remote.misses,
-			    (unsigned long long)r->remote.uploads,
-			    (unsigned long long)r->remote.upload_bytes,
-			    (unsigned long long)r->remote.errors,
-			    (unsigned long long)r->remote.rejected);
-	}
-	if (r->size) {
-		strbuf_setlen(&line, line.len - 1);
-		strbuf_addf(&line, " size=%llu\n", (unsigned long long)r->size);
-	}
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
-	if (fd >= 0 && (fstat(fd, &st) < 0 || trust_stat_check(t, &st, &why))) {
-		trace("cache: not appending to '%s': %s", path, why.buf);
-		close(fd);
-		fd = -1;
-	}
-	if (fd >= 0) {
-		/* a group's stats file: the umask must not keep the others out */
-		if (st.st_uid == t->uid && (st.st_mode & 0777) != mode && st.st_size == 0)
-			fchmod(fd, mode);
-		/* one write(): O_APPEND places it whole after the other runs' lines */
-		if (xwrite(fd, line.buf, line.len) < 0)
-			trace("cache: cannot append to '%s': %s", path, strerror(errno));
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > DISK_STATS_TRIM_AT)
-			trim_stats(dir, path, mode);
-		close(fd);
-	}
-	strbuf_release(&why);
-	strbuf_release(&line);
-	free(path);
-}
-
-int cache_admin_read_runs(const char *dir, size_t max, struct cache_runs *runs)
-{
-	struct strbuf sb = STRBUF_INIT;
-	size_t alloc = 0;
-	char *p, *end;
-
-	memset(runs, 0, sizeof(*runs));
-	if (read_stats_tail(dir, STATS_TAIL, &sb) < 0) {
-		int e = errno;
-
-		strbuf_release(&sb);
-		errno = e;
-		return -1;
-	}
-	/* the last `max` lines that parse, oldest first */
-	for (p = sb.buf, end = sb.buf + sb.len; p < end;) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct cache_run r;
-
-		if (parse_run_line(p, len, &r) == 0) {
-			if (r.max_size)
-				runs->last_max_size = r.max_size;
-			if (max && runs->nr == max) {
-				free(runs->v[0].label);
-				memmove(runs->v, runs->v + 1, sizeof(*runs->v) * (max - 1));
-				runs->nr--;
-			}
-			if (max) {
-				ALLOC_GROW(runs->v, runs->nr + 1, alloc);
-				runs->v[runs->nr++] = r;
-			} else {
-				free(r.label);
-			}
-		}
-		p += len + 1;
-	}
-	strbuf_release(&sb);
-	return 0;
-}
-
-void cache_runs_release(struct cache_runs *runs)
-{
-	size_t i;
-
-	for (i = 0; i < runs->nr; i++)
-		free(runs->v[i].label);
-	free(runs->v);
-	memset(runs, 0, sizeof(*runs));
-}
-
-uint64_t cache_admin_last_max_size(const char *dir, int *recorded)
-{
-	struct cache_runs runs;
-
-	cache_admin_read_runs(dir, 0, &runs);
-	*recorded = runs.last_max_size != 0;
-	return runs.last_max_size ? runs.last_max_size : CACHE_DEFAULT_MAX_SIZE;
 }
 
 /* ---- the whole directory ---------------------------------------------- */
@@ -474,7 +253,7 @@ static int size_bound(const char *dir, uint64_t *bound)
 	size_t i, j;
 	int found = 0;
 
-	if (cache_admin_read_runs(dir, STATS_TAIL, &runs) < 0)
+	if (cache_admin_read_runs(dir, CACHE_STATS_TAIL, &runs) < 0)
 		return -1;
 	for (i = runs.nr; i > 0 && !found; i--) { /* the last recent scan */
 		const struct cache_run *r = &runs.v[i - 1];
@@ -555,7 +334,7 @@ int cache_admin_usage(const char *dir, struct cache_usage *u)
 	memset(u, 0, sizeof(*u));
 	if (scan_or_error(dir, TEMPS_KEEP, &s) < 0)
 		return -1;
-	u->entries = s.nr;
+	u->entries = s.entries;
 	u->bytes = s.total;
 	u->temps = s.temps;
 	scan_release(&s);
@@ -606,6 +385,9 @@ static void remove_empty_dirs(const char *dir)
 		rmdir(path);
 		free(path);
 	}
+	path = xstrfmt("%s/v1/" PACK_DIR, dir);
+	rmdir(path);
+	free(path);
 	path = xstrfmt("%s/v1", dir);
 	rmdir(path);
 	free(path);
@@ -621,9 +403,9 @@ int cache_admin_clear(const char *dir, struct cache_clear_result *res)
 	if (scan_or_error(dir, TEMPS_REMOVE_ALL, &s) < 0)
 		return -1;
 	for (i = 0; i < s.nr; i++) {
-		path = disk_entry_path(dir, s.v[i].key);
+		path = unit_path(dir, &s.v[i]);
 		if (remove_counted(path, &res->failed)) {
-			res->entries++;
+			res->entries += s.v[i].count;
 			res->bytes += s.v[i].size;
 		}
 		free(path);
@@ -640,8 +422,8 @@ int cache_admin_clear(const char *dir, struct cache_clear_result *res)
 	return 0;
 }
 
-/* 1 when the entry is sound (it is read, not touched), or gone meanwhile. */
-static int entry_is_sound(const char *path, const unsigned char *key)
+/* 1 when entry or pack `e` is sound (it is read, not touched), or gone meanwhile. */
+static int entry_is_sound(const char *path, const struct entry_info *e)
 {
 	struct strbuf code = STRBUF_INIT, warnings = STRBUF_INIT;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -650,7 +432,9 @@ static int entry_is_sound(const char *path, const unsigned char *key)
 
 	if (fd < 0)
 		return errno == ENOENT; /* gone meanwhile: nothing to remove */
-	ok = fstat(fd, &st) == 0 && disk_entry_read(fd, &st, key, &code, &warnings) == 0;
+	ok = fstat(fd, &st) == 0 &&
+	     (e->pack ? pack_check(fd, &st, 1) >= 0
+		      : disk_entry_read(fd, &st, e->key, &code, &warnings) == 0);
 	close(fd);
 	strbuf_release(&code);
 	strbuf_release(&warnings);
@@ -667,12 +451,13 @@ int cache_admin_prune(const char *dir, uint64_t max_size, struct cache_prune_res
 	if (scan_or_error(dir, TEMPS_REMOVE_OLD, &s) < 0)
 		return -1;
 	for (i = j = 0; i < s.nr; i++) {
-		char *path = disk_entry_path(dir, s.v[i].key);
+		char *path = unit_path(dir, &s.v[i]);
 
-		if (entry_is_sound(path, s.v[i].key)) {
+		if (entry_is_sound(path, &s.v[i])) {
 			s.v[j++] = s.v[i];
 		} else {
-			res->damaged += remove_counted(path, &res->failed);
+			/* a pack: its entries can no longer be vouched for, one by one */
+			res->damaged += remove_counted(path, &res->failed) * (s.v[i].count ? s.v[i].count : 1);
 			res->removed_bytes += s.v[i].size;
 			s.total -= s.v[i].size;
 		}
@@ -682,7 +467,7 @@ int cache_admin_prune(const char *dir, uint64_t max_size, struct cache_prune_res
 	res->evicted = evict(dir, &s, max_size, &evicted_bytes);
 	res->removed_bytes += evicted_bytes;
 	for (i = 0; i < s.nr; i++)
-		res->left += s.v[i].size != 0; /* evict() zeroes the sizes of the entries gone */
+		res->left += s.v[i].size ? s.v[i].count : 0; /* evict() zeroes the sizes of the entries gone */
 	res->left_bytes = s.total;
 	res->temps = s.temps_removed;
 	scan_release(&s);

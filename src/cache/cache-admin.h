@@ -28,6 +28,8 @@
 struct strbuf;
 struct trust;
 
+#define CACHE_STATS_TAIL 16384 /* what is read of DIR/stats: its last lines */
+
 /*
  * Whether DIR, and DIR/v1 when there is one, pass trustdir.h's rule with
  * `flags` (TRUST_SHARED or 0): 0, 1 with the reason in `why` ("it belongs

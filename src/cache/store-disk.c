@@ -20,6 +20,7 @@
 #include "blake2b.h"
 #include "cache-admin.h"
 #include "cache-store.h"
+#include "store-pack.h"
 #include "tempfile.h"
 #include "trustdir.h"
 #include "util.h"
@@ -44,6 +45,8 @@ struct disk_store {
 	/* fresh: a bit per key this run stored (by its first two bytes; a clash costs an open) */
 	atomic_uchar stored[STORED_BITS / 8];
 	struct trust trust;       /* who may have written what we read (trustdir.h) */
+	struct packs *packs;      /* DIR/v1/pk: the back-fills (store-pack.h) */
+	atomic_size_t fills;      /* back-fills this run */
 	atomic_int store_failed;  /* set once, with the run's one warning */
 	atomic_int distrusted;    /* a shard is not ours: nothing more read or written (warned) */
 	atomic_int entry_warned;  /* the run's one warning about an entry not ours */
@@ -129,9 +132,8 @@ size_t disk_entry_size(const void *buf, size_t len)
 	return (size_t)(DISK_HEADER_LEN + code_len + warnings_len);
 }
 
-/* disk_entry_check() of an entry whose header and body (code, warnings) lie apart. */
-static int check_parts(const unsigned char *h, const unsigned char *body, size_t size,
-		       const unsigned char key[CACHE_KEY_LEN])
+int disk_entry_check_parts(const unsigned char *h, const unsigned char *body, size_t size,
+			   const unsigned char key[CACHE_KEY_LEN])
 {
 	unsigned char sum[DISK_SUM_LEN];
 	uint64_t code_len;
@@ -152,7 +154,7 @@ int disk_entry_check(const void *buf, size_t size, const unsigned char key[CACHE
 
 	if (size < DISK_HEADER_LEN)
 		return -1;
-	return check_parts(p, p + DISK_HEADER_LEN, size, key);
+	return disk_entry_check_parts(p, p + DISK_HEADER_LEN, size, key);
 }
 
 int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE_KEY_LEN],
@@ -182,7 +184,7 @@ int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE
 	if (n >= DISK_HEADER_LEN && (size_t)n < size &&
 	    read_in_full(fd, p + (n - DISK_HEADER_LEN), size - (size_t)n) == (ssize_t)(size - (size_t)n))
 		n = (ssize_t)size; /* a short read, finished */
-	if (n != (ssize_t)size || check_parts(h, p, size, key) < 0) {
+	if (n != (ssize_t)size || disk_entry_check_parts(h, p, size, key) < 0) {
 		strbuf_setlen(code, base); /* its NUL again */
 		return -1;
 	}
@@ -324,6 +326,8 @@ static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 
 	if (surely_absent(d, key))
 		return 0;
+	if (packs_get(d->packs, key, code, warnings))
+		return 1;
 	path = disk_entry_path(d->dir, key);
 	if (!shard_usable(d, key[0], 0))
 		goto out;
@@ -369,18 +373,33 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 	struct stat st;
 	const char *what = "";
 	char *path;
-	int n = 0, stored = 0, rc;
+	int n = 0, stored = 0, packed = 0, rc;
 
+	*bytes = 0;
 	if (!d->writable || d->entries_off || atomic_load(&d->store_failed))
 		return 0;
 	if ((uint64_t)code_len + warnings_len > DISK_ENTRY_MAX_BODY)
 		return 0;
+	if (!fresh && packs_has(d->packs, key))
+		return 0; /* stored already */
+	/* back-fills past the first few go into this run's pack: one file for them all */
+	if (fresh && atomic_fetch_add(&d->fills, 1) >= PACK_MIN_FILLS) {
+		entry_header_sum(header, key, code, code_len, warnings, warnings_len, sum);
+		packed = 1;
+		rc = packs_add(d->packs, key, header, code, code_len, warnings, warnings_len,
+			       &what, bytes);
+		if (rc <= 0) {
+			path = xstrfmt("%s/v1/" PACK_DIR, d->dir);
+			goto stored;
+		}
+	}
 	if (!shard_usable(d, key[0], 1))
 		return 0;
 	path = disk_entry_path(d->dir, key);
 	if (!fresh && lstat(path, &st) == 0)
 		goto out; /* stored already (by us or another process); a bad one goes on its next get */
-	entry_header_sum(header, key, code, code_len, warnings, warnings_len, sum);
+	if (!packed) /* (else computed already, for the pack: off) */
+		entry_header_sum(header, key, code, code_len, warnings, warnings_len, sum);
 	iov[n].iov_base = header;
 	iov[n++].iov_len = DISK_HEADER_LEN;
 	if (code_len) {
@@ -400,6 +419,7 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 	}
 	if (rc < 0 && fresh && (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST))
 		goto out; /* not an entry there, but not ours to remove: as put would, leave it */
+stored:
 	if (rc < 0) {
 		int e = errno;
 
@@ -408,7 +428,8 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 				what, path, strerror(e));
 		goto out;
 	}
-	*bytes = (uint64_t)DISK_HEADER_LEN + code_len + warnings_len;
+	if (!*bytes) /* (packs_add() counted its index record too) */
+		*bytes = (uint64_t)DISK_HEADER_LEN + code_len + warnings_len;
 	stored = 1;
 	note_stored(d, key);
 out:
@@ -440,6 +461,8 @@ static int disk_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 
 	if (surely_absent(d, key))
 		return 0;
+	if (packs_has(d->packs, key))
+		return 1;
 	path = disk_entry_path(d->dir, key);
 	has = lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > DISK_HEADER_LEN;
 	free(path);
@@ -454,6 +477,7 @@ static void disk_close(struct cache_store *s, const char *label,
 	uint64_t size = 0;
 	int upkeep = d->writable && !atomic_load(&d->distrusted);
 
+	packs_close(d->packs); /* first: what it published is scanned below */
 	if (upkeep && counts->stored)
 		evicted = cache_admin_trim(d->dir, d->max_size, counts->stored_bytes, d->fresh,
 					   &size);
@@ -550,6 +574,7 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, un
 	umask(d->umask);
 	d->trust = trust;
 	atomic_init(&d->store_failed, 0);
+	atomic_init(&d->fills, 0);
 	atomic_init(&d->distrusted, 0);
 	atomic_init(&d->entry_warned, 0);
 	for (i = 0; i < ARRAY_SIZE(d->stored); i++)
@@ -566,6 +591,7 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, un
 		d->writable = 1;
 		write_tag(dir, trust_file_mode(&d->trust));
 	}
+	d->packs = packs_open(dir, &d->trust, d->writable, d->umask);
 out:
 	if (!d)
 		trust_release(&trust);

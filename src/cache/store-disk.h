@@ -9,6 +9,8 @@
  *   DIR/v1/ab/cdef...       one entry: the key in hex, its first byte as the
  *                           subdirectory (256 of them)
  *   DIR/v1/ab/.prepyc-PID-N.tmp   an entry being written (tempfile.h)
+ *   DIR/v1/pk/...           packs: the entries a run back-filled from a
+ *                           remote cache, in one file (store-pack.h)
  *   DIR/stats               one line appended per run that used the cache
  *   DIR/targets/...         the targets' facts (factscache.h), not ours
  *
@@ -106,5 +108,9 @@ size_t disk_entry_size(const void *buf, size_t len);
  * (size, magic, version, flags, `key`, checksum): 0 when good, else -1.
  */
 int disk_entry_check(const void *buf, size_t size, const unsigned char key[CACHE_KEY_LEN]);
+
+/* disk_entry_check() of an entry whose header `h` and body (code, warnings) lie apart. */
+int disk_entry_check_parts(const unsigned char *h, const unsigned char *body, size_t size,
+			   const unsigned char key[CACHE_KEY_LEN]);
 
 #endif

@@ -78,8 +78,12 @@ def touch_all(tree, delta=10):
 
 
 def local_entries(cache_dir):
-    """The entry files of a local cache directory (DIR/v1/AB/KEY)."""
+    """The entry files (DIR/v1/AB/KEY) and packs (DIR/v1/pk/NAME) of a local cache directory."""
     return sorted(glob.glob(os.path.join(cache_dir, 'v1', '??', '*')))
+
+
+def packs(cache_dir):
+    return sorted(glob.glob(os.path.join(cache_dir, 'v1', 'pk', '*')))
 
 
 def remote_stats(r):
@@ -179,6 +183,16 @@ class FleetTests(RemoteCase):
         stats = support.run_prepyc(['cache', 'stats', '--cache-dir', os.path.join(b, 'cache')],
                                    env=support.base_env())
         self.assertIn('remote: hits %d  misses 0  uploads 0  errors 0' % len(MODULES), stats.out)
+        # the remote's hits were kept locally (loose: so few are not packed, test_pack.py)
+        self.assertEqual(len(local_entries(os.path.join(b, 'cache'))), len(MODULES), str(r))
+        self.assertRegex(stats.out, r'entries: +%d,' % len(MODULES))
+        # that local cache alone serves a third checkout elsewhere
+        c, _ = self.machine('c-from-the-pack')
+        shutil.copytree(os.path.join(b, 'cache'), os.path.join(c, 'cache'))
+        r = self.pp(c, None)
+        self.assertEqual(self.from_cache(r), len(MODULES), str(r))
+        self.assertIn(' 0 workers', r.out, str(r))
+        self.assert_complete(c, r)
 
     def test_second_machine_redis(self):
         self.fleet('redis')

@@ -1,0 +1,100 @@
+/*
+ * store-pack.h - the disk store's packs: many entries in one file.
+ *
+ * A remote cache's hits are stored in the local one (the back-fill), and
+ * on a fresh builder that is thousands of entries at once: as loose files
+ * (store-disk.h) each costs a file creation and a rename, which is what
+ * made such a run half again as slow as one with a warm local cache.  So a
+ * run's back-fills go into one pack, published when the run ends; its
+ * first PACK_MIN_FILLS are stored loose, so that the many runs that each
+ * back-fill a few entries (a teammate's new module) do not each leave a
+ * small pack, to be opened by every run after:
+ *
+ *   DIR/v1/pk/0123...cdef       a pack: 32 hex digits, its trailer's checksum
+ *   DIR/v1/pk/.prepyc-PID-N.tmp a pack being written (tempfile.h)
+ *
+ * A pack, integers little-endian:
+ *
+ *   entries   each exactly as a loose entry file holds it (store-disk.h),
+ *             so each is checked as one is (magic, key, checksum) when read
+ *   index     count records of 48 bytes, sorted by key:
+ *             key 32, offset u64, size u64 (within the entries)
+ *   trailer   48 bytes: magic "PREPYCP\n", version u32 1, flags u32 0,
+ *             count u64, index offset u64, checksum 16 (BLAKE2b-128,
+ *             unkeyed, of the index then the trailer's first 32 bytes)
+ *
+ * The file's size is exactly index offset + 48 * count + 48.  A pack is
+ * read as an entry is: opened with O_NOFOLLOW and judged on its fstat
+ * (trustdir.h), else not used (one warning); one whose trailer or index
+ * fails a check is removed when the directory is writable.  A hit sets
+ * the pack's mtime as a loose entry's (eviction removes a pack whole,
+ * oldest first, as cache-admin.c does entries).  The packs are read when
+ * the store opens, a run's own pack is found by its lookups as it grows;
+ * one another process publishes meanwhile is not seen by this run.
+ *
+ * Threads: every function but packs_open() and packs_close() may be
+ * called from several threads at once.
+ */
+#ifndef STORE_PACK_H
+#define STORE_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "cache.h"
+
+struct packs;
+struct strbuf;
+struct trust;
+
+#define PACK_DIR "pk"
+#define PACK_NAME_LEN 32       /* hex digits */
+#define PACK_RECORD_LEN 48
+#define PACK_TRAILER_LEN 48
+#define PACK_MAX_FILES 256     /* packs past this many (in directory order) are not read */
+#define PACK_MIN_FILLS 64      /* a run's first back-fills are stored loose, the rest packed */
+
+/*
+ * The packs of cache directory `dir`, read now; `trust` is the store's
+ * (borrowed), `writable` whether the store writes (a damaged pack is then
+ * removed), `mask` the umask.
+ */
+struct packs *packs_open(const char *dir, const struct trust *trust, int writable,
+			 mode_t mask);
+
+/*
+ * Look `key` up: 1 with the entry's parts appended to `code` and
+ * `warnings`; 0 when no pack holds it, or the entry fails a check.
+ */
+int packs_get(struct packs *p, const unsigned char key[CACHE_KEY_LEN], struct strbuf *code,
+	      struct strbuf *warnings);
+
+/* Whether a pack holds `key` (by the index: no read). */
+int packs_has(struct packs *p, const unsigned char key[CACHE_KEY_LEN]);
+
+/*
+ * Append a whole entry (its 80-byte header, code, warnings) to this run's
+ * pack, made on first use: 0 with *bytes what the pack grows by (its
+ * index record and trailer counted); 1 when packs are off (DIR/v1/pk is
+ * not ours, warned: store the entry loose); -1 with errno and `*what` the
+ * failed step (the pack is then dropped at packs_close(), nothing more added).
+ */
+int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const void *header,
+	      const void *code, size_t code_len, const void *warnings, size_t warnings_len,
+	      const char **what, uint64_t *bytes);
+
+/* Publish this run's pack (if it holds anything), close everything, free `p`. */
+void packs_close(struct packs *p);
+
+/* DIR/v1/pk/NAME for a pack's 16-byte id (a new string). */
+char *pack_path(const char *dir, const unsigned char id[PACK_NAME_LEN / 2]);
+
+/*
+ * For `prepyc cache`: the pack open on `fd` (`st` its fstat): its entries'
+ * count (trailer and index checked), -1 when damaged.  With `deep`, every
+ * entry is read and checked too.
+ */
+long long pack_check(int fd, const struct stat *st, int deep);
+
+#endif
