@@ -46,7 +46,7 @@ struct disk_store {
 	atomic_uchar stored[STORED_BITS / 8];
 	struct trust trust;       /* who may have written what we read (trustdir.h) */
 	struct packs *packs;      /* DIR/v1/pk: the back-fills (store-pack.h) */
-	atomic_size_t fills;      /* back-fills this run */
+	atomic_size_t fills;      /* entries this run set out to store */
 	atomic_int store_failed;  /* set once, with the run's one warning */
 	atomic_int distrusted;    /* a shard is not ours: nothing more read or written (warned) */
 	atomic_int entry_warned;  /* the run's one warning about an entry not ours */
@@ -382,8 +382,12 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 		return 0;
 	if (!fresh && packs_has(d->packs, key))
 		return 0; /* stored already */
-	/* back-fills past the first few go into this run's pack: one file for them all */
-	if (fresh && atomic_fetch_add(&d->fills, 1) >= PACK_MIN_FILLS) {
+	/*
+	 * A run's entries past the first few go into its pack, one file for
+	 * them all (no lstat() first: the key missed here a moment ago, and a
+	 * duplicate another process stores meanwhile costs only space).
+	 */
+	if (atomic_fetch_add(&d->fills, 1) >= PACK_MIN_FILLS) {
 		entry_header_sum(header, key, code, code_len, warnings, warnings_len, sum);
 		packed = 1;
 		rc = packs_add(d->packs, key, header, code, code_len, warnings, warnings_len,
@@ -591,7 +595,8 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, un
 		d->writable = 1;
 		write_tag(dir, trust_file_mode(&d->trust));
 	}
-	d->packs = packs_open(dir, &d->trust, d->writable, d->umask);
+	d->packs = packs_open(dir, &d->trust, d->writable, d->umask,
+			      max_size / 16 < PACK_MAX_BYTES ? max_size / 16 : PACK_MAX_BYTES);
 out:
 	if (!d)
 		trust_release(&trust);

@@ -52,12 +52,19 @@ struct packs {
 	size_t nfiles, afiles;
 	struct loc *slots;        /* open addressing by the key's first bytes */
 	size_t nslots, nused;
-	/* this run's pack */
-	struct temp_file w;
-	size_t wfile;             /* its index in files[] plus one; 0: not made yet */
-	uint64_t end;             /* bytes reserved in it */
-	int failed;               /* set once: nothing more added, the pack dropped */
+	/* this run's packs: the last one takes entries until it holds max_bytes */
+	struct writer *wr;
+	size_t nwr, awr;
+	uint64_t max_bytes;
+	int failed;               /* set once: nothing more added, this run's packs dropped */
 	int off;                  /* DIR/v1/pk is not ours (warned): no pack read or written */
+};
+
+/* A pack this run writes. */
+struct writer {
+	struct temp_file t;
+	size_t file;              /* its index in files[] plus one */
+	uint64_t end;             /* bytes reserved in it */
 	struct loc *mine;         /* what it holds, for its index */
 	size_t nmine, amine;
 };
@@ -318,7 +325,8 @@ static int dir_trusted(const struct packs *p, int *warned)
 	return ok;
 }
 
-struct packs *packs_open(const char *dir, const struct trust *trust, int writable, mode_t mask)
+struct packs *packs_open(const char *dir, const struct trust *trust, int writable, mode_t mask,
+			 uint64_t max_bytes)
 {
 	struct packs *p = xcalloc(1, sizeof(*p));
 	int warned = 0;
@@ -328,7 +336,7 @@ struct packs *packs_open(const char *dir, const struct trust *trust, int writabl
 	p->trust = trust;
 	p->writable = writable;
 	p->mask = mask;
-	p->w.fd = -1;
+	p->max_bytes = max_bytes;
 	pthread_mutex_init(&p->lock, NULL);
 	if (!dir_trusted(p, &warned)) {
 		p->off = warned; /* not ours: nothing written there either */
@@ -366,8 +374,8 @@ int packs_get(struct packs *p, const unsigned char key[CACHE_KEY_LEN], struct st
 	/* recency for eviction, as a loose entry's; this run's own pack is new */
 	pthread_mutex_lock(&p->lock);
 	pf = &p->files[l.file - 1];
-	if (p->writable && l.file != p->wfile && pf->mtime < time(NULL) - DISK_TOUCH_AFTER &&
-	    !atomic_exchange(&pf->touched, 1))
+	if (p->writable && pf->mtime < time(NULL) - DISK_TOUCH_AFTER &&
+	    !atomic_exchange(&pf->touched, 1)) /* (this run's own are new: marked touched) */
 		futimens(pf->fd, NULL);
 	pthread_mutex_unlock(&p->lock);
 	return 1;
@@ -384,35 +392,43 @@ int packs_has(struct packs *p, const unsigned char key[CACHE_KEY_LEN])
 /* ---- writing ------------------------------------------------------------ */
 
 /*
- * Make this run's pack (and DIR/v1/pk); under the lock.  0; 1 when the
- * directory is not ours (warned: the packs are off); -1 with errno and *what.
+ * Start another pack of this run (and DIR/v1/pk); under the lock.  0; 1
+ * when the directory is not ours (warned: packs are off); -1 with errno
+ * and *what.
  */
 static int start_pack(struct packs *p, const char **what)
 {
 	mode_t mode = trust_dir_mode(p->trust);
+	struct writer *w;
 	char *path;
 	int warned = 0, rc;
 
-	if (mkdir(p->dir, mode & 0777) == 0)
-		chmod(p->dir, mode); /* exactly: the umask does not narrow it */
-	else if (errno != EEXIST) {
-		*what = "cannot create the directory";
-		return -1;
+	if (!p->nwr) {
+		if (mkdir(p->dir, mode & 0777) == 0)
+			chmod(p->dir, mode); /* exactly: the umask does not narrow it */
+		else if (errno != EEXIST) {
+			*what = "cannot create the directory";
+			return -1;
+		}
+		if (!dir_trusted(p, &warned)) {
+			p->off = 1;
+			return 1;
+		}
 	}
-	if (!dir_trusted(p, &warned)) {
-		p->off = 1;
-		return 1;
-	}
+	ALLOC_GROW(p->wr, p->nwr + 1, p->awr);
+	w = &p->wr[p->nwr];
+	memset(w, 0, sizeof(*w));
 	path = xstrfmt("%s/new", p->dir);
-	rc = temp_open(&p->w, path, trust_file_mode(p->trust), p->mask, what);
+	rc = temp_open(&w->t, path, trust_file_mode(p->trust), p->mask, what);
 	free(path);
 	if (rc < 0)
 		return -1;
+	p->nwr++;
 	ALLOC_GROW(p->files, p->nfiles + 1, p->afiles);
-	p->files[p->nfiles].fd = p->w.fd;
+	p->files[p->nfiles].fd = w->t.fd;
 	p->files[p->nfiles].mtime = time(NULL);
 	atomic_init(&p->files[p->nfiles].touched, 1);
-	p->wfile = ++p->nfiles;
+	w->file = ++p->nfiles;
 	return 0;
 }
 
@@ -448,13 +464,18 @@ int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const voi
 		{ (void *)code, code_len },
 		{ (void *)warnings, warnings_len },
 	};
+	struct writer *w;
 	struct loc l;
+	size_t k;
 	int fd, rc;
 
 	memcpy(l.key, key, CACHE_KEY_LEN);
 	l.size = DISK_HEADER_LEN + (uint64_t)code_len + warnings_len;
 	pthread_mutex_lock(&p->lock);
-	rc = p->off ? 1 : p->failed ? -1 : p->wfile ? 0 : start_pack(p, what);
+	w = p->nwr ? &p->wr[p->nwr - 1] : NULL;
+	/* a full pack is left for the next (one entry at least in each) */
+	rc = p->off ? 1 : p->failed ? -1
+	     : w && (!w->end || w->end + l.size <= p->max_bytes) ? 0 : start_pack(p, what);
 	if (rc) {
 		if (p->failed)
 			*what = "cannot write", errno = EIO;
@@ -462,11 +483,13 @@ int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const voi
 		pthread_mutex_unlock(&p->lock);
 		return rc;
 	}
-	l.off = p->end;
-	l.file = (uint32_t)p->wfile;
+	k = p->nwr - 1;
+	w = &p->wr[k];
+	l.off = w->end;
+	l.file = (uint32_t)w->file;
 	*bytes = l.size + PACK_RECORD_LEN + (l.off ? 0 : PACK_TRAILER_LEN);
-	p->end += l.size;
-	fd = p->w.fd;
+	w->end += l.size;
+	fd = w->t.fd;
 	pthread_mutex_unlock(&p->lock);
 
 	rc = pwritev_full(fd, iov, 3, l.off);
@@ -478,8 +501,9 @@ int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const voi
 	} else {
 		/* found by lookups only once its bytes are there */
 		table_add(p, &l);
-		ALLOC_GROW(p->mine, p->nmine + 1, p->amine);
-		p->mine[p->nmine++] = l;
+		w = &p->wr[k]; /* (wr[] may have moved meanwhile) */
+		ALLOC_GROW(w->mine, w->nmine + 1, w->amine);
+		w->mine[w->nmine++] = l;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
@@ -490,27 +514,27 @@ static int by_key(const void *a, const void *b)
 	return memcmp(((const struct loc *)a)->key, ((const struct loc *)b)->key, CACHE_KEY_LEN);
 }
 
-/* Write this run's index and trailer, and rename the pack to its name: 0, or -1 with *what. */
-static int publish(struct packs *p, const char **what)
+/* Write pack w's index and trailer, and rename it to its name: 0, or -1 with *what. */
+static int publish(struct packs *p, struct writer *w, const char **what)
 {
 	static const char digits[] = "0123456789abcdef";
-	size_t i, len = p->nmine * PACK_RECORD_LEN;
+	size_t i, len = w->nmine * PACK_RECORD_LEN;
 	unsigned char *buf = xmalloc(len + PACK_TRAILER_LEN), *t = buf + len, *sum;
 	char name[PACK_NAME_LEN + 1], *path;
 	struct iovec iov;
 	int rc;
 
-	qsort(p->mine, p->nmine, sizeof(*p->mine), by_key);
-	for (i = 0; i < p->nmine; i++) {
-		memcpy(buf + i * PACK_RECORD_LEN, p->mine[i].key, CACHE_KEY_LEN);
-		put_le64(buf + i * PACK_RECORD_LEN + 32, p->mine[i].off);
-		put_le64(buf + i * PACK_RECORD_LEN + 40, p->mine[i].size);
+	qsort(w->mine, w->nmine, sizeof(*w->mine), by_key);
+	for (i = 0; i < w->nmine; i++) {
+		memcpy(buf + i * PACK_RECORD_LEN, w->mine[i].key, CACHE_KEY_LEN);
+		put_le64(buf + i * PACK_RECORD_LEN + 32, w->mine[i].off);
+		put_le64(buf + i * PACK_RECORD_LEN + 40, w->mine[i].size);
 	}
 	memcpy(t, PACK_MAGIC, 8);
 	put_le32(t + 8, PACK_VERSION);
 	put_le32(t + 12, 0);
-	put_le64(t + 16, p->nmine);
-	put_le64(t + 24, p->end);
+	put_le64(t + 16, w->nmine);
+	put_le64(t + 24, w->end);
 	sum = t + PACK_TRAILER_LEN - PACK_SUM_LEN;
 	index_sum(buf, len, t, sum);
 	for (i = 0; i < PACK_SUM_LEN; i++) {
@@ -521,15 +545,15 @@ static int publish(struct packs *p, const char **what)
 	path = xstrfmt("%s/%s", p->dir, name);
 	iov.iov_base = buf;
 	iov.iov_len = len + PACK_TRAILER_LEN;
-	if (pwritev_full(p->w.fd, &iov, 1, p->end) < 0) {
+	if (pwritev_full(w->t.fd, &iov, 1, w->end) < 0) {
 		*what = "cannot write";
-		temp_drop(&p->w);
+		temp_drop(&w->t);
 		rc = -1;
 	} else {
-		rc = temp_publish(&p->w, path, what);
+		rc = temp_publish(&w->t, path, what);
 	}
 	if (rc == 0)
-		trace("cache: pack '%s': %zu entries stored", path, p->nmine);
+		trace("cache: pack '%s': %zu entries stored", path, w->nmine);
 	free(path);
 	free(buf);
 	return rc;
@@ -538,17 +562,19 @@ static int publish(struct packs *p, const char **what)
 void packs_close(struct packs *p)
 {
 	const char *what = "";
+	int warned = 0;
 	size_t i;
 
-	if (p->wfile) {
-		p->files[p->wfile - 1].fd = -1; /* closed by publish() or temp_drop() */
-		if (!p->failed && p->nmine) {
-			if (publish(p, &what) < 0)
-				warning("cache: %s '%s' (%s): the entries of this run's pack are not kept",
-					what, p->dir, strerror(errno));
-		} else {
-			temp_drop(&p->w);
-		}
+	for (i = 0; i < p->nwr; i++) {
+		struct writer *w = &p->wr[i];
+
+		p->files[w->file - 1].fd = -1; /* closed by publish() or temp_drop() */
+		if (p->failed || !w->nmine)
+			temp_drop(&w->t);
+		else if (publish(p, w, &what) < 0 && !warned++)
+			warning("cache: %s '%s' (%s): the entries of this run's pack are not kept",
+				what, p->dir, strerror(errno));
+		free(w->mine);
 	}
 	for (i = 0; i < p->nfiles; i++)
 		if (p->files[i].fd >= 0)
@@ -556,7 +582,7 @@ void packs_close(struct packs *p)
 	pthread_mutex_destroy(&p->lock);
 	free(p->files);
 	free(p->slots);
-	free(p->mine);
+	free(p->wr);
 	free(p->dir);
 	free(p);
 }

@@ -1,14 +1,16 @@
 /*
  * store-pack.h - the disk store's packs: many entries in one file.
  *
- * A remote cache's hits are stored in the local one (the back-fill), and
- * on a fresh builder that is thousands of entries at once: as loose files
- * (store-disk.h) each costs a file creation and a rename, which is what
- * made such a run half again as slow as one with a warm local cache.  So a
- * run's back-fills go into one pack, published when the run ends; its
- * first PACK_MIN_FILLS are stored loose, so that the many runs that each
- * back-fill a few entries (a teammate's new module) do not each leave a
- * small pack, to be opened by every run after:
+ * A run that fills a cache stores thousands of entries at once: a first
+ * build, and a remote cache's hits stored in the local one (the back-fill)
+ * on a fresh builder.  As loose files (store-disk.h) each costs a file
+ * creation and a rename, which made such a back-fill half again as slow
+ * as a run with a warm local cache.  So a run's new entries go into one
+ * pack, published when the run ends (another one past PACK_MAX_BYTES, or
+ * a 16th of the cache's bound: a pack is evicted whole); its first
+ * PACK_MIN_FILLS are stored loose, so that the many runs that each store
+ * a few entries (an edited module, a teammate's new one) do not each
+ * leave a small pack, to be opened by every run after:
  *
  *   DIR/v1/pk/0123...cdef       a pack: 32 hex digits, its trailer's checksum
  *   DIR/v1/pk/.prepyc-PID-N.tmp a pack being written (tempfile.h)
@@ -53,15 +55,18 @@ struct trust;
 #define PACK_RECORD_LEN 48
 #define PACK_TRAILER_LEN 48
 #define PACK_MAX_FILES 256     /* packs past this many (in directory order) are not read */
-#define PACK_MIN_FILLS 64      /* a run's first back-fills are stored loose, the rest packed */
+#define PACK_MIN_FILLS 64      /* a run's first new entries are stored loose, the rest packed */
+/* A pack holds at most this, and a 16th of the cache's bound: eviction removes no more at once. */
+#define PACK_MAX_BYTES ((uint64_t)64 << 20)
 
 /*
  * The packs of cache directory `dir`, read now; `trust` is the store's
  * (borrowed), `writable` whether the store writes (a damaged pack is then
- * removed), `mask` the umask.
+ * removed), `mask` the umask, `max_bytes` what a pack of this run may
+ * hold (a bigger entry gets a pack of its own).
  */
 struct packs *packs_open(const char *dir, const struct trust *trust, int writable,
-			 mode_t mask);
+			 mode_t mask, uint64_t max_bytes);
 
 /*
  * Look `key` up: 1 with the entry's parts appended to `code` and
@@ -84,7 +89,7 @@ int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const voi
 	      const void *code, size_t code_len, const void *warnings, size_t warnings_len,
 	      const char **what, uint64_t *bytes);
 
-/* Publish this run's pack (if it holds anything), close everything, free `p`. */
+/* Publish this run's packs (those that hold anything), close everything, free `p`. */
 void packs_close(struct packs *p);
 
 /* DIR/v1/pk/NAME for a pack's 16-byte id (a new string). */

@@ -489,6 +489,26 @@ def write_tree(root, files):
             f.write(content)
 
 
+def cache_keys(cache_dir):
+    """The keys (hex) a local cache holds: its loose entries (DIR/v1/AB/REST) and
+    the entries of its packs (DIR/v1/pk/NAME; layout in src/cache/store-pack.h)."""
+    keys = []
+    v1 = os.path.join(cache_dir, 'v1')
+    for sub in sorted(os.listdir(v1)) if os.path.isdir(v1) else []:
+        for name in sorted(os.listdir(os.path.join(v1, sub))):
+            if name.startswith('.'):
+                continue
+            if sub != 'pk':
+                keys.append(sub + name)
+                continue
+            with open(os.path.join(v1, sub, name), 'rb') as f:
+                data = f.read()
+            n = int.from_bytes(data[-32:-24], 'little')
+            at = int.from_bytes(data[-24:-16], 'little')
+            keys.extend(data[at + 48 * i:at + 48 * i + 32].hex() for i in range(n))
+    return keys
+
+
 def pyc_files(root):
     """Set of relative paths of all regular files (not symlinks) ending in
     .pyc under root (symlinked directories not followed)."""

@@ -263,7 +263,8 @@ class CacheTests(support.InterpreterCase):
         for p in procs:
             out, err = p.communicate(timeout=300)
             self.assertEqual(p.returncode, 0, err)
-        self.assertEqual(len(entries(self.cache)), len(MODULES) + len(big))
+        # (each run packs what it stored past its first 64: keys may be held twice)
+        self.assertEqual(len(set(support.cache_keys(self.cache))), len(MODULES) + len(big))
         self.assertEqual([n for n in os.listdir(os.path.join(self.cache, 'v1', entries(self.cache)[0][:2]))
                           if n.startswith('.prepyc-')], [])
         r = support.run_prepyc(['check', '--python', self.py.path, 't'], cwd=self.tmp,

@@ -110,6 +110,30 @@ class PackTests(RemoteCase):
         self.assertIn('removed %d entries' % len(FILES), r.out)
         self.assertFalse(os.path.exists(os.path.dirname(pack)))
 
+    def test_a_pack_holds_at_most_a_16th_of_the_bound(self):
+        # eviction removes a pack whole: it is kept small beside the cache's bound
+        files = {'big/b%02d.py' % i: ''.join('def f%d(x):\n    return x + %d\n' % (j, i * 1000 + j)
+                                             for j in range(60)) for i in range(LOOSE + 30)}
+        kind = 'redis' if 'hiredis' in self.features else 'http'
+        s = self.start(kind)
+        a, _ = self.machine('bound-a', files)
+        self.assertEqual(self.pp(a, s.url).rc, 0)
+        b, _ = self.machine('bound-b', files)
+        r = self.pp(b, s.url, ['--cache-max-size', '1M'])
+        self.assertEqual(self.from_cache(r), len(files), str(r))
+        cache = os.path.join(b, 'cache')
+        got = packs(cache)
+        self.assertGreater(len(got), 2, str(r))
+        for p in got:
+            with open(p, 'rb') as f:
+                data = f.read()
+            count = int.from_bytes(data[-32:-24], 'little')
+            entries_bytes = int.from_bytes(data[-24:-16], 'little')
+            self.assertTrue(entries_bytes <= 64 * 1024 or count == 1, (p, count, entries_bytes))
+        self.assertEqual(sorted(support.cache_keys(cache)),
+                         sorted(set(support.cache_keys(cache))), 'each entry stored once')
+        self.assertEqual(len(support.cache_keys(cache)), len(files))
+
     def test_a_pack_is_made_in_the_cache_modes(self):
         cache, pack = self.packed('modes')
         self.assertEqual(stat.S_IMODE(os.stat(pack).st_mode), 0o600)
