@@ -330,11 +330,16 @@ static int scan_or_error(const char *dir, enum temp_policy temps, struct scan *s
 int cache_admin_usage(const char *dir, struct cache_usage *u)
 {
 	struct scan s;
+	size_t i;
 
 	memset(u, 0, sizeof(*u));
 	if (scan_or_error(dir, TEMPS_KEEP, &s) < 0)
 		return -1;
 	u->entries = s.entries;
+	for (i = 0; i < s.nr; i++) {
+		u->packs += s.v[i].pack;
+		u->packed += s.v[i].pack ? s.v[i].count : 0;
+	}
 	u->bytes = s.total;
 	u->temps = s.temps;
 	scan_release(&s);

@@ -44,6 +44,8 @@ int cache_admin_exists(const char *dir);
 struct cache_usage {
 	size_t entries;
 	uint64_t bytes; /* the entries' st_size */
+	size_t packs;   /* pack files, and the entries they hold (among `entries`) */
+	size_t packed;
 	size_t temps;   /* temporary files: runs in progress, or left by killed ones */
 };
 

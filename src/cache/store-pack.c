@@ -329,6 +329,7 @@ struct packs *packs_open(const char *dir, const struct trust *trust, int writabl
 			 uint64_t max_bytes)
 {
 	struct packs *p = xcalloc(1, sizeof(*p));
+	struct dirent *de;
 	int warned = 0;
 	DIR *d;
 
@@ -344,7 +345,7 @@ struct packs *packs_open(const char *dir, const struct trust *trust, int writabl
 	}
 	if (!(d = opendir(p->dir)))
 		return p;
-	for (struct dirent *de; (de = readdir(d));) {
+	while ((de = readdir(d))) {
 		char *path;
 
 		if (!is_pack_name(de->d_name))

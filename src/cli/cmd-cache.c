@@ -90,7 +90,10 @@ static int cache_stats(const char *dir)
 		return 1;
 	max = cache_admin_last_max_size(dir, &recorded);
 	printf("cache directory: %s\n", dir);
-	printf("entries:         %zu, %s\n", u.entries, human(&sb, u.bytes));
+	printf("entries:         %zu, %s", u.entries, human(&sb, u.bytes));
+	if (u.packs)
+		printf("; %zu of them in %zu pack%s", u.packed, u.packs, u.packs == 1 ? "" : "s");
+	printf("\n");
 	printf("max size:        %s, %s\n", human(&sb, max),
 	       recorded ? "the last run's" : "the default");
 	if (u.temps)

@@ -97,7 +97,7 @@ class PackTests(RemoteCase):
     def test_stats_clear_and_eviction_count_the_entries_of_packs(self):
         cache, pack = self.packed('admin')
         r = self.cache_cmd('stats', '--cache-dir', cache)
-        self.assertRegex(r.out, r'entries: +%d, ' % len(FILES))
+        self.assertRegex(r.out, r'entries: +%d, .*; %d of them in 1 pack\n' % (len(FILES), PACKED))
         copy = cache + '-copy'
         shutil.copytree(cache, copy)
         # a bound below the pack's size: the pack goes whole, oldest first
