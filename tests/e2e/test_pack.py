@@ -2,6 +2,7 @@
 remote cache stored in one file (past the first PACK_MIN_FILLS, stored loose),
 read as loose entries are, trusted and looked after (stats, prune, clear,
 eviction) as they are."""
+import hashlib
 import os
 import shutil
 import stat
@@ -133,6 +134,41 @@ class PackTests(RemoteCase):
         self.assertEqual(sorted(support.cache_keys(cache)),
                          sorted(set(support.cache_keys(cache))), 'each entry stored once')
         self.assertEqual(len(support.cache_keys(cache)), len(files))
+
+    def test_hostile_packs_are_refused(self):
+        # packs whose index checks out (its checksum recomputed) but lies: entries out of
+        # bounds, a count past the file, an entry filed under another key
+        cache, pack = self.packed('hostile')
+        with open(pack, 'rb') as f:
+            data = f.read()
+        n = int.from_bytes(data[-32:-24], 'little')
+        at = int.from_bytes(data[-24:-16], 'little')
+        index = bytearray(data[at:at + 48 * n])
+
+        def craft(name, index, count=n, data_end=at):
+            trailer = (b'PREPYCP\n' + (1).to_bytes(4, 'little') + bytes(4)
+                       + count.to_bytes(8, 'little') + data_end.to_bytes(8, 'little'))
+            tag = hashlib.blake2b(bytes(index) + trailer, digest_size=16).digest()
+            out = os.path.join(os.path.dirname(pack), name)
+            with open(out, 'wb') as f:
+                f.write(data[:data_end] + bytes(index) + trailer + tag)
+            os.chmod(out, 0o600)
+            return out
+
+        os.unlink(pack)
+        beyond = bytearray(index)
+        beyond[32:40] = (at - 10).to_bytes(8, 'little')  # the first entry runs past the entries
+        craft('1' * 32, beyond)
+        craft('2' * 32, index, count=n + 1000)  # more records than the file holds
+        swapped = bytearray(index)
+        swapped[0:32], swapped[48:80] = index[48:80], index[0:32]  # two entries' keys swapped
+        craft('3' * 32, swapped)
+        c, r = self.from_pack('hostile-c', cache)
+        self.assertEqual(r.rc, 0, str(r))
+        self.assert_complete(c, r, len(FILES))
+        self.assertEqual(self.from_cache(r), len(FILES) - 2, 'the swapped pair missed: %s' % r)
+        left = [os.path.basename(p) for p in packs(os.path.join(c, 'cache'))]
+        self.assertEqual(left, ['3' * 32], 'the packs that lie about their size are removed')
 
     def test_a_pack_is_made_in_the_cache_modes(self):
         cache, pack = self.packed('modes')
