@@ -392,6 +392,21 @@ int packs_has(struct packs *p, const unsigned char key[CACHE_KEY_LEN])
 
 /* ---- writing ------------------------------------------------------------ */
 
+/* A pack's file name: its 16-byte id in hex, into `name`. */
+static const char *pack_name(const unsigned char id[PACK_NAME_LEN / 2],
+			     char name[PACK_NAME_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < PACK_NAME_LEN / 2; i++) {
+		name[2 * i] = digits[id[i] >> 4];
+		name[2 * i + 1] = digits[id[i] & 15];
+	}
+	name[PACK_NAME_LEN] = '\0';
+	return name;
+}
+
 /*
  * Start another pack of this run (and DIR/v1/pk); under the lock.  0; 1
  * when the directory is not ours (warned: packs are off); -1 with errno
@@ -518,7 +533,6 @@ static int by_key(const void *a, const void *b)
 /* Write pack w's index and trailer, and rename it to its name: 0, or -1 with *what. */
 static int publish(struct packs *p, struct writer *w, const char **what)
 {
-	static const char digits[] = "0123456789abcdef";
 	size_t i, len = w->nmine * PACK_RECORD_LEN;
 	unsigned char *buf = xmalloc(len + PACK_TRAILER_LEN), *t = buf + len, *sum;
 	char name[PACK_NAME_LEN + 1], *path;
@@ -538,12 +552,7 @@ static int publish(struct packs *p, struct writer *w, const char **what)
 	put_le64(t + 24, w->end);
 	sum = t + PACK_TRAILER_LEN - PACK_SUM_LEN;
 	index_sum(buf, len, t, sum);
-	for (i = 0; i < PACK_SUM_LEN; i++) {
-		name[2 * i] = digits[sum[i] >> 4];
-		name[2 * i + 1] = digits[sum[i] & 15];
-	}
-	name[PACK_NAME_LEN] = '\0';
-	path = xstrfmt("%s/%s", p->dir, name);
+	path = xstrfmt("%s/%s", p->dir, pack_name(sum, name));
 	iov.iov_base = buf;
 	iov.iov_len = len + PACK_TRAILER_LEN;
 	if (pwritev_full(w->t.fd, &iov, 1, w->end) < 0) {
@@ -590,14 +599,7 @@ void packs_close(struct packs *p)
 
 char *pack_path(const char *dir, const unsigned char id[PACK_NAME_LEN / 2])
 {
-	static const char digits[] = "0123456789abcdef";
 	char name[PACK_NAME_LEN + 1];
-	size_t i;
 
-	for (i = 0; i < PACK_NAME_LEN / 2; i++) {
-		name[2 * i] = digits[id[i] >> 4];
-		name[2 * i + 1] = digits[id[i] & 15];
-	}
-	name[PACK_NAME_LEN] = '\0';
-	return xstrfmt("%s/v1/" PACK_DIR "/%s", dir, name);
+	return xstrfmt("%s/v1/" PACK_DIR "/%s", dir, pack_name(id, name));
 }
