@@ -58,6 +58,7 @@ struct packs {
 	uint64_t max_bytes;
 	int failed;               /* set once: nothing more added, this run's packs dropped */
 	int off;                  /* DIR/v1/pk is not ours (warned): no pack read or written */
+	int loaded;               /* the packs were read (at the first lookup or add) */
 };
 
 /* A pack this run writes. */
@@ -109,6 +110,8 @@ static void table_add(struct packs *p, const struct loc *l)
 	}
 }
 
+static void load_packs(struct packs *p);
+
 /* Copy `key`'s location and its pack's descriptor; 0 when no pack holds it. */
 static int lookup(struct packs *p, const unsigned char *key, struct loc *out, int *fd)
 {
@@ -116,6 +119,8 @@ static int lookup(struct packs *p, const unsigned char *key, struct loc *out, in
 	int found = 0;
 
 	pthread_mutex_lock(&p->lock);
+	if (!p->loaded)
+		load_packs(p);
 	if (p->nslots) {
 		s = find_slot(p, key);
 		if (s->file) {
@@ -329,9 +334,6 @@ struct packs *packs_open(const char *dir, const struct trust *trust, int writabl
 			 uint64_t max_bytes)
 {
 	struct packs *p = xcalloc(1, sizeof(*p));
-	struct dirent *de;
-	int warned = 0;
-	DIR *d;
 
 	p->dir = xstrfmt("%s/v1/" PACK_DIR, dir);
 	p->trust = trust;
@@ -339,12 +341,26 @@ struct packs *packs_open(const char *dir, const struct trust *trust, int writabl
 	p->mask = mask;
 	p->max_bytes = max_bytes;
 	pthread_mutex_init(&p->lock, NULL);
+	return p;
+}
+
+/*
+ * Read every pack into the table, once, under the lock: at the first
+ * lookup or add, so that a run that looks nothing up (a no-op) reads none.
+ */
+static void load_packs(struct packs *p)
+{
+	struct dirent *de;
+	int warned = 0;
+	DIR *d;
+
+	p->loaded = 1;
 	if (!dir_trusted(p, &warned)) {
 		p->off = warned; /* not ours: nothing written there either */
-		return p;
+		return;
 	}
 	if (!(d = opendir(p->dir)))
-		return p;
+		return;
 	while ((de = readdir(d))) {
 		char *path;
 
@@ -360,7 +376,6 @@ struct packs *packs_open(const char *dir, const struct trust *trust, int writabl
 		free(path);
 	}
 	closedir(d);
-	return p;
 }
 
 int packs_get(struct packs *p, const unsigned char key[CACHE_KEY_LEN], struct strbuf *code,
@@ -488,6 +503,8 @@ int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const voi
 	memcpy(l.key, key, CACHE_KEY_LEN);
 	l.size = DISK_HEADER_LEN + (uint64_t)code_len + warnings_len;
 	pthread_mutex_lock(&p->lock);
+	if (!p->loaded)
+		load_packs(p);
 	w = p->nwr ? &p->wr[p->nwr - 1] : NULL;
 	/* a full pack is left for the next (one entry at least in each) */
 	rc = p->off ? 1 : p->failed ? -1

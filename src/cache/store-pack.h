@@ -30,8 +30,8 @@
  * (trustdir.h), else not used (one warning); one whose trailer or index
  * fails a check is removed when the directory is writable.  A hit sets
  * the pack's mtime as a loose entry's (eviction removes a pack whole,
- * oldest first, as cache-admin.c does entries).  The packs are read when
- * the store opens, a run's own pack is found by its lookups as it grows;
+ * oldest first, as cache-admin.c does entries).  The packs are read at a
+ * run's first lookup, a run's own pack is found by its lookups as it grows;
  * one another process publishes meanwhile is not seen by this run.
  *
  * Threads: every function but packs_open() and packs_close() may be
@@ -60,7 +60,8 @@ struct trust;
 #define PACK_MAX_BYTES ((uint64_t)64 << 20)
 
 /*
- * The packs of cache directory `dir`, read now; `trust` is the store's
+ * The packs of cache directory `dir`, read at the first lookup or add (a
+ * run that looks nothing up reads none); `trust` is the store's
  * (borrowed), `writable` whether the store writes (a damaged pack is then
  * removed), `mask` the umask, `max_bytes` what a pack of this run may
  * hold (a bigger entry gets a pack of its own).

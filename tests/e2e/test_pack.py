@@ -172,6 +172,11 @@ class PackTests(RemoteCase):
 
     def test_a_pack_is_made_in_the_cache_modes(self):
         cache, pack = self.packed('modes')
+        # and a run that looks nothing up (a no-op) does not read it
+        r = self.pp(os.path.dirname(cache), None)
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertIn(' 0 compiled, %d up to date' % len(FILES), r.out)
+        self.assertNotIn("cache: pack '", r.err)
         self.assertEqual(stat.S_IMODE(os.stat(pack).st_mode), 0o600)
         self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(pack)).st_mode), 0o700)
         self.assertEqual([n for n in os.listdir(os.path.dirname(pack)) if n.startswith('.')],
