@@ -376,6 +376,44 @@ class TrustTests(support.InterpreterCase):
         self.assertIn("not using the cache '%s': it can be written by anyone" % self.cache, r.err)
         self.assertNotIn('from the cache', r.out)
 
+    @unittest.skipUnless(IS_ROOT, 'needs root to run as two users of one group')
+    def test_cache_shared_packs(self):
+        # a run that stores more than 64 entries packs the rest (store-pack.h): the pack
+        # and its directory get the group's modes, and the other member reads it
+        cand = first_usable(other_users=True)
+        if cand is None:
+            self.skipTest('no interpreter that uid %d can run' % OUTSIDER)
+        env = support.base_env(HOME='/nonexistent')
+        os.makedirs(self.cache)
+        os.chown(self.cache, USER_A, GROUP)
+        os.chmod(self.cache, 0o2770)
+        files = {'m%02d.py' % i: 'X = %d\n' % i for i in range(80)}
+        trees = {}
+        for uid in (USER_A, USER_B):
+            tree = trees[uid] = os.path.join(self.tmp, 'p%d' % uid)
+            support.write_tree(tree, files)
+            for dirpath, dirnames, filenames in os.walk(tree):
+                os.chown(dirpath, uid, uid)
+                for n in filenames:
+                    os.chown(os.path.join(dirpath, n), uid, uid)
+
+        def run(uid):
+            return run_as([self.prepyc, '--python', cand.interp.path, '--cache-dir', self.cache,
+                           '--cache-shared', os.path.basename(trees[uid])],
+                          uid, uid, [GROUP], self.tmp, env)
+
+        r = run(USER_A)
+        self.assertEqual(r.rc, 0, str(r))
+        pk = os.path.join(self.cache, 'v1', 'pk')
+        (pack,) = os.listdir(pk)
+        self.assertEqual(os.stat(pk).st_mode & 0o7777, 0o2770)
+        self.assertEqual(os.stat(os.path.join(pk, pack)).st_mode & 0o7777, 0o660)
+        self.assertEqual(os.stat(os.path.join(pk, pack)).st_gid, GROUP)
+        r = run(USER_B)
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertNotIn('warning', r.err, str(r))
+        self.assertIn('%d from the cache' % len(files), r.out, str(r))
+
 
 if __name__ == '__main__':
     unittest.main()
