@@ -362,6 +362,46 @@ out:
 	return hit;
 }
 
+/* Publish a loose entry at `path` (key's): 0, or -1 with errno and *what. */
+static int write_loose(struct disk_store *d, const unsigned char key[CACHE_KEY_LEN],
+		       const char *path, const struct iovec *iov, int n, const char **what)
+{
+	int rc = write_file_atomic_masked(path, trust_file_mode(&d->trust), d->umask, iov, n, what);
+
+	if (rc < 0 && errno == ENOENT) {
+		/* the shard was removed since it was checked: make it again, once */
+		atomic_store(&d->shard_ok[key[0]], 0);
+		if (shard_usable(d, key[0], 1))
+			rc = write_file_atomic_masked(path, trust_file_mode(&d->trust), d->umask,
+						      iov, n, what);
+	}
+	return rc;
+}
+
+/* packs_close()'s unpack: an entry of a pack too small to keep, stored loose. */
+static void unpack_entry(void *arg, const unsigned char key[CACHE_KEY_LEN], const void *entry,
+			 size_t size)
+{
+	struct disk_store *d = arg;
+	struct iovec iov = { (void *)entry, size };
+	const char *what = "";
+	char *path;
+
+	if (atomic_load(&d->store_failed) || !shard_usable(d, key[0], 1))
+		return;
+	path = disk_entry_path(d->dir, key);
+	if (write_loose(d, key, path, &iov, 1, &what) < 0) {
+		int e = errno;
+
+		/* (something not an entry at its path: not ours to remove, as for a fill) */
+		if (e != EISDIR && e != ENOTEMPTY && e != EEXIST &&
+		    !atomic_exchange(&d->store_failed, 1))
+			warning("cache: %s '%s' (%s): storing nothing more in the cache in this run",
+				what, path, strerror(e));
+	}
+	free(path);
+}
+
 /* put, and fill when `fresh` (cache-store.h): no lstat() first, and what is there goes. */
 static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
 		       const void *code, size_t code_len, const void *warnings,
@@ -414,13 +454,7 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 		iov[n].iov_base = (void *)warnings;
 		iov[n++].iov_len = warnings_len;
 	}
-	rc = write_file_atomic_masked(path, trust_file_mode(&d->trust), d->umask, iov, n, &what);
-	if (rc < 0 && errno == ENOENT) {
-		/* the shard was removed since it was checked: make it again, once */
-		atomic_store(&d->shard_ok[key[0]], 0);
-		if (shard_usable(d, key[0], 1))
-			rc = write_file_atomic_masked(path, trust_file_mode(&d->trust), d->umask, iov, n, &what);
-	}
+	rc = write_loose(d, key, path, iov, n, &what);
 	if (rc < 0 && fresh && (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST))
 		goto out; /* not an entry there, but not ours to remove: as put would, leave it */
 stored:
@@ -481,7 +515,7 @@ static void disk_close(struct cache_store *s, const char *label,
 	uint64_t size = 0;
 	int upkeep = d->writable && !atomic_load(&d->distrusted);
 
-	packs_close(d->packs); /* first: what it published is scanned below */
+	packs_close(d->packs, unpack_entry, d); /* first: what it published is scanned below */
 	if (upkeep && counts->stored)
 		evicted = cache_admin_trim(d->dir, d->max_size, counts->stored_bytes, d->fresh,
 					   &size);
@@ -596,7 +630,8 @@ struct cache_store *cache_store_disk_open(const char *dir, uint64_t max_size, un
 		write_tag(dir, trust_file_mode(&d->trust));
 	}
 	d->packs = packs_open(dir, &d->trust, d->writable, d->umask,
-			      max_size / 16 < PACK_MAX_BYTES ? max_size / 16 : PACK_MAX_BYTES);
+			      max_size / 16 < PACK_MAX_BYTES ? max_size / 16 : PACK_MAX_BYTES,
+			      max_size / PACK_MIN_SHARE);
 out:
 	if (!d)
 		trust_release(&trust);

@@ -55,7 +55,7 @@ struct packs {
 	/* this run's packs: the last one takes entries until it holds max_bytes */
 	struct writer *wr;
 	size_t nwr, awr;
-	uint64_t max_bytes;
+	uint64_t max_bytes, min_bytes;
 	int failed;               /* set once: nothing more added, this run's packs dropped */
 	int off;                  /* DIR/v1/pk is not ours (warned): no pack read or written */
 	int loaded;               /* the packs were read (at the first lookup or add) */
@@ -331,7 +331,7 @@ static int dir_trusted(const struct packs *p, int *warned)
 }
 
 struct packs *packs_open(const char *dir, const struct trust *trust, int writable, mode_t mask,
-			 uint64_t max_bytes)
+			 uint64_t max_bytes, uint64_t min_bytes)
 {
 	struct packs *p = xcalloc(1, sizeof(*p));
 
@@ -340,6 +340,7 @@ struct packs *packs_open(const char *dir, const struct trust *trust, int writabl
 	p->writable = writable;
 	p->mask = mask;
 	p->max_bytes = max_bytes;
+	p->min_bytes = min_bytes;
 	pthread_mutex_init(&p->lock, NULL);
 	return p;
 }
@@ -586,7 +587,28 @@ static int publish(struct packs *p, struct writer *w, const char **what)
 	return rc;
 }
 
-void packs_close(struct packs *p)
+/* Hand each entry of pack w to unpack(), to be stored loose. */
+static void unpack_all(struct writer *w,
+		       void (*unpack)(void *, const unsigned char *, const void *, size_t), void *arg)
+{
+	struct strbuf entry = STRBUF_INIT;
+	size_t i;
+
+	for (i = 0; i < w->nmine; i++) {
+		strbuf_reset(&entry);
+		strbuf_grow(&entry, (size_t)w->mine[i].size);
+		if (pread_full(w->t.fd, entry.buf, (size_t)w->mine[i].size, w->mine[i].off) == 0)
+			unpack(arg, w->mine[i].key, entry.buf, (size_t)w->mine[i].size);
+	}
+	trace("cache: %zu entries stored loose (a pack of %llu bytes is not kept)", w->nmine,
+	      (unsigned long long)w->end);
+	strbuf_release(&entry);
+}
+
+void packs_close(struct packs *p,
+		 void (*unpack)(void *arg, const unsigned char key[CACHE_KEY_LEN],
+				const void *entry, size_t size),
+		 void *arg)
 {
 	const char *what = "";
 	int warned = 0;
@@ -596,7 +618,9 @@ void packs_close(struct packs *p)
 		struct writer *w = &p->wr[i];
 
 		p->files[w->file - 1].fd = -1; /* closed by publish() or temp_drop() */
-		if (p->failed || !w->nmine)
+		if (!p->failed && w->nmine && w->end < p->min_bytes)
+			unpack_all(w, unpack, arg);
+		if (p->failed || !w->nmine || w->end < p->min_bytes)
 			temp_drop(&w->t);
 		else if (publish(p, w, &what) < 0 && !warned++)
 			warning("cache: %s '%s' (%s): the entries of this run's pack are not kept",

@@ -7,10 +7,13 @@
  * creation and a rename, which made such a back-fill half again as slow
  * as a run with a warm local cache.  So a run's new entries go into one
  * pack, published when the run ends (another one past PACK_MAX_BYTES, or
- * a 16th of the cache's bound: a pack is evicted whole); its first
- * PACK_MIN_FILLS are stored loose, so that the many runs that each store
- * a few entries (an edited module, a teammate's new one) do not each
- * leave a small pack, to be opened by every run after:
+ * a 16th of the cache's bound: a pack is evicted whole).  Small packs are
+ * not kept: a run's first PACK_MIN_FILLS entries are stored loose, and a
+ * pack that holds less than a PACK_MIN_SHARE-th of the bound at the end
+ * is written out as loose entries.  So the many runs that each store a
+ * few entries (an edited module, a teammate's new one) leave no packs
+ * for every later run to open, and a cache within its bound never holds
+ * more than about PACK_MIN_SHARE packs:
  *
  *   DIR/v1/pk/0123...cdef       a pack: 32 hex digits, its trailer's checksum
  *   DIR/v1/pk/.prepyc-PID-N.tmp a pack being written (tempfile.h)
@@ -54,8 +57,9 @@ struct trust;
 #define PACK_NAME_LEN 32       /* hex digits */
 #define PACK_RECORD_LEN 48
 #define PACK_TRAILER_LEN 48
-#define PACK_MAX_FILES 256     /* packs past this many (in directory order) are not read */
+#define PACK_MAX_FILES 512     /* packs past this many (in directory order) are not read */
 #define PACK_MIN_FILLS 64      /* a run's first new entries are stored loose, the rest packed */
+#define PACK_MIN_SHARE 256     /* a pack below a 256th of the bound is unpacked, at the end */
 /* A pack holds at most this, and a 16th of the cache's bound: eviction removes no more at once. */
 #define PACK_MAX_BYTES ((uint64_t)64 << 20)
 
@@ -64,10 +68,11 @@ struct trust;
  * run that looks nothing up reads none); `trust` is the store's
  * (borrowed), `writable` whether the store writes (a damaged pack is then
  * removed), `mask` the umask, `max_bytes` what a pack of this run may
- * hold (a bigger entry gets a pack of its own).
+ * hold (a bigger entry gets a pack of its own), `min_bytes` what it must
+ * hold to be kept as a pack.
  */
 struct packs *packs_open(const char *dir, const struct trust *trust, int writable,
-			 mode_t mask, uint64_t max_bytes);
+			 mode_t mask, uint64_t max_bytes, uint64_t min_bytes);
 
 /*
  * Look `key` up: 1 with the entry's parts appended to `code` and
@@ -90,8 +95,16 @@ int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const voi
 	      const void *code, size_t code_len, const void *warnings, size_t warnings_len,
 	      const char **what, uint64_t *bytes);
 
-/* Publish this run's packs (those that hold anything), close everything, free `p`. */
-void packs_close(struct packs *p);
+/*
+ * Publish this run's packs, close everything, free `p`.  A pack of less
+ * than `min_bytes` is not kept: unpack(arg, key, entry, size) is called
+ * for each of its entries (the whole entry, header included), to store
+ * it loose.
+ */
+void packs_close(struct packs *p,
+		 void (*unpack)(void *arg, const unsigned char key[CACHE_KEY_LEN],
+				const void *entry, size_t size),
+		 void *arg);
 
 /* DIR/v1/pk/NAME for a pack's 16-byte id (a new string). */
 char *pack_path(const char *dir, const unsigned char id[PACK_NAME_LEN / 2]);

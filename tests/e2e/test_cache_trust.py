@@ -398,8 +398,10 @@ class TrustTests(support.InterpreterCase):
                     os.chown(os.path.join(dirpath, n), uid, uid)
 
         def run(uid):
+            # (a bound small enough for the pack to be kept: store-pack.h's PACK_MIN_SHARE)
             return run_as([self.prepyc, '--python', cand.interp.path, '--cache-dir', self.cache,
-                           '--cache-shared', os.path.basename(trees[uid])],
+                           '--cache-shared', '--cache-max-size', '64K',
+                           os.path.basename(trees[uid])],
                           uid, uid, [GROUP], self.tmp, env)
 
         r = run(USER_A)

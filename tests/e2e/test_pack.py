@@ -16,8 +16,11 @@ from test_remote import (MODULES, RemoteCase, _first_interpreter, local_entries,
 
 
 LOOSE = 64  # PACK_MIN_FILLS
-FILES = dict(MODULES, **{'gen/m%02d.py' % i: 'X = %d\nY = "m%02d"\n' % (i, i) for i in range(70)})
+FILES = dict(MODULES, **{'gen/m%02d.py' % i: 'X = %d\nY = "m%02d"\n' % (i, i) + ''.join(
+    'def f%d(x):\n    return x * %d + %d\n' % (j, j, i) for j in range(12)) for i in range(70)})
 PACKED = len(FILES) - LOOSE
+# a pack is kept when it holds a 256th of the bound (PACK_MIN_SHARE): 4 KiB of this one
+BOUND = ['--cache-max-size', '1M']
 
 
 class PackTests(RemoteCase):
@@ -30,7 +33,7 @@ class PackTests(RemoteCase):
         a, _ = self.machine(name + '-a', FILES)
         self.assertEqual(self.pp(a, s.url).rc, 0)
         b, _ = self.machine(name + '-b', FILES)
-        r = self.pp(b, s.url)
+        r = self.pp(b, s.url, BOUND)
         self.assertEqual(self.from_cache(r), len(FILES), str(r))
         cache = os.path.join(b, 'cache')
         self.assertEqual(len(packs(cache)), 1, str(r))
@@ -169,6 +172,23 @@ class PackTests(RemoteCase):
         self.assertEqual(self.from_cache(r), len(FILES) - 2, 'the swapped pair missed: %s' % r)
         left = [os.path.basename(p) for p in packs(os.path.join(c, 'cache'))]
         self.assertEqual(left, ['3' * 32], 'the packs that lie about their size are removed')
+
+    def test_a_small_pack_is_stored_loose(self):
+        # under the default bound (1 GiB) the same back-fill is below a 256th of it:
+        # no pack is kept, every entry is a file of its own
+        kind = 'redis' if 'hiredis' in self.features else 'http'
+        s = self.start(kind)
+        a, _ = self.machine('small-a', FILES)
+        self.assertEqual(self.pp(a, s.url).rc, 0)
+        b, _ = self.machine('small-b', FILES)
+        r = self.pp(b, s.url)
+        self.assertEqual(self.from_cache(r), len(FILES), str(r))
+        cache = os.path.join(b, 'cache')
+        self.assertEqual(packs(cache), [])
+        self.assertEqual(len(local_entries(cache)), len(FILES))
+        self.assertEqual(os.listdir(os.path.join(cache, 'v1', 'pk')), [], 'nothing left behind')
+        c, r = self.from_pack('small-c', cache)
+        self.assertEqual(self.from_cache(r), len(FILES), str(r))
 
     def test_a_pack_is_made_in_the_cache_modes(self):
         cache, pack = self.packed('modes')
