@@ -45,7 +45,7 @@ struct disk_store {
 	/* fresh: a bit per key this run stored (by its first two bytes; a clash costs an open) */
 	atomic_uchar stored[STORED_BITS / 8];
 	struct trust trust;       /* who may have written what we read (trustdir.h) */
-	struct packs *packs;      /* DIR/v1/pk: the back-fills (store-pack.h) */
+	struct packs *packs;      /* DIR/v1/pk: a run's many new entries (store-pack.h) */
 	atomic_size_t fills;      /* entries this run set out to store */
 	atomic_int store_failed;  /* set once, with the run's one warning */
 	atomic_int distrusted;    /* a shard is not ours: nothing more read or written (warned) */
@@ -324,7 +324,7 @@ static int disk_get(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	int fd = -1, hit = 0;
 	char *path;
 
-	if (surely_absent(d, key))
+	if (surely_absent(d, key) || atomic_load(&d->distrusted))
 		return 0;
 	if (packs_get(d->packs, key, code, warnings))
 		return 1;
@@ -416,7 +416,8 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 	int n = 0, stored = 0, packed = 0, rc;
 
 	*bytes = 0;
-	if (!d->writable || d->entries_off || atomic_load(&d->store_failed))
+	if (!d->writable || d->entries_off || atomic_load(&d->store_failed) ||
+	    atomic_load(&d->distrusted))
 		return 0;
 	if ((uint64_t)code_len + warnings_len > DISK_ENTRY_MAX_BODY)
 		return 0;
@@ -497,7 +498,7 @@ static int disk_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 	char *path;
 	int has;
 
-	if (surely_absent(d, key))
+	if (surely_absent(d, key) || atomic_load(&d->distrusted))
 		return 0;
 	if (packs_has(d->packs, key))
 		return 1;
