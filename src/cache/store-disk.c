@@ -58,15 +58,9 @@ struct disk_store {
 
 char *disk_entry_path(const char *dir, const unsigned char key[CACHE_KEY_LEN])
 {
-	static const char digits[] = "0123456789abcdef";
 	char hex[2 * CACHE_KEY_LEN + 1];
-	size_t i;
 
-	for (i = 0; i < CACHE_KEY_LEN; i++) {
-		hex[2 * i] = digits[key[i] >> 4];
-		hex[2 * i + 1] = digits[key[i] & 15];
-	}
-	hex[2 * CACHE_KEY_LEN] = '\0';
+	hex_encode(key, CACHE_KEY_LEN, hex);
 	return xstrfmt("%s/v1/%.2s/%s", dir, hex, hex + 2);
 }
 
@@ -434,7 +428,7 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 		rc = packs_add(d->packs, key, header, code, code_len, warnings, warnings_len,
 			       &what, bytes);
 		if (rc <= 0) {
-			path = xstrfmt("%s/v1/" PACK_DIR, d->dir);
+			path = rc < 0 ? xstrfmt("%s/v1/" PACK_DIR, d->dir) : NULL; /* for the warning */
 			goto stored;
 		}
 	}

@@ -408,21 +408,6 @@ int packs_has(struct packs *p, const unsigned char key[CACHE_KEY_LEN])
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* A pack's file name: its 16-byte id in hex, into `name`. */
-static const char *pack_name(const unsigned char id[PACK_NAME_LEN / 2],
-			     char name[PACK_NAME_LEN + 1])
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < PACK_NAME_LEN / 2; i++) {
-		name[2 * i] = digits[id[i] >> 4];
-		name[2 * i + 1] = digits[id[i] & 15];
-	}
-	name[PACK_NAME_LEN] = '\0';
-	return name;
-}
-
 /*
  * Start another pack of this run (and DIR/v1/pk); under the lock.  0; 1
  * when the directory is not ours (warned: packs are off); -1 with errno
@@ -570,7 +555,7 @@ static int publish(struct packs *p, struct writer *w, const char **what)
 	put_le64(t + 24, w->end);
 	sum = t + PACK_TRAILER_LEN - PACK_SUM_LEN;
 	index_sum(buf, len, t, sum);
-	path = xstrfmt("%s/%s", p->dir, pack_name(sum, name));
+	path = xstrfmt("%s/%s", p->dir, hex_encode(sum, PACK_SUM_LEN, name));
 	iov.iov_base = buf;
 	iov.iov_len = len + PACK_TRAILER_LEN;
 	if (pwritev_full(w->t.fd, &iov, 1, w->end) < 0) {
@@ -642,5 +627,5 @@ char *pack_path(const char *dir, const unsigned char id[PACK_NAME_LEN / 2])
 {
 	char name[PACK_NAME_LEN + 1];
 
-	return xstrfmt("%s/v1/" PACK_DIR "/%s", dir, pack_name(id, name));
+	return xstrfmt("%s/v1/" PACK_DIR "/%s", dir, hex_encode(id, PACK_NAME_LEN / 2, name));
 }

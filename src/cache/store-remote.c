@@ -69,14 +69,7 @@ struct remote_store {
 
 static void to_hex(const unsigned char *key, char *hex)
 {
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < CACHE_KEY_LEN; i++) {
-		hex[2 * i] = digits[key[i] >> 4];
-		hex[2 * i + 1] = digits[key[i] & 15];
-	}
-	hex[2 * CACHE_KEY_LEN] = '\0';
+	hex_encode(key, CACHE_KEY_LEN, hex);
 }
 
 static void make_tag(const struct remote_store *r, const unsigned char *key, const void *entry,

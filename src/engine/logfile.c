@@ -31,7 +31,6 @@ char *logfile_name(const char *dir, const char *prefix, const char *id, size_t i
 	unsigned char key[16];
 	char hex[2 * sizeof(key) + 1];
 	struct trust trust;
-	size_t i;
 	int bad;
 
 	trust_init(&trust, 0);
@@ -44,11 +43,7 @@ char *logfile_name(const char *dir, const char *prefix, const char *id, size_t i
 	}
 	strbuf_release(&reason);
 	blake2b(key, sizeof(key), id, idlen);
-	for (i = 0; i < sizeof(key); i++) {
-		hex[2 * i] = "0123456789abcdef"[key[i] >> 4];
-		hex[2 * i + 1] = "0123456789abcdef"[key[i] & 15];
-	}
-	hex[2 * sizeof(key)] = '\0';
+	hex_encode(key, sizeof(key), hex);
 	return xstrfmt("%s/buildlog/%s%s", dir, prefix, hex);
 }
 
