@@ -32,6 +32,8 @@
  *   prefetch  (optional; a store with it "batches") Fetch the `n` keys in
  *          batches and keep the answers for get; it may return before they
  *          are all in (a get, or has, of a key waits for its answer).
+ *          `all`: the run's `nall` keys, the ones stores before hold too
+ *          (a remote store's groups are cut from them: remote-group.h).
  *   fill   (optional) As put, for an entry the store was found to lack
  *          by has() at the prefetch and not asked for since (the back-fill
  *          after a later store's hit): it need not look for it first, and
@@ -85,7 +87,7 @@ struct cache_store_ops {
 		      const struct cache_store_counts *counts);
 	int (*has)(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN]);
 	void (*prefetch)(struct cache_store *s, const unsigned char (*keys)[CACHE_KEY_LEN],
-			 size_t n);
+			 size_t n, const unsigned char (*all)[CACHE_KEY_LEN], size_t nall);
 	void (*flush)(struct cache_store *s);
 	void (*stats)(struct cache_store *s, struct cache_remote_stats *st);
 };

@@ -169,7 +169,8 @@ void cache_prefetch(struct cache *c, const unsigned char (*keys)[CACHE_KEY_LEN],
 		if (i && nwant && !c->absent.n && !c->absent.before)
 			note_absent(c, (const unsigned char (*)[CACHE_KEY_LEN])want, nwant, i);
 		if (nwant)
-			s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])want, nwant);
+			s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])want, nwant, keys,
+					 n);
 	}
 	free(want);
 }

@@ -29,6 +29,13 @@
  */
 #define HTTP_WINDOW 64
 #define HTTP_WINDOW_H1 (2 * HTTP_CONNECTIONS)
+/*
+ * The keys a group should hold (remote-group.h): a request is then worth
+ * a megabyte or two of entries, 30 to 60 requests for a 7,600-entry
+ * tree, while a changed file costs its group's upload and its group's
+ * keys fetched one by one on the builders of the tree it was changed in.
+ */
+#define HTTP_GROUP_KEYS 128
 
 struct http_transport {
 	struct remote_transport base; /* first: the store's handle */
@@ -278,6 +285,7 @@ struct remote_transport *remote_http_open(const char *url, const struct cache_re
 	}
 	t = xcalloc(1, sizeof(*t));
 	t->base.ops = &http_ops;
+	t->base.group_keys = HTTP_GROUP_KEYS;
 	while (len && url[len - 1] == '/')
 		len--;
 	t->base_url = xstrndup(url, len);

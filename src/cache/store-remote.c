@@ -15,6 +15,7 @@
 #include "blake2b.h"
 #include "cache-store.h"
 #include "compress.h"
+#include "remote-group.h"
 #include "store-disk.h"
 #include "util.h"
 #include "banned.h"
@@ -22,6 +23,23 @@
 typedef char hexkey[2 * CACHE_KEY_LEN + 1];
 
 #define PENDING 2 /* a prefetched key whose answer has not arrived yet */
+
+/* What became of a group of the prefetch (remote-group.h). */
+enum group_state {
+	GROUP_UNASKED,  /* a store before had some of its keys, or too many bytes came */
+	GROUP_ASKED,    /* its answer has not arrived */
+	GROUP_MISSING,  /* the server does not have it */
+	GROUP_FOUND,    /* the object arrived and parsed */
+	GROUP_BAD,      /* the object arrived and did not parse (what parsed is used) */
+	GROUP_FAILED,   /* an error: not uploaded either */
+};
+
+/* A key's value that came in its group's object: where in the object. */
+struct group_ref {
+	const unsigned char *at; /* NULL: none */
+	size_t len;
+	int rejected;            /* a lookup found it failed its checks */
+};
 
 struct remote_store {
 	struct cache_store base; /* first: the front's handle */
@@ -54,6 +72,15 @@ struct remote_store {
 	pthread_t fetcher;
 	int fetching;            /* the fetcher thread runs (or ran, not joined yet) */
 	double pstarted;         /* when the prefetch began */
+	/* groups (remote-group.h), when the transport wants them */
+	struct remote_group *groups; /* first, n: the group's keys in pkeys */
+	size_t ngroups;
+	signed char *gstate;     /* per group: enum group_state */
+	struct strbuf *graw;     /* per group: the object found, until the close */
+	size_t *pgroup;          /* per key: its group, SIZE_MAX: none asked */
+	struct group_ref *pref;  /* per key: its value in the group's object */
+	struct strbuf *gvals;    /* per key: a value this run got, for its group's upload */
+	size_t groups_sent;
 	/* uploads not sent yet */
 	hexkey *qhex;
 	struct strbuf *qvals;
@@ -110,13 +137,12 @@ static int tag_ok(const struct remote_store *r, const unsigned char *key, const 
  * compressed and prepyc has no libzstd (at build or at run time).  A signed value's tag
  * is checked before anything else is done with it.
  */
-static int take_value(const struct remote_store *r, const unsigned char *key,
-		      const struct strbuf *v, struct strbuf *code, struct strbuf *warnings,
-		      unsigned char *sum)
+static int take_value(const struct remote_store *r, const unsigned char *key, const void *v,
+		      size_t len, struct strbuf *code, struct strbuf *warnings, unsigned char *sum)
 {
-	const unsigned char *p = (const unsigned char *)v->buf;
+	const unsigned char *p = v;
 	struct strbuf plain = STRBUF_INIT;
-	size_t len = v->len, size, code_len;
+	size_t size, code_len;
 	int rc = -1;
 
 	if (compressed(p, len)) {
@@ -229,8 +255,8 @@ static int cmp_key(const void *a, const void *b)
 	return memcmp(a, b, CACHE_KEY_LEN);
 }
 
-/* Fetch chunk [at, at + n) of the prefetch order; publish the answers.  Not under `lock`. */
-static void fetch_chunk(struct remote_store *r, size_t at, size_t n)
+/* Fetch keys pkeys[idx[0..n)] (PENDING, asked by no one else); publish the answers.  Not under `lock`. */
+static void fetch_keys(struct remote_store *r, const size_t *idx, size_t n)
 {
 	hexkey *hex = xcalloc(n, sizeof(*hex));
 	struct strbuf *values = xcalloc(n, sizeof(*values));
@@ -244,7 +270,7 @@ static void fetch_chunk(struct remote_store *r, size_t at, size_t n)
 	io_init(&io, r);
 	pthread_mutex_unlock(&r->lock);
 	for (i = 0; i < n; i++) {
-		to_hex(r->pkeys[r->porder[at + i]], hex[i]); /* the keys do not change */
+		to_hex(r->pkeys[idx[i]], hex[i]); /* the keys do not change */
 		strbuf_init(&values[i], 0);
 	}
 	pthread_mutex_lock(&r->tlock);
@@ -252,7 +278,7 @@ static void fetch_chunk(struct remote_store *r, size_t at, size_t n)
 	pthread_mutex_unlock(&r->tlock);
 	pthread_mutex_lock(&r->lock);
 	for (i = 0; i < n; i++) {
-		size_t k = r->porder[at + i];
+		size_t k = idx[i];
 
 		r->pvals[k] = values[i]; /* moved */
 		r->held += values[i].len;
@@ -264,6 +290,113 @@ static void fetch_chunk(struct remote_store *r, size_t at, size_t n)
 	free(hex);
 	free(values);
 	free(status);
+}
+
+/* ---- groups (remote-group.h) ------------------------------------------- */
+
+struct group_walk {
+	struct remote_store *r;
+	const struct remote_group *g;
+	size_t found;
+};
+
+/* A record of a group's object: its key's value, if the key is the group's and has none yet. */
+static void group_record(void *arg, const unsigned char *key, const void *value, size_t len)
+{
+	struct group_walk *w = arg;
+	struct remote_store *r = w->r;
+	const unsigned char (*at)[CACHE_KEY_LEN] =
+		bsearch(key, r->pkeys + w->g->first, w->g->n, sizeof(*r->pkeys), cmp_key);
+	size_t k;
+
+	if (!at)
+		return;
+	k = (size_t)(at - r->pkeys);
+	if (r->pref[k].at)
+		return; /* a key twice: the first */
+	r->pref[k].at = value;
+	r->pref[k].len = len;
+	w->found++;
+}
+
+/*
+ * Ask for groups idx[0..n); publish what came.  The objects are parsed
+ * outside `lock`: until published, their keys are PENDING and no lookup
+ * reads their refs.
+ */
+static void fetch_group_chunk(struct remote_store *r, const size_t *idx, size_t n)
+{
+	hexkey *hex = xcalloc(n, sizeof(*hex));
+	signed char *status = xcalloc(n, sizeof(*status));
+	struct strbuf *values = xcalloc(n, sizeof(*values));
+	struct remote_batch b = { n, (const hexkey *)hex, values, status };
+	struct remote_io io;
+	double started = now_seconds();
+	size_t i, k;
+
+	pthread_mutex_lock(&r->lock);
+	io_init(&io, r);
+	pthread_mutex_unlock(&r->lock);
+	for (i = 0; i < n; i++) {
+		hex_encode(r->groups[idx[i]].name, CACHE_KEY_LEN, hex[i]);
+		strbuf_init(&values[i], 0);
+	}
+	pthread_mutex_lock(&r->tlock);
+	r->t->ops->get(r->t, &b, &io);
+	pthread_mutex_unlock(&r->tlock);
+	for (i = 0; i < n; i++) {
+		struct group_walk w = { r, &r->groups[idx[i]], 0 };
+
+		r->graw[idx[i]] = values[i]; /* moved: the refs point into it */
+		if (status[i] == REMOTE_DONE)
+			status[i] = remote_group_parse(values[i].buf, values[i].len, group_record,
+						       &w) == 0 ? GROUP_FOUND : GROUP_BAD;
+		else
+			status[i] = status[i] == REMOTE_MISSING ? GROUP_MISSING : GROUP_FAILED;
+	}
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < n; i++) {
+		const struct remote_group *g = &r->groups[idx[i]];
+
+		r->gstate[idx[i]] = status[i];
+		for (k = g->first; k < g->first + g->n; k++)
+			if (r->pref[k].at)
+				r->pstatus[k] = REMOTE_DONE;
+	}
+	account(r, &io, started);
+	pthread_cond_broadcast(&r->arrived);
+	pthread_mutex_unlock(&r->lock);
+	free(hex);
+	free(values);
+	free(status);
+}
+
+/* The groups asked, REMOTE_GROUP_CHUNK at a time, before any key alone. */
+static void fetch_groups(struct remote_store *r)
+{
+	size_t idx[REMOTE_GROUP_CHUNK], g = 0, n, bytes = 0;
+
+	while (g < r->ngroups) {
+		int off;
+
+		pthread_mutex_lock(&r->lock);
+		off = r->off || r->stopping;
+		for (n = 0; !off && g < r->ngroups && n < REMOTE_GROUP_CHUNK; g++) {
+			if (r->gstate[g] != GROUP_ASKED)
+				continue;
+			if (bytes > REMOTE_GROUP_HELD_MAX)
+				r->gstate[g] = GROUP_UNASKED; /* its keys, one by one */
+			else
+				idx[n++] = g;
+		}
+		pthread_mutex_unlock(&r->lock);
+		if (off)
+			return;
+		if (n)
+			fetch_group_chunk(r, idx, n);
+		for (; n; n--)
+			bytes += r->graw[idx[n - 1]].len;
+	}
 }
 
 /* Must the prefetch wait before fetching the chunk at `at`?  Under `lock`. */
@@ -285,13 +418,14 @@ static void wake_fetcher(struct remote_store *r)
 		pthread_cond_signal(&r->room);
 }
 
-/* The prefetch, a chunk at a time, while the lookups of what arrived go on. */
+/* The prefetch: the groups, then the keys still PENDING a chunk at a time, while lookups go on. */
 static void *fetch_all(void *arg)
 {
 	struct remote_store *r = arg;
-	size_t at, i;
+	size_t idx[REMOTE_PREFETCH_CHUNK], at = 0, n, i;
 
-	for (at = 0; at < r->pn; at += REMOTE_PREFETCH_CHUNK) {
+	fetch_groups(r);
+	while (at < r->pn) {
 		int off;
 
 		pthread_mutex_lock(&r->lock);
@@ -300,16 +434,22 @@ static void *fetch_all(void *arg)
 			pthread_cond_wait(&r->room, &r->lock);
 		r->waiting_at = SIZE_MAX;
 		off = r->off || r->stopping;
+		for (n = 0; !off && at < r->pn && n < REMOTE_PREFETCH_CHUNK; at++)
+			if (r->pstatus[r->porder[at]] == PENDING)
+				idx[n++] = r->porder[at];
 		pthread_mutex_unlock(&r->lock);
 		if (off)
 			break;
-		fetch_chunk(r, at, r->pn - at < REMOTE_PREFETCH_CHUNK ? r->pn - at
-								      : REMOTE_PREFETCH_CHUNK);
+		if (n)
+			fetch_keys(r, idx, n);
 	}
 	pthread_mutex_lock(&r->lock);
 	for (i = 0; i < r->pn; i++) /* switched off: what was not asked is not coming */
 		if (r->pstatus[i] == PENDING)
 			r->pstatus[i] = REMOTE_FAILED;
+	for (i = 0; i < r->ngroups; i++)
+		if (r->gstate[i] == GROUP_ASKED)
+			r->gstate[i] = GROUP_FAILED;
 	pthread_cond_broadcast(&r->arrived);
 	pthread_mutex_unlock(&r->lock);
 	trace("remote cache '%s': prefetched %zu keys in %.1f ms", r->display, r->pn,
@@ -329,8 +469,54 @@ static void join_fetcher(struct remote_store *r)
 	}
 }
 
+/*
+ * Cut the run's keys `all` into groups; ask for those none of whose keys
+ * a store before had (all in pkeys).  Before the fetcher starts.
+ */
+static void plan_groups(struct remote_store *r, const unsigned char (*all)[CACHE_KEY_LEN],
+			size_t nall)
+{
+	unsigned char (*ak)[CACHE_KEY_LEN] = xcalloc(nall, sizeof(*ak));
+	size_t i, k, m;
+
+	memcpy(ak, all, nall * sizeof(*ak));
+	qsort(ak, nall, sizeof(*ak), cmp_key);
+	for (i = 1, m = 1; i < nall; i++)
+		if (memcmp(ak[i], ak[m - 1], CACHE_KEY_LEN))
+			memcpy(ak[m++], ak[i], CACHE_KEY_LEN);
+	r->ngroups = remote_groups_cut((const unsigned char (*)[CACHE_KEY_LEN])ak, m,
+				       r->t->group_keys, &r->groups);
+	r->gstate = xcalloc(r->ngroups + 1, sizeof(*r->gstate));
+	r->graw = xcalloc(r->ngroups + 1, sizeof(*r->graw));
+	r->pgroup = xcalloc(r->pn, sizeof(*r->pgroup));
+	r->pref = xcalloc(r->pn, sizeof(*r->pref));
+	r->gvals = xcalloc(r->pn, sizeof(*r->gvals));
+	for (k = 0; k < r->pn; k++) {
+		r->pgroup[k] = SIZE_MAX;
+		strbuf_init(&r->gvals[k], 0);
+	}
+	for (i = 0; i < r->ngroups; i++) {
+		struct remote_group *g = &r->groups[i];
+		const unsigned char (*at)[CACHE_KEY_LEN] =
+			bsearch(ak[g->first], r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key);
+		size_t first = at ? (size_t)(at - r->pkeys) : 0;
+
+		strbuf_init(&r->graw[i], 0);
+		if (!at || g->n > r->pn - first ||
+		    memcmp(r->pkeys[first], ak[g->first], g->n * CACHE_KEY_LEN)) {
+			g->n = 0; /* a store before has some of it: its keys one by one */
+			continue;
+		}
+		g->first = first; /* from now on, in pkeys */
+		r->gstate[i] = GROUP_ASKED;
+		for (k = first; k < first + g->n; k++)
+			r->pgroup[k] = i;
+	}
+	free(ak);
+}
+
 static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[CACHE_KEY_LEN],
-			    size_t n)
+			    size_t n, const unsigned char (*all)[CACHE_KEY_LEN], size_t nall)
 {
 	struct remote_store *r = (struct remote_store *)s;
 	unsigned char *seen;
@@ -372,6 +558,8 @@ static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[C
 		}
 	}
 	free(seen);
+	if (r->t->group_keys)
+		plan_groups(r, all, nall);
 	if (pthread_create(&r->fetcher, NULL, fetch_all, r) == 0)
 		r->fetching = 1;
 	else
@@ -429,14 +617,32 @@ static signed char fetch_one(struct remote_store *r, const unsigned char *key,
 	return status;
 }
 
+/*
+ * Keep a value this run got for `k` (under the lock), when its group is to
+ * be uploaded at the flush and lacks it: asked and missing, or found
+ * without a good value for it.
+ */
+static void stash(struct remote_store *r, size_t k, const void *v, size_t len)
+{
+	size_t g = r->pgroup ? r->pgroup[k] : SIZE_MAX;
+
+	if (g == SIZE_MAX || r->gvals[k].len || (r->pref[k].at && !r->pref[k].rejected))
+		return;
+	if (r->gstate[g] == GROUP_MISSING || r->gstate[g] == GROUP_BAD ||
+	    r->gstate[g] == GROUP_FOUND)
+		strbuf_add(&r->gvals[k], v, len);
+}
+
 static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
 			    struct strbuf *code, struct strbuf *warnings, unsigned char *sum)
 {
 	struct remote_store *r = (struct remote_store *)s;
-	struct strbuf one = STRBUF_INIT, *v = &one;
+	struct strbuf one = STRBUF_INIT;
+	const void *v = NULL;
+	size_t len = 0;
 	signed char status;
 	ssize_t i;
-	int hit = 0, took;
+	int hit = 0, took, grouped = 0;
 
 	pthread_mutex_lock(&r->lock);
 	i = prefetched(r, key);
@@ -444,7 +650,16 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 		pthread_mutex_unlock(&r->lock);
 		return 0;
 	}
-	if (i >= 0 && r->pstatus[i] != REMOTE_FAILED) {
+	if (i >= 0 && r->pstatus[i] != REMOTE_FAILED && r->pref && r->pref[i].at) {
+		/* in its group's object, which stays until the close: read in place */
+		status = REMOTE_DONE;
+		grouped = 1;
+		v = r->pref[i].at;
+		len = r->pref[i].len;
+		if (r->ppos[i] + 1 > r->taken_upto)
+			r->taken_upto = r->ppos[i] + 1;
+		wake_fetcher(r);
+	} else if (i >= 0 && r->pstatus[i] != REMOTE_FAILED) {
 		status = r->pstatus[i];
 		if (!r->pkept[i])
 			r->held -= r->pvals[i].len; /* taken: no longer the lookahead's */
@@ -466,7 +681,7 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 			r->taken_upto = r->ppos[i] + 1;
 		wake_fetcher(r); /* held went down too */
 	} else {
-		status = fetch_one(r, key, v);
+		status = fetch_one(r, key, &one);
 	}
 	if (status == REMOTE_MISSING)
 		r->st.misses++;
@@ -475,16 +690,27 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 		strbuf_release(&one);
 		return 0;
 	}
+	if (!grouped) {
+		v = one.buf;
+		len = one.len;
+	}
 	/* its checks (a hash or two of it) and copies unlocked: lookups run on several threads */
-	took = take_value(r, key, v, code, warnings, sum);
+	took = take_value(r, key, v, len, code, warnings, sum);
 	hit = took == 0;
-	strbuf_release(&one);
 	pthread_mutex_lock(&r->lock);
-	if (hit)
+	if (hit) {
 		r->st.hits++;
-	else
+		if (i >= 0 && !grouped)
+			stash(r, (size_t)i, v, len);
+	} else {
 		note_rejected(r, took);
+		if (grouped) { /* its group is mended at the flush; another lookup asks alone */
+			r->pref[i].rejected = 1;
+			r->pstatus[i] = REMOTE_FAILED;
+		}
+	}
 	pthread_mutex_unlock(&r->lock);
+	strbuf_release(&one);
 	return hit;
 }
 
@@ -556,6 +782,13 @@ static int remote_put(struct cache_store *s, const unsigned char key[CACHE_KEY_L
 	}
 	*bytes = v.len;
 	pthread_mutex_lock(&r->lock);
+	if (r->pgroup) {
+		const unsigned char (*at)[CACHE_KEY_LEN] =
+			bsearch(key, r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key);
+
+		if (at)
+			stash(r, (size_t)(at - r->pkeys), v.buf, v.len);
+	}
 	ALLOC_GROW(r->qvals, r->qn + 1, r->qalloc);
 	r->qhex = xrealloc(r->qhex, r->qalloc * sizeof(*r->qhex));
 	to_hex(key, r->qhex[r->qn]);
@@ -569,6 +802,69 @@ static int remote_put(struct cache_store *s, const unsigned char key[CACHE_KEY_L
 
 /* ---- the end ----------------------------------------------------------- */
 
+/*
+ * Group `g`'s object into `obj` when it is to be uploaded (store-remote.h):
+ * 1, or 0 when it is not.  After the lookups and puts.
+ */
+static int group_object(const struct remote_store *r, size_t g, struct strbuf *obj)
+{
+	const struct remote_group *gr = &r->groups[g];
+	size_t k, count = 0, fresh = 0;
+
+	if (r->gstate[g] != GROUP_MISSING && r->gstate[g] != GROUP_BAD &&
+	    r->gstate[g] != GROUP_FOUND)
+		return 0;
+	for (k = gr->first; k < gr->first + gr->n; k++) {
+		fresh += r->gvals[k].len != 0;
+		count += r->gvals[k].len || (r->pref[k].at && !r->pref[k].rejected);
+	}
+	if (!fresh)
+		return 0; /* nothing to add to what is there */
+	remote_group_begin(obj, count);
+	for (k = gr->first; k < gr->first + gr->n; k++) {
+		if (r->gvals[k].len)
+			remote_group_add(obj, r->pkeys[k], r->gvals[k].buf, r->gvals[k].len);
+		else if (r->pref[k].at && !r->pref[k].rejected)
+			remote_group_add(obj, r->pkeys[k], r->pref[k].at, r->pref[k].len);
+	}
+	return 1;
+}
+
+/* Upload the groups this run completed or mended, REMOTE_GROUP_CHUNK at a time.  Under the lock. */
+static void send_groups(struct remote_store *r)
+{
+	hexkey hex[REMOTE_GROUP_CHUNK];
+	struct strbuf obj[REMOTE_GROUP_CHUNK];
+	signed char status[REMOTE_GROUP_CHUNK];
+	size_t g = 0, n, i;
+
+	while (g < r->ngroups && !r->off && !r->read_only) {
+		struct remote_batch b = { 0, (const hexkey *)hex, obj, status };
+		struct remote_io io;
+		double started = now_seconds();
+
+		for (n = 0; g < r->ngroups && n < REMOTE_GROUP_CHUNK; g++) {
+			strbuf_init(&obj[n], 0);
+			if (group_object(r, g, &obj[n]))
+				hex_encode(r->groups[g].name, CACHE_KEY_LEN, hex[n++]);
+			else
+				strbuf_release(&obj[n]);
+		}
+		if (!n)
+			break;
+		b.n = n;
+		io_init(&io, r);
+		pthread_mutex_lock(&r->tlock);
+		r->t->ops->put(r->t, &b, &io);
+		pthread_mutex_unlock(&r->tlock);
+		for (i = 0; i < n; i++) {
+			r->groups_sent += status[i] == REMOTE_DONE;
+			strbuf_release(&obj[i]);
+		}
+		account(r, &io, started);
+	}
+}
+
 static void remote_flush(struct cache_store *s)
 {
 	struct remote_store *r = (struct remote_store *)s;
@@ -576,6 +872,7 @@ static void remote_flush(struct cache_store *s)
 	join_fetcher(r);
 	pthread_mutex_lock(&r->lock);
 	send_queue(r);
+	send_groups(r);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -594,6 +891,15 @@ static void remote_stats(struct cache_store *s, struct cache_remote_stats *st)
 	st->bytes_received += r->st.bytes_received;
 }
 
+static size_t groups_found(const struct remote_store *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->ngroups; i++)
+		n += r->gstate[i] == GROUP_FOUND;
+	return n;
+}
+
 static void remote_close(struct cache_store *s, const char *label,
 			 const struct cache_store_counts *counts)
 {
@@ -607,13 +913,13 @@ static void remote_close(struct cache_store *s, const char *label,
 	if (r->st.requests || r->off)
 		trace("remote cache '%s': hits=%llu misses=%llu uploads=%llu upload_bytes=%llu "
 		      "errors=%llu rejected=%llu requests=%llu bytes_sent=%llu bytes_received=%llu "
-		      "time=%.1fms%s",
+		      "time=%.1fms groups=%zu found=%zu sent=%zu%s",
 		      r->display, (unsigned long long)r->st.hits, (unsigned long long)r->st.misses,
 		      (unsigned long long)r->st.uploads, (unsigned long long)r->st.upload_bytes,
 		      (unsigned long long)r->st.errors, (unsigned long long)r->st.rejected,
 		      (unsigned long long)r->st.requests, (unsigned long long)r->st.bytes_sent,
-		      (unsigned long long)r->st.bytes_received, r->busy * 1e3,
-		      r->off ? " (off)" : "");
+		      (unsigned long long)r->st.bytes_received, r->busy * 1e3, r->ngroups,
+		      groups_found(r), r->groups_sent, r->off ? " (off)" : "");
 	r->t->ops->free(r->t);
 	for (i = 0; i < r->pn; i++)
 		strbuf_release(&r->pvals[i]);
@@ -624,6 +930,16 @@ static void remote_close(struct cache_store *s, const char *label,
 	free(r->ppos);
 	free(r->puses);
 	free(r->pkept);
+	for (i = 0; i < r->ngroups; i++)
+		strbuf_release(&r->graw[i]);
+	for (i = 0; r->gvals && i < r->pn; i++)
+		strbuf_release(&r->gvals[i]);
+	free(r->groups);
+	free(r->gstate);
+	free(r->graw);
+	free(r->pgroup);
+	free(r->pref);
+	free(r->gvals);
 	free(r->qhex);
 	free(r->qvals);
 	pthread_mutex_destroy(&r->lock);

@@ -50,6 +50,19 @@
  * Uploads are queued and sent REMOTE_QUEUE_MAX bytes at a time and at the
  * flush.  The transport is used by one thread at a time (a mutex).
  *
+ * Groups, when the transport wants them (remote-group.h): the run's keys
+ * (all of them, the local cache's hits too) are cut into groups, and the
+ * prefetch first asks for every group none of whose keys the stores
+ * before had.  A group found gives its keys' values, each checked as a
+ * key's value is when a lookup takes it; what it lacks is fetched key by
+ * key as before.  At the flush, a group asked and missing, or found
+ * lacking a value or holding a rejected one that this run got (by key,
+ * or compiled), is uploaded whole, unless read-only: so the first builder
+ * of a tree writes its groups, the next ones fetch them, and a damaged
+ * or forged group is replaced by the next writer that meets it.  Entries
+ * are uploaded key by key as well, so that a tree that differs in a few
+ * files still finds the rest of its changed groups' entries.
+ *
  * Faults: a request that fails (cannot connect, times out, HTTP status
  * other than 2xx/404, a reply that is not the protocol) is an "error",
  * not a miss.  The first gives the run's one warning for that server; a
@@ -83,6 +96,9 @@
 #define REMOTE_LOOKAHEAD_BYTES ((size_t)24 << 20)
 /* Uploads are sent when this many bytes are queued, and at the end of the run. */
 #define REMOTE_QUEUE_MAX ((size_t)32 << 20)
+/* Groups (remote-group.h): asked REMOTE_GROUP_CHUNK at a time, at most this many bytes in all. */
+#define REMOTE_GROUP_CHUNK 8
+#define REMOTE_GROUP_HELD_MAX ((size_t)512 << 20)
 
 /* What became of one key of a batch. */
 enum remote_status {
@@ -122,9 +138,13 @@ struct remote_transport_ops {
 	void (*free)(struct remote_transport *t);
 };
 
-/* A transport is a struct whose first member is this; not thread-safe (the store locks). */
+/*
+ * A transport is a struct whose first member is this; not thread-safe (the store locks).
+ * `group_keys`: the keys a group should hold (remote-group.h), 0 for no groups.
+ */
 struct remote_transport {
 	const struct remote_transport_ops *ops;
+	size_t group_keys;
 };
 
 /*

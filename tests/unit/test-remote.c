@@ -10,11 +10,17 @@
 #include "store-disk.h"
 #include "compress.h"
 #include "store-remote.h"
+#include "remote-group.h"
+
+static int cmp_key_bytes(const void *a, const void *b)
+{
+	return memcmp(a, b, CACHE_KEY_LEN);
+}
 
 struct fake {
 	struct remote_transport base;
-	char hex[64][2 * CACHE_KEY_LEN + 1];
-	struct strbuf val[64];
+	char hex[128][2 * CACHE_KEY_LEN + 1];
+	struct strbuf val[128];
 	size_t n;
 	int fail;          /* every request fails */
 	int off;           /* ...as a timeout */
@@ -150,7 +156,8 @@ static int lookups(struct fake *f, int n, const char *secret, struct cache_remot
 
 	for (i = 0; i < n; i++)
 		make_key(keys[i], i);
-	s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])keys, (size_t)n);
+	s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])keys, (size_t)n,
+			 (const unsigned char (*)[CACHE_KEY_LEN])keys, (size_t)n);
 	for (i = 0; i < n; i++) {
 		strbuf_reset(&code);
 		strbuf_reset(&warn);
@@ -292,6 +299,212 @@ TEST(remote_store_damaged_values_are_rejected)
 	fake_release(&f);
 }
 
+/*
+ * A build over a fake that wants groups of 4 keys: keys ids[0..n) looked
+ * up after one prefetch, and each miss "compiled" (put).  The exact hits.
+ */
+static int group_build(struct fake *f, const int *ids, int n, int read_only,
+		       struct cache_remote_stats *st)
+{
+	struct cache_store *s;
+	unsigned char keys[64][CACHE_KEY_LEN];
+	struct strbuf code = STRBUF_INIT, warn = STRBUF_INIT, want = STRBUF_INIT,
+		      wwant = STRBUF_INIT;
+	uint64_t bytes;
+	int i, hits = 0;
+
+	f->base.group_keys = 4;
+	s = open_fake(f, read_only, "k");
+	for (i = 0; i < n; i++)
+		make_key(keys[i], ids[i]);
+	s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])keys, (size_t)n,
+			 (const unsigned char (*)[CACHE_KEY_LEN])keys, (size_t)n);
+	for (i = 0; i < n; i++) {
+		strbuf_reset(&code);
+		strbuf_reset(&warn);
+		body_of(ids[i], &want, &wwant);
+		if (s->ops->get(s, keys[i], &code, &warn) != 1)
+			s->ops->put(s, keys[i], want.buf, want.len, wwant.buf, wwant.len, &bytes);
+		else if (code.len == want.len && !memcmp(code.buf, want.buf, want.len) &&
+			 warn.len == wwant.len && !memcmp(warn.buf, wwant.buf, wwant.len))
+			hits++;
+	}
+	close_store(s, st);
+	strbuf_release(&code);
+	strbuf_release(&warn);
+	strbuf_release(&want);
+	strbuf_release(&wwant);
+	return hits;
+}
+
+/* The fake's values that are groups (remote-group.h), and the first one's index. */
+static int fake_groups(const struct fake *f, size_t *first)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < f->n; i++)
+		if (f->val[i].len >= 8 && !memcmp(f->val[i].buf, REMOTE_GROUP_MAGIC, 8) && !n++)
+			*first = i;
+	return n;
+}
+
+/* The number of groups of keys ids[0..n), 4 keys a group. */
+static int groups_of(const int *ids, int n)
+{
+	unsigned char keys[64][CACHE_KEY_LEN];
+	struct remote_group *g;
+	size_t made;
+	int i;
+
+	for (i = 0; i < n; i++)
+		make_key(keys[i], ids[i]);
+	qsort(keys, (size_t)n, CACHE_KEY_LEN, cmp_key_bytes);
+	made = remote_groups_cut((const unsigned char (*)[CACHE_KEY_LEN])keys, (size_t)n, 4, &g);
+	free(g);
+	return (int)made;
+}
+
+TEST(remote_groups_cut_and_name)
+{
+	unsigned char keys[40][CACHE_KEY_LEN], other[40][CACHE_KEY_LEN];
+	struct remote_group *g, *h;
+	size_t n, i, total = 0;
+
+	for (i = 0; i < 40; i++)
+		make_key(keys[i], (int)i);
+	qsort(keys, 40, CACHE_KEY_LEN, cmp_key_bytes);
+	memcpy(other, keys, sizeof(keys));
+	CHECK_INT((int)remote_groups_cut((const unsigned char (*)[CACHE_KEY_LEN])keys, 40, 0, &g), 0);
+	CHECK_INT((int)remote_groups_cut((const unsigned char (*)[CACHE_KEY_LEN])keys, 7, 4, &g), 0);
+	/* 40 keys, 4 a group: 3 bits, 8 ranges, each key in the range of its first 3 bits */
+	n = remote_groups_cut((const unsigned char (*)[CACHE_KEY_LEN])keys, 40, 4, &g);
+	CHECK(n >= 6 && n <= 8);
+	for (i = 0; i < n; i++) {
+		CHECK_INT((int)remote_group_range(keys[g[i].first], 3),
+			  (int)remote_group_range(keys[g[i].first + g[i].n - 1], 3));
+		total += g[i].n;
+	}
+	CHECK_INT((int)total, 40);
+	/* one key changed: one name changed */
+	other[g[1].first][CACHE_KEY_LEN - 1] ^= 1;
+	CHECK_INT((int)remote_groups_cut((const unsigned char (*)[CACHE_KEY_LEN])other, 40, 4, &h),
+		  (int)n);
+	for (i = 0, total = 0; i < n; i++)
+		total += memcmp(g[i].name, h[i].name, CACHE_KEY_LEN) != 0;
+	CHECK_INT((int)total, 1);
+	CHECK(memcmp(g[1].name, h[1].name, CACHE_KEY_LEN) != 0);
+	free(g);
+	free(h);
+}
+
+static void count_record(void *arg, const unsigned char *key, const void *value, size_t len)
+{
+	(void)key;
+	(void)value;
+	*(size_t *)arg += len;
+}
+
+TEST(remote_group_objects_parse_or_fail)
+{
+	unsigned char key[CACHE_KEY_LEN];
+	struct strbuf obj = STRBUF_INIT;
+	size_t bytes = 0, len;
+
+	make_key(key, 1);
+	remote_group_begin(&obj, 2);
+	remote_group_add(&obj, key, "abc", 3);
+	remote_group_add(&obj, key, "de", 2);
+	CHECK_INT(remote_group_parse(obj.buf, obj.len, count_record, &bytes), 0);
+	CHECK_INT((int)bytes, 5);
+	/* every shortening fails; a record that says it is longer than the object fails */
+	for (len = 0; len < obj.len; len++)
+		CHECK_INT(remote_group_parse(obj.buf, len, count_record, &bytes), -1);
+	strbuf_addch(&obj, 0);
+	CHECK_INT(remote_group_parse(obj.buf, obj.len, count_record, &bytes), -1);
+	obj.buf[REMOTE_GROUP_HEADER + CACHE_KEY_LEN] = 100;
+	CHECK_INT(remote_group_parse(obj.buf, obj.len, count_record, &bytes), -1);
+	obj.buf[8] = 2; /* another version */
+	CHECK_INT(remote_group_parse(obj.buf, obj.len, count_record, &bytes), -1);
+	strbuf_release(&obj);
+}
+
+TEST(remote_groups_fetch_a_tree_in_few_requests)
+{
+	struct fake f;
+	struct cache_remote_stats st;
+	int ids[40], i, groups;
+	size_t g0 = 0, gets;
+
+	memset(&f, 0, sizeof(f));
+	for (i = 0; i < 40; i++)
+		ids[i] = i;
+	/* the first builder: every group and key missing; each key and each group uploaded */
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 0);
+	CHECK_INT((int)st.uploads, 40);
+	groups = fake_groups(&f, &g0);
+	CHECK(groups >= 6 && groups <= 8);
+	CHECK_INT((int)f.n, 40 + groups);
+	/* the next: every key from its group, one request per group */
+	f.gets = 0;
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 40);
+	CHECK_INT((int)f.gets, groups);
+	CHECK_INT((int)st.uploads, 0);
+	CHECK_INT((int)f.n, 40 + groups); /* nothing new */
+	/* a tree with one file changed: its group's keys one by one, that group uploaded */
+	ids[7] = 1000;
+	f.gets = 0;
+	gets = f.n;
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 39);
+	CHECK(f.gets > (size_t)groups);
+	CHECK_INT((int)st.uploads, 1);
+	CHECK(f.n - gets >= 2 && f.n - gets <= 3); /* the key, one or two groups renamed */
+	f.gets = 0;
+	CHECK_INT(group_build(&f, ids, 40, 1, &st), 40);
+	CHECK_INT((int)f.gets, groups_of(ids, 40));
+	fake_release(&f);
+}
+
+TEST(remote_groups_damaged_are_checked_and_mended)
+{
+	struct fake f;
+	struct cache_remote_stats st;
+	int ids[40], i, groups;
+	size_t g0 = 0, gets, puts;
+
+	memset(&f, 0, sizeof(f));
+	for (i = 0; i < 40; i++)
+		ids[i] = i;
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 0);
+	groups = fake_groups(&f, &g0);
+	/* a byte of a group's first value flipped: that key rejected, compiled, its group mended */
+	f.val[g0].buf[REMOTE_GROUP_HEADER + REMOTE_GROUP_RECORD + 20] ^= 1;
+	puts = f.puts;
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 39);
+	CHECK_INT((int)st.rejected, 1);
+	CHECK_INT((int)(f.puts - puts), 2); /* the key and its group */
+	f.gets = 0;
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 40);
+	CHECK_INT((int)st.rejected, 0);
+	CHECK_INT((int)f.gets, groups);
+	/* a group that does not parse: its keys one by one, all hits, and it is replaced */
+	strbuf_setlen(&f.val[g0], f.val[g0].len - 1);
+	gets = f.gets = 0;
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 40);
+	CHECK(f.gets > (size_t)groups);
+	gets = f.gets;
+	f.gets = 0;
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 40);
+	CHECK_INT((int)f.gets, groups);
+	CHECK(gets > 0);
+	/* read-only: a damaged group is used for what passes and not replaced */
+	f.val[g0].buf[REMOTE_GROUP_HEADER + REMOTE_GROUP_RECORD + 20] ^= 1;
+	puts = f.puts;
+	CHECK_INT(group_build(&f, ids, 40, 1, &st), 39);
+	CHECK_INT((int)(f.puts - puts), 0);
+	fake_release(&f);
+}
+
 /* A server that holds every key: its value made from the key (the code is the key's hex). */
 struct gen {
 	struct remote_transport base;
@@ -350,7 +563,8 @@ static size_t gen_lookups(struct gen *g, size_t n, size_t step, int backwards)
 	s = remote_store_new(&g->base, "redis://host/0", &o);
 	for (i = 0; i < n; i++)
 		make_key(keys[i], (int)i);
-	s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])keys, n);
+	s->ops->prefetch(s, (const unsigned char (*)[CACHE_KEY_LEN])keys, n,
+			 (const unsigned char (*)[CACHE_KEY_LEN])keys, n);
 	for (i = 0; i < n; i += step) {
 		size_t k = backwards ? n - 1 - i : i;
 
