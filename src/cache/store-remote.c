@@ -1,7 +1,8 @@
 /*
  * store-remote.c - the remote store over a transport (store-remote.h):
- * values and tags, prefetched answers, queued uploads, counters and
- * faults.  The transports are store-http.c and store-redis.c.
+ * values and tags, lookups, queued uploads, counters and faults.  The
+ * prefetch and the groups are remote-prefetch.c; the transports are
+ * store-http.c and store-redis.c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "store-remote.h"
@@ -15,82 +16,10 @@
 #include "blake2b.h"
 #include "cache-store.h"
 #include "compress.h"
-#include "remote-group.h"
+#include "remote-store.h"
 #include "store-disk.h"
 #include "util.h"
 #include "banned.h"
-
-typedef char hexkey[2 * CACHE_KEY_LEN + 1];
-
-#define PENDING 2 /* a prefetched key whose answer has not arrived yet */
-
-/* What became of a group of the prefetch (remote-group.h). */
-enum group_state {
-	GROUP_UNASKED,  /* a store before had some of its keys, or too many bytes came */
-	GROUP_ASKED,    /* its answer has not arrived */
-	GROUP_MISSING,  /* the server does not have it */
-	GROUP_FOUND,    /* the object arrived and parsed */
-	GROUP_BAD,      /* the object arrived and did not parse (what parsed is used) */
-	GROUP_FAILED,   /* an error: not uploaded either */
-};
-
-/* A key's value that came in its group's object: where in the object. */
-struct group_ref {
-	const unsigned char *at; /* NULL: none */
-	size_t len;
-	int rejected;            /* a lookup found it failed its checks */
-};
-
-struct remote_store {
-	struct cache_store base; /* first: the front's handle */
-	struct remote_transport *t;
-	char *display;           /* the URL for messages */
-	int read_only;
-	int compress;            /* upload values compressed when smaller (compress.h) */
-	int sign;                /* a secret: sign uploads, check lookups */
-	unsigned char tagkey[BLAKE2B_KEYBYTES];
-	size_t tagkeylen;
-
-	pthread_mutex_t tlock;   /* the transport (taken without `lock`, or after it) */
-	pthread_mutex_t lock;    /* everything below */
-	pthread_cond_t arrived;  /* a chunk of the prefetch's answers is in */
-	pthread_cond_t room;     /* a lookup took an answer, waits for one, or the end came */
-	/* the prefetch's answers, sorted by key */
-	unsigned char (*pkeys)[CACHE_KEY_LEN];
-	struct strbuf *pvals;
-	signed char *pstatus;    /* enum remote_status, PENDING; REMOTE_FAILED after a get took it */
-	size_t *porder;          /* the order to fetch them in: the caller's */
-	size_t *ppos;            /* per key: its place in porder */
-	unsigned *puses;         /* per key: the lookups still to come (a source twice: 2) */
-	unsigned char *pkept;    /* per key: its value was taken once and is kept, out of `held` */
-	size_t pn;
-	size_t taken_upto;       /* one past the furthest place in porder a lookup took */
-	size_t wanted_upto;      /* one past the furthest place a lookup waits for */
-	size_t held;             /* bytes of answers arrived and not taken */
-	size_t waiting_at;       /* the chunk the prefetch waits for room to fetch; SIZE_MAX: none */
-	int stopping;            /* the prefetch is no longer wanted (the flush or close) */
-	pthread_t fetcher;
-	int fetching;            /* the fetcher thread runs (or ran, not joined yet) */
-	double pstarted;         /* when the prefetch began */
-	/* groups (remote-group.h), when the transport wants them */
-	struct remote_group *groups; /* first, n: the group's keys in pkeys */
-	size_t ngroups;
-	signed char *gstate;     /* per group: enum group_state */
-	struct strbuf *graw;     /* per group: the object found, until the close */
-	size_t *pgroup;          /* per key: its group, SIZE_MAX: none asked */
-	struct group_ref *pref;  /* per key: its value in the group's object */
-	struct strbuf *gvals;    /* per key: a value this run got, for its group's upload */
-	size_t groups_sent;
-	/* uploads not sent yet */
-	hexkey *qhex;
-	struct strbuf *qvals;
-	size_t qn, qalloc, qbytes;
-
-	struct cache_remote_stats st;
-	size_t errors;
-	int off, warned, warned_rejected, warned_unreadable;
-	double busy;             /* seconds spent on the server */
-};
 
 /* ---- values ------------------------------------------------------------ */
 
@@ -203,7 +132,7 @@ void remote_io_fail(struct remote_io *io, int off, const char *fmt, ...)
 }
 
 /* Add a batch's io to the counters; the run's one warning; switch off.  Under the lock. */
-static void account(struct remote_store *r, struct remote_io *io, double started)
+void remote_account(struct remote_store *r, struct remote_io *io, double started)
 {
 	r->busy += now_seconds() - started;
 	r->st.requests += io->requests;
@@ -225,7 +154,7 @@ static void account(struct remote_store *r, struct remote_io *io, double started
 	strbuf_release(&io->why);
 }
 
-static void io_init(struct remote_io *io, const struct remote_store *r)
+void remote_io_init(struct remote_io *io, const struct remote_store *r)
 {
 	memset(io, 0, sizeof(*io));
 	strbuf_init(&io->why, 0);
@@ -250,339 +179,9 @@ static void note_rejected(struct remote_store *r, int why)
 
 /* ---- lookups ----------------------------------------------------------- */
 
-static int cmp_key(const void *a, const void *b)
+int remote_cmp_key(const void *a, const void *b)
 {
 	return memcmp(a, b, CACHE_KEY_LEN);
-}
-
-/* Fetch keys pkeys[idx[0..n)] (PENDING, asked by no one else); publish the answers.  Not under `lock`. */
-static void fetch_keys(struct remote_store *r, const size_t *idx, size_t n)
-{
-	hexkey *hex = xcalloc(n, sizeof(*hex));
-	struct strbuf *values = xcalloc(n, sizeof(*values));
-	signed char *status = xcalloc(n, sizeof(*status));
-	struct remote_batch b = { n, (const hexkey *)hex, values, status };
-	struct remote_io io;
-	double started = now_seconds();
-	size_t i;
-
-	pthread_mutex_lock(&r->lock);
-	io_init(&io, r);
-	pthread_mutex_unlock(&r->lock);
-	for (i = 0; i < n; i++) {
-		to_hex(r->pkeys[idx[i]], hex[i]); /* the keys do not change */
-		strbuf_init(&values[i], 0);
-	}
-	pthread_mutex_lock(&r->tlock);
-	r->t->ops->get(r->t, &b, &io);
-	pthread_mutex_unlock(&r->tlock);
-	pthread_mutex_lock(&r->lock);
-	for (i = 0; i < n; i++) {
-		size_t k = idx[i];
-
-		r->pvals[k] = values[i]; /* moved */
-		r->held += values[i].len;
-		r->pstatus[k] = status[i];
-	}
-	account(r, &io, started);
-	pthread_cond_broadcast(&r->arrived);
-	pthread_mutex_unlock(&r->lock);
-	free(hex);
-	free(values);
-	free(status);
-}
-
-/* ---- groups (remote-group.h) ------------------------------------------- */
-
-struct group_walk {
-	struct remote_store *r;
-	const struct remote_group *g;
-	size_t found;
-};
-
-/* A record of a group's object: its key's value, if the key is the group's and has none yet. */
-static void group_record(void *arg, const unsigned char *key, const void *value, size_t len)
-{
-	struct group_walk *w = arg;
-	struct remote_store *r = w->r;
-	const unsigned char (*at)[CACHE_KEY_LEN] =
-		bsearch(key, r->pkeys + w->g->first, w->g->n, sizeof(*r->pkeys), cmp_key);
-	size_t k;
-
-	if (!at)
-		return;
-	k = (size_t)(at - r->pkeys);
-	if (r->pref[k].at)
-		return; /* a key twice: the first */
-	r->pref[k].at = value;
-	r->pref[k].len = len;
-	w->found++;
-}
-
-/*
- * Ask for groups idx[0..n); publish what came.  The objects are parsed
- * outside `lock`: until published, their keys are PENDING and no lookup
- * reads their refs.
- */
-static void fetch_group_chunk(struct remote_store *r, const size_t *idx, size_t n)
-{
-	hexkey *hex = xcalloc(n, sizeof(*hex));
-	signed char *status = xcalloc(n, sizeof(*status));
-	struct strbuf *values = xcalloc(n, sizeof(*values));
-	struct remote_batch b = { n, (const hexkey *)hex, values, status };
-	struct remote_io io;
-	double started = now_seconds();
-	size_t i, k;
-
-	pthread_mutex_lock(&r->lock);
-	io_init(&io, r);
-	pthread_mutex_unlock(&r->lock);
-	for (i = 0; i < n; i++) {
-		hex_encode(r->groups[idx[i]].name, CACHE_KEY_LEN, hex[i]);
-		strbuf_init(&values[i], 0);
-	}
-	pthread_mutex_lock(&r->tlock);
-	r->t->ops->get(r->t, &b, &io);
-	pthread_mutex_unlock(&r->tlock);
-	for (i = 0; i < n; i++) {
-		struct group_walk w = { r, &r->groups[idx[i]], 0 };
-
-		r->graw[idx[i]] = values[i]; /* moved: the refs point into it */
-		if (status[i] == REMOTE_DONE)
-			status[i] = remote_group_parse(values[i].buf, values[i].len, group_record,
-						       &w) == 0 ? GROUP_FOUND : GROUP_BAD;
-		else
-			status[i] = status[i] == REMOTE_MISSING ? GROUP_MISSING : GROUP_FAILED;
-	}
-	pthread_mutex_lock(&r->lock);
-	for (i = 0; i < n; i++) {
-		const struct remote_group *g = &r->groups[idx[i]];
-
-		r->gstate[idx[i]] = status[i];
-		for (k = g->first; k < g->first + g->n; k++)
-			if (r->pref[k].at)
-				r->pstatus[k] = REMOTE_DONE;
-	}
-	account(r, &io, started);
-	pthread_cond_broadcast(&r->arrived);
-	pthread_mutex_unlock(&r->lock);
-	free(hex);
-	free(values);
-	free(status);
-}
-
-/* The groups asked, REMOTE_GROUP_CHUNK at a time, before any key alone. */
-static void fetch_groups(struct remote_store *r)
-{
-	size_t idx[REMOTE_GROUP_CHUNK], g = 0, n, bytes = 0;
-
-	while (g < r->ngroups) {
-		int off;
-
-		pthread_mutex_lock(&r->lock);
-		off = r->off || r->stopping;
-		for (n = 0; !off && g < r->ngroups && n < REMOTE_GROUP_CHUNK; g++) {
-			if (r->gstate[g] != GROUP_ASKED)
-				continue;
-			if (bytes > REMOTE_GROUP_HELD_MAX)
-				r->gstate[g] = GROUP_UNASKED; /* its keys, one by one */
-			else
-				idx[n++] = g;
-		}
-		pthread_mutex_unlock(&r->lock);
-		if (off)
-			return;
-		if (n)
-			fetch_group_chunk(r, idx, n);
-		for (; n; n--)
-			bytes += r->graw[idx[n - 1]].len;
-	}
-}
-
-/* Must the prefetch wait before fetching the chunk at `at`?  Under `lock`. */
-static int no_room(const struct remote_store *r, size_t at)
-{
-	return !r->off && !r->stopping && at >= r->wanted_upto &&
-	       (at > r->taken_upto + REMOTE_LOOKAHEAD || r->held > REMOTE_LOOKAHEAD_BYTES);
-}
-
-/*
- * Under `lock`, after a lookup moved taken_upto, wanted_upto or held: wake
- * the prefetch if it waits and may now go on.  Only then: a lookup that
- * woke it at every answer taken (a futex call and two context switches
- * each) cost more than the answers' copies.
- */
-static void wake_fetcher(struct remote_store *r)
-{
-	if (r->waiting_at != SIZE_MAX && !no_room(r, r->waiting_at))
-		pthread_cond_signal(&r->room);
-}
-
-/* The prefetch: the groups, then the keys still PENDING a chunk at a time, while lookups go on. */
-static void *fetch_all(void *arg)
-{
-	struct remote_store *r = arg;
-	size_t idx[REMOTE_PREFETCH_CHUNK], at = 0, n, i;
-
-	fetch_groups(r);
-	while (at < r->pn) {
-		int off;
-
-		pthread_mutex_lock(&r->lock);
-		r->waiting_at = at;
-		while (no_room(r, at))
-			pthread_cond_wait(&r->room, &r->lock);
-		r->waiting_at = SIZE_MAX;
-		off = r->off || r->stopping;
-		for (n = 0; !off && at < r->pn && n < REMOTE_PREFETCH_CHUNK; at++)
-			if (r->pstatus[r->porder[at]] == PENDING)
-				idx[n++] = r->porder[at];
-		pthread_mutex_unlock(&r->lock);
-		if (off)
-			break;
-		if (n)
-			fetch_keys(r, idx, n);
-	}
-	pthread_mutex_lock(&r->lock);
-	for (i = 0; i < r->pn; i++) /* switched off: what was not asked is not coming */
-		if (r->pstatus[i] == PENDING)
-			r->pstatus[i] = REMOTE_FAILED;
-	for (i = 0; i < r->ngroups; i++)
-		if (r->gstate[i] == GROUP_ASKED)
-			r->gstate[i] = GROUP_FAILED;
-	pthread_cond_broadcast(&r->arrived);
-	pthread_mutex_unlock(&r->lock);
-	trace("remote cache '%s': prefetched %zu keys in %.1f ms", r->display, r->pn,
-	      (now_seconds() - r->pstarted) * 1e3);
-	return NULL;
-}
-
-static void join_fetcher(struct remote_store *r)
-{
-	if (r->fetching) {
-		pthread_mutex_lock(&r->lock);
-		r->stopping = 1;
-		pthread_cond_broadcast(&r->room);
-		pthread_mutex_unlock(&r->lock);
-		pthread_join(r->fetcher, NULL);
-		r->fetching = 0;
-	}
-}
-
-/*
- * Cut the run's keys `all` into groups; ask for those none of whose keys
- * a store before had (all in pkeys).  Before the fetcher starts.
- */
-static void plan_groups(struct remote_store *r, const unsigned char (*all)[CACHE_KEY_LEN],
-			size_t nall)
-{
-	unsigned char (*ak)[CACHE_KEY_LEN] = xcalloc(nall, sizeof(*ak));
-	size_t i, k, m;
-
-	memcpy(ak, all, nall * sizeof(*ak));
-	qsort(ak, nall, sizeof(*ak), cmp_key);
-	for (i = 1, m = 1; i < nall; i++)
-		if (memcmp(ak[i], ak[m - 1], CACHE_KEY_LEN))
-			memcpy(ak[m++], ak[i], CACHE_KEY_LEN);
-	r->ngroups = remote_groups_cut((const unsigned char (*)[CACHE_KEY_LEN])ak, m,
-				       r->t->group_keys, &r->groups);
-	r->gstate = xcalloc(r->ngroups + 1, sizeof(*r->gstate));
-	r->graw = xcalloc(r->ngroups + 1, sizeof(*r->graw));
-	r->pgroup = xcalloc(r->pn, sizeof(*r->pgroup));
-	r->pref = xcalloc(r->pn, sizeof(*r->pref));
-	r->gvals = xcalloc(r->pn, sizeof(*r->gvals));
-	for (k = 0; k < r->pn; k++) {
-		r->pgroup[k] = SIZE_MAX;
-		strbuf_init(&r->gvals[k], 0);
-	}
-	for (i = 0; i < r->ngroups; i++) {
-		struct remote_group *g = &r->groups[i];
-		const unsigned char (*at)[CACHE_KEY_LEN] =
-			bsearch(ak[g->first], r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key);
-		size_t first = at ? (size_t)(at - r->pkeys) : 0;
-
-		strbuf_init(&r->graw[i], 0);
-		if (!at || g->n > r->pn - first ||
-		    memcmp(r->pkeys[first], ak[g->first], g->n * CACHE_KEY_LEN)) {
-			g->n = 0; /* a store before has some of it: its keys one by one */
-			continue;
-		}
-		g->first = first; /* from now on, in pkeys */
-		r->gstate[i] = GROUP_ASKED;
-		for (k = first; k < first + g->n; k++)
-			r->pgroup[k] = i;
-	}
-	free(ak);
-}
-
-static void remote_prefetch(struct cache_store *s, const unsigned char (*keys)[CACHE_KEY_LEN],
-			    size_t n, const unsigned char (*all)[CACHE_KEY_LEN], size_t nall)
-{
-	struct remote_store *r = (struct remote_store *)s;
-	unsigned char *seen;
-	size_t i, m;
-
-	join_fetcher(r);
-	if (r->off || r->pn || !n)
-		return; /* one prefetch a run */
-	r->pstarted = now_seconds();
-	r->pkeys = xcalloc(n, sizeof(*r->pkeys));
-	memcpy(r->pkeys, keys, n * sizeof(*r->pkeys));
-	qsort(r->pkeys, n, sizeof(*r->pkeys), cmp_key);
-	for (i = 1, m = 1; i < n; i++) /* the same source twice: one request */
-		if (memcmp(r->pkeys[i], r->pkeys[m - 1], CACHE_KEY_LEN))
-			memcpy(r->pkeys[m++], r->pkeys[i], CACHE_KEY_LEN);
-	r->pn = m;
-	r->pvals = xcalloc(m, sizeof(*r->pvals));
-	r->pstatus = xcalloc(m, sizeof(*r->pstatus));
-	r->porder = xcalloc(m, sizeof(*r->porder));
-	r->ppos = xcalloc(m, sizeof(*r->ppos));
-	r->puses = xcalloc(m, sizeof(*r->puses));
-	r->pkept = xcalloc(m, 1);
-	seen = xcalloc(m, 1);
-	for (i = 0; i < m; i++) {
-		strbuf_init(&r->pvals[i], 0);
-		r->pstatus[i] = PENDING;
-	}
-	/* fetched in the caller's order, which is the order its lookups come in */
-	for (i = 0, m = 0; i < n; i++) {
-		unsigned char (*at)[CACHE_KEY_LEN] =
-			bsearch(keys[i], r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key);
-		size_t k = (size_t)(at - r->pkeys);
-
-		r->puses[k]++;
-		if (!seen[k]) {
-			seen[k] = 1;
-			r->ppos[k] = m;
-			r->porder[m++] = k;
-		}
-	}
-	free(seen);
-	if (r->t->group_keys)
-		plan_groups(r, all, nall);
-	if (pthread_create(&r->fetcher, NULL, fetch_all, r) == 0)
-		r->fetching = 1;
-	else
-		fetch_all(r); /* no thread: the lookups wait for all of it */
-}
-
-/* Wait for `key`'s answer if it was prefetched; its index, or -1.  Under `lock`. */
-static ssize_t prefetched(struct remote_store *r, const unsigned char *key)
-{
-	unsigned char (*at)[CACHE_KEY_LEN];
-	size_t i;
-
-	at = r->pn ? bsearch(key, r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key) : NULL;
-	if (!at)
-		return -1;
-	i = (size_t)(at - r->pkeys);
-	if (r->pstatus[i] == PENDING && r->ppos[i] + 1 > r->wanted_upto) {
-		r->wanted_upto = r->ppos[i] + 1;
-		wake_fetcher(r);
-	}
-	while (r->pstatus[i] == PENDING)
-		pthread_cond_wait(&r->arrived, &r->lock);
-	return (ssize_t)i;
 }
 
 static int remote_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN])
@@ -592,7 +191,7 @@ static int remote_has(struct cache_store *s, const unsigned char key[CACHE_KEY_L
 	int has;
 
 	pthread_mutex_lock(&r->lock);
-	i = prefetched(r, key);
+	i = remote_prefetched(r, key);
 	has = i >= 0 && r->pstatus[i] == REMOTE_DONE;
 	pthread_mutex_unlock(&r->lock);
 	return has;
@@ -609,28 +208,12 @@ static signed char fetch_one(struct remote_store *r, const unsigned char *key,
 	double started = now_seconds();
 
 	to_hex(key, hex);
-	io_init(&io, r);
+	remote_io_init(&io, r);
 	pthread_mutex_lock(&r->tlock);
 	r->t->ops->get(r->t, &b, &io);
 	pthread_mutex_unlock(&r->tlock);
-	account(r, &io, started);
+	remote_account(r, &io, started);
 	return status;
-}
-
-/*
- * Keep a value this run got for `k` (under the lock), when its group is to
- * be uploaded at the flush and lacks it: asked and missing, or found
- * without a good value for it.
- */
-static void stash(struct remote_store *r, size_t k, const void *v, size_t len)
-{
-	size_t g = r->pgroup ? r->pgroup[k] : SIZE_MAX;
-
-	if (g == SIZE_MAX || r->gvals[k].len || (r->pref[k].at && !r->pref[k].rejected))
-		return;
-	if (r->gstate[g] == GROUP_MISSING || r->gstate[g] == GROUP_BAD ||
-	    r->gstate[g] == GROUP_FOUND)
-		strbuf_add(&r->gvals[k], v, len);
 }
 
 static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
@@ -645,7 +228,7 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 	int hit = 0, took, grouped = 0;
 
 	pthread_mutex_lock(&r->lock);
-	i = prefetched(r, key);
+	i = remote_prefetched(r, key);
 	if (r->off && !(i >= 0 && r->pstatus[i] == REMOTE_DONE)) {
 		pthread_mutex_unlock(&r->lock);
 		return 0;
@@ -656,9 +239,11 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 		grouped = 1;
 		v = r->pref[i].at;
 		len = r->pref[i].len;
+		if (r->puses[i])
+			r->puses[i]--; /* the lookups still to come, should the object go first */
 		if (r->ppos[i] + 1 > r->taken_upto)
 			r->taken_upto = r->ppos[i] + 1;
-		wake_fetcher(r);
+		remote_wake_fetcher(r);
 	} else if (i >= 0 && r->pstatus[i] != REMOTE_FAILED) {
 		status = r->pstatus[i];
 		if (!r->pkept[i])
@@ -679,7 +264,7 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 		}
 		if (r->ppos[i] + 1 > r->taken_upto)
 			r->taken_upto = r->ppos[i] + 1;
-		wake_fetcher(r); /* held went down too */
+		remote_wake_fetcher(r); /* held went down too */
 	} else {
 		status = fetch_one(r, key, &one);
 	}
@@ -701,14 +286,17 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 	if (hit) {
 		r->st.hits++;
 		if (i >= 0 && !grouped)
-			stash(r, (size_t)i, v, len);
+			remote_stash(r, (size_t)i, v, len);
 	} else {
 		note_rejected(r, took);
 		if (grouped) { /* its group is mended at the flush; another lookup asks alone */
 			r->pref[i].rejected = 1;
+			r->gbad[r->pgroup[i]] = 1;
 			r->pstatus[i] = REMOTE_FAILED;
 		}
 	}
+	if (i >= 0)
+		remote_group_lookup_done(r, (size_t)i);
 	pthread_mutex_unlock(&r->lock);
 	strbuf_release(&one);
 	return hit;
@@ -733,7 +321,7 @@ static void send_queue(struct remote_store *r)
 		struct remote_io io;
 		double started = now_seconds();
 
-		io_init(&io, r);
+		remote_io_init(&io, r);
 		pthread_mutex_lock(&r->tlock);
 		r->t->ops->put(r->t, &b, &io);
 		pthread_mutex_unlock(&r->tlock);
@@ -744,7 +332,7 @@ static void send_queue(struct remote_store *r)
 			}
 		}
 		free(status);
-		account(r, &io, started);
+		remote_account(r, &io, started);
 	}
 	for (i = 0; i < r->qn; i++)
 		strbuf_release(&r->qvals[i]);
@@ -784,10 +372,10 @@ static int remote_put(struct cache_store *s, const unsigned char key[CACHE_KEY_L
 	pthread_mutex_lock(&r->lock);
 	if (r->pgroup) {
 		const unsigned char (*at)[CACHE_KEY_LEN] =
-			bsearch(key, r->pkeys, r->pn, sizeof(*r->pkeys), cmp_key);
+			bsearch(key, r->pkeys, r->pn, sizeof(*r->pkeys), remote_cmp_key);
 
 		if (at)
-			stash(r, (size_t)(at - r->pkeys), v.buf, v.len);
+			remote_stash(r, (size_t)(at - r->pkeys), v.buf, v.len);
 	}
 	ALLOC_GROW(r->qvals, r->qn + 1, r->qalloc);
 	r->qhex = xrealloc(r->qhex, r->qalloc * sizeof(*r->qhex));
@@ -802,77 +390,14 @@ static int remote_put(struct cache_store *s, const unsigned char key[CACHE_KEY_L
 
 /* ---- the end ----------------------------------------------------------- */
 
-/*
- * Group `g`'s object into `obj` when it is to be uploaded (store-remote.h):
- * 1, or 0 when it is not.  After the lookups and puts.
- */
-static int group_object(const struct remote_store *r, size_t g, struct strbuf *obj)
-{
-	const struct remote_group *gr = &r->groups[g];
-	size_t k, count = 0, fresh = 0;
-
-	if (r->gstate[g] != GROUP_MISSING && r->gstate[g] != GROUP_BAD &&
-	    r->gstate[g] != GROUP_FOUND)
-		return 0;
-	for (k = gr->first; k < gr->first + gr->n; k++) {
-		fresh += r->gvals[k].len != 0;
-		count += r->gvals[k].len || (r->pref[k].at && !r->pref[k].rejected);
-	}
-	if (!fresh)
-		return 0; /* nothing to add to what is there */
-	remote_group_begin(obj, count);
-	for (k = gr->first; k < gr->first + gr->n; k++) {
-		if (r->gvals[k].len)
-			remote_group_add(obj, r->pkeys[k], r->gvals[k].buf, r->gvals[k].len);
-		else if (r->pref[k].at && !r->pref[k].rejected)
-			remote_group_add(obj, r->pkeys[k], r->pref[k].at, r->pref[k].len);
-	}
-	return 1;
-}
-
-/* Upload the groups this run completed or mended, REMOTE_GROUP_CHUNK at a time.  Under the lock. */
-static void send_groups(struct remote_store *r)
-{
-	hexkey hex[REMOTE_GROUP_CHUNK];
-	struct strbuf obj[REMOTE_GROUP_CHUNK];
-	signed char status[REMOTE_GROUP_CHUNK];
-	size_t g = 0, n, i;
-
-	while (g < r->ngroups && !r->off && !r->read_only) {
-		struct remote_batch b = { 0, (const hexkey *)hex, obj, status };
-		struct remote_io io;
-		double started = now_seconds();
-
-		for (n = 0; g < r->ngroups && n < REMOTE_GROUP_CHUNK; g++) {
-			strbuf_init(&obj[n], 0);
-			if (group_object(r, g, &obj[n]))
-				hex_encode(r->groups[g].name, CACHE_KEY_LEN, hex[n++]);
-			else
-				strbuf_release(&obj[n]);
-		}
-		if (!n)
-			break;
-		b.n = n;
-		io_init(&io, r);
-		pthread_mutex_lock(&r->tlock);
-		r->t->ops->put(r->t, &b, &io);
-		pthread_mutex_unlock(&r->tlock);
-		for (i = 0; i < n; i++) {
-			r->groups_sent += status[i] == REMOTE_DONE;
-			strbuf_release(&obj[i]);
-		}
-		account(r, &io, started);
-	}
-}
-
 static void remote_flush(struct cache_store *s)
 {
 	struct remote_store *r = (struct remote_store *)s;
 
-	join_fetcher(r);
+	remote_join_fetcher(r);
 	pthread_mutex_lock(&r->lock);
 	send_queue(r);
-	send_groups(r);
+	remote_send_groups(r);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -891,15 +416,6 @@ static void remote_stats(struct cache_store *s, struct cache_remote_stats *st)
 	st->bytes_received += r->st.bytes_received;
 }
 
-static size_t groups_found(const struct remote_store *r)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < r->ngroups; i++)
-		n += r->gstate[i] == GROUP_FOUND;
-	return n;
-}
-
 static void remote_close(struct cache_store *s, const char *label,
 			 const struct cache_store_counts *counts)
 {
@@ -908,7 +424,7 @@ static void remote_close(struct cache_store *s, const char *label,
 
 	(void)label;
 	(void)counts;
-	join_fetcher(r);
+	remote_join_fetcher(r);
 	send_queue(r); /* nothing, after the front's flush */
 	if (r->st.requests || r->off)
 		trace("remote cache '%s': hits=%llu misses=%llu uploads=%llu upload_bytes=%llu "
@@ -919,27 +435,9 @@ static void remote_close(struct cache_store *s, const char *label,
 		      (unsigned long long)r->st.errors, (unsigned long long)r->st.rejected,
 		      (unsigned long long)r->st.requests, (unsigned long long)r->st.bytes_sent,
 		      (unsigned long long)r->st.bytes_received, r->busy * 1e3, r->ngroups,
-		      groups_found(r), r->groups_sent, r->off ? " (off)" : "");
+		      remote_groups_found(r), r->groups_sent, r->off ? " (off)" : "");
 	r->t->ops->free(r->t);
-	for (i = 0; i < r->pn; i++)
-		strbuf_release(&r->pvals[i]);
-	free(r->pkeys);
-	free(r->pvals);
-	free(r->pstatus);
-	free(r->porder);
-	free(r->ppos);
-	free(r->puses);
-	free(r->pkept);
-	for (i = 0; i < r->ngroups; i++)
-		strbuf_release(&r->graw[i]);
-	for (i = 0; r->gvals && i < r->pn; i++)
-		strbuf_release(&r->gvals[i]);
-	free(r->groups);
-	free(r->gstate);
-	free(r->graw);
-	free(r->pgroup);
-	free(r->pref);
-	free(r->gvals);
+	remote_prefetch_release(r);
 	free(r->qhex);
 	free(r->qvals);
 	pthread_mutex_destroy(&r->lock);

@@ -96,8 +96,10 @@
 #define REMOTE_LOOKAHEAD_BYTES ((size_t)24 << 20)
 /* Uploads are sent when this many bytes are queued, and at the end of the run. */
 #define REMOTE_QUEUE_MAX ((size_t)32 << 20)
-/* Groups (remote-group.h): asked REMOTE_GROUP_CHUNK at a time, at most this many bytes in all. */
-#define REMOTE_GROUP_CHUNK 8
+/* Groups (remote-group.h): asked REMOTE_GROUP_CHUNK at a time, at most this many bytes held. */
+#define REMOTE_GROUP_CHUNK 2
+/* Groups arrived and not all looked up yet, at most (unless a lookup waits for a later one). */
+#define REMOTE_GROUP_LIVE 4
 #define REMOTE_GROUP_HELD_MAX ((size_t)512 << 20)
 
 /* What became of one key of a batch. */

@@ -182,6 +182,60 @@ static void prefetch(struct cache_phase *cp)
 	free(keys);
 }
 
+struct by_key {
+	const unsigned char *key; /* the file's first item's; NULL: not keyed (last) */
+	size_t at;
+};
+
+static int cmp_by_key(const void *a, const void *b)
+{
+	const struct by_key *x = a, *y = b;
+
+	if (!x->key || !y->key)
+		return !x->key - !y->key;
+	return memcmp(x->key, y->key, CACHE_KEY_LEN);
+}
+
+/*
+ * Between the passes of a batching cache: the files in the order of
+ * their keys, for the prefetch and the lookups alike.  A remote store
+ * that groups its entries (remote-group.h) fetches the groups in that
+ * order, so that the lookups take each group as it comes instead of
+ * waiting, in the plan's order, for a key of every group.  The misses
+ * are compiled in the plan's order all the same (the compile stage's).
+ */
+static void sort_by_key(struct cache_phase *cp)
+{
+	const struct plan *p = &cp->r->plan;
+	struct by_key *v = xcalloc(cp->nfiles + 1, sizeof(*v));
+	struct file **files = xcalloc(cp->nfiles + 1, sizeof(*files));
+	size_t *first = xcalloc(cp->nfiles + 1, sizeof(*first));
+	size_t *count = xcalloc(cp->nfiles + 1, sizeof(*count));
+	unsigned char *keyed = xcalloc(cp->nfiles + 1, 1);
+	size_t k;
+
+	for (k = 0; k < cp->nfiles; k++) {
+		v[k].key = cp->keyed[k] && cp->count[k] ? p->items[cp->order[cp->first[k]]].key : NULL;
+		v[k].at = k;
+	}
+	qsort(v, cp->nfiles, sizeof(*v), cmp_by_key);
+	for (k = 0; k < cp->nfiles; k++) {
+		files[k] = cp->files[v[k].at];
+		first[k] = cp->first[v[k].at];
+		count[k] = cp->count[v[k].at];
+		keyed[k] = cp->keyed[v[k].at];
+	}
+	free(cp->files);
+	free(cp->first);
+	free(cp->count);
+	free(cp->keyed);
+	cp->files = files;
+	cp->first = first;
+	cp->count = count;
+	cp->keyed = keyed;
+	free(v);
+}
+
 /* Group the items by the file that writes them (a duplicate's writer writes them). */
 static void group_items(struct cache_phase *cp)
 {
@@ -288,6 +342,7 @@ size_t cache_phase(struct run *r)
 	if (cp.batching) {
 		/* a remote store: every key first, asked in one batch, then the hits taken */
 		parallel_for(cp.nfiles, parallel_threads(cp.nfiles, 65, 2), key_file, &cp);
+		sort_by_key(&cp);
 		prefetch(&cp);
 		parallel_for(cp.nfiles, parallel_threads(cp.nfiles, 65, 2), get_file, &cp);
 	} else {

@@ -465,6 +465,43 @@ TEST(remote_groups_fetch_a_tree_in_few_requests)
 	fake_release(&f);
 }
 
+static int cmp_id_key(const void *a, const void *b)
+{
+	unsigned char x[CACHE_KEY_LEN], y[CACHE_KEY_LEN];
+
+	make_key(x, *(const int *)a);
+	make_key(y, *(const int *)b);
+	return memcmp(x, y, CACHE_KEY_LEN);
+}
+
+TEST(remote_groups_taken_in_key_order_with_repeats)
+{
+	struct fake f;
+	struct cache_remote_stats st;
+	int ids[60], i, groups;
+	size_t g0 = 0;
+
+	memset(&f, 0, sizeof(f));
+	for (i = 0; i < 40; i++)
+		ids[i] = i;
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 0);
+	groups = fake_groups(&f, &g0);
+	/*
+	 * The lookups in the keys' order, as the cache phase makes them, then
+	 * 20 keys again (the same source in two files, the second looked up
+	 * late): a group is done with once its keys were looked up, and the
+	 * repeats hit the values copied out of it
+	 */
+	qsort(ids, 40, sizeof(ids[0]), cmp_id_key);
+	for (i = 0; i < 20; i++)
+		ids[40 + i] = ids[2 * i];
+	f.gets = 0;
+	CHECK_INT(group_build(&f, ids, 60, 1, &st), 60);
+	CHECK_INT((int)f.gets, groups);
+	CHECK_INT((int)st.rejected, 0);
+	fake_release(&f);
+}
+
 TEST(remote_groups_damaged_are_checked_and_mended)
 {
 	struct fake f;
