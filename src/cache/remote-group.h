@@ -24,8 +24,8 @@
  *
  * VALUE is the key's value byte for byte (store-remote.h: BODY [TAG]),
  * and the store checks it as one: a group is trusted no more than what
- * is in it.  A forged or damaged group costs rejected entries and local
- * compiles, never a wrong hit.
+ * is in it.  A forged or damaged group costs rejected values, each then
+ * fetched by its key (or compiled), never a wrong hit.
  */
 #ifndef REMOTE_GROUP_H
 #define REMOTE_GROUP_H

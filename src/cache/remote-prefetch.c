@@ -17,44 +17,74 @@
 
 /* ---- keys -------------------------------------------------------------- */
 
+/* A batch to get: names, the values they bring, and its io. */
+struct fetch {
+	hexkey *hex;
+	struct strbuf *values;
+	signed char *status;
+	struct remote_batch b;
+	struct remote_io io;
+	double started;
+};
+
+/* Make a batch of `n`: names to fill in, values empty.  Under the lock (the io's budget). */
+static void fetch_begin(struct remote_store *r, struct fetch *f, size_t n)
+{
+	size_t i;
+
+	f->hex = xcalloc(n, sizeof(*f->hex));
+	f->values = xcalloc(n, sizeof(*f->values));
+	f->status = xcalloc(n, sizeof(*f->status));
+	for (i = 0; i < n; i++)
+		strbuf_init(&f->values[i], 0);
+	f->b = (struct remote_batch){ n, (const hexkey *)f->hex, f->values, f->status };
+	f->started = now_seconds();
+	remote_io_init(&f->io, r);
+}
+
+/* Run it on the transport.  Not under `lock`. */
+static void fetch_run(struct remote_store *r, struct fetch *f)
+{
+	pthread_mutex_lock(&r->tlock);
+	r->t->ops->get(r->t, &f->b, &f->io);
+	pthread_mutex_unlock(&r->tlock);
+}
+
+/* Count it, wake the lookups, free it (its values moved out).  Under the lock. */
+static void fetch_end(struct remote_store *r, struct fetch *f)
+{
+	remote_account(r, &f->io, f->started);
+	pthread_cond_broadcast(&r->arrived);
+	free(f->hex);
+	free(f->values);
+	free(f->status);
+}
+
 /*
  * Fetch keys pkeys[idx[0..n)] (PENDING, asked by no one else); publish
  * the answers.  Not under `lock`.
  */
 static void fetch_keys(struct remote_store *r, const size_t *idx, size_t n)
 {
-	hexkey *hex = xcalloc(n, sizeof(*hex));
-	struct strbuf *values = xcalloc(n, sizeof(*values));
-	signed char *status = xcalloc(n, sizeof(*status));
-	struct remote_batch b = { n, (const hexkey *)hex, values, status };
-	struct remote_io io;
-	double started = now_seconds();
+	struct fetch f;
 	size_t i;
 
 	pthread_mutex_lock(&r->lock);
-	remote_io_init(&io, r);
+	fetch_begin(r, &f, n);
 	pthread_mutex_unlock(&r->lock);
-	for (i = 0; i < n; i++) {
-		hex_encode(r->pkeys[idx[i]], CACHE_KEY_LEN, hex[i]); /* the keys do not change */
-		strbuf_init(&values[i], 0);
-	}
-	pthread_mutex_lock(&r->tlock);
-	r->t->ops->get(r->t, &b, &io);
-	pthread_mutex_unlock(&r->tlock);
+	for (i = 0; i < n; i++)
+		hex_encode(r->pkeys[idx[i]], CACHE_KEY_LEN, f.hex[i]); /* the keys do not change */
+	fetch_run(r, &f);
 	pthread_mutex_lock(&r->lock);
 	for (i = 0; i < n; i++) {
 		size_t k = idx[i];
 
-		r->pvals[k] = values[i]; /* moved */
-		r->held += values[i].len;
-		r->pstatus[k] = status[i];
+		r->pvals[k] = f.values[i]; /* moved */
+		r->held += f.values[i].len;
+		r->pstatus[k] = f.status[i];
 	}
-	remote_account(r, &io, started);
-	pthread_cond_broadcast(&r->arrived);
+	fetch_end(r, &f);
 	pthread_mutex_unlock(&r->lock);
-	free(hex);
-	free(values);
-	free(status);
 }
 
 /* ---- groups (remote-group.h) ------------------------------------------- */
@@ -91,57 +121,45 @@ static void group_record(void *arg, const unsigned char *key, const void *value,
  */
 static void fetch_group_chunk(struct remote_store *r, const size_t *idx, size_t n)
 {
-	hexkey *hex = xcalloc(n, sizeof(*hex));
-	signed char *status = xcalloc(n, sizeof(*status));
-	struct strbuf *values = xcalloc(n, sizeof(*values));
-	struct remote_batch b = { n, (const hexkey *)hex, values, status };
-	struct remote_io io;
-	double started = now_seconds();
+	struct fetch f;
 	size_t i, k;
 
 	pthread_mutex_lock(&r->lock);
-	remote_io_init(&io, r);
+	fetch_begin(r, &f, n);
 	for (i = 0; i < n; i++) {
-		hex_encode(r->groups[idx[i]].name, CACHE_KEY_LEN, hex[i]);
+		hex_encode(r->groups[idx[i]].name, CACHE_KEY_LEN, f.hex[i]);
 		if (r->ngfree) {
-			values[i] = r->gfree[--r->ngfree]; /* emptied, its room kept */
+			f.values[i] = r->gfree[--r->ngfree]; /* emptied, its room kept */
 			r->greused++;
-		} else {
-			strbuf_init(&values[i], 0);
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
-	pthread_mutex_lock(&r->tlock);
-	r->t->ops->get(r->t, &b, &io);
-	pthread_mutex_unlock(&r->tlock);
+	fetch_run(r, &f);
 	for (i = 0; i < n; i++) {
 		struct group_walk w = { r, &r->groups[idx[i]], 0 };
 
-		r->graw[idx[i]] = values[i]; /* moved: the refs point into it */
-		if (status[i] == REMOTE_DONE)
-			status[i] = remote_group_parse(values[i].buf, values[i].len, group_record,
-						       &w) == 0 ? GROUP_FOUND : GROUP_BAD;
+		r->graw[idx[i]] = f.values[i]; /* moved: the refs point into it */
+		if (f.status[i] == REMOTE_DONE)
+			f.status[i] = remote_group_parse(f.values[i].buf, f.values[i].len,
+							 group_record, &w) == 0 ? GROUP_FOUND
+										: GROUP_BAD;
 		else
-			status[i] = status[i] == REMOTE_MISSING ? GROUP_MISSING : GROUP_FAILED;
+			f.status[i] = f.status[i] == REMOTE_MISSING ? GROUP_MISSING : GROUP_FAILED;
 		r->gfound[idx[i]] = w.found;
 	}
 	pthread_mutex_lock(&r->lock);
 	for (i = 0; i < n; i++) {
 		const struct remote_group *g = &r->groups[idx[i]];
 
-		r->gstate[idx[i]] = status[i];
+		r->gstate[idx[i]] = f.status[i];
 		r->glive += r->gfound[idx[i]] && r->gleft[idx[i]];
 		r->gbytes += r->graw[idx[i]].len;
 		for (k = g->first; k < g->first + g->n; k++)
 			if (r->pref[k].at)
 				r->pstatus[k] = REMOTE_DONE;
 	}
-	remote_account(r, &io, started);
-	pthread_cond_broadcast(&r->arrived);
+	fetch_end(r, &f);
 	pthread_mutex_unlock(&r->lock);
-	free(hex);
-	free(values);
-	free(status);
 }
 
 /* The groups asked, REMOTE_GROUP_CHUNK at a time, before any key alone. */

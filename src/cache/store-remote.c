@@ -283,17 +283,30 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 	took = take_value(r, key, v, len, code, warnings, sum);
 	hit = took == 0;
 	pthread_mutex_lock(&r->lock);
+	if (!hit)
+		note_rejected(r, took);
+	if (!hit && grouped) {
+		/* its group is mended at the flush; another lookup of it asks alone */
+		r->pref[i].rejected = 1;
+		r->gbad[r->pgroup[i]] = 1;
+		r->pstatus[i] = REMOTE_FAILED;
+		/* the key's own value, which a forged or damaged group does not touch */
+		grouped = 0;
+		if (!r->off && fetch_one(r, key, &one) == REMOTE_DONE) {
+			pthread_mutex_unlock(&r->lock);
+			v = one.buf;
+			len = one.len;
+			took = take_value(r, key, v, len, code, warnings, sum);
+			hit = took == 0;
+			pthread_mutex_lock(&r->lock);
+			if (!hit)
+				note_rejected(r, took);
+		}
+	}
 	if (hit) {
 		r->st.hits++;
 		if (i >= 0 && !grouped)
 			remote_stash(r, (size_t)i, v, len);
-	} else {
-		note_rejected(r, took);
-		if (grouped) { /* its group is mended at the flush; another lookup asks alone */
-			r->pref[i].rejected = 1;
-			r->gbad[r->pgroup[i]] = 1;
-			r->pstatus[i] = REMOTE_FAILED;
-		}
 	}
 	if (i >= 0)
 		remote_group_lookup_done(r, (size_t)i);

@@ -54,8 +54,8 @@
  * (all of them, the local cache's hits too) are cut into groups, and the
  * prefetch first asks for every group none of whose keys the stores
  * before had.  A group found gives its keys' values, each checked as a
- * key's value is when a lookup takes it; what it lacks is fetched key by
- * key as before.  At the flush, a group asked and missing, or found
+ * key's value is when a lookup takes it (one that fails: the key's own
+ * value is fetched instead); what it lacks is fetched key by key.  At the flush, a group asked and missing, or found
  * lacking a value or holding a rejected one that this run got (by key,
  * or compiled), is uploaded whole, unless read-only: so the first builder
  * of a tree writes its groups, the next ones fetch them, and a damaged

@@ -508,18 +508,23 @@ TEST(remote_groups_damaged_are_checked_and_mended)
 	struct cache_remote_stats st;
 	int ids[40], i, groups;
 	size_t g0 = 0, gets, puts;
+	char hex[2 * CACHE_KEY_LEN + 1];
+	ssize_t at;
 
 	memset(&f, 0, sizeof(f));
 	for (i = 0; i < 40; i++)
 		ids[i] = i;
 	CHECK_INT(group_build(&f, ids, 40, 0, &st), 0);
 	groups = fake_groups(&f, &g0);
-	/* a byte of a group's first value flipped: that key rejected, compiled, its group mended */
+	/*
+	 * A byte of a group's first value flipped: rejected, the key's own value
+	 * taken instead, and the group mended with it
+	 */
 	f.val[g0].buf[REMOTE_GROUP_HEADER + REMOTE_GROUP_RECORD + 20] ^= 1;
 	puts = f.puts;
-	CHECK_INT(group_build(&f, ids, 40, 0, &st), 39);
+	CHECK_INT(group_build(&f, ids, 40, 0, &st), 40);
 	CHECK_INT((int)st.rejected, 1);
-	CHECK_INT((int)(f.puts - puts), 2); /* the key and its group */
+	CHECK_INT((int)(f.puts - puts), 1); /* the group */
 	f.gets = 0;
 	CHECK_INT(group_build(&f, ids, 40, 0, &st), 40);
 	CHECK_INT((int)st.rejected, 0);
@@ -537,8 +542,15 @@ TEST(remote_groups_damaged_are_checked_and_mended)
 	/* read-only: a damaged group is used for what passes and not replaced */
 	f.val[g0].buf[REMOTE_GROUP_HEADER + REMOTE_GROUP_RECORD + 20] ^= 1;
 	puts = f.puts;
-	CHECK_INT(group_build(&f, ids, 40, 1, &st), 39);
+	CHECK_INT(group_build(&f, ids, 40, 1, &st), 40);
+	CHECK_INT((int)st.rejected, 1);
 	CHECK_INT((int)(f.puts - puts), 0);
+	/* the key's own value damaged too: that one is compiled */
+	hex_encode((const unsigned char *)f.val[g0].buf + REMOTE_GROUP_HEADER, CACHE_KEY_LEN, hex);
+	CHECK((at = fake_find(&f, hex)) >= 0);
+	f.val[at].buf[f.val[at].len / 2] ^= 1;
+	CHECK_INT(group_build(&f, ids, 40, 1, &st), 39);
+	CHECK_INT((int)st.rejected, 2);
 	fake_release(&f);
 }
 
