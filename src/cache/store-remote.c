@@ -216,6 +216,22 @@ static signed char fetch_one(struct remote_store *r, const unsigned char *key,
 	return status;
 }
 
+/*
+ * take_value() without the lock (its checks, a hash or two of the value,
+ * and copies: lookups run on several threads), then the lock taken again
+ * and a rejection counted; 1 on a hit.
+ */
+static int take_unlocked(struct remote_store *r, const unsigned char *key, const void *v,
+			 size_t len, struct strbuf *code, struct strbuf *warnings, unsigned char *sum)
+{
+	int took = take_value(r, key, v, len, code, warnings, sum);
+
+	pthread_mutex_lock(&r->lock);
+	if (took)
+		note_rejected(r, took);
+	return took == 0;
+}
+
 static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
 			    struct strbuf *code, struct strbuf *warnings, unsigned char *sum)
 {
@@ -225,7 +241,7 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 	size_t len = 0;
 	signed char status;
 	ssize_t i;
-	int hit = 0, took, grouped = 0;
+	int hit = 0, grouped = 0;
 
 	pthread_mutex_lock(&r->lock);
 	i = remote_prefetched(r, key);
@@ -279,12 +295,7 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 		v = one.buf;
 		len = one.len;
 	}
-	/* its checks (a hash or two of it) and copies unlocked: lookups run on several threads */
-	took = take_value(r, key, v, len, code, warnings, sum);
-	hit = took == 0;
-	pthread_mutex_lock(&r->lock);
-	if (!hit)
-		note_rejected(r, took);
+	hit = take_unlocked(r, key, v, len, code, warnings, sum);
 	if (!hit && grouped) {
 		/* its group is mended at the flush; another lookup of it asks alone */
 		r->pref[i].rejected = 1;
@@ -296,11 +307,7 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 			pthread_mutex_unlock(&r->lock);
 			v = one.buf;
 			len = one.len;
-			took = take_value(r, key, v, len, code, warnings, sum);
-			hit = took == 0;
-			pthread_mutex_lock(&r->lock);
-			if (!hit)
-				note_rejected(r, took);
+			hit = take_unlocked(r, key, v, len, code, warnings, sum);
 		}
 	}
 	if (hit) {
