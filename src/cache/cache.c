@@ -177,18 +177,18 @@ void cache_prefetch(struct cache *c, const unsigned char (*keys)[CACHE_KEY_LEN],
 
 /*
  * Put into one store, counting; 1 when stored.  `fresh`: it lacked the key
- * at the prefetch (`sum`: the entry's checksum, or NULL).
+ * at the prefetch (`form`: the entry as get_entry gave it, or NULL).
  */
 static int slot_put(struct cache_slot *slot, const unsigned char *key, const void *code,
 		    size_t code_len, const void *warnings, size_t warnings_len, int fresh,
-		    const unsigned char *sum)
+		    const struct cache_entry_form *form)
 {
 	const struct cache_store_ops *ops = slot->store->ops;
 	uint64_t bytes = 0;
 	int rc;
 
 	if (fresh && ops->fill)
-		rc = ops->fill(slot->store, key, code, code_len, warnings, warnings_len, sum,
+		rc = ops->fill(slot->store, key, code, code_len, warnings, warnings_len, form,
 			       &bytes);
 	else
 		rc = ops->put(slot->store, key, code, code_len, warnings, warnings_len, &bytes);
@@ -203,7 +203,7 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 	      struct strbuf *warnings)
 {
 	size_t i, j, code_base, warn_base;
-	unsigned char sum[CACHE_SUM_LEN];
+	struct cache_entry_form form = { .frame = STRBUF_INIT };
 	atomic_uchar *absent;
 	int skip, got;
 
@@ -221,9 +221,10 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 		got = 0;
 		if (skip && i < c->absent.before)
 			; /* lacked it at the prefetch */
-		else if (skip && ops->get_entry)
-			got = ops->get_entry(slot->store, key, code, warnings, sum) > 0 ? 2 : 0;
-		else
+		else if (skip && ops->get_entry) {
+			strbuf_reset(&form.frame);
+			got = ops->get_entry(slot->store, key, code, warnings, &form) > 0 ? 2 : 0;
+		} else
 			got = ops->get(slot->store, key, code, warnings) > 0;
 		if (!got) {
 			atomic_fetch_add(&slot->misses, 1);
@@ -236,11 +237,13 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 		for (j = 0; j < i; j++)
 			slot_put(c->slots[j], key, code->buf + code_base, code->len - code_base,
 				 warnings->buf + warn_base, warnings->len - warn_base,
-				 skip && j < c->absent.before, got == 2 ? sum : NULL);
+				 skip && j < c->absent.before, got == 2 ? &form : NULL);
 		atomic_fetch_add(&c->hits, 1);
+		strbuf_release(&form.frame);
 		return 1;
 	}
 	atomic_fetch_add(&c->misses, 1);
+	strbuf_release(&form.frame);
 	return 0;
 }
 

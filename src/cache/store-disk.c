@@ -20,6 +20,7 @@
 #include "blake2b.h"
 #include "cache-admin.h"
 #include "cache-store.h"
+#include "compress.h"
 #include "store-pack.h"
 #include "tempfile.h"
 #include "trustdir.h"
@@ -157,7 +158,6 @@ int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE
 	unsigned char h[DISK_HEADER_LEN];
 	size_t base = code->len, size;
 	struct iovec iov[2];
-	uint64_t code_len;
 	unsigned char *p;
 	ssize_t n;
 
@@ -178,8 +178,49 @@ int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE
 	if (n >= DISK_HEADER_LEN && (size_t)n < size &&
 	    read_in_full(fd, p + (n - DISK_HEADER_LEN), size - (size_t)n) == (ssize_t)(size - (size_t)n))
 		n = (ssize_t)size; /* a short read, finished */
-	if (n != (ssize_t)size || disk_entry_check_parts(h, p, size, key) < 0) {
+	if (n != (ssize_t)size) {
 		strbuf_setlen(code, base); /* its NUL again */
+		return -1;
+	}
+	return disk_entry_take(h, size, key, code, base, warnings);
+}
+
+/* A compressed entry (the frame: `h`, then the rest at code->buf + base) made plain and checked. */
+static int take_frame(const unsigned char *h, size_t size, const unsigned char *key,
+		      struct strbuf *code, size_t base, struct strbuf *warnings)
+{
+	struct strbuf frame = STRBUF_INIT, plain = STRBUF_INIT;
+	uint64_t code_len;
+	int rc = -1;
+
+	strbuf_add(&frame, h, DISK_HEADER_LEN);
+	strbuf_add(&frame, code->buf + base, size - DISK_HEADER_LEN);
+	strbuf_setlen(code, base);
+	if (decompress_value(frame.buf, frame.len, DISK_HEADER_LEN + DISK_ENTRY_MAX_BODY, &plain) !=
+		    COMPRESS_OK ||
+	    disk_entry_check(plain.buf, plain.len, key) < 0)
+		goto out;
+	code_len = get_le64((const unsigned char *)plain.buf + 48);
+	strbuf_add(code, plain.buf + DISK_HEADER_LEN, (size_t)code_len);
+	strbuf_add(warnings, plain.buf + DISK_HEADER_LEN + code_len,
+		   plain.len - DISK_HEADER_LEN - (size_t)code_len);
+	rc = 0;
+out:
+	strbuf_release(&frame);
+	strbuf_release(&plain);
+	return rc;
+}
+
+int disk_entry_take(const unsigned char *h, size_t size, const unsigned char key[CACHE_KEY_LEN],
+		    struct strbuf *code, size_t base, struct strbuf *warnings)
+{
+	const unsigned char *p = (const unsigned char *)code->buf + base;
+	uint64_t code_len;
+
+	if (compressed(h, DISK_HEADER_LEN))
+		return take_frame(h, size, key, code, base, warnings);
+	if (disk_entry_check_parts(h, p, size, key) < 0) {
+		strbuf_setlen(code, base);
 		return -1;
 	}
 	code_len = get_le64(h + 48);
@@ -396,49 +437,22 @@ static void unpack_entry(void *arg, const unsigned char key[CACHE_KEY_LEN], cons
 	free(path);
 }
 
-/* put, and fill when `fresh` (cache-store.h): no lstat() first, and what is there goes. */
-static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
-		       const void *code, size_t code_len, const void *warnings,
-		       size_t warnings_len, uint64_t *bytes, int fresh, const unsigned char *sum)
+/* The parts of key's entry: the frame of `form` when it has one, else header, code, warnings. */
+static int entry_parts(struct iovec iov[PACK_ENTRY_PARTS], unsigned char *header,
+		       const unsigned char *key, const void *code, size_t code_len,
+		       const void *warnings, size_t warnings_len,
+		       const struct cache_entry_form *form)
 {
-	struct disk_store *d = (struct disk_store *)s;
-	unsigned char header[DISK_HEADER_LEN];
-	struct iovec iov[3];
-	struct stat st;
-	const char *what = "";
-	char *path;
-	int n = 0, stored = 0, packed = 0, rc;
+	int n = 0;
 
-	*bytes = 0;
-	if (!d->writable || d->entries_off || atomic_load(&d->store_failed) ||
-	    atomic_load(&d->distrusted))
-		return 0;
-	if ((uint64_t)code_len + warnings_len > DISK_ENTRY_MAX_BODY)
-		return 0;
-	if (!fresh && packs_has(d->packs, key))
-		return 0; /* stored already */
-	/*
-	 * A run's entries past the first few go into its pack, one file for
-	 * them all (no lstat() first: the key missed here a moment ago, and a
-	 * duplicate another process stores meanwhile costs only space).
-	 */
-	if (atomic_fetch_add(&d->fills, 1) >= PACK_MIN_FILLS) {
-		entry_header_sum(header, key, code, code_len, warnings, warnings_len, sum);
-		packed = 1;
-		rc = packs_add(d->packs, key, header, code, code_len, warnings, warnings_len,
-			       &what, bytes);
-		if (rc <= 0) {
-			path = rc < 0 ? xstrfmt("%s/v1/" PACK_DIR, d->dir) : NULL; /* for the warning */
-			goto stored;
-		}
+	/* (a frame shorter than a header is no entry a reader would take: store it plain) */
+	if (form && form->frame.len >= DISK_HEADER_LEN) {
+		iov[0].iov_base = form->frame.buf;
+		iov[0].iov_len = form->frame.len;
+		return 1;
 	}
-	if (!shard_usable(d, key[0], 1))
-		return 0;
-	path = disk_entry_path(d->dir, key);
-	if (!fresh && lstat(path, &st) == 0)
-		goto out; /* stored already (by us or another process); a bad one goes on its next get */
-	if (!packed) /* (else computed already, for the pack: off) */
-		entry_header_sum(header, key, code, code_len, warnings, warnings_len, sum);
+	entry_header_sum(header, key, code, code_len, warnings, warnings_len,
+			 form ? form->sum : NULL);
 	iov[n].iov_base = header;
 	iov[n++].iov_len = DISK_HEADER_LEN;
 	if (code_len) {
@@ -449,6 +463,49 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 		iov[n].iov_base = (void *)warnings;
 		iov[n++].iov_len = warnings_len;
 	}
+	return n;
+}
+
+/* put, and fill when `fresh` (cache-store.h): no lstat() first, and what is there goes. */
+static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
+		       const void *code, size_t code_len, const void *warnings,
+		       size_t warnings_len, uint64_t *bytes, int fresh,
+		       const struct cache_entry_form *form)
+{
+	struct disk_store *d = (struct disk_store *)s;
+	unsigned char header[DISK_HEADER_LEN];
+	struct iovec iov[PACK_ENTRY_PARTS];
+	struct stat st;
+	const char *what = "";
+	char *path;
+	int n, k, stored = 0, rc;
+
+	*bytes = 0;
+	if (!d->writable || d->entries_off || atomic_load(&d->store_failed) ||
+	    atomic_load(&d->distrusted))
+		return 0;
+	if ((uint64_t)code_len + warnings_len > DISK_ENTRY_MAX_BODY)
+		return 0;
+	if (!fresh && packs_has(d->packs, key))
+		return 0; /* stored already */
+	n = entry_parts(iov, header, key, code, code_len, warnings, warnings_len, form);
+	/*
+	 * A run's entries past the first few go into its pack, one file for
+	 * them all (no lstat() first: the key missed here a moment ago, and a
+	 * duplicate another process stores meanwhile costs only space).
+	 */
+	if (atomic_fetch_add(&d->fills, 1) >= PACK_MIN_FILLS) {
+		rc = packs_add(d->packs, key, iov, n, &what, bytes);
+		if (rc <= 0) {
+			path = rc < 0 ? xstrfmt("%s/v1/" PACK_DIR, d->dir) : NULL; /* for the warning */
+			goto stored;
+		}
+	}
+	if (!shard_usable(d, key[0], 1))
+		return 0;
+	path = disk_entry_path(d->dir, key);
+	if (!fresh && lstat(path, &st) == 0)
+		goto out; /* stored already (by us or another process); a bad one goes on its next get */
 	rc = write_loose(d, key, path, iov, n, &what);
 	if (rc < 0 && fresh && (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST))
 		goto out; /* not an entry there, but not ours to remove: as put would, leave it */
@@ -462,7 +519,8 @@ stored:
 		goto out;
 	}
 	if (!*bytes) /* (packs_add() counted its index record too) */
-		*bytes = (uint64_t)DISK_HEADER_LEN + code_len + warnings_len;
+		for (k = 0; k < n; k++)
+			*bytes += iov[k].iov_len;
 	stored = 1;
 	note_stored(d, key);
 out:
@@ -479,10 +537,10 @@ static int disk_put(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN
 
 static int disk_fill(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
 		     const void *code, size_t code_len, const void *warnings, size_t warnings_len,
-		     const unsigned char *sum, uint64_t *bytes)
+		     const struct cache_entry_form *form, uint64_t *bytes)
 {
 	_Static_assert(CACHE_SUM_LEN == DISK_SUM_LEN, "one checksum");
-	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 1, sum);
+	return store_entry(s, key, code, code_len, warnings, warnings_len, bytes, 1, form);
 }
 
 static int disk_has(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN])

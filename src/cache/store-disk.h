@@ -41,6 +41,13 @@
  *                 the code, then the warnings
  *   code, warnings
  *
+ * An entry may also be stored compressed: one zstd frame (compress.h) of
+ * all of the above, told apart by zstd's magic number.  A back-fill from a
+ * remote cache stores the remote's frame as it is (cache-store.h's
+ * `cache_entry_form`), 2.6 times fewer bytes to write; reading it
+ * decompresses it and checks the result as any entry.  A prepyc that
+ * cannot load libzstd takes such an entry for a damaged one.
+ *
  * DIR/stats has one line per run that looked anything up (appended with a
  * single O_APPEND write, so concurrent runs do not mix their lines):
  *
@@ -88,6 +95,16 @@ char *disk_entry_path(const char *dir, const unsigned char key[CACHE_KEY_LEN]);
  */
 int disk_entry_read(int fd, const struct stat *st, const unsigned char key[CACHE_KEY_LEN],
 		    struct strbuf *code, struct strbuf *warnings);
+
+/*
+ * The readers' end: the `size` bytes of an entry were read, the first
+ * DISK_HEADER_LEN into `h` and the rest appended to `code` at `base`.
+ * Check them (a compressed entry decompressed first) and leave `code`
+ * holding the code at `base`, the warnings appended to `warnings`: 0; -1
+ * when anything fails (`code` cut back to `base`, nothing appended).
+ */
+int disk_entry_take(const unsigned char *h, size_t size, const unsigned char key[CACHE_KEY_LEN],
+		    struct strbuf *code, size_t base, struct strbuf *warnings);
 
 /*
  * The whole entry for `key` (header, code, warnings) appended to `out`:

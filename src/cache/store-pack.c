@@ -208,21 +208,16 @@ static int read_entry(int fd, const struct loc *l, struct strbuf *code, struct s
 {
 	unsigned char h[DISK_HEADER_LEN];
 	size_t base = code->len, body = (size_t)(l->size - DISK_HEADER_LEN);
-	uint64_t code_len;
 	unsigned char *b;
 
 	strbuf_grow(code, body);
 	b = (unsigned char *)code->buf + base;
 	if (pread_full(fd, h, sizeof(h), l->off) < 0 ||
-	    pread_full(fd, b, body, l->off + DISK_HEADER_LEN) < 0 ||
-	    disk_entry_check_parts(h, b, (size_t)l->size, l->key) < 0) {
+	    pread_full(fd, b, body, l->off + DISK_HEADER_LEN) < 0) {
 		strbuf_setlen(code, base);
 		return 0;
 	}
-	code_len = get_le64(h + 48);
-	strbuf_add(warnings, b + code_len, body - code_len);
-	strbuf_setlen(code, base + code_len);
-	return 1;
+	return disk_entry_take(h, (size_t)l->size, l->key, code, base, warnings) == 0;
 }
 
 long long pack_check(int fd, const struct stat *st, int deep)
@@ -472,22 +467,22 @@ static int pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
 	return 0;
 }
 
-int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const void *header,
-	      const void *code, size_t code_len, const void *warnings, size_t warnings_len,
-	      const char **what, uint64_t *bytes)
+int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const struct iovec *entry,
+	      int n, const char **what, uint64_t *bytes)
 {
-	struct iovec iov[3] = {
-		{ (void *)header, DISK_HEADER_LEN },
-		{ (void *)code, code_len },
-		{ (void *)warnings, warnings_len },
-	};
+	struct iovec iov[PACK_ENTRY_PARTS];
 	struct writer *w;
 	struct loc l;
 	size_t k;
-	int fd, rc;
+	int fd, rc, i;
 
 	memcpy(l.key, key, CACHE_KEY_LEN);
-	l.size = DISK_HEADER_LEN + (uint64_t)code_len + warnings_len;
+	l.size = 0;
+	for (i = 0; i < n && i < PACK_ENTRY_PARTS; i++) {
+		iov[i] = entry[i]; /* (a copy: pwritev_full() moves along it) */
+		l.size += entry[i].iov_len;
+	}
+	n = i;
 	pthread_mutex_lock(&p->lock);
 	if (!p->loaded)
 		load_packs(p);
@@ -511,7 +506,7 @@ int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const voi
 	fd = w->t.fd;
 	pthread_mutex_unlock(&p->lock);
 
-	rc = pwritev_full(fd, iov, 3, l.off);
+	rc = pwritev_full(fd, iov, n, l.off);
 	pthread_mutex_lock(&p->lock);
 	if (rc < 0) {
 		*what = "cannot write";

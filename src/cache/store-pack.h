@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "cache.h"
 
@@ -84,16 +85,20 @@ int packs_get(struct packs *p, const unsigned char key[CACHE_KEY_LEN], struct st
 /* Whether a pack holds `key` (by the index: no read). */
 int packs_has(struct packs *p, const unsigned char key[CACHE_KEY_LEN]);
 
+/* The most parts an entry is given in to packs_add(): header, code, warnings. */
+#define PACK_ENTRY_PARTS 3
+
 /*
- * Append a whole entry (its 80-byte header, code, warnings) to this run's
- * pack, made on first use: 0 with *bytes what the pack grows by (its
- * index record and trailer counted); 1 when packs are off (DIR/v1/pk is
- * not ours, warned: store the entry loose); -1 with errno and `*what` the
- * failed step (the pack is then dropped at packs_close(), nothing more added).
+ * Append a whole entry, the `n` parts at `entry` one after the other (its
+ * 80-byte header, code, warnings; or its compressed frame: store-disk.h),
+ * to this run's pack, made on first use: 0 with *bytes what the pack grows
+ * by (its index record and trailer counted); 1 when packs are off
+ * (DIR/v1/pk is not ours, warned: store the entry loose); -1 with errno
+ * and `*what` the failed step (the pack is then dropped at packs_close(),
+ * nothing more added).
  */
-int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const void *header,
-	      const void *code, size_t code_len, const void *warnings, size_t warnings_len,
-	      const char **what, uint64_t *bytes);
+int packs_add(struct packs *p, const unsigned char key[CACHE_KEY_LEN], const struct iovec *entry,
+	      int n, const char **what, uint64_t *bytes);
 
 /*
  * Publish this run's packs, close everything, free `p`.  A pack of less

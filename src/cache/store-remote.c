@@ -62,16 +62,18 @@ static int tag_ok(const struct remote_store *r, const unsigned char *key, const 
 
 /*
  * Check value `v` of `key`; 0 with its parts appended to `code` and
- * `warnings`, -1 when it fails a check, COMPRESS_UNSUPPORTED when it is
- * compressed and prepyc has no libzstd (at build or at run time).  A signed value's tag
- * is checked before anything else is done with it.
+ * `warnings` (and `form` filled, when not NULL), -1 when it fails a check,
+ * COMPRESS_UNSUPPORTED when it is compressed and prepyc has no libzstd (at
+ * build or at run time).  A signed value's tag is checked before anything
+ * else is done with it.
  */
 static int take_value(const struct remote_store *r, const unsigned char *key, const void *v,
-		      size_t len, struct strbuf *code, struct strbuf *warnings, unsigned char *sum)
+		      size_t len, struct strbuf *code, struct strbuf *warnings,
+		      struct cache_entry_form *form)
 {
 	const unsigned char *p = v;
 	struct strbuf plain = STRBUF_INIT;
-	size_t size, code_len;
+	size_t size, code_len, frame = 0;
 	int rc = -1;
 
 	if (compressed(p, len)) {
@@ -87,6 +89,7 @@ static int take_value(const struct remote_store *r, const unsigned char *key, co
 			return -1;
 		if (decompress_value(p, body, REMOTE_VALUE_MAX, &plain) != COMPRESS_OK)
 			goto out;
+		frame = body;
 		p = (const unsigned char *)plain.buf;
 		len = plain.len;
 		size = disk_entry_size(p, len);
@@ -105,8 +108,11 @@ static int take_value(const struct remote_store *r, const unsigned char *key, co
 	code_len = (size_t)get_le32(p + 48) | (size_t)get_le32(p + 52) << 16 << 16;
 	strbuf_add(code, p + DISK_HEADER_LEN, code_len);
 	strbuf_add(warnings, p + DISK_HEADER_LEN + code_len, size - DISK_HEADER_LEN - code_len);
-	if (sum)
-		memcpy(sum, p + DISK_SUM_OFFSET, CACHE_SUM_LEN); /* checked above */
+	if (form) {
+		memcpy(form->sum, p + DISK_SUM_OFFSET, CACHE_SUM_LEN); /* checked above */
+		if (frame) /* the frame of this very entry: a back-fill may store it as it is */
+			strbuf_add(&form->frame, v, frame);
+	}
 	rc = 0;
 out:
 	strbuf_release(&plain);
@@ -222,9 +228,10 @@ static signed char fetch_one(struct remote_store *r, const unsigned char *key,
  * and a rejection counted; 1 on a hit.
  */
 static int take_unlocked(struct remote_store *r, const unsigned char *key, const void *v,
-			 size_t len, struct strbuf *code, struct strbuf *warnings, unsigned char *sum)
+			 size_t len, struct strbuf *code, struct strbuf *warnings,
+			 struct cache_entry_form *form)
 {
-	int took = take_value(r, key, v, len, code, warnings, sum);
+	int took = take_value(r, key, v, len, code, warnings, form);
 
 	pthread_mutex_lock(&r->lock);
 	if (took)
@@ -233,7 +240,8 @@ static int take_unlocked(struct remote_store *r, const unsigned char *key, const
 }
 
 static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_LEN],
-			    struct strbuf *code, struct strbuf *warnings, unsigned char *sum)
+			    struct strbuf *code, struct strbuf *warnings,
+			    struct cache_entry_form *form)
 {
 	struct remote_store *r = (struct remote_store *)s;
 	struct strbuf one = STRBUF_INIT;
@@ -295,7 +303,7 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 		v = one.buf;
 		len = one.len;
 	}
-	hit = take_unlocked(r, key, v, len, code, warnings, sum);
+	hit = take_unlocked(r, key, v, len, code, warnings, form);
 	if (!hit && grouped) {
 		/* its group is mended at the flush; another lookup of it asks alone */
 		r->pref[i].rejected = 1;
@@ -307,7 +315,7 @@ static int remote_get_entry(struct cache_store *s, const unsigned char key[CACHE
 			pthread_mutex_unlock(&r->lock);
 			v = one.buf;
 			len = one.len;
-			hit = take_unlocked(r, key, v, len, code, warnings, sum);
+			hit = take_unlocked(r, key, v, len, code, warnings, form);
 		}
 	}
 	if (hit) {

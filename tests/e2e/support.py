@@ -822,9 +822,11 @@ def pyc_info(interp, pyc_paths):
 def user_site(interp, home):
     r = run([interp.path, '-B', '-c', 'import site; print(site.getusersitepackages())'],
             env=base_env(HOME=home))
-    if r.rc != 0:
+    out = r.out.strip()
+    # an interpreter without a user site (PyPy's can be None) prints no absolute path
+    if r.rc != 0 or not os.path.isabs(out):
         return None
-    return r.out.strip()
+    return out
 
 
 # ---------------------------------------------------------------------------
