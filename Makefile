@@ -234,8 +234,8 @@ test-valgrind: prepyc $(BUILD)/unit-tests $(BUILD)/test-tool
 lint:
 	$(PYTHON) tools/check-headers.py
 
-bench: prepyc
-	$(PYTHON) bench/bench.py --prepyc ./prepyc
+bench: prepyc $(BUILD)/test-tool
+	$(PYTHON) bench/bench.py --prepyc ./prepyc --test-tool $(BUILD)/test-tool
 
 # install copies the binary alone, and uninstall removes exactly that file
 # (pip users: `pip install .`, `pip uninstall prepyc`; see pyproject.toml).

@@ -105,6 +105,17 @@ sys: mostly the kernel), `limit+writes` (the limit plus the writes' CPU /
 cores) and prepyc's ratio to both, so that a reader sees which part of
 prepyc's distance to the limit is the kernel's file creation.
 
+The no-op floor
+---------------
+A no-op must stat() every directory outside __pycache__ (a changed one may
+hold a new source), every source and every pyc (an edit in place, or a cp
+over a pyc, changes only that file's inode): three lists that nothing
+cheaper can vouch for.  After the no-op scenario, those stat() calls alone
+are timed in C (build/test-tool stat-floor, --test-tool) on one thread per
+core, as prepyc's no-op spreads them, with the dentries warm as in the
+scenario; the "no-op-floor" line gives the median pass and prepyc's ratio
+to it (skipped without test-tool).
+
 Each tool also gets its children's CPU time (user+sys, via getrusage), shown
 with the min-max wall times in brackets at the end of each scenario line.
 
@@ -981,6 +992,63 @@ def report_write_floor(tree: Tree, floor: dict, limit: Optional[float],
 
 
 # --------------------------------------------------------------------------
+# The no-op floor
+# --------------------------------------------------------------------------
+
+def noop_paths(top: str) -> Tuple[List[str], int, int, int]:
+    """What a no-op must stat(): every directory outside __pycache__ (one
+    that changed may hold a new source), every source (an edit in place
+    changes only its inode), every pyc (rewritten in place, as cp does, only
+    its own inode changes too)."""
+    paths, ndirs, nsrcs, npycs = [], 0, 0, 0
+    for dirpath, dirnames, filenames in os.walk(top):
+        if os.path.basename(dirpath) == "__pycache__":
+            for name in filenames:
+                if name.endswith(".pyc"):
+                    paths.append(os.path.join(dirpath, name))
+                    npycs += 1
+            continue
+        paths.append(dirpath)
+        ndirs += 1
+        for name in filenames:
+            if name.endswith(".py"):
+                paths.append(os.path.join(dirpath, name))
+                nsrcs += 1
+    return paths, ndirs, nsrcs, npycs
+
+
+def measure_noop_floor(tree: Tree, workdir: str, runs: int,
+                       test_tool: str) -> Optional[dict]:
+    """The stat() calls alone, in C (test-tool stat-floor), on as many threads
+    as prepyc's no-op uses (one per core): the median pass of a few."""
+    paths, ndirs, nsrcs, npycs = noop_paths(tree.root)
+    listfile = os.path.join(workdir, tree.name + ".noop-paths")
+    with open(listfile, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write("\n".join(paths) + "\n")
+    threads = min(os.cpu_count() or 1, 4)  # parallel.h: one per CPU, at most 4
+    try:
+        out = subprocess.run([test_tool, "stat-floor", str(threads), str(max(runs, 3) * 2),
+                              listfile], capture_output=True, timeout=TOOL_TIMEOUT, check=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        say("bench: %s no-op-floor skipped: %s" % (tree.name, e))
+        return None
+    ms = [float(x) for x in out.stdout.split()]
+    return {"ms": statistics.median(ms), "min": min(ms), "max": max(ms), "threads": threads,
+            "calls": len(paths), "dirs": ndirs, "srcs": nsrcs, "pycs": npycs}
+
+
+def report_noop_floor(tree: Tree, floor: dict, prepyc: Optional[float]):
+    line = ("%d stat() calls (%d directories, %d sources, %d pycs) on %d threads: "
+            "%6.3fs" % (floor["calls"], floor["dirs"], floor["srcs"], floor["pycs"],
+                        floor["threads"], floor["ms"] / 1000))
+    if prepyc:
+        line += "  prepyc no-op %6.3fs  prepyc/floor %.2f" % (prepyc, prepyc / (floor["ms"] / 1000))
+    line += "  [min-max %.3f-%.3fs; nothing else: no process start, no log read]" % (
+        floor["min"] / 1000, floor["max"] / 1000)
+    say("bench: %s %-8s %s" % (tree.name, "no-op-floor", line))
+
+
+# --------------------------------------------------------------------------
 # Reporting
 # --------------------------------------------------------------------------
 
@@ -1060,6 +1128,8 @@ def parse_args(argv=None):
     ap.add_argument("--workdir", help="scratch dir is created inside this (default: $TMPDIR)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("--quick", action="store_true", help="one run per scenario (smoke test)")
+    ap.add_argument("--test-tool", help="build/test-tool, for the no-op floor line "
+                    "(default: build/test-tool beside --prepyc, when there)")
     args = ap.parse_args(argv)
     if args.quick:
         args.runs = 1
@@ -1078,6 +1148,11 @@ def parse_args(argv=None):
     args.prepyc = os.path.abspath(args.prepyc)
     if not (os.path.isfile(args.prepyc) and os.access(args.prepyc, os.X_OK)):
         ap.error("--prepyc %s: not an executable file" % args.prepyc)
+    if args.test_tool is None:
+        near = os.path.join(os.path.dirname(args.prepyc), "build", "test-tool")
+        args.test_tool = near if os.access(near, os.X_OK) else ""
+    elif not os.access(args.test_tool, os.X_OK):
+        ap.error("--test-tool %s: not an executable file" % args.test_tool)
     return args
 
 
@@ -1134,6 +1209,12 @@ def bench_tree(bench: Bench, name: str, interp: Interp, tools, args, workdir: st
             if floor:
                 report_write_floor(tree, floor, limit,
                                    statistics.median(r.wall for r in results["prepyc"]))
+        if sname == "no-op" and results.get("prepyc") and args.test_tool:
+            # every pyc is fresh: what a no-op cannot avoid, timed alone
+            nfloor = measure_noop_floor(tree, workdir, args.runs, args.test_tool)
+            if nfloor:
+                report_noop_floor(tree, nfloor,
+                                  statistics.median(r.wall for r in results["prepyc"]))
     if not args.keep:
         discard(tree.root)
         if copy is not None:

@@ -42,6 +42,13 @@
  *       --time: print on stderr the bytes read and the seconds spent in
  *       marshal_parse(), marshal_write() and marshal_write_canonical().
  *
+ *   test-tool stat-floor THREADS PASSES LIST
+ *       The floor of a no-op run (make bench): LIST is a file of paths, one
+ *       per line, the ones a no-op must stat() (directories, sources, pycs);
+ *       each pass stat()s all of them on THREADS threads, handed out as
+ *       prepyc hands out its own (parallel.h), and prints its milliseconds
+ *       on a line.  Paths that are gone are stat()ed all the same.
+ *
  * Exit status: 0 success; 1 a file could not be read (source-hash: the
  * others are still printed, its line is missing); 2 usage.
  */
@@ -51,9 +58,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "marshal.h"
+#include "parallel.h"
 #include "relocate.h"
 #include "siphash.h"
 #include "strbuf.h"
@@ -379,6 +388,59 @@ static int cmd_canon_check(int argc, const char **argv)
 	return rc;
 }
 
+struct stat_list {
+	char **path;
+	size_t n;
+};
+
+static void stat_one(void *ctx, size_t i)
+{
+	struct stat_list *l = ctx;
+	struct stat st;
+
+	(void)!stat(l->path[i], &st);
+}
+
+static int cmd_stat_floor(int argc, const char **argv)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct stat_list l = { NULL, 0 };
+	size_t alloc = 0, threads, passes, k;
+	char *p, *end;
+	double t0;
+	int fd;
+
+	if (argc != 4 || (threads = (size_t)atoi(argv[1])) < 1 ||
+	    (passes = (size_t)atoi(argv[2])) < 1)
+		return -2;
+	fd = open(argv[3], O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || strbuf_read_fd(&sb, fd, 0) < 0) {
+		error_errno("cannot read '%s'", argv[3]);
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	close(fd);
+	for (p = sb.buf; p < sb.buf + sb.len; p = end + 1) {
+		end = memchr(p, '\n', (size_t)(sb.buf + sb.len - p));
+		if (!end)
+			end = sb.buf + sb.len; /* (the strbuf's NUL ends the last line) */
+		*end = '\0';
+		if (end == p)
+			continue;
+		ALLOC_GROW(l.path, l.n + 1, alloc);
+		l.path[l.n++] = p;
+	}
+	for (k = 0; k < passes; k++) {
+		t0 = now_seconds();
+		parallel_for(l.n, threads, stat_one, &l);
+		printf("%.3f\n", (now_seconds() - t0) * 1000.0);
+	}
+	free(l.path);
+	strbuf_release(&sb);
+	return 0;
+}
+
 struct tool {
 	const char *name;
 	/* 0 success, 1 failure, -2 bad usage (the table's usage line is printed) */
@@ -394,6 +456,7 @@ static const struct tool tools[] = {
 	{ "relocate", cmd_relocate,
 	  "relocate MAJOR.MINOR[pypy] IN.pyc DFILE OUT.pyc [IN.pyc DFILE OUT.pyc]..." },
 	{ "canon-check", cmd_canon_check, "canon-check [--time] MAJOR.MINOR[pypy] FILE.pyc..." },
+	{ "stat-floor", cmd_stat_floor, "stat-floor THREADS PASSES LIST" },
 };
 
 static void usage(void)
