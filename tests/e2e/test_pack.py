@@ -115,9 +115,12 @@ class PackTests(RemoteCase):
         self.assertFalse(os.path.exists(os.path.dirname(pack)))
 
     def test_a_pack_holds_at_most_a_16th_of_the_bound(self):
-        # eviction removes a pack whole: it is kept small beside the cache's bound
-        files = {'big/b%02d.py' % i: ''.join('def f%d(x):\n    return x + %d\n' % (j, i * 1000 + j)
-                                             for j in range(60)) for i in range(LOOSE + 30)}
+        # eviction removes a pack whole: it is kept small beside the cache's bound (the
+        # constants are digests, so that the entries stay large once compressed)
+        files = {'big/b%02d.py' % i: ''.join(
+            'def f%d(x):\n    return x + %r\n'
+            % (j, hashlib.sha512(b'%d-%d' % (i, j)).hexdigest()) for j in range(60))
+            for i in range(LOOSE + 30)}
         kind = 'redis' if 'hiredis' in self.features else 'http'
         s = self.start(kind)
         a, _ = self.machine('bound-a', files)
