@@ -39,6 +39,7 @@ struct cache {
 	size_t nr, alloc;
 	atomic_size_t hits, misses, stored;
 	struct absent absent;
+	int local_off; /* cache_local_entries_off(): no store takes a back-fill */
 };
 
 struct cache *cache_open(const char *dir, uint64_t max_size)
@@ -95,8 +96,10 @@ int cache_add_remote(struct cache *c, const char *url, const struct cache_remote
 
 void cache_local_entries_off(struct cache *c)
 {
-	if (c && c->nr)
+	if (c && c->nr) {
 		cache_store_disk_entries_off(c->slots[0]->store); /* cache_open_flags()'s */
+		c->local_off = 1;
+	}
 }
 
 int cache_batches(const struct cache *c)
@@ -221,7 +224,7 @@ int cache_get(struct cache *c, const unsigned char key[CACHE_KEY_LEN], struct st
 		got = 0;
 		if (skip && i < c->absent.before)
 			; /* lacked it at the prefetch */
-		else if (skip && ops->get_entry) {
+		else if (skip && ops->get_entry && !c->local_off) { /* (the form is for the fill) */
 			strbuf_reset(&form.frame);
 			got = ops->get_entry(slot->store, key, code, warnings, &form) > 0 ? 2 : 0;
 		} else

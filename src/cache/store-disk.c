@@ -478,7 +478,7 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 	struct stat st;
 	const char *what = "";
 	char *path;
-	int n, k, stored = 0, rc;
+	int n = 0, k, stored = 0, rc;
 
 	*bytes = 0;
 	if (!d->writable || d->entries_off || atomic_load(&d->store_failed) ||
@@ -488,13 +488,13 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 		return 0;
 	if (!fresh && packs_has(d->packs, key))
 		return 0; /* stored already */
-	n = entry_parts(iov, header, key, code, code_len, warnings, warnings_len, form);
 	/*
 	 * A run's entries past the first few go into its pack, one file for
 	 * them all (no lstat() first: the key missed here a moment ago, and a
 	 * duplicate another process stores meanwhile costs only space).
 	 */
 	if (atomic_fetch_add(&d->fills, 1) >= PACK_MIN_FILLS) {
+		n = entry_parts(iov, header, key, code, code_len, warnings, warnings_len, form);
 		rc = packs_add(d->packs, key, iov, n, &what, bytes);
 		if (rc <= 0) {
 			path = rc < 0 ? xstrfmt("%s/v1/" PACK_DIR, d->dir) : NULL; /* for the warning */
@@ -506,6 +506,8 @@ static int store_entry(struct cache_store *s, const unsigned char key[CACHE_KEY_
 	path = disk_entry_path(d->dir, key);
 	if (!fresh && lstat(path, &st) == 0)
 		goto out; /* stored already (by us or another process); a bad one goes on its next get */
+	if (!n) /* (else made already, for the pack: off) */
+		n = entry_parts(iov, header, key, code, code_len, warnings, warnings_len, form);
 	rc = write_loose(d, key, path, iov, n, &what);
 	if (rc < 0 && fresh && (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST))
 		goto out; /* not an entry there, but not ours to remove: as put would, leave it */
