@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
 #include "util.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,6 +129,24 @@ void *xrealloc(void *p, size_t n)
 
 	if (!q)
 		die("out of memory (allocating %zu bytes)", n);
+	return q;
+}
+
+#define BULK_PAGE ((size_t)2 << 20)
+
+void *xrealloc_bulk(void *p, size_t n)
+{
+	void *q;
+
+	if (p || n < BULK_PAGE / 2)
+		return xrealloc(p, n);
+	n = st_add(n, BULK_PAGE - 1) & ~(BULK_PAGE - 1);
+	if (posix_memalign(&q, BULK_PAGE, n))
+		die("out of memory (allocating %zu bytes)", n);
+#ifdef MADV_HUGEPAGE
+	/* advice only: without huge pages (THP off, none free) it is small ones */
+	madvise(q, n, MADV_HUGEPAGE);
+#endif
 	return q;
 }
 

@@ -231,7 +231,16 @@ int buildlog_find(const struct buildlog *log, const char *pyc, struct buildlog_e
 {
 	ptrdiff_t k = log ? find(log, pyc, strlen(pyc)) : -1;
 
-	return k >= 0 && entry_at(log, (size_t)k, out);
+	if (k < 0)
+		return 0;
+	out->index = (size_t)k;
+	return entry_at(log, (size_t)k, out);
+}
+
+void buildlog_keep(struct buildlog *log, const struct buildlog_entry *e)
+{
+	if (log && log->path && e->index < log->n)
+		atomic_store_explicit(&log->again[e->index], 1, memory_order_relaxed);
 }
 
 static void put_entry(struct strbuf *sb, const char *pyc, size_t plen,

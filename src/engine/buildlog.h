@@ -92,6 +92,7 @@ struct buildlog_entry {
 	struct buildlog_stat src, pyc;
 	uint32_t flags, hlen;
 	unsigned char hdr[BUILDLOG_HEADER_MAX];
+	size_t index; /* where buildlog_find() found it, for buildlog_keep() */
 };
 
 struct buildlog;
@@ -127,6 +128,13 @@ int buildlog_find(const struct buildlog *log, const char *pyc, struct buildlog_e
 void buildlog_record(struct buildlog *log, const char *pyc, const struct buildlog_stat *src,
 		     const struct buildlog_stat *pyc_st, const unsigned char *hdr, size_t hlen,
 		     unsigned flags);
+
+/*
+ * Record again, as it was, the entry buildlog_find() put in `e`: what
+ * buildlog_record() does with the entry's own data, without looking the
+ * path up again (a no-op keeps every entry).
+ */
+void buildlog_keep(struct buildlog *log, const struct buildlog_entry *e);
 
 /* Write the log if what was recorded differs from what was loaded; free it. NULL is fine. */
 void buildlog_close(struct buildlog *log);

@@ -34,7 +34,7 @@ static void add_target(struct check_result *c, const struct check_opts *o, const
 	int j;
 
 	plan_build(&p, &po, t, list);
-	ALLOC_GROW(c->v, st_add(c->nr, p.nitems), c->alloc); /* sized once: never copied */
+	ALLOC_GROW_BULK(c->v, st_add(c->nr, p.nitems), c->alloc); /* sized once: never copied */
 	for (k = 0; k < p.nfiles; k++) {
 		struct file *f = &p.files[k];
 
@@ -159,7 +159,7 @@ static enum pyc_status verify(const struct verify_ctx *ctx, const struct check_v
 		return verify_pyc(v->t, v->pyc, v->src, ctx->want_mode, detail, dlen);
 	buildlog_stat_of_source(&src, v->src);
 	if (ok_by_log(ctx, v, &src, &e, &pst)) {
-		buildlog_record(ctx->log, v->pyc, &src, &pst, e.hdr, e.hlen, e.flags);
+		buildlog_keep(ctx->log, &e); /* both stat data equal the entry's */
 		return PYC_OK;
 	}
 	status = verify_pyc_stat(v->t, v->pyc, v->src, ctx->want_mode, detail, dlen, &st, hdr,

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "logfile.h"
+#include "parallel.h"
 #include "pyc.h"
 #include "util.h"
 #include "verify.h"
@@ -102,39 +103,52 @@ void inventory_build(struct inventory *inv, const struct source_list *list)
 	free(w.slot);
 }
 
+struct build_ctx {
+	struct inventory *inv;
+	const struct source_list *list;
+	const size_t *at; /* inv->v[i] is of list->v[at[i]] */
+	int (*stat_fn)(void *ctx, struct source *s);
+	void *ctx;
+};
+
+static void build_one(void *arg, size_t i)
+{
+	struct build_ctx *c = arg;
+	const struct source *s = &c->list->v[c->at[i]];
+	struct inventory_pyc *p = &c->inv->v[c->inv->nr + i];
+	char *tag = NULL, *src = NULL;
+
+	if (s->kind == ENTRY_LEGACY)
+		src = xstrndup(s->path, strlen(s->path) - 1);
+	else if (pycache_name_parts(s->path, &tag, &src) < 0)
+		tag = src = NULL;
+	memset(p, 0, sizeof(*p));
+	p->entry = s;
+	p->tag = tag;
+	p->legacy = s->kind == ENTRY_LEGACY;
+	p->level = p->legacy || !src ? -1 : name_level(s->path);
+	p->source.path = src;
+	p->source.kind = ENTRY_SOURCE;
+	p->has_source = src && c->stat_fn(c->ctx, &p->source) == 0;
+}
+
 void inventory_build_with(struct inventory *inv, const struct source_list *list,
 			  int (*stat_fn)(void *ctx, struct source *s), void *ctx)
 {
+	struct build_ctx c = { .inv = inv, .list = list, .stat_fn = stat_fn, .ctx = ctx };
+	size_t *at = xcalloc(list->nr ? list->nr : 1, sizeof(*at));
 	size_t k, n = 0;
 
-	/* sized once: never copied while it grows (each page is a fault to pay) */
 	for (k = 0; k < list->nr; k++)
-		n += list->v[k].kind == ENTRY_CACHED || list->v[k].kind == ENTRY_LEGACY;
-	ALLOC_GROW(inv->v, st_add(inv->nr, n), inv->alloc);
-	for (k = 0; k < list->nr; k++) {
-		const struct source *s = &list->v[k];
-		struct inventory_pyc *p;
-		char *tag = NULL, *src = NULL;
-
-		if (s->kind == ENTRY_CACHED) {
-			if (pycache_name_parts(s->path, &tag, &src) < 0)
-				tag = src = NULL;
-		} else if (s->kind == ENTRY_LEGACY) {
-			src = xstrndup(s->path, strlen(s->path) - 1);
-		} else {
-			continue;
-		}
-		ALLOC_GROW(inv->v, inv->nr + 1, inv->alloc);
-		p = &inv->v[inv->nr++];
-		memset(p, 0, sizeof(*p));
-		p->entry = s;
-		p->tag = tag;
-		p->legacy = s->kind == ENTRY_LEGACY;
-		p->level = p->legacy || !src ? -1 : name_level(s->path);
-		p->source.path = src;
-		p->source.kind = ENTRY_SOURCE;
-		p->has_source = src && stat_fn(ctx, &p->source) == 0;
-	}
+		if (list->v[k].kind == ENTRY_CACHED || list->v[k].kind == ENTRY_LEGACY)
+			at[n++] = k;
+	/* sized once: never copied while it grows (each page is a fault to pay) */
+	ALLOC_GROW_BULK(inv->v, st_add(inv->nr, n), inv->alloc);
+	c.at = at;
+	/* name parsing, two strings and a lookup (or a stat()) per pyc: a few threads */
+	parallel_for(n, parallel_threads(n, 512, 1), build_one, &c);
+	inv->nr += n;
+	free(at);
 }
 
 void inventory_release(struct inventory *inv)

@@ -24,6 +24,7 @@
  * inventory_build_with() is the same with another way to find a source:
  * stat_fn(ctx, source) fills source->size and mtime from source->path and
  * returns 0, or -1 when there is no such source (a bundle's, bundle.h).
+ * It is called on a few threads at once (parallel.h), for distinct sources.
  *
  * A source the walk listed (ENTRY_SOURCE) is not stat()ed again: its
  * walk's stat data serve.

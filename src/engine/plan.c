@@ -179,8 +179,8 @@ void plan_build(struct plan *p, const struct plan_opts *o, const struct target *
 	}
 	free(limit_real);
 	/* sized once: grown by doubling, they were copied at each step */
-	ALLOC_GROW(p->files, st_add(p->nfiles, n), p->falloc);
-	ALLOC_GROW(p->items, st_add(items0, st_mult(npending, (size_t)nlevels)), p->ialloc);
+	ALLOC_GROW_BULK(p->files, st_add(p->nfiles, n), p->falloc);
+	ALLOC_GROW_BULK(p->items, st_add(items0, st_mult(npending, (size_t)nlevels)), p->ialloc);
 	c.nfiles = n;
 	nchunks = (n + BUILD_CHUNK - 1) / BUILD_CHUNK;
 	atomic_init(&c.next, 0);
@@ -333,9 +333,9 @@ static void fresh_one(void *arg, size_t i)
 			return;
 	buildlog_stat_of_source(&src, f->src);
 	if (c->log && fresh_by_log(c, f, &src, st, ents)) {
+		/* both stat data and the header are the entries' own */
 		for (k = 0; k < f->nlevels; k++)
-			buildlog_record(c->log, items[k].pyc, &src, &st[k], ents[k].hdr,
-					ents[k].hlen, ents[k].flags);
+			buildlog_keep(c->log, &ents[k]);
 		f->state = FS_FRESH;
 		return;
 	}

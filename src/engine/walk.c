@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -113,11 +114,41 @@ struct walk_shared {
 	pthread_cond_t cond;
 	struct source_list todo; /* directories to list (path and depth used) */
 	int busy;                /* threads listing a directory now */
+	atomic_int waiting;      /* threads waiting for a directory to list */
 	int maxlevels;
 	unsigned flags;
 	int errors;
 	struct walklog *log;     /* or NULL */
 };
+
+/*
+ * The subdirectories found so far go to the shared stack; the caller holds
+ * the lock.  A thread does so when its directory is done, and in the middle
+ * of a listing when another thread waits (a large directory near the top
+ * would keep it idle until the end of the listing).
+ */
+static void share_subdirs_locked(struct walk_shared *sh, struct source_list *subdirs)
+{
+	size_t i;
+
+	if (!subdirs->nr)
+		return;
+	for (i = 0; i < subdirs->nr; i++) {
+		ALLOC_GROW(sh->todo.v, sh->todo.nr + 1, sh->todo.alloc);
+		sh->todo.v[sh->todo.nr++] = subdirs->v[i];
+	}
+	subdirs->nr = 0;
+	pthread_cond_broadcast(&sh->cond);
+}
+
+static void share_if_waited(struct walk_shared *sh, struct source_list *subdirs)
+{
+	if (!subdirs->nr || !atomic_load_explicit(&sh->waiting, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&sh->lock);
+	share_subdirs_locked(sh, subdirs);
+	pthread_mutex_unlock(&sh->lock);
+}
 
 /* A name the walk log keeps for a listing (walklog.h): one the walk may look at. */
 static int log_keeps(unsigned flags, const char *name, unsigned char type);
@@ -234,14 +265,26 @@ static int log_keeps(unsigned flags, const char *name, unsigned char type)
 	       is_py_name(name) || ((flags & WALK_PYCACHE) && is_pyc_name(name));
 }
 
+/* An entry's path: *owned when the caller made it (taken: NULL then), else made. */
+static char *entry_path(char **owned, const char *dir, const char *name)
+{
+	char *p = owned ? *owned : NULL;
+
+	if (!p)
+		return path_join(dir, name);
+	*owned = NULL;
+	return p;
+}
+
 /*
  * One name of directory `dir`, examined through `at` relative to `dfd`
- * (the name in the open directory, or the whole path).  Returns the number
- * of errors reported.
+ * (the name in the open directory, or the whole path, which *owned may
+ * hold: an entry kept takes it over).  Returns the number of errors
+ * reported.
  */
 static int list_entry(const struct walk_shared *sh, const char *dir, int dfd, const char *at,
-		      const char *name, unsigned char type, int depth, struct source_list *list,
-		      struct source_list *subdirs)
+		      char **owned, const char *name, unsigned char type, int depth,
+		      struct source_list *list, struct source_list *subdirs)
 {
 	int all = sh->flags & WALK_COMPILEALL;
 	struct stat st;
@@ -255,19 +298,19 @@ static int list_entry(const struct walk_shared *sh, const char *dir, int dfd, co
 	}
 	if ((sh->flags & WALK_PYCACHE) && is_pyc_name(name) &&
 	    fstatat(dfd, at, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
-		add_entry(list, path_join(dir, name), ENTRY_LEGACY, &st, depth)->is_link =
+		add_entry(list, entry_path(owned, dir, name), ENTRY_LEGACY, &st, depth)->is_link =
 			S_ISLNK(st.st_mode);
 		return 0;
 	}
 	kind = classify(dfd, at, type, &st, &is_link, &stat_err);
 	if (kind == K_SOURCE)
-		add_entry(list, path_join(dir, name), ENTRY_SOURCE, &st, depth)->is_link =
+		add_entry(list, entry_path(owned, dir, name), ENTRY_SOURCE, &st, depth)->is_link =
 			(unsigned char)is_link;
 	else if (kind == K_OTHER && all)
-		add_entry(list, path_join(dir, name), ENTRY_OTHER, NULL, depth)->is_link =
+		add_entry(list, entry_path(owned, dir, name), ENTRY_OTHER, NULL, depth)->is_link =
 			(unsigned char)is_link;
 	else if (kind == K_DIR && depth < sh->maxlevels)
-		add_entry(subdirs, path_join(dir, name), ENTRY_DIR, NULL, depth + 1);
+		add_entry(subdirs, entry_path(owned, dir, name), ENTRY_DIR, NULL, depth + 1);
 	else if (kind == K_OTHER && !(sh->flags & WALK_PYCACHE) && is_py_name(name) &&
 		 stat_err && stat_err != ENOENT && stat_err != ELOOP && stat_err != ENOTDIR)
 		return unexaminable(sh->flags, dir, name, stat_err);
@@ -283,7 +326,7 @@ static void mark_no_pycache(struct source_list *list, size_t first)
 }
 
 /* A directory the walk log has unchanged: its names examined by their paths. */
-static int replay_dir(const struct walk_shared *sh, const char *dir, int depth,
+static int replay_dir(struct walk_shared *sh, const char *dir, int depth,
 		      const struct walklog_dir *wd, struct source_list *list,
 		      struct source_list *subdirs)
 {
@@ -298,8 +341,10 @@ static int replay_dir(const struct walk_shared *sh, const char *dir, int depth,
 		char *full = path_join(dir, name);
 
 		pycache |= !strcmp(name, "__pycache__");
-		errors += list_entry(sh, dir, AT_FDCWD, full, name, p[0], depth, list, subdirs);
+		errors += list_entry(sh, dir, AT_FDCWD, full, &full, name, p[0], depth, list,
+				     subdirs);
 		free(full);
+		share_if_waited(sh, subdirs);
 		p += 1 + strlen(name) + 1;
 	}
 	if (!pycache)
@@ -313,7 +358,7 @@ static int replay_dir(const struct walk_shared *sh, const char *dir, int depth,
  * With a walk log, the directory is stat()ed first: unchanged, its names
  * come from the log; else the listing is recorded.
  */
-static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
+static int list_dir(struct walk_shared *sh, const char *dir, int depth,
 		    struct source_list *list, struct source_list *subdirs)
 {
 	int all = sh->flags & WALK_COMPILEALL;
@@ -352,7 +397,8 @@ static int list_dir(const struct walk_shared *sh, const char *dir, int depth,
 		if (rec.on && log_keeps(sh->flags, name, type))
 			rec_add(&rec, name, type);
 		pycache |= !strcmp(name, "__pycache__");
-		errors += list_entry(sh, dir, r->fd, name, name, type, depth, list, subdirs);
+		errors += list_entry(sh, dir, r->fd, name, NULL, name, type, depth, list, subdirs);
+		share_if_waited(sh, subdirs);
 		errno = 0; /* dir_next() sets it at the end */
 	}
 	e = errno;
@@ -469,55 +515,120 @@ static int cmp_sort_key(const void *x, const void *y)
 }
 
 /*
- * Append the entries of the lists found[0..nfound) to `list` in walk
- * order: sorted where they lie and copied once, into their place (every
- * page of a copy is a page fault, and a no-op has few other costs).
+ * One thread's finds in walk order: their keys (the path less `skip`
+ * bytes, every entry's common start), sorted where they lie.  Each walk
+ * thread sorts its own when the walk ends, and the caller merges the runs.
  */
-static void append_sorted(struct source_list *list, const struct source_list *found,
-			  size_t nfound)
+struct sorted_run {
+	struct sort_key *keys;
+	struct sort_key **order;
+	size_t n, next;
+};
+
+static void sort_run(struct sorted_run *run, const struct source_list *found, size_t skip)
 {
-	struct sort_key *keys, **order;
-	struct source *first = NULL;
-	size_t n = 0, i, j, skip = 0;
+	size_t i;
 
-	for (j = 0; j < nfound; j++) {
-		n += found[j].nr;
-		if (!first && found[j].nr)
-			first = &found[j].v[0];
-	}
-	if (!n)
+	run->n = found->nr;
+	run->next = 0;
+	if (!run->n)
 		return;
-	keys = xcalloc(n, sizeof(*keys));
-	order = xcalloc(n, sizeof(*order));
-	skip = strlen(first->path);
-	/* the bytes every path shares are skipped once, not in every comparison */
-	for (j = 0, n = 0; j < nfound; j++) {
-		for (i = 0; i < found[j].nr; i++, n++) {
-			const char *path = found[j].v[i].path;
+	run->keys = xcalloc(run->n, sizeof(*run->keys));
+	run->order = xcalloc(run->n, sizeof(*run->order));
+	for (i = 0; i < run->n; i++) {
+		run->keys[i].path = (const unsigned char *)found->v[i].path + skip;
+		run->keys[i].len = strlen((const char *)run->keys[i].path);
+		run->keys[i].index = i;
+		run->order[i] = &run->keys[i];
+	}
+	qsort(run->order, run->n, sizeof(*run->order), cmp_sort_key);
+}
 
-			keys[n].path = (const unsigned char *)path;
-			keys[n].len = strlen(path);
-			keys[n].index = (uint64_t)j << 32 | i;
-			if (skip > keys[n].len)
-				skip = keys[n].len;
-			skip = common_prefix((const unsigned char *)first->path,
-					     (const unsigned char *)path, 0, skip);
-		}
+/*
+ * Append the entries of found[0..nfound), each sorted by sort_run() into
+ * runs[], to `list` in walk order: merged, and copied once, into their
+ * place (every page of a copy is a page fault, and a no-op has few other
+ * costs).  Two threads share it: one takes the smallest entries from the
+ * front, the other the largest from the back (a tie goes to the run found
+ * first, from either end), each filling its own part of the list.
+ */
+struct merge_ctx {
+	struct source *out;         /* n entries */
+	const struct source_list *found;
+	struct sorted_run *runs;
+	size_t nfound, n, nfront;
+	size_t front; /* how many the front has taken */
+};
+
+static void merge_front(struct merge_ctx *m)
+{
+	size_t j;
+
+	for (; m->front < m->nfront; m->front++) {
+		size_t best = m->nfound;
+
+		for (j = 0; j < m->nfound; j++)
+			if (m->runs[j].next < m->runs[j].n &&
+			    (best == m->nfound ||
+			     cmp_sort_key(&m->runs[j].order[m->runs[j].next],
+					  &m->runs[best].order[m->runs[best].next]) < 0))
+				best = j;
+		m->out[m->front] =
+			m->found[best].v[m->runs[best].order[m->runs[best].next++]->index];
 	}
-	/* whole directories only: cmp_from() decodes names from their start */
-	while (skip && first->path[skip - 1] != '/')
-		skip--;
-	for (i = 0; i < n; i++) {
-		keys[i].path += skip;
-		keys[i].len -= skip;
-		order[i] = &keys[i];
+}
+
+static void merge_back(struct merge_ctx *m)
+{
+	size_t i, j, *end = xcalloc(m->nfound, sizeof(*end));
+
+	for (j = 0; j < m->nfound; j++)
+		end[j] = m->runs[j].n;
+	for (i = m->n; i > m->nfront; i--) {
+		size_t best = m->nfound;
+
+		/* a run's tail and head never meet: the two parts add up to n */
+		for (j = 0; j < m->nfound; j++)
+			if (end[j] &&
+			    (best == m->nfound ||
+			     cmp_sort_key(&m->runs[j].order[end[j] - 1],
+					  &m->runs[best].order[end[best] - 1]) >= 0))
+				best = j;
+		m->out[i - 1] = m->found[best].v[m->runs[best].order[--end[best]]->index];
 	}
-	qsort(order, n, sizeof(*order), cmp_sort_key);
-	ALLOC_GROW(list->v, st_add(list->nr, n), list->alloc);
-	for (i = 0; i < n; i++)
-		list->v[list->nr++] = found[order[i]->index >> 32].v[order[i]->index & 0xFFFFFFFFu];
-	free(order);
-	free(keys);
+	free(end);
+}
+
+static void merge_thread(void *arg, size_t thread)
+{
+	if (thread == 0)
+		merge_front(arg);
+	else
+		merge_back(arg);
+}
+
+static void merge_runs(struct source_list *list, const struct source_list *found,
+		       struct sorted_run *runs, size_t nfound)
+{
+	struct merge_ctx m = { .found = found, .runs = runs, .nfound = nfound };
+	size_t j;
+
+	for (j = 0; j < nfound; j++)
+		m.n += runs[j].n;
+	ALLOC_GROW_BULK(list->v, st_add(list->nr, m.n), list->alloc);
+	m.out = list->v + list->nr;
+	/* one thread takes the whole merge when there is little of it */
+	m.nfront = parallel_threads(m.n, 2048, 1) > 1 ? m.n / 2 : m.n;
+	if (parallel_run(m.nfront < m.n ? 2 : 1, merge_thread, &m) < 2 && m.nfront < m.n) {
+		/* no second thread: the front goes on to the end */
+		m.nfront = m.n;
+		merge_front(&m);
+	}
+	list->nr += m.n;
+	for (j = 0; j < nfound; j++) {
+		free(runs[j].order);
+		free(runs[j].keys);
+	}
 }
 
 /*
@@ -529,6 +640,8 @@ static void append_sorted(struct source_list *list, const struct source_list *fo
 struct walk_ctx {
 	struct walk_shared sh;
 	struct source_list found[PARALLEL_MAX_THREADS]; /* per thread */
+	struct sorted_run runs[PARALLEL_MAX_THREADS];   /* found[] sorted */
+	size_t skip; /* the bytes every path starts with, whole directories */
 };
 
 static void walk_thread_run(void *arg, size_t thread)
@@ -540,11 +653,13 @@ static void walk_thread_run(void *arg, size_t thread)
 	pthread_mutex_lock(&sh->lock);
 	for (;;) {
 		struct source dir;
-		size_t i;
 		int errors;
 
-		while (!sh->todo.nr && sh->busy)
+		while (!sh->todo.nr && sh->busy) {
+			atomic_fetch_add(&sh->waiting, 1);
 			pthread_cond_wait(&sh->cond, &sh->lock);
+			atomic_fetch_sub(&sh->waiting, 1);
+		}
 		if (!sh->todo.nr)
 			break; /* nothing queued and nobody can queue more */
 		dir = sh->todo.v[--sh->todo.nr];
@@ -556,16 +671,14 @@ static void walk_thread_run(void *arg, size_t thread)
 
 		pthread_mutex_lock(&sh->lock);
 		sh->errors += errors;
-		for (i = 0; i < subdirs.nr; i++) {
-			ALLOC_GROW(sh->todo.v, sh->todo.nr + 1, sh->todo.alloc);
-			sh->todo.v[sh->todo.nr++] = subdirs.v[i];
-		}
-		subdirs.nr = 0;
+		share_subdirs_locked(sh, &subdirs);
 		sh->busy--;
-		pthread_cond_broadcast(&sh->cond);
+		if (!sh->busy)
+			pthread_cond_broadcast(&sh->cond);
 	}
 	pthread_mutex_unlock(&sh->lock);
 	free(subdirs.v);
+	sort_run(&ctx->runs[thread], &ctx->found[thread], ctx->skip);
 }
 
 static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct source_list *list,
@@ -573,8 +686,11 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 {
 	struct walk_ctx ctx;
 	size_t start = list->nr, i;
+	const char *slash = strrchr(dir, '/');
 
 	memset(&ctx, 0, sizeof(ctx));
+	/* every path is dir or under it: its parent's part is skipped in comparisons */
+	ctx.skip = slash ? (size_t)(slash - dir) + 1 : 0;
 	pthread_mutex_init(&ctx.sh.lock, NULL);
 	pthread_cond_init(&ctx.sh.cond, NULL);
 	ctx.sh.maxlevels = maxlevels;
@@ -584,13 +700,13 @@ static int walk_dir(const char *dir, int maxlevels, unsigned flags, struct sourc
 
 	/* one directory is work enough for a thread: no minimum of items */
 	parallel_run(parallel_threads(1, 0, 1), walk_thread_run, &ctx);
-	append_sorted(list, ctx.found, PARALLEL_MAX_THREADS);
+	merge_runs(list, ctx.found, ctx.runs, PARALLEL_MAX_THREADS);
 	for (i = 0; i < PARALLEL_MAX_THREADS; i++)
 		free(ctx.found[i].v);
 	if ((flags & WALK_COMPILEALL) && list->nr > start)
 		list->v[start].top = 1; /* the argument's own directory entry */
-	for (; start < list->nr; start++)
-		list->v[start].arg_len = strlen(dir);
+	for (i = strlen(dir); start < list->nr; start++)
+		list->v[start].arg_len = i;
 	free(ctx.sh.todo.v);
 	pthread_mutex_destroy(&ctx.sh.lock);
 	pthread_cond_destroy(&ctx.sh.cond);

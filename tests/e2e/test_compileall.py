@@ -122,6 +122,23 @@ MANY = dict(('many/m%02d.py' % i, ('def f(:\n' if i % 17 == 5 else
             for i in range(60))
 
 
+def wide_tree():
+    """Over 2,048 walk entries (the walk then sorts on two threads and merges
+    from both ends: walk.c), in names whose order is compileall's alone: a
+    name before its extensions ('a' < 'a.b'), '-' and '.' before letters,
+    upper case before lower, non-ASCII last."""
+    spec = {}
+    for top in ('a', 'a.b', 'a-b', 'a0', 'aa', 'B', '\u00e9', '\u00fc.x'):
+        for sub in ('x', 'x.y', 'x-y'):
+            for i in range(100):
+                name = ('m%d' % i, 'm_%d' % i, 'M%d' % i, 'm%d.x' % i)[i % 4]
+                spec['w/%s/%s/%s.py' % (top, sub, name)] = 'X = %d\n' % i
+    return spec
+
+
+WIDE = wide_tree()
+
+
 def deep_tree(depth=12):
     spec = {}
     d = 'd'
@@ -499,6 +516,10 @@ class CompileallTests(unittest.TestCase):
                                 'UTF-8 lists as empty (Emscripten\'s file names are JavaScript '
                                 'strings)')
         self.cases(builder(ODD), [['o']], extra=[['-q', 'o']])
+
+    def test_wide_tree_in_compileall_order(self):
+        support.skip_if_pyodide(self, self.py, '2,400 compiles: slow to start and run there')
+        self.cases(builder(WIDE), [['w']])
 
     def test_recursion_levels(self):
         self.cases(builder(DEEP), [['d'], ['-r', '0', 'd'], ['-r', '1', 'd'], ['-r', '3', 'd']],

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -152,6 +153,35 @@ TEST(parallel_for_calls_each_item_once)
 	CHECK_INT(parallel_threads(10, 256, 1), 1);
 	CHECK(parallel_threads(1000, 256, 2) >= 1);
 	CHECK(parallel_threads(1000, 256, 2) <= PARALLEL_MAX_THREADS);
+}
+
+/*
+ * xrealloc_bulk(): a large new array is 2 MiB aligned and whole; a small
+ * one, or one growing, is xrealloc()'s; every byte stays the caller's.
+ */
+TEST(bulk_arrays_are_aligned_and_grow)
+{
+	size_t big = ((size_t)3 << 20) + 5, i;
+	unsigned char *p = xrealloc_bulk(NULL, big), *q;
+	int *small = NULL;
+	size_t nr = 0, alloc = 0;
+
+	CHECK_INT((uintptr_t)p % ((uintptr_t)2 << 20), 0);
+	memset(p, 0xab, big);
+	p = xrealloc_bulk(p, big * 2); /* grown: a plain realloc, the bytes kept */
+	for (i = 0; i < big; i += 4093)
+		CHECK_INT(p[i], 0xab);
+	free(p);
+	q = xrealloc_bulk(NULL, 100);
+	memset(q, 1, 100);
+	free(q);
+	for (i = 0; i < 100000; i++) {
+		ALLOC_GROW_BULK(small, nr + 1, alloc);
+		small[nr++] = (int)i;
+	}
+	CHECK_INT(small[99999], 99999);
+	CHECK(alloc >= nr);
+	free(small);
 }
 
 /*
