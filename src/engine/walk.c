@@ -484,7 +484,7 @@ int walk_path_cmp(const char *pa, const char *pb)
 struct sort_key {
 	const unsigned char *path;
 	size_t len;   /* of the path, less `skip` */
-	uint64_t index; /* the list it is in << 32 | its index there */
+	size_t index; /* its index in its thread's list */
 };
 
 /* How many bytes a and b (of lengths at least n) have in common, from `i`. */
@@ -522,14 +522,15 @@ static int cmp_sort_key(const void *x, const void *y)
 struct sorted_run {
 	struct sort_key *keys;
 	struct sort_key **order;
-	size_t n, next;
+	size_t n;
+	size_t next, end; /* order[next..end): not merged yet, by the front and the back */
 };
 
 static void sort_run(struct sorted_run *run, const struct source_list *found, size_t skip)
 {
 	size_t i;
 
-	run->n = found->nr;
+	run->n = run->end = found->nr;
 	run->next = 0;
 	if (!run->n)
 		return;
@@ -580,23 +581,20 @@ static void merge_front(struct merge_ctx *m)
 
 static void merge_back(struct merge_ctx *m)
 {
-	size_t i, j, *end = xcalloc(m->nfound, sizeof(*end));
+	size_t i, j;
 
-	for (j = 0; j < m->nfound; j++)
-		end[j] = m->runs[j].n;
 	for (i = m->n; i > m->nfront; i--) {
 		size_t best = m->nfound;
 
 		/* a run's tail and head never meet: the two parts add up to n */
 		for (j = 0; j < m->nfound; j++)
-			if (end[j] &&
+			if (m->runs[j].end &&
 			    (best == m->nfound ||
-			     cmp_sort_key(&m->runs[j].order[end[j] - 1],
-					  &m->runs[best].order[end[best] - 1]) >= 0))
+			     cmp_sort_key(&m->runs[j].order[m->runs[j].end - 1],
+					  &m->runs[best].order[m->runs[best].end - 1]) >= 0))
 				best = j;
-		m->out[i - 1] = m->found[best].v[m->runs[best].order[--end[best]]->index];
+		m->out[i - 1] = m->found[best].v[m->runs[best].order[--m->runs[best].end]->index];
 	}
-	free(end);
 }
 
 static void merge_thread(void *arg, size_t thread)
@@ -634,7 +632,8 @@ static void merge_runs(struct source_list *list, const struct source_list *found
 /*
  * The walk of one directory argument runs on a few threads (parallel_run())
  * sharing a stack of directories to list; each collects entries in its own
- * list, and the union is sorted into compileall's order at the end.
+ * list and sorts it when the stack is empty, and the sorted lists are merged
+ * into compileall's order (merge_runs()).
  * Listing is system calls, so this matters most when nothing needs compiling.
  */
 struct walk_ctx {
